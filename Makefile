@@ -1,0 +1,40 @@
+# gridmap: the two commands a new user needs are `make demo` and `make test`.
+# Both create .venv and install the pinned dependencies (requirements.lock) first.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.gridmap-installed
+
+.PHONY: demo test lint bench system-deps lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[test,bench]"
+	touch $(STAMP)
+
+## demo: the main job on the shipped sample workspace (writes maps/community.html)
+demo: $(STAMP)
+	$(VENV)/bin/gridmap map data/geo/community.gpkg --out maps/community.html
+
+## system-deps: Debian packages the tests use (chromium, gdal-bin, CJK fonts)
+system-deps:
+	bash scripts/install-system-deps.sh
+
+## test: install everything the tests need, then run them
+test: $(STAMP) system-deps
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gridmap tests benchmarks
+	$(VENV)/bin/ruff format --check gridmap tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -vi '^gridmap' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,381 @@
+"""The workspace on disk: one GeoPackage holding named layers.
+
+Reading normalises ids to strings and checks that each layer has a CRS.
+Writing is atomic: the new content is written to a temporary copy next to the
+workspace, flushed to disk and moved over the original with ``os.replace``, so
+a reader (or a crash) only ever sees the old or the new file, never a mix.
+Writers are serialised with a lock file; a second writer waits briefly and then
+gets :class:`~gridmap.errors.WorkspaceBusyError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+from filelock import FileLock, Timeout
+
+from gridmap.errors import (
+    CRSError,
+    LayerNotFoundError,
+    WorkspaceBusyError,
+    WorkspaceError,
+)
+from gridmap.schema import LAYERS
+
+#: Environment variable naming the default workspace.
+WORKSPACE_ENV = "GRIDMAP_WORKSPACE"
+SAMPLE_NAME = "community.gpkg"
+_REPO_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "geo" / SAMPLE_NAME
+LOCK_TIMEOUT_S = 10.0
+
+
+def default_workspace() -> Path:
+    """Return the workspace used when none is named.
+
+    ``$GRIDMAP_WORKSPACE`` if set, else ``data/geo/community.gpkg`` in the
+    current directory if it exists, else the sample workspace shipped with the
+    source tree.
+    """
+    env = os.environ.get(WORKSPACE_ENV)
+    if env:
+        return Path(env)
+    local = Path("data") / "geo" / SAMPLE_NAME
+    if local.exists():
+        return local
+    return _REPO_SAMPLE
+
+
+def resolve_workspace(path: str | os.PathLike | None, *, must_exist: bool = True) -> Path:
+    """Turn a user's workspace argument into a path, checking it exists.
+
+    A directory is accepted when it holds exactly one ``.gpkg`` file.
+    """
+    p = Path(path) if path else default_workspace()
+    if p.is_dir():
+        found = sorted(p.glob("*.gpkg"))
+        if len(found) != 1:
+            raise WorkspaceError(
+                f"the folder holds {len(found)} GeoPackage files; name one of them",
+                file=str(p),
+            )
+        p = found[0]
+    if must_exist and not p.exists():
+        raise WorkspaceError(
+            "workspace not found. Give the path of a .gpkg file, or run "
+            "'gridmap synth data/geo/community.gpkg' to make the sample.",
+            file=str(p),
+        )
+    if must_exist and p.stat().st_size == 0:
+        raise WorkspaceError("the workspace file is empty (0 bytes)", file=str(p))
+    return p
+
+
+def list_layers(path: str | os.PathLike) -> list[str]:
+    """Names of the layers in a workspace (GeoPackage)."""
+    p = resolve_workspace(path)
+    try:
+        return [str(name) for name, _ in pyogrio.list_layers(p)]
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise WorkspaceError(
+            f"cannot open it as a GeoPackage ({_short(exc)}). Is the file complete?",
+            file=str(p),
+        ) from exc
+
+
+def normalise_ids(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Turn id columns into strings (``12.0`` -> ``"12"``), keeping nulls as None."""
+    for col in columns:
+        if col not in df.columns:
+            continue
+        s = df[col]
+        if pd.api.types.is_float_dtype(s):
+            vals = [None if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v)) for v in s]
+        else:
+            vals = [None if (v is None or (isinstance(v, float) and np.isnan(v))) or pd.isna(v) else str(v).strip() for v in s]
+            vals = [v if v != "" else None for v in vals]
+        df[col] = pd.Series(vals, index=df.index, dtype=object)
+    return df
+
+
+def id_columns_of(df: pd.DataFrame) -> list[str]:
+    """All columns of ``df`` that hold workspace ids."""
+    ids = {spec.id_column for spec in LAYERS.values()}
+    return [c for c in df.columns if c in ids or c.endswith("_id")]
+
+
+def read_layer(
+    path: str | os.PathLike,
+    layer: str,
+    *,
+    missing_ok: bool = False,
+    columns: Sequence[str] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> gpd.GeoDataFrame | None:
+    """Read one layer of a workspace in EPSG:4326 with string ids.
+
+    Parameters
+    ----------
+    path
+        Workspace file.
+    layer
+        Layer name (see :mod:`gridmap.schema`).
+    missing_ok
+        Return None instead of raising when the layer does not exist.
+    columns, bbox
+        Passed to :func:`pyogrio.read_dataframe`.
+
+    Raises
+    ------
+    LayerNotFoundError, WorkspaceError, CRSError
+    """
+    p = resolve_workspace(path)
+    names = list_layers(p)
+    if layer not in names:
+        if missing_ok:
+            return None
+        raise LayerNotFoundError(
+            f"the workspace has no layer '{layer}' (it has: {', '.join(names) or 'none'}). "
+            f"Add it with 'gridmap import {layer} FILE'.",
+            file=str(p),
+            layer=layer,
+        )
+    try:
+        gdf = pyogrio.read_dataframe(p, layer=layer, columns=columns, bbox=bbox)
+    except Exception as exc:
+        raise WorkspaceError(f"cannot read the layer ({_short(exc)})", file=str(p), layer=layer) from exc
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        gdf = gpd.GeoDataFrame(gdf)
+    if gdf.crs is None and "geometry" in gdf:
+        raise CRSError(
+            "the layer has no coordinate system. Re-import it with --crs (e.g. --crs 4326).",
+            file=str(p),
+            layer=layer,
+        )
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs("EPSG:4326")
+    normalise_ids(gdf, id_columns_of(gdf))
+    gdf.attrs["layer"] = layer
+    gdf.attrs["file"] = str(p)
+    return gdf
+
+
+@dataclass
+class Workspace:
+    """A workspace loaded into memory: the layers present, keyed by name.
+
+    Use :func:`load_workspace` to make one. ``signature`` identifies the file
+    version on disk (size and modification time), so a long-running service
+    can tell when to reload.
+    """
+
+    path: Path
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    signature: tuple[int, int] = (0, 0)
+
+    def get(self, name: str) -> gpd.GeoDataFrame | None:
+        return self.layers.get(name)
+
+    def require(self, name: str) -> gpd.GeoDataFrame:
+        gdf = self.layers.get(name)
+        if gdf is None:
+            raise LayerNotFoundError(
+                f"the workspace has no layer '{name}'. Add it with 'gridmap import {name} FILE'.",
+                file=str(self.path),
+                layer=name,
+            )
+        return gdf
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.layers
+
+
+def file_signature(path: str | os.PathLike) -> tuple[int, int]:
+    """(size, mtime in ns) of a file: changes whenever the workspace is replaced."""
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns)
+
+
+def load_workspace(path: str | os.PathLike | None = None, layers: Sequence[str] | None = None) -> Workspace:
+    """Read all (or the named) layers of a workspace into memory."""
+    p = resolve_workspace(path)
+    sig = file_signature(p)
+    names = list_layers(p)
+    wanted = [n for n in (layers or names) if n in names]
+    ws = Workspace(path=p, signature=sig)
+    for name in wanted:
+        ws.layers[name] = read_layer(p, name)
+    return ws
+
+
+@contextlib.contextmanager
+def workspace_lock(path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the workspace's writer lock (``<file>.lock``) for the ``with`` block."""
+    lock = FileLock(str(path) + ".lock", timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise WorkspaceBusyError(
+            "the workspace is busy: another gridmap command is writing it. Try again in a moment.",
+            file=str(path),
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _prepare_for_write(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, bool]:
+    out = gdf.copy()
+    if out.crs is None:
+        raise CRSError("cannot write a layer without a coordinate system")
+    if not out.crs.equals("EPSG:4326"):
+        out = out.to_crs("EPSG:4326")
+    types = set(out.geom_type.dropna().unique())
+    promote = bool(types & {"MultiPolygon"}) and bool(types & {"Polygon"})
+    # bool/object columns GDAL can't store directly
+    for col in out.columns:
+        if col == out.geometry.name:
+            continue
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+    return out, promote
+
+
+def write_layers(
+    path: str | os.PathLike,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    delete: Sequence[str] = (),
+    create: bool = True,
+    lock_timeout: float = LOCK_TIMEOUT_S,
+) -> Path:
+    """Write (replace) layers in a workspace atomically.
+
+    All layers are written into a temporary copy of the workspace, which then
+    replaces the original in one ``os.replace``. If anything fails, the
+    original is untouched and the temporary file is removed.
+
+    Parameters
+    ----------
+    path
+        The workspace file; created if it does not exist and ``create`` is true.
+    layers
+        Layer name -> GeoDataFrame. Existing layers of that name are replaced.
+    delete
+        Layer names to remove.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with workspace_lock(p, lock_timeout):
+        exists = p.exists() and p.stat().st_size > 0
+        if not exists and not create:
+            raise WorkspaceError("workspace not found", file=str(p))
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp.gpkg", dir=p.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            if exists:
+                shutil.copyfile(p, tmp)
+            else:
+                tmp.unlink()
+            for name, gdf in layers.items():
+                out, promote = _prepare_for_write(gdf)
+                pyogrio.write_dataframe(
+                    out, tmp, layer=name, driver="GPKG", promote_to_multi=promote or None
+                )
+            if delete:
+                _delete_layers(tmp, delete)
+            _fsync(tmp)
+            os.replace(tmp, p)
+            _fsync_dir(p.parent)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+    return p
+
+
+def write_layer(path: str | os.PathLike, name: str, gdf: gpd.GeoDataFrame) -> Path:
+    """Write one layer atomically (see :func:`write_layers`)."""
+    return write_layers(path, {name: gdf})
+
+
+def atomic_write_file(path: str | os.PathLike, write) -> Path:
+    """Write any output file atomically: ``write(tmp_path)`` then rename over ``path``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        tmp.unlink()
+        write(tmp)
+        _fsync(tmp)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return p
+
+
+def _delete_layers(gpkg: Path, names: Sequence[str]) -> None:
+    """Remove layers from a GeoPackage with plain SQL (GDAL-compatible)."""
+    con = sqlite3.connect(gpkg)
+    try:
+        for name in names:
+            row = con.execute(
+                "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (name,)
+            ).fetchone()
+            if row:
+                con.execute(f'DROP TABLE IF EXISTS "rtree_{name}_{row[0]}"')
+            con.execute(f'DROP TABLE IF EXISTS "{name}"')
+            for table in ("gpkg_geometry_columns", "gpkg_contents", "gpkg_extensions"):
+                con.execute(f"DELETE FROM {table} WHERE table_name = ?", (name,))
+        con.commit()
+    finally:
+        con.close()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def check_sqlite(path: str | os.PathLike) -> None:
+    """Raise WorkspaceError unless ``path`` passes SQLite's integrity check."""
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            ok = con.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"the file is not a readable GeoPackage ({exc})", file=str(path)) from exc
+    if ok != "ok":
+        raise WorkspaceError(f"the GeoPackage is damaged ({ok})", file=str(path))

@@ -1,0 +1,476 @@
+"""The core join: which micro-grid, grid, zone and community owns each point.
+
+Semantics (DESIGN.md):
+
+* a point belongs to the micro-grid whose polygon *covers* it (boundary
+  included);
+* on a shared boundary or where polygons overlap, the polygon with the
+  smallest id wins (ids are strings and compare as strings), so the answer is
+  deterministic;
+* parents follow the micro-grid's chain (its grid, that grid's zone, that
+  zone's community). A parent id column (``grid_id`` on micro-grids, ...) is
+  used when present; where it is absent or empty the parent is derived from
+  geometry (the parent polygon with the largest overlap, smallest id on ties).
+  If the chain is broken at some level (a micro-grid with no grid), the point
+  itself is joined at that level;
+* where no micro-grid covers a point, the next coarser layer is asked (grids,
+  zones, communities): the point keeps the ids of the finest level that owns
+  it, finer ids are null, and it is reported as unassigned at that level with
+  the nearest micro-grid and the distance in metres. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.crs import metric_crs_for
+from gridmap.errors import LayerNotFoundError, SchemaError
+from gridmap.schema import ASSIGN_COLUMNS, LAYERS, POINT_LAYERS, POLYGON_LEVELS
+
+#: Extra columns written by the join besides the four id columns.
+LEVEL_COLUMN = "assigned_level"
+NEAREST_COLUMN = "nearest_microgrid_id"
+NEAREST_DIST_COLUMN = "nearest_microgrid_m"
+RESULT_COLUMNS = (*ASSIGN_COLUMNS, LEVEL_COLUMN, NEAREST_COLUMN, NEAREST_DIST_COLUMN)
+
+# A function answering "which polygon of this level covers each point": takes
+# x and y arrays, returns an object array of ids (None where none covers).
+Locator = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _as_str_id(v) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+@dataclass
+class Hierarchy:
+    """The polygon layers of a workspace and the parent chain between them.
+
+    Attributes
+    ----------
+    polygons
+        Level name -> GeoDataFrame of that layer (EPSG:4326), ids as strings.
+    parents
+        Level name -> {child id: parent id or None}.
+    """
+
+    polygons: dict[str, gpd.GeoDataFrame]
+    parents: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    _locators: dict[str, Locator] = field(default_factory=dict, repr=False)
+
+    @property
+    def levels(self) -> list[str]:
+        """Levels present, finest first."""
+        return [lvl for lvl in POLYGON_LEVELS if lvl in self.polygons]
+
+    def locator(self, level: str) -> Locator:
+        """Reference locator for a level (STRtree + exact covers test)."""
+        if level not in self._locators:
+            self._locators[level] = reference_locator(self.polygons[level], LAYERS[level].id_column)
+        return self._locators[level]
+
+    def parent_of(self, level: str, child_id: str | None) -> str | None:
+        if child_id is None:
+            return None
+        return self.parents.get(level, {}).get(child_id)
+
+
+def reference_locator(polygons: gpd.GeoDataFrame, id_column: str) -> Locator:
+    """Build a locator with shapely's STRtree: exact, boundary included.
+
+    For a point, ``intersects`` a polygon is the same as ``covered_by`` it; the
+    smallest id among all polygons that cover the point wins.
+    """
+    geoms = polygons.geometry.values
+    ids = np.array([_as_str_id(v) for v in polygons[id_column]], dtype=object)
+    valid = np.array([g is not None and not g.is_empty for g in geoms], dtype=bool) & np.array(
+        [i is not None for i in ids]
+    )
+    geoms = np.asarray(geoms)[valid]
+    ids = ids[valid]
+    tree = shapely.STRtree(geoms)
+    # rank of each polygon's id in string order, to take the smallest quickly
+    order = np.argsort(ids.astype(str), kind="stable")
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[order] = np.arange(len(ids))
+
+    def locate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        out = np.full(len(x), None, dtype=object)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if not ok.any() or len(ids) == 0:
+            return out
+        pts = shapely.points(x[ok], y[ok])
+        pi, ti = tree.query(pts, predicate="intersects")
+        if len(pi) == 0:
+            return out
+        best = np.full(len(pts), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(best, pi, rank[ti])
+        hit = best != np.iinfo(np.int64).max
+        sub = np.full(len(pts), None, dtype=object)
+        sub[hit] = ids[order[best[hit]]]
+        out[np.flatnonzero(ok)] = sub
+        return out
+
+    return locate
+
+
+def derive_parents(
+    children: gpd.GeoDataFrame,
+    child_id: str,
+    parents: gpd.GeoDataFrame,
+    parent_id: str,
+) -> dict[str, str | None]:
+    """Parent of each child polygon by geometry: the largest overlap wins.
+
+    Overlap areas are compared in a metric CRS; ties go to the smallest parent
+    id. A child that overlaps no parent gets None.
+    """
+    metric = metric_crs_for(children)
+    c = children[[child_id, "geometry"]].to_crs(metric)
+    p = parents[[parent_id, "geometry"]].to_crs(metric)
+    c = c[~(c.geometry.isna() | c.geometry.is_empty)]
+    p = p[~(p.geometry.isna() | p.geometry.is_empty)]
+    result: dict[str, str | None] = {_as_str_id(v): None for v in children[child_id] if _as_str_id(v)}
+    if c.empty or p.empty:
+        return result
+    cg = shapely.make_valid(c.geometry.values)
+    pg = shapely.make_valid(p.geometry.values)
+    tree = shapely.STRtree(pg)
+    ci, pj = tree.query(cg, predicate="intersects")
+    if len(ci) == 0:
+        return result
+    areas = shapely.area(shapely.intersection(cg[ci], pg[pj]))
+    frame = pd.DataFrame(
+        {
+            "child": [_as_str_id(v) for v in c[child_id].values[ci]],
+            "parent": [_as_str_id(v) for v in p[parent_id].values[pj]],
+            "area": np.round(areas, 3),
+        }
+    )
+    frame = frame[(frame["area"] > 0) & frame["child"].notna() & frame["parent"].notna()]
+    frame = frame.sort_values(["child", "area", "parent"], ascending=[True, False, True])
+    best = frame.drop_duplicates("child", keep="first")
+    result.update(dict(zip(best["child"], best["parent"], strict=True)))
+    return result
+
+
+def build_hierarchy(layers: Mapping[str, gpd.GeoDataFrame]) -> Hierarchy:
+    """Collect the polygon layers and resolve each child's parent id.
+
+    Parameters
+    ----------
+    layers
+        Layer name -> GeoDataFrame (a :class:`~gridmap.io.Workspace`'s
+        ``layers`` works). Missing levels are skipped.
+
+    Raises
+    ------
+    LayerNotFoundError
+        When no polygon layer is present at all.
+    SchemaError
+        When a polygon layer lacks its id column.
+    """
+    polys: dict[str, gpd.GeoDataFrame] = {}
+    for level in POLYGON_LEVELS:
+        gdf = layers.get(level)
+        if gdf is None or len(gdf) == 0:
+            continue
+        spec = LAYERS[level]
+        if spec.id_column not in gdf.columns:
+            raise SchemaError(
+                f"the id column '{spec.id_column}' is missing", layer=level, file=gdf.attrs.get("file")
+            )
+        polys[level] = gdf
+    if not polys:
+        raise LayerNotFoundError(
+            "the workspace has no polygon layer (microgrids, grids, zones or communities) to join against"
+        )
+    h = Hierarchy(polygons=polys)
+    for level in POLYGON_LEVELS:
+        spec = LAYERS[level]
+        if level not in polys or spec.parent is None or spec.parent not in polys:
+            continue
+        child = polys[level]
+        pcol = spec.parent_id_column
+        mapping: dict[str, str | None] = {}
+        need_derive = True
+        if pcol in child.columns:
+            for cid, pid in zip(child[spec.id_column], child[pcol], strict=True):
+                cid = _as_str_id(cid)
+                if cid is not None and cid not in mapping:
+                    mapping[cid] = _as_str_id(pid)
+            need_derive = any(v is None for v in mapping.values())
+        if need_derive:
+            derived = derive_parents(child, spec.id_column, polys[spec.parent], pcol)
+            for cid, pid in derived.items():
+                if mapping.get(cid) is None:
+                    mapping[cid] = pid
+        h.parents[level] = mapping
+    return h
+
+
+def point_coordinates(points: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """x/y of each feature in EPSG:4326; polygons use a point on their surface."""
+    g = points.geometry
+    if points.crs is not None and not points.crs.equals("EPSG:4326"):
+        g = g.to_crs("EPSG:4326")
+    geoms = g.values
+    n = len(geoms)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if present.any():
+        sub = geoms[present]
+        is_point = shapely.get_type_id(sub) == 0
+        rep = np.where(is_point, sub, shapely.point_on_surface(sub))
+        x[present] = shapely.get_x(rep)
+        y[present] = shapely.get_y(rep)
+    return x, y
+
+
+def assign_points(
+    points: gpd.GeoDataFrame,
+    hierarchy: Hierarchy,
+    *,
+    locators: Mapping[str, Locator] | None = None,
+    nearest: bool = True,
+) -> pd.DataFrame:
+    """Assign every point to its micro-grid, grid, zone and community.
+
+    Parameters
+    ----------
+    points
+        Point features (polygons, e.g. parking lots, use a point on their
+        surface). Any CRS; converted to EPSG:4326.
+    hierarchy
+        From :func:`build_hierarchy`.
+    locators
+        Optional level -> locator overriding the reference STRtree (the fast
+        index plugs in here).
+    nearest
+        Add the nearest micro-grid and its distance (metres) for points that
+        no micro-grid covers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``points`` with columns ``microgrid_id``, ``grid_id``,
+        ``zone_id``, ``community_id`` (None where no polygon owns the point),
+        ``assigned_level`` (finest level that owns the point, None if none)
+        and ``nearest_microgrid_id`` / ``nearest_microgrid_m`` for points not
+        covered by a micro-grid.
+    """
+    x, y = point_coordinates(points)
+    n = len(points)
+    levels = hierarchy.levels
+    out = {col: np.full(n, None, dtype=object) for col in ASSIGN_COLUMNS}
+    level_col = np.full(n, None, dtype=object)
+    get_loc = (lambda lv: locators[lv]) if locators else hierarchy.locator
+    remaining = np.isfinite(x) & np.isfinite(y)
+    # finest owner
+    for level in levels:
+        if not remaining.any():
+            break
+        idx = np.flatnonzero(remaining)
+        found = get_loc(level)(x[idx], y[idx])
+        hit = np.array([f is not None for f in found], dtype=bool)
+        hit_idx = idx[hit]
+        out[LAYERS[level].id_column][hit_idx] = found[hit]
+        level_col[hit_idx] = level
+        remaining[hit_idx] = False
+    # parents by chain; a broken chain falls back to the point's own join
+    for i, level in enumerate(POLYGON_LEVELS[:-1]):
+        parent_level = POLYGON_LEVELS[i + 1]
+        col, pcol = LAYERS[level].id_column, LAYERS[parent_level].id_column
+        have = np.array([v is not None for v in out[col]]) & np.array([v is None for v in out[pcol]])
+        if not have.any():
+            continue
+        idx = np.flatnonzero(have)
+        mapping = hierarchy.parents.get(level, {})
+        vals = np.array([mapping.get(v) for v in out[col][idx]], dtype=object)
+        out[pcol][idx] = vals
+        broken = idx[np.array([v is None for v in vals], dtype=bool)]
+        if len(broken) and parent_level in hierarchy.polygons:
+            out[pcol][broken] = get_loc(parent_level)(x[broken], y[broken])
+    frame = pd.DataFrame(
+        {col: pd.Series(vals, index=points.index, dtype=object) for col, vals in out.items()}
+    )
+    frame[LEVEL_COLUMN] = pd.Series(level_col, index=points.index, dtype=object)
+    frame[NEAREST_COLUMN] = pd.Series([None] * n, index=points.index, dtype=object)
+    frame[NEAREST_DIST_COLUMN] = np.nan
+    if nearest and "microgrids" in hierarchy.polygons:
+        need = np.array([v is None for v in out["microgrid_id"]]) & np.isfinite(x) & np.isfinite(y)
+        if need.any():
+            nid, dist = nearest_polygon(hierarchy.polygons["microgrids"], "microgrid_id", x[need], y[need])
+            frame.loc[frame.index[need], NEAREST_COLUMN] = nid
+            frame.loc[frame.index[need], NEAREST_DIST_COLUMN] = dist
+    return frame
+
+
+def nearest_polygon(
+    polygons: gpd.GeoDataFrame, id_column: str, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest polygon id and distance in metres for WGS84 points."""
+    metric = metric_crs_for(polygons)
+    pm = polygons.to_crs(metric)
+    keep = ~(pm.geometry.isna() | pm.geometry.is_empty)
+    pm = pm[keep]
+    pts = gpd.GeoSeries(shapely.points(x, y), crs="EPSG:4326").to_crs(metric).values
+    if len(pm) == 0:
+        return np.full(len(x), None, dtype=object), np.full(len(x), np.nan)
+    tree = shapely.STRtree(pm.geometry.values)
+    (pi, ti), dist = tree.query_nearest(pts, return_distance=True, all_matches=True)
+    ids = np.array([_as_str_id(v) for v in pm[id_column]], dtype=object)
+    frame = pd.DataFrame({"p": pi, "id": ids[ti], "d": dist}).sort_values(["p", "d", "id"])
+    frame = frame.drop_duplicates("p")
+    res_id = np.full(len(x), None, dtype=object)
+    res_d = np.full(len(x), np.nan)
+    res_id[frame["p"].to_numpy()] = frame["id"].to_numpy()
+    res_d[frame["p"].to_numpy()] = np.round(frame["d"].to_numpy(), 1)
+    return res_id, res_d
+
+
+@dataclass
+class LayerAssignment:
+    """Summary of the join for one point layer."""
+
+    layer: str
+    total: int
+    by_level: dict[str, int]
+    no_geometry: list[str]
+    unassigned: pd.DataFrame  # id, assigned_level, nearest_microgrid_id, nearest_microgrid_m
+
+    @property
+    def in_microgrid(self) -> int:
+        return self.by_level.get("microgrids", 0)
+
+
+@dataclass
+class AssignResult:
+    """What :func:`assign_workspace` did."""
+
+    workspace: Path
+    written_to: Path | None
+    layers: dict[str, LayerAssignment]
+    frames: dict[str, gpd.GeoDataFrame] = field(repr=False, default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "workspace": str(self.workspace),
+            "written_to": str(self.written_to) if self.written_to else None,
+            "layers": {
+                name: {
+                    "total": la.total,
+                    "by_level": la.by_level,
+                    "no_geometry": la.no_geometry,
+                    "unassigned": _records(la.unassigned),
+                }
+                for name, la in self.layers.items()
+            },
+        }
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({k: (None if (isinstance(v, float) and np.isnan(v)) else v) for k, v in rec.items()})
+    return out
+
+
+def summarise(layer: str, points: gpd.GeoDataFrame, result: pd.DataFrame) -> LayerAssignment:
+    """Counts per level and the list of points not inside a micro-grid."""
+    id_col = LAYERS[layer].id_column if layer in LAYERS else None
+    ids = points[id_col] if id_col and id_col in points.columns else pd.Series(points.index.astype(str), index=points.index)
+    by_level = {lvl: int((result[LEVEL_COLUMN] == lvl).sum()) for lvl in POLYGON_LEVELS}
+    by_level["none"] = int(result[LEVEL_COLUMN].isna().sum())
+    x, _ = point_coordinates(points)
+    no_geom = [str(v) for v in ids[~np.isfinite(x)]]
+    mask = result[LEVEL_COLUMN] != "microgrids"
+    un = pd.DataFrame(
+        {
+            "id": ids[mask].astype(str).values,
+            LEVEL_COLUMN: result.loc[mask, LEVEL_COLUMN].values,
+            NEAREST_COLUMN: result.loc[mask, NEAREST_COLUMN].values,
+            NEAREST_DIST_COLUMN: result.loc[mask, NEAREST_DIST_COLUMN].values,
+        }
+    )
+    return LayerAssignment(layer, len(points), by_level, no_geom, un)
+
+
+def assign_workspace(
+    workspace: str | os.PathLike | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    layers: list[str] | None = None,
+    write: bool = True,
+    engine: str = "reference",
+) -> AssignResult:
+    """Run the core join on every point layer of a workspace and write the ids.
+
+    The columns ``microgrid_id``, ``grid_id``, ``zone_id``, ``community_id``,
+    ``assigned_level``, ``nearest_microgrid_id`` and ``nearest_microgrid_m``
+    replace any earlier ones on each point layer. The workspace is rewritten
+    atomically (or, with ``out``, a copy is written and the original left).
+
+    Parameters
+    ----------
+    workspace
+        Workspace path (default: the sample workspace).
+    out
+        Write the result to this GeoPackage instead of in place.
+    layers
+        Point layers to assign (default: every point layer present).
+    write
+        False to compute without writing.
+    engine
+        ``"reference"`` (shapely STRtree) or ``"index"`` (the fast cell index,
+        when available).
+    """
+    from gridmap import io
+
+    path = io.resolve_workspace(workspace)
+    ws = io.load_workspace(path)
+    hierarchy = build_hierarchy(ws.layers)
+    locators = None
+    if engine == "index":
+        from gridmap.index import locators_for  # optional fast path
+
+        locators = locators_for(hierarchy, cache_dir=path.parent, signature=ws.signature)
+    elif engine != "reference":
+        raise SchemaError(f"unknown engine '{engine}' (use 'reference' or 'index')")
+    names = layers or [n for n in POINT_LAYERS if n in ws.layers]
+    summaries: dict[str, LayerAssignment] = {}
+    frames: dict[str, gpd.GeoDataFrame] = {}
+    for name in names:
+        pts = ws.require(name)
+        res = assign_points(pts, hierarchy, locators=locators)
+        merged = pts.drop(columns=[c for c in RESULT_COLUMNS if c in pts.columns])
+        for col in RESULT_COLUMNS:
+            merged[col] = res[col]
+        frames[name] = merged
+        summaries[name] = summarise(name, pts, res)
+    written = None
+    if write and frames:
+        if out is not None:
+            target = Path(out)
+            if target.resolve() != path.resolve():
+                io.atomic_write_file(target, lambda tmp: __import__("shutil").copyfile(path, tmp))
+            written = io.write_layers(target, frames)
+        else:
+            written = io.write_layers(path, frames)
+    return AssignResult(workspace=path, written_to=written, layers=summaries, frames=frames)

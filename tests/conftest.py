@@ -1,0 +1,139 @@
+"""Shared fixtures: small workspaces built in code (no large committed files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point, box
+
+from gridmap import io
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "geo" / "community.gpkg"
+
+
+def tiny_layers() -> dict[str, gpd.GeoDataFrame]:
+    """A hand-made community: 1 community, 2 zones, 4 grids, 8 micro-grids.
+
+    Micro-grids are 100 m x 100 m squares (about 0.001 degrees) near
+    111.47 E, 35.64 N, with one gap (micro-grid M08 missing: its square is in
+    grid G4 but no micro-grid), households on shared edges and vertices, one
+    household outside everything.
+    """
+    x0, y0, d = 111.47, 35.64, 0.001
+    crs = "EPSG:4326"
+    comm = gpd.GeoDataFrame(
+        {"community_id": ["C1"], "name": ["示例社区"]}, geometry=[box(x0, y0, x0 + 4 * d, y0 + 2 * d)], crs=crs
+    )
+    zones = gpd.GeoDataFrame(
+        {"zone_id": ["Z1", "Z2"], "name": ["东片区", "西片区"], "community_id": ["C1", "C1"]},
+        geometry=[box(x0, y0, x0 + 2 * d, y0 + 2 * d), box(x0 + 2 * d, y0, x0 + 4 * d, y0 + 2 * d)],
+        crs=crs,
+    )
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_id": ["G1", "G2", "G3", "G4"],
+            "name": ["一网格", "二网格", "三网格", "四网格"],
+            "zone_id": ["Z1", "Z1", "Z2", "Z2"],
+            "staff_name": ["张伟", "王芳", "李娜", "刘洋"],
+            "staff_phone": ["13800000001", "13800000002", "13800000003", "13800000004"],
+        },
+        geometry=[box(x0 + i * d, y0, x0 + (i + 1) * d, y0 + 2 * d) for i in range(4)],
+        crs=crs,
+    )
+    mg_geoms, mg_rows = [], []
+    n = 0
+    for i in range(4):
+        for j in range(2):
+            n += 1
+            if n == 8:
+                continue
+            mg_geoms.append(box(x0 + i * d, y0 + j * d, x0 + (i + 1) * d, y0 + (j + 1) * d))
+            mg_rows.append(
+                {
+                    "microgrid_id": f"M{n:02d}",
+                    "name": f"微网格{n}",
+                    "grid_id": f"G{i + 1}",
+                    "leader_name": f"党员{n}",
+                    "leader_phone": f"1390000{n:04d}",
+                }
+            )
+    micro = gpd.GeoDataFrame(mg_rows, geometry=mg_geoms, crs=crs)
+    pts = [
+        (x0 + 0.5 * d, y0 + 0.5 * d),  # inside M01
+        (x0 + 1.0 * d, y0 + 0.5 * d),  # edge M01|M03 -> M01
+        (x0 + 1.0 * d, y0 + 1.0 * d),  # vertex of M01, M02, M03, M04 -> M01
+        (x0 + 3.5 * d, y0 + 1.5 * d),  # in G4 but no micro-grid (gap)
+        (x0 + 10 * d, y0 + 10 * d),  # outside everything
+        (x0 + 2.5 * d, y0 + 0.5 * d),  # inside M05
+    ]
+    households = gpd.GeoDataFrame(
+        {
+            "household_id": [f"H{k}" for k in range(1, len(pts) + 1)],
+            "address": [f"西南街{k}号楼1单元10{k}室" for k in range(1, len(pts) + 1)],
+            "head_name": ["赵一", "钱二", "孙三", "李四", "周五", "吴六"],
+            "phone": [f"1370000000{k}" for k in range(len(pts))],
+            "residents": [3, 2, 1, 4, 2, 3],
+            "elderly": [1, 0, 1, 2, 0, 0],
+            "has_ev": [True, False, False, True, False, True],
+        },
+        geometry=[Point(p) for p in pts],
+        crs=crs,
+    )
+    stations = gpd.GeoDataFrame(
+        {"station_id": ["S1"], "name": ["党群服务驿站一"], "kind": ["驿站"]},
+        geometry=[Point(x0 + 1.5 * d, y0 + 1.5 * d)],
+        crs=crs,
+    )
+    piles = gpd.GeoDataFrame(
+        {"pile_id": ["P1", "P2"], "ports": [2, 8]},
+        geometry=[Point(x0 + 0.2 * d, y0 + 0.2 * d), Point(x0 + 3.2 * d, y0 + 0.2 * d)],
+        crs=crs,
+    )
+    parking = gpd.GeoDataFrame(
+        {"parking_id": ["K1"], "spaces": [40]},
+        geometry=[box(x0 + 2.1 * d, y0 + 1.1 * d, x0 + 2.4 * d, y0 + 1.4 * d)],
+        crs=crs,
+    )
+    return {
+        "communities": comm,
+        "zones": zones,
+        "grids": grids,
+        "microgrids": micro,
+        "households": households,
+        "service_stations": stations,
+        "charging_piles": piles,
+        "parking": parking,
+    }
+
+
+@pytest.fixture
+def tiny_layers_dict() -> dict[str, gpd.GeoDataFrame]:
+    return tiny_layers()
+
+
+@pytest.fixture
+def tiny_workspace(tmp_path: Path) -> Path:
+    """A fresh copy of the tiny workspace as a GeoPackage on disk."""
+    path = tmp_path / "tiny.gpkg"
+    io.write_layers(path, tiny_layers())
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_workspace() -> Path:
+    """The shipped sample workspace (read-only: copy it before writing)."""
+    assert SAMPLE.exists(), f"the sample workspace {SAMPLE} is missing; run gridmap synth"
+    return SAMPLE
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path, sample_workspace: Path) -> Path:
+    """A writable copy of the sample workspace."""
+    import shutil
+
+    dst = tmp_path / "community.gpkg"
+    shutil.copyfile(sample_workspace, dst)
+    return dst

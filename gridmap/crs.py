@@ -274,7 +274,7 @@ def gdf_wgs84_to(gdf, crs: str):
 
 def metric_crs(lon: float, lat: float) -> pyproj.CRS:
     """Pick a metric CRS (WGS84 / UTM zone) for data centred at ``lon``, ``lat``."""
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    zone = math.floor((lon + 180.0) / 6.0) % 60 + 1
     epsg = (32600 if lat >= 0 else 32700) + zone
     return pyproj.CRS.from_epsg(epsg)
 
@@ -291,5 +291,8 @@ def metric_crs_for(gdf) -> pyproj.CRS:
 def haversine_m(lon1, lat1, lon2, lat2):
     """Great-circle distance in metres (sphere of radius 6,371,008.8 m)."""
     lon1, lat1, lon2, lat2 = map(np.radians, (lon1, lat1, lon2, lat2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    a = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371008.8 * np.arcsin(np.sqrt(a))

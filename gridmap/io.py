@@ -100,9 +100,17 @@ def normalise_ids(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
             continue
         s = df[col]
         if pd.api.types.is_float_dtype(s):
-            vals = [None if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v)) for v in s]
+            vals = [
+                None if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v))
+                for v in s
+            ]
         else:
-            vals = [None if (v is None or (isinstance(v, float) and np.isnan(v))) or pd.isna(v) else str(v).strip() for v in s]
+            vals = [
+                None
+                if (v is None or (isinstance(v, float) and np.isnan(v))) or pd.isna(v)
+                else str(v).strip()
+                for v in s
+            ]
             vals = [v if v != "" else None for v in vals]
         df[col] = pd.Series(vals, index=df.index, dtype=object)
     return df
@@ -153,7 +161,9 @@ def read_layer(
     try:
         gdf = pyogrio.read_dataframe(p, layer=layer, columns=columns, bbox=bbox)
     except Exception as exc:
-        raise WorkspaceError(f"cannot read the layer ({_short(exc)})", file=str(p), layer=layer) from exc
+        raise WorkspaceError(
+            f"cannot read the layer ({_short(exc)})", file=str(p), layer=layer
+        ) from exc
     if not isinstance(gdf, gpd.GeoDataFrame):
         gdf = gpd.GeoDataFrame(gdf)
     if gdf.crs is None and "geometry" in gdf:
@@ -206,7 +216,9 @@ def file_signature(path: str | os.PathLike) -> tuple[int, int]:
     return (st.st_size, st.st_mtime_ns)
 
 
-def load_workspace(path: str | os.PathLike | None = None, layers: Sequence[str] | None = None) -> Workspace:
+def load_workspace(
+    path: str | os.PathLike | None = None, layers: Sequence[str] | None = None
+) -> Workspace:
     """Read all (or the named) layers of a workspace into memory."""
     p = resolve_workspace(path)
     sig = file_signature(p)
@@ -248,7 +260,9 @@ def _prepare_for_write(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, bool]:
         if col == out.geometry.name:
             continue
         if out[col].dtype == object:
-            out[col] = out[col].map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+            out[col] = out[col].map(
+                lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
+            )
     return out, promote
 
 
@@ -376,6 +390,8 @@ def check_sqlite(path: str | os.PathLike) -> None:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        raise WorkspaceError(f"the file is not a readable GeoPackage ({exc})", file=str(path)) from exc
+        raise WorkspaceError(
+            f"the file is not a readable GeoPackage ({exc})", file=str(path)
+        ) from exc
     if ok != "ok":
         raise WorkspaceError(f"the GeoPackage is damaged ({ok})", file=str(path))

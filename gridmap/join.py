@@ -145,7 +145,9 @@ def derive_parents(
     p = parents[[parent_id, "geometry"]].to_crs(metric)
     c = c[~(c.geometry.isna() | c.geometry.is_empty)]
     p = p[~(p.geometry.isna() | p.geometry.is_empty)]
-    result: dict[str, str | None] = {_as_str_id(v): None for v in children[child_id] if _as_str_id(v)}
+    result: dict[str, str | None] = {
+        _as_str_id(v): None for v in children[child_id] if _as_str_id(v)
+    }
     if c.empty or p.empty:
         return result
     cg = shapely.make_valid(c.geometry.values)
@@ -193,7 +195,9 @@ def build_hierarchy(layers: Mapping[str, gpd.GeoDataFrame]) -> Hierarchy:
         spec = LAYERS[level]
         if spec.id_column not in gdf.columns:
             raise SchemaError(
-                f"the id column '{spec.id_column}' is missing", layer=level, file=gdf.attrs.get("file")
+                f"the id column '{spec.id_column}' is missing",
+                layer=level,
+                file=gdf.attrs.get("file"),
             )
         polys[level] = gdf
     if not polys:
@@ -297,7 +301,9 @@ def assign_points(
     for i, level in enumerate(POLYGON_LEVELS[:-1]):
         parent_level = POLYGON_LEVELS[i + 1]
         col, pcol = LAYERS[level].id_column, LAYERS[parent_level].id_column
-        have = np.array([v is not None for v in out[col]]) & np.array([v is None for v in out[pcol]])
+        have = np.array([v is not None for v in out[col]]) & np.array(
+            [v is None for v in out[pcol]]
+        )
         if not have.any():
             continue
         idx = np.flatnonzero(have)
@@ -316,7 +322,9 @@ def assign_points(
     if nearest and "microgrids" in hierarchy.polygons:
         need = np.array([v is None for v in out["microgrid_id"]]) & np.isfinite(x) & np.isfinite(y)
         if need.any():
-            nid, dist = nearest_polygon(hierarchy.polygons["microgrids"], "microgrid_id", x[need], y[need])
+            nid, dist = nearest_polygon(
+                hierarchy.polygons["microgrids"], "microgrid_id", x[need], y[need]
+            )
             frame.loc[frame.index[need], NEAREST_COLUMN] = nid
             frame.loc[frame.index[need], NEAREST_DIST_COLUMN] = dist
     return frame
@@ -388,14 +396,20 @@ class AssignResult:
 def _records(df: pd.DataFrame) -> list[dict]:
     out = []
     for rec in df.to_dict(orient="records"):
-        out.append({k: (None if (isinstance(v, float) and np.isnan(v)) else v) for k, v in rec.items()})
+        out.append(
+            {k: (None if (isinstance(v, float) and np.isnan(v)) else v) for k, v in rec.items()}
+        )
     return out
 
 
 def summarise(layer: str, points: gpd.GeoDataFrame, result: pd.DataFrame) -> LayerAssignment:
     """Counts per level and the list of points not inside a micro-grid."""
     id_col = LAYERS[layer].id_column if layer in LAYERS else None
-    ids = points[id_col] if id_col and id_col in points.columns else pd.Series(points.index.astype(str), index=points.index)
+    ids = (
+        points[id_col]
+        if id_col and id_col in points.columns
+        else pd.Series(points.index.astype(str), index=points.index)
+    )
     by_level = {lvl: int((result[LEVEL_COLUMN] == lvl).sum()) for lvl in POLYGON_LEVELS}
     by_level["none"] = int(result[LEVEL_COLUMN].isna().sum())
     x, _ = point_coordinates(points)

@@ -78,7 +78,11 @@ LAYERS: dict[str, LayerSpec] = {
         CHARGING_PILES, "pile_id", POINT, ("pile_id",), ("ports", "power_kw", "kind", "status")
     ),
     PARKING: LayerSpec(
-        PARKING, "parking_id", ("Point", "Polygon", "MultiPolygon"), ("parking_id",), ("spaces", "kind")
+        PARKING,
+        "parking_id",
+        ("Point", "Polygon", "MultiPolygon"),
+        ("parking_id",),
+        ("spaces", "kind"),
     ),
     SERVICE_STATIONS: LayerSpec(
         SERVICE_STATIONS,

@@ -25,7 +25,9 @@ def tiny_layers() -> dict[str, gpd.GeoDataFrame]:
     x0, y0, d = 111.47, 35.64, 0.001
     crs = "EPSG:4326"
     comm = gpd.GeoDataFrame(
-        {"community_id": ["C1"], "name": ["示例社区"]}, geometry=[box(x0, y0, x0 + 4 * d, y0 + 2 * d)], crs=crs
+        {"community_id": ["C1"], "name": ["示例社区"]},
+        geometry=[box(x0, y0, x0 + 4 * d, y0 + 2 * d)],
+        crs=crs,
     )
     zones = gpd.GeoDataFrame(
         {"zone_id": ["Z1", "Z2"], "name": ["东片区", "西片区"], "community_id": ["C1", "C1"]},

@@ -1,0 +1,201 @@
+"""The core join against an independent geopandas/shapely computation."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import MultiPolygon, Point, Polygon, box
+
+from gridmap import io
+from gridmap.join import (
+    assign_points,
+    assign_workspace,
+    build_hierarchy,
+    derive_parents,
+)
+
+
+def reference_owner(points: gpd.GeoDataFrame, polys: gpd.GeoDataFrame, id_col: str) -> pd.Series:
+    """Smallest id among polygons that cover each point, via geopandas.sjoin."""
+    j = gpd.sjoin(points[["geometry"]], polys[[id_col, "geometry"]], predicate="covered_by")
+    best = j.groupby(level=0)[id_col].min()
+    return best.reindex(points.index)
+
+
+def edge_case_layers():
+    """Micro-grids with shared edges, a multi-part polygon, a hole, an overlap and a gap."""
+    crs = "EPSG:4326"
+    x0, y0, d = 111.47, 35.64, 0.001
+    grids = gpd.GeoDataFrame(
+        {"grid_id": ["G1", "G2"], "name": ["一", "二"]},
+        geometry=[box(x0, y0, x0 + 2 * d, y0 + 2 * d), box(x0 + 2 * d, y0, x0 + 4 * d, y0 + 2 * d)],
+        crs=crs,
+    )
+    hole = box(x0 + 0.4 * d, y0 + 0.4 * d, x0 + 0.6 * d, y0 + 0.6 * d)
+    m1 = Polygon(box(x0, y0, x0 + d, y0 + d).exterior.coords, [hole.exterior.coords])
+    m2 = box(x0 + d, y0, x0 + 2 * d, y0 + d)
+    # multi-part: two squares in different rows of G1
+    m3 = MultiPolygon(
+        [box(x0, y0 + d, x0 + d, y0 + 2 * d), box(x0 + d, y0 + d, x0 + 1.5 * d, y0 + 2 * d)]
+    )
+    # overlap: "M10" overlaps "M04" in G2
+    m4 = box(x0 + 2 * d, y0, x0 + 3 * d, y0 + d)
+    m10 = box(x0 + 2.5 * d, y0, x0 + 3.5 * d, y0 + d)
+    micro = gpd.GeoDataFrame(
+        {
+            "microgrid_id": ["M01", "M02", "M03", "M04", "M10"],
+            "name": list("abcde"),
+            "grid_id": ["G1", "G1", "G1", "G2", "G2"],
+        },
+        geometry=[m1, m2, m3, m4, m10],
+        crs=crs,
+    )
+    rng = np.random.default_rng(7)
+    xs = rng.uniform(x0 - 0.5 * d, x0 + 4.5 * d, 400)
+    ys = rng.uniform(y0 - 0.5 * d, y0 + 2.5 * d, 400)
+    # points exactly on vertices and edges of the micro-grids
+    verts = shapely.get_coordinates(micro.geometry.boundary.values)
+    mids = (verts[:-1] + verts[1:]) / 2.0
+    coords = np.vstack([np.column_stack([xs, ys]), verts, mids])
+    pts = gpd.GeoDataFrame(
+        {"household_id": [f"H{i:04d}" for i in range(len(coords))]},
+        geometry=shapely.points(coords),
+        crs=crs,
+    )
+    return {"grids": grids, "microgrids": micro, "households": pts}
+
+
+def test_join_matches_geopandas_reference_on_edge_cases():
+    layers = edge_case_layers()
+    h = build_hierarchy(layers)
+    res = assign_points(layers["households"], h)
+    pts = layers["households"]
+    ref_m = reference_owner(pts, layers["microgrids"], "microgrid_id")
+    got_m = res["microgrid_id"]
+    assert (ref_m.isna() == got_m.isna()).all()
+    both = ref_m.notna()
+    assert (ref_m[both] == got_m[both]).all()
+    # the grid follows the micro-grid's chain; otherwise the point's own grid
+    grid_of_mg = dict(
+        zip(layers["microgrids"]["microgrid_id"], layers["microgrids"]["grid_id"], strict=False)
+    )
+    ref_g_direct = reference_owner(pts, layers["grids"], "grid_id")
+    ref_g = pd.Series(
+        [
+            grid_of_mg[m] if isinstance(m, str) else g
+            for m, g in zip(ref_m, ref_g_direct, strict=False)
+        ],
+        index=pts.index,
+    )
+    assert (ref_g.isna() == res["grid_id"].isna()).all()
+    assert (ref_g[ref_g.notna()] == res["grid_id"][ref_g.notna()]).all()
+    # the edge cases really occur in the data
+    assert res["microgrid_id"].eq("M10").sum() > 0
+    assert (res["assigned_level"] == "grids").sum() > 0  # hole or gap inside a grid
+    assert res["assigned_level"].isna().sum() > 0  # outside everything
+
+
+def test_smallest_id_wins_on_shared_vertex_and_overlap():
+    x0, y0, d = 111.47, 35.64, 0.001
+    layers = edge_case_layers()
+    h = build_hierarchy(layers)
+    probe = gpd.GeoDataFrame(
+        {"household_id": ["v", "e", "o", "hole"]},
+        geometry=[
+            Point(x0 + d, y0 + d),  # vertex of M01, M02, M03
+            Point(x0 + d, y0 + 0.5 * d),  # edge M01|M02
+            Point(x0 + 2.7 * d, y0 + 0.5 * d),  # inside M04 and M10
+            Point(x0 + 0.5 * d, y0 + 0.5 * d),  # inside M01's hole
+        ],
+        crs="EPSG:4326",
+    )
+    res = assign_points(probe, h)
+    assert list(res["microgrid_id"].iloc[:3]) == ["M01", "M01", "M04"]
+    assert pd.isna(res["microgrid_id"].iloc[3])
+    assert res["grid_id"].iloc[3] == "G1"
+    assert res["nearest_microgrid_id"].iloc[3] == "M01"
+    assert 0 < res["nearest_microgrid_m"].iloc[3] < 20
+
+
+def test_parent_derived_from_geometry_when_column_absent():
+    layers = edge_case_layers()
+    micro = layers["microgrids"].drop(columns=["grid_id"])
+    parents = derive_parents(micro, "microgrid_id", layers["grids"], "grid_id")
+    assert parents == {"M01": "G1", "M02": "G1", "M03": "G1", "M04": "G2", "M10": "G2"}
+
+
+def test_nothing_dropped_and_index_kept(tiny_layers_dict):
+    pts = tiny_layers_dict["households"].set_index(pd.Index([10, 20, 30, 40, 50, 60]))
+    h = build_hierarchy(tiny_layers_dict)
+    res = assign_points(pts, h)
+    assert list(res.index) == [10, 20, 30, 40, 50, 60]
+    assert list(res["assigned_level"].fillna("none")) == [
+        "microgrids",
+        "microgrids",
+        "microgrids",
+        "grids",
+        "none",
+        "microgrids",
+    ]
+    assert res.loc[40, "zone_id"] == "Z2" and res.loc[40, "community_id"] == "C1"
+
+
+def test_points_without_geometry_are_reported_not_dropped(tiny_layers_dict):
+    pts = tiny_layers_dict["households"].copy()
+    pts.loc[pts.index[0], "geometry"] = None
+    h = build_hierarchy(tiny_layers_dict)
+    res = assign_points(pts, h)
+    assert len(res) == len(pts)
+    assert pd.isna(res["assigned_level"].iloc[0])
+
+
+def test_assign_workspace_writes_columns_atomically(tiny_workspace):
+    before = io.list_layers(tiny_workspace)
+    result = assign_workspace(tiny_workspace)
+    assert set(io.list_layers(tiny_workspace)) == set(before)
+    hh = io.read_layer(tiny_workspace, "households")
+    for col in ("microgrid_id", "grid_id", "zone_id", "community_id"):
+        assert col in hh.columns
+    assert hh.set_index("household_id").loc["H2", "microgrid_id"] == "M01"
+    la = result.layers["households"]
+    assert la.total == 6 and la.by_level["microgrids"] == 4 and la.by_level["none"] == 1
+    # parking is a polygon layer: assigned by a point on its surface
+    park = io.read_layer(tiny_workspace, "parking")
+    assert park["microgrid_id"].iloc[0] == "M06"
+    # running it twice gives the same answer and no duplicate columns
+    assign_workspace(tiny_workspace)
+    hh2 = io.read_layer(tiny_workspace, "households")
+    assert list(hh2.columns) == list(hh.columns)
+
+
+def test_assign_out_leaves_original_untouched(tiny_workspace, tmp_path):
+    original = tiny_workspace.read_bytes()
+    out = tmp_path / "out.gpkg"
+    assign_workspace(tiny_workspace, out=out)
+    assert tiny_workspace.read_bytes() == original
+    assert "microgrid_id" in io.read_layer(out, "households").columns
+
+
+def test_failed_write_leaves_workspace_unchanged(tiny_workspace, monkeypatch):
+    """A failure in the middle of writing leaves the original file as it was."""
+    original = tiny_workspace.read_bytes()
+    import pyogrio
+
+    calls = {"n": 0}
+    real = pyogrio.write_dataframe
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", failing)
+    with pytest.raises(OSError):
+        assign_workspace(tiny_workspace)
+    assert tiny_workspace.read_bytes() == original
+    leftovers = [p for p in tiny_workspace.parent.iterdir() if p.name.endswith(".tmp.gpkg")]
+    assert leftovers == []

@@ -1,0 +1,444 @@
+"""Build the bad-input corpus: small files of the kinds community data arrives in.
+
+Each case is one small input file (plus the ``gridmap import`` options a user
+would give) with the ground truth of what is wrong with it: the rows (spreadsheet
+numbering, header = row 1) and the ids that are bad. Nothing here is committed as
+data: the tests call :func:`build_corpus` into ``tmp_path``; run the script by
+hand to look at the files::
+
+    .venv/bin/python tests/data/bad/make_corpus.py /tmp/bad-corpus
+
+All coordinates sit in the hand-made test community of ``tests/conftest.py``
+(micro-grids of about 100 m x 100 m near 111.47 E, 35.64 N), so the cases can be
+imported into the tiny workspace.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+from shapely.geometry import Point, box
+
+from gridmap.crs import wgs84_to_gcj02
+
+X0, Y0, D = 111.47, 35.64, 0.001  # origin and cell size of the tiny community
+
+
+def cell_centre(i: int, j: int) -> tuple[float, float]:
+    """Centre of micro-grid cell (i, j) of the tiny community (lon, lat)."""
+    return (round(X0 + (i + 0.5) * D, 7), round(Y0 + (j + 0.5) * D, 7))
+
+
+@dataclass
+class BadCase:
+    """One bad input file and what is wrong with it.
+
+    Attributes
+    ----------
+    name
+        Short identifier of the case.
+    description
+        What is wrong, in words.
+    layer
+        The workspace layer a user would import it into.
+    path
+        The input file.
+    options
+        Keyword options a user would pass to ``import_layer`` (``crs``, ...).
+    bad_rows
+        Spreadsheet row numbers (header = row 1) or feature numbers (first = 1)
+        that are wrong.
+    bad_ids
+        Ids of the features that are wrong.
+    expected
+        Ground truth for cases that must be *accepted* (e.g. ids that must be
+        kept verbatim, text that must be decoded exactly).
+    """
+
+    name: str
+    description: str
+    layer: str
+    path: Path
+    options: dict = field(default_factory=dict)
+    bad_rows: list[int] = field(default_factory=list)
+    bad_ids: list[str] = field(default_factory=list)
+    expected: dict = field(default_factory=dict)
+
+
+def _feature(props: dict, geometry: dict | None) -> dict:
+    return {"type": "Feature", "properties": props, "geometry": geometry}
+
+
+def _write_geojson(path: Path, features: list[dict]) -> Path:
+    doc = {"type": "FeatureCollection", "features": features}
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _square(i: int, j: int) -> list[list[float]]:
+    x, y = X0 + i * D, Y0 + j * D
+    return [[x, y], [x + D, y], [x + D, y + D], [x, y + D], [x, y]]
+
+
+def _csv_text(header: list[str], rows: list[list]) -> str:
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _households(n: int = 5) -> list[list]:
+    """n good household rows: id, address, lon, lat (inside micro-grids)."""
+    rows = []
+    for k in range(n):
+        lon, lat = cell_centre(k % 3, k % 2)
+        rows.append([f"H{k + 1}", f"西南街{k + 1}号楼1单元10{k + 1}室", lon, lat])
+    return rows
+
+
+HH_HEADER = ["household_id", "address", "lon", "lat"]
+
+
+def case_bowtie(d: Path) -> BadCase:
+    x, y = X0 + D, Y0
+    bowtie = [[x, y], [x + D, y + D], [x + D, y], [x, y + D], [x, y]]
+    path = _write_geojson(
+        d / "microgrids_bowtie.geojson",
+        [
+            _feature(
+                {"microgrid_id": "M01", "name": "微网格1"},
+                {"type": "Polygon", "coordinates": [_square(0, 0)]},
+            ),
+            _feature(
+                {"microgrid_id": "M02", "name": "微网格2"},
+                {"type": "Polygon", "coordinates": [bowtie]},
+            ),
+            _feature(
+                {"microgrid_id": "M03", "name": "微网格3"},
+                {"type": "Polygon", "coordinates": [_square(2, 0)]},
+            ),
+        ],
+    )
+    return BadCase(
+        "bowtie",
+        "self-intersecting ring (bow-tie) in micro-grid M02",
+        "microgrids",
+        path,
+        bad_rows=[2],
+        bad_ids=["M02"],
+    )
+
+
+def case_unclosed_ring(d: Path) -> BadCase:
+    ring = _square(1, 0)[:-1]  # last point (equal to the first) left out
+    path = _write_geojson(
+        d / "microgrids_unclosed.geojson",
+        [
+            _feature(
+                {"microgrid_id": "M01", "name": "微网格1"},
+                {"type": "Polygon", "coordinates": [_square(0, 0)]},
+            ),
+            _feature(
+                {"microgrid_id": "M02", "name": "微网格2"},
+                {"type": "Polygon", "coordinates": [ring]},
+            ),
+        ],
+    )
+    return BadCase(
+        "unclosed_ring",
+        "polygon ring of M02 not closed (GeoJSON text)",
+        "microgrids",
+        path,
+        bad_rows=[2],
+        bad_ids=["M02"],
+    )
+
+
+def case_empty_null_geometry(d: Path) -> BadCase:
+    feats = []
+    for hid, geom in [
+        ("H1", {"type": "Point", "coordinates": list(cell_centre(0, 0))}),
+        ("H2", None),
+        ("H3", {"type": "Point", "coordinates": []}),
+        ("H4", {"type": "Point", "coordinates": list(cell_centre(1, 0))}),
+    ]:
+        feats.append(
+            _feature({"household_id": hid, "address": f"西南街{hid[1:]}号楼1单元101室"}, geom)
+        )
+    path = _write_geojson(d / "households_empty_null.geojson", feats)
+    return BadCase(
+        "empty_null_geometry",
+        "households H2 (null geometry) and H3 (empty point)",
+        "households",
+        path,
+        bad_rows=[2, 3],
+        bad_ids=["H2", "H3"],
+    )
+
+
+def case_projected_no_prj(d: Path) -> BadCase:
+    pts = [Point(cell_centre(i, 0)) for i in range(3)]
+    # charging piles: "pile_id" fits the 10-character dBase field limit
+    gdf = gpd.GeoDataFrame({"pile_id": ["P1", "P2", "P3"]}, geometry=pts, crs="EPSG:4326")
+    gdf = gdf.to_crs("EPSG:4546")  # CGCS2000 / 3-degree Gauss-Kruger CM 111E
+    sub = d / "shp_no_prj"
+    sub.mkdir(exist_ok=True)
+    path = sub / "charging_piles.shp"
+    pyogrio.write_dataframe(gdf, path, driver="ESRI Shapefile")
+    path.with_suffix(".prj").unlink()
+    return BadCase(
+        "projected_no_prj",
+        "Shapefile in CGCS2000 Gauss-Kruger (EPSG:4546) with the .prj removed",
+        "charging_piles",
+        path,
+        expected={
+            "crs": "EPSG:4546",
+            "ids": ["P1", "P2", "P3"],
+            "lonlat": [cell_centre(i, 0) for i in range(3)],
+        },
+    )
+
+
+def case_swapped(d: Path) -> BadCase:
+    rows = _households(5)
+    for k in (1, 3):  # H2 and H4: latitude written in the lon column
+        rows[k][2], rows[k][3] = rows[k][3], rows[k][2]
+    path = d / "households_swapped.csv"
+    path.write_text(_csv_text(HH_HEADER, rows), encoding="utf-8")
+    return BadCase(
+        "swapped_lonlat",
+        "lon and lat swapped in rows 3 and 5 (H2, H4)",
+        "households",
+        path,
+        bad_rows=[3, 5],
+        bad_ids=["H2", "H4"],
+    )
+
+
+def case_gcj_as_wgs(d: Path) -> BadCase:
+    rows = _households(6)
+    for r in rows:
+        glon, glat = wgs84_to_gcj02(r[2], r[3])
+        r[2], r[3] = round(float(glon), 7), round(float(glat), 7)
+    path = d / "households_gcj02.csv"
+    path.write_text(_csv_text(HH_HEADER, rows), encoding="utf-8")
+    return BadCase(
+        "gcj02_as_wgs84",
+        "coordinates copied from Amap (GCJ-02, ~500 m off) but declared WGS84",
+        "households",
+        path,
+        options={"crs": "wgs84"},
+        bad_rows=list(range(2, 8)),
+        bad_ids=[r[0] for r in rows],
+    )
+
+
+def case_duplicate_null_ids(d: Path) -> BadCase:
+    rows = _households(6)
+    rows[2][0] = "H2"  # row 4 repeats H2 (row 3)
+    rows[4][0] = ""  # row 6 has no id
+    path = d / "households_dup_null_ids.csv"
+    path.write_text(_csv_text(HH_HEADER, rows), encoding="utf-8")
+    return BadCase(
+        "duplicate_null_ids",
+        "H2 appears in rows 3 and 4; row 6 has an empty id",
+        "households",
+        path,
+        bad_rows=[3, 4, 6],
+        bad_ids=["H2"],
+    )
+
+
+def case_missing_column(d: Path) -> BadCase:
+    rows = _households(3)
+    path = d / "households_renamed_id.csv"
+    path.write_text(_csv_text(["hh_no", "address", "lon", "lat"], rows), encoding="utf-8")
+    return BadCase(
+        "renamed_id_column",
+        "required column household_id renamed to hh_no",
+        "households",
+        path,
+        expected={"missing": "household_id", "found": "hh_no"},
+    )
+
+
+def case_missing_name(d: Path) -> BadCase:
+    path = _write_geojson(
+        d / "grids_no_name.geojson",
+        [
+            _feature({"grid_id": f"G{i + 1}"}, {"type": "Polygon", "coordinates": [_square(i, 0)]})
+            for i in range(2)
+        ],
+    )
+    return BadCase(
+        "missing_column",
+        "required column name missing from grids",
+        "grids",
+        path,
+        expected={"missing": "name"},
+    )
+
+
+def case_text_ids(d: Path) -> BadCase:
+    ids = ["007", "0100", "1E5", "12.0", "0"]
+    rows = [
+        [hid, f"西南街{k + 1}号楼1单元101室", *cell_centre(k % 3, 0)] for k, hid in enumerate(ids)
+    ]
+    path = d / "households_text_ids.csv"
+    path.write_text(_csv_text(HH_HEADER, rows), encoding="utf-8")
+    return BadCase(
+        "text_ids",
+        "ids that look like numbers must stay text",
+        "households",
+        path,
+        expected={"ids": ids},
+    )
+
+
+def case_mixed_encoding(d: Path) -> BadCase:
+    rows = _households(5)
+    lines = _csv_text(HH_HEADER, rows).splitlines(keepends=True)
+    # header + rows in GBK, except data row H3 (spreadsheet row 4) pasted in as UTF-8
+    data = b"".join(line.encode("utf-8" if k == 3 else "gbk") for k, line in enumerate(lines))
+    path = d / "households_mixed_encoding.csv"
+    path.write_bytes(data)
+    return BadCase(
+        "mixed_encoding",
+        "GBK CSV with row 4 (H3) in UTF-8",
+        "households",
+        path,
+        bad_rows=[4],
+        bad_ids=["H3"],
+        expected={"addresses": {r[0]: r[1] for r in rows}},
+    )
+
+
+def case_truncated_gpkg(d: Path) -> BadCase:
+    pts = [Point(cell_centre(i % 3, i % 2)) for i in range(200)]
+    gdf = gpd.GeoDataFrame(
+        {"household_id": [f"H{i}" for i in range(200)]}, geometry=pts, crs="EPSG:4326"
+    )
+    full = d / "households_full.gpkg"
+    pyogrio.write_dataframe(gdf, full, layer="households", driver="GPKG")
+    data = full.read_bytes()
+    full.unlink()
+    path = d / "households_truncated.gpkg"
+    path.write_bytes(data[: len(data) // 2])
+    return BadCase(
+        "truncated_gpkg", "GeoPackage cut in half (interrupted copy)", "households", path
+    )
+
+
+def case_zero_byte(d: Path) -> BadCase:
+    path = d / "households_empty.csv"
+    path.write_bytes(b"")
+    return BadCase("zero_byte", "zero-byte CSV", "households", path)
+
+
+def case_zero_byte_geojson(d: Path) -> BadCase:
+    path = d / "grids_empty.geojson"
+    path.write_bytes(b"")
+    return BadCase("zero_byte_geojson", "zero-byte GeoJSON", "grids", path)
+
+
+def case_merged_header_xlsx(d: Path) -> BadCase:
+    from openpyxl import Workbook
+
+    rows = _households(4)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "居民户"
+    ws["A1"] = "西南社区居民户台账"  # title row merged over the whole table
+    ws.merge_cells("A1:D1")
+    ws.append(["户号", "地址", "坐标", None])  # 坐标 merged over the two coordinate columns
+    ws.merge_cells("C2:D2")
+    ws.append([None, None, "经度", "纬度"])
+    for r in rows:
+        ws.append(r)
+    path = d / "households_merged_header.xlsx"
+    wb.save(path)
+    return BadCase(
+        "merged_header_xlsx",
+        "XLSX with a merged title row and merged two-level headers",
+        "households",
+        path,
+        bad_rows=[1, 2, 3],
+        expected={"ids": [r[0] for r in rows], "lonlat": [(r[2], r[3]) for r in rows]},
+    )
+
+
+def case_bom_csv(d: Path) -> BadCase:
+    rows = _households(4)
+    path = d / "households_bom.csv"
+    path.write_bytes(_csv_text(HH_HEADER, rows).encode("utf-8-sig"))
+    return BadCase(
+        "bom_csv",
+        "UTF-8 CSV with a byte-order mark before the first header",
+        "households",
+        path,
+        expected={"ids": [r[0] for r in rows], "addresses": {r[0]: r[1] for r in rows}},
+    )
+
+
+def case_truncated_workspace(d: Path) -> Path:
+    """A workspace GeoPackage cut in half (not an input file: the workspace itself)."""
+    gdf = gpd.GeoDataFrame(
+        {"grid_id": ["G1"], "name": ["一网格"]},
+        geometry=[box(X0, Y0, X0 + D, Y0 + D)],
+        crs="EPSG:4326",
+    )
+    pts = gpd.GeoDataFrame(
+        {"household_id": [f"H{i}" for i in range(300)]},
+        geometry=[Point(cell_centre(0, 0))] * 300,
+        crs="EPSG:4326",
+    )
+    full = d / "ws_full.gpkg"
+    pyogrio.write_dataframe(gdf, full, layer="grids", driver="GPKG")
+    pyogrio.write_dataframe(pts, full, layer="households", driver="GPKG")
+    data = full.read_bytes()
+    full.unlink()
+    path = d / "ws_truncated.gpkg"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+CASES = [
+    case_bowtie,
+    case_unclosed_ring,
+    case_empty_null_geometry,
+    case_projected_no_prj,
+    case_swapped,
+    case_gcj_as_wgs,
+    case_duplicate_null_ids,
+    case_missing_column,
+    case_missing_name,
+    case_text_ids,
+    case_mixed_encoding,
+    case_truncated_gpkg,
+    case_zero_byte,
+    case_zero_byte_geojson,
+    case_merged_header_xlsx,
+    case_bom_csv,
+]
+
+
+def build_corpus(out_dir: str | Path) -> dict[str, BadCase]:
+    """Write every case into ``out_dir`` and return them by name."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cases = [make(out) for make in CASES]
+    return {c.name: c for c in cases}
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "bad-corpus")
+    for case in build_corpus(target).values():
+        print(f"{case.name:22s} {case.layer:12s} {case.path}  -- {case.description}")

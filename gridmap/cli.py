@@ -118,7 +118,96 @@ def assign(
 
 # --- command: synth (owner adds it here) ---
 
-# --- command: import (owner adds it here) ---
+
+@app.command("import")
+def import_cmd(
+    layer: Annotated[str, typer.Argument(help="Target layer: households, grids, microgrids, ...")],
+    file: Annotated[Path, typer.Argument(help="GeoPackage, GeoJSON, Shapefile, KML, CSV or XLSX.")],
+    workspace: WorkspaceOpt = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(help="Input CRS: EPSG code, wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)."),
+    ] = None,
+    lon_col: Annotated[str | None, typer.Option(help="Longitude column of a CSV/XLSX.")] = None,
+    lat_col: Annotated[str | None, typer.Option(help="Latitude column of a CSV/XLSX.")] = None,
+    id_col: Annotated[str | None, typer.Option(help="Column holding the layer's id.")] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Text encoding of a CSV (default: detected).")
+    ] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet name or number.")] = None,
+    source_layer: Annotated[
+        str | None, typer.Option(help="Layer inside a multi-layer input file.")
+    ] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Import the good rows, list the bad ones.")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="CSV for the skipped rows (default: next to the input).")
+    ] = None,
+    max_distance_km: Annotated[
+        float, typer.Option(help="Rows farther than this from the workspace are bad (0 = off).")
+    ] = 50.0,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Import a file as a workspace layer (replacing it), converting coordinates to WGS84.
+
+    Bad rows (empty, non-numeric, out-of-range or swapped coordinates, far
+    from the workspace, empty or duplicate ids) stop the import and are listed
+    by row number (spreadsheet rows: header = row 1); nothing is written.
+    With --skip-bad-rows the good rows are imported and the bad ones written
+    to a CSV report. Personal columns are kept but never printed.
+
+    Example: gridmap import households ledger.csv --crs gcj02 -w data/geo/community.gpkg
+    """
+    from gridmap.importer import import_layer
+
+    with progress() as bar:
+        bar.add_task(f"importing {file.name}", total=None)
+        rep = import_layer(
+            workspace,
+            layer,
+            file,
+            crs=crs,
+            lon_col=lon_col,
+            lat_col=lat_col,
+            id_col=id_col,
+            encoding=encoding,
+            sheet=sheet,
+            source_layer=source_layer,
+            skip_bad_rows=skip_bad_rows,
+            report=report,
+            max_distance_m=max_distance_km * 1000.0 if max_distance_km > 0 else None,
+        )
+    if fmt is Fmt.json:
+        print_json(rep.to_dict())
+        return
+    converted = rep.source_crs not in ("wgs84", "EPSG:4326")
+    crs_text = f"{rep.source_crs} -> EPSG:4326" if converted else "WGS84 (no conversion)"
+    if rep.crs_assumed:
+        crs_text += (
+            " [assumed: the table names no CRS; use --crs gcj02 for Amap/Tencent, bd09 for Baidu]"
+        )
+    console.print(
+        f"imported {rep.imported} of {rep.rows_read} rows into layer '{rep.layer}' "
+        f"of {rep.workspace}"
+    )
+    if rep.encoding:
+        console.print(f"encoding: {rep.encoding}")
+    console.print(f"coordinates: {crs_text}")
+    for old, new in rep.renamed.items():
+        console.print(f"column '{old}' stored as '{new}'")
+    for note in rep.notes:
+        console.print(f"note: {note}")
+    if rep.skipped:
+        console.print(
+            f"[yellow]skipped {rep.skipped_rows} rows[/] (numbered by {rep.row_numbering}); "
+            f"list written to {rep.report_path}:"
+        )
+        for p in rep.skipped[:20]:
+            console.print(f"  {p}", highlight=False)
+        if len(rep.skipped) > 20:
+            console.print(f"  ... and {len(rep.skipped) - 20} more (see the report)")
+
 
 # --- command: validate (owner adds it here) ---
 

@@ -1,0 +1,961 @@
+"""Reading real data into a workspace (``gridmap import``).
+
+Two kinds of input are read:
+
+* any vector format GDAL reads (GeoPackage, GeoJSON, Shapefile, KML, ...),
+  through pyogrio;
+* tables with coordinate columns: CSV (UTF-8, UTF-8 with BOM, GB18030/GBK)
+  and XLSX.
+
+Coordinates are converted to WGS84 (EPSG:4326). GCJ-02 (Amap, Tencent) and
+BD-09 (Baidu) go through the exact iterative inverse in :mod:`gridmap.crs`.
+
+Row numbers in every message are the ones a user sees: for CSV and XLSX the
+spreadsheet row (the header is row 1, the first data row is row 2); for vector
+files the feature number in file order (the first feature is 1).
+
+Nothing is dropped silently. :func:`read_input` returns the good rows and a
+list of :class:`RowProblem`; :func:`import_layer` refuses to write anything
+while there are problems unless ``skip_bad_rows`` is set, in which case the
+skipped rows are written to a CSV report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from gridmap import crs as gcrs
+from gridmap import io as gio
+from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
+from gridmap.schema import LAYERS, PERSONAL_COLUMNS, POLYGON_LEVELS
+
+#: Default distance beyond which a point counts as "far from the workspace".
+DEFAULT_MAX_DISTANCE_M = 50_000.0
+#: How many problems an error message lists before saying "and N more".
+MAX_LISTED = 20
+
+TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}
+
+# Normalised header -> priority (lower wins when several headers match).
+_LON_HEADERS = {
+    "lon": 0, "lng": 0, "longitude": 0, "long": 1, "经度": 0, "东经": 1, "经度坐标": 1,
+    "wgs84经度": 1, "gcj02经度": 1, "bd09经度": 1, "x坐标": 2, "x": 3, "坐标x": 2,
+}  # fmt: skip
+_LAT_HEADERS = {
+    "lat": 0, "latitude": 0, "纬度": 0, "北纬": 1, "纬度坐标": 1,
+    "wgs84纬度": 1, "gcj02纬度": 1, "bd09纬度": 1, "y坐标": 2, "y": 3, "坐标y": 2,
+}  # fmt: skip
+
+# Obvious header aliases for each layer's required columns. Only used when the
+# canonical column is absent and exactly one alias is present.
+_GENERIC_ID = ("id", "编号", "编码", "代码")
+ID_ALIASES: dict[str, tuple[str, ...]] = {
+    "communities": ("社区编号", "社区编码", "社区代码", *_GENERIC_ID),
+    "zones": ("片区编号", "片区编码", *_GENERIC_ID),
+    "grids": ("网格编号", "网格编码", "网格代码", *_GENERIC_ID),
+    "microgrids": ("微网格编号", "微网格编码", *_GENERIC_ID),
+    "households": ("户号", "户编号", "住户编号", *_GENERIC_ID),
+    "charging_piles": ("桩号", "充电桩编号", *_GENERIC_ID),
+    "parking": ("停车场编号", "车场编号", *_GENERIC_ID),
+    "service_stations": ("驿站编号", "站点编号", *_GENERIC_ID),
+}
+NAME_ALIASES: tuple[str, ...] = (
+    "名称",
+    "名字",
+    "网格名称",
+    "微网格名称",
+    "片区名称",
+    "社区名称",
+    "驿站名称",
+)
+PARENT_ALIASES: dict[str, tuple[str, ...]] = {
+    "community_id": ("所属社区", "社区编号"),
+    "zone_id": ("所属片区", "片区编号"),
+    "grid_id": ("所属网格", "网格编号"),
+}
+
+
+@dataclass
+class RowProblem:
+    """One input row that cannot be imported as it is.
+
+    Attributes
+    ----------
+    row
+        Row number as the user sees it (see the module docstring).
+    reason
+        What is wrong, in words a community worker can act on.
+    column
+        The column concerned, when there is one.
+    """
+
+    row: int
+    reason: str
+    column: str | None = None
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+@dataclass
+class ImportedData:
+    """What :func:`read_input` read.
+
+    Attributes
+    ----------
+    gdf
+        The good rows in EPSG:4326, indexed by their row number.
+    problems
+        Rows that were left out, with the reason (sorted by row).
+    rows_read
+        Number of data rows (or features) in the input.
+    encoding
+        Text encoding used for a CSV (None for other formats).
+    source_crs
+        The coordinate system the input was read in (``"gcj02"``, ``"EPSG:4547"``...).
+    crs_assumed
+        True when the input carried no CRS and WGS84 was assumed (CSV/XLSX
+        without ``crs``).
+    lon_col, lat_col
+        Coordinate columns used (tables only).
+    row_numbering
+        How :attr:`RowProblem.row` is counted for this input.
+    notes
+        Other things worth telling the user (renamed columns, dropped Z, ...).
+    """
+
+    gdf: gpd.GeoDataFrame
+    problems: list[RowProblem]
+    source: Path
+    rows_read: int
+    encoding: str | None = None
+    source_crs: str = "EPSG:4326"
+    crs_assumed: bool = False
+    lon_col: str | None = None
+    lat_col: str | None = None
+    row_numbering: str = "spreadsheet row (header = row 1)"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def converted(self) -> bool:
+        """True when the coordinates were converted (the input was not WGS84)."""
+        return self.source_crs not in ("EPSG:4326", "wgs84")
+
+
+@dataclass
+class ImportReport:
+    """What :func:`import_layer` did."""
+
+    workspace: Path
+    layer: str
+    source: Path
+    rows_read: int
+    imported: int
+    skipped: list[RowProblem]
+    encoding: str | None
+    source_crs: str
+    crs_assumed: bool
+    row_numbering: str
+    report_path: Path | None = None
+    renamed: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def skipped_rows(self) -> int:
+        """Number of distinct input rows left out."""
+        return len({p.row for p in self.skipped})
+
+    def to_dict(self) -> dict:
+        return {
+            "workspace": str(self.workspace),
+            "layer": self.layer,
+            "source": str(self.source),
+            "rows_read": self.rows_read,
+            "imported": self.imported,
+            "skipped": self.skipped_rows,
+            "skipped_rows": [{"row": p.row, "reason": p.reason} for p in self.skipped],
+            "row_numbering": self.row_numbering,
+            "encoding": self.encoding,
+            "source_crs": self.source_crs,
+            "crs_assumed": self.crs_assumed,
+            "converted_to": "EPSG:4326",
+            "report": str(self.report_path) if self.report_path else None,
+            "renamed_columns": self.renamed,
+            "notes": self.notes,
+        }
+
+
+# --------------------------------------------------------------------------- text
+
+
+def normalise_header(name: object) -> str:
+    """Fold a column header for matching: NFKC, lower case, no spaces or units.
+
+    ``" 经度（GCJ02） "`` -> ``"经度gcj02"``, ``"Longitude (°)"`` -> ``"longitude"``.
+    """
+    text = unicodedata.normalize("NFKC", str(name)).strip().lower()
+    text = text.replace("°", "").replace("度数", "")
+    text = re.sub(r"[\s_\-()\[\]{}:：/]+", "", text)
+    return text
+
+
+def detect_encoding(data: bytes, *, file: str | None = None) -> str:
+    """Decide how a CSV's bytes are encoded.
+
+    Strict try-order: a UTF-8 byte-order mark gives ``"utf-8-sig"``; bytes
+    that decode as UTF-8 give ``"utf-8"``; bytes that decode as GB18030 (a
+    superset of GBK and GB2312, used by Chinese office software) give
+    ``"gb18030"``. Anything else is passed to charset-normalizer; if that is
+    unsure too, an :class:`InputFileError` asks for ``--encoding``.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    for enc in ("utf-8", "gb18030"):
+        try:
+            data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return enc
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise InputFileError(
+            "cannot tell the text encoding; pass --encoding (e.g. --encoding gbk)", file=file
+        )
+    return best.encoding
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_table(
+    file: str | os.PathLike, *, encoding: str | None = None, sheet: str | int | None = None
+) -> tuple[pd.DataFrame, str | None]:
+    """Read a CSV or XLSX file with every cell as text.
+
+    Returns the frame (index = spreadsheet row number, header = row 1; empty
+    cells are ``""``) and the encoding used (None for XLSX).
+    """
+    path = Path(file)
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        try:
+            book = pd.ExcelFile(path, engine="openpyxl")
+        except Exception as exc:
+            raise InputFileError(f"cannot open the spreadsheet ({exc})", file=str(path)) from exc
+        names = book.sheet_names
+        if sheet is None:
+            use: str | int = 0
+        elif str(sheet) in names:
+            use = str(sheet)
+        elif str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
+            use = int(sheet) - 1
+        else:
+            raise InputFileError(
+                f"no sheet '{sheet}' (the workbook has: {', '.join(names)})", file=str(path)
+            )
+        frame = book.parse(use, dtype=str, keep_default_na=False)
+        enc = None
+    else:
+        data = path.read_bytes()
+        enc = encoding or detect_encoding(data, file=str(path))
+        try:
+            text = data.decode(enc)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InputFileError(
+                f"the file is not readable as {enc} ({exc.__class__.__name__}); "
+                "try another --encoding (utf-8, gbk, gb18030)",
+                file=str(path),
+            ) from exc
+        if enc.lower().replace("_", "-") in ("utf-8", "utf8") and text.startswith("\ufeff"):
+            text = text[1:]
+            enc = "utf-8-sig"
+        try:
+            frame = pd.read_csv(
+                _io.StringIO(text),
+                sep=_sniff_delimiter(text),
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+            )
+        except Exception as exc:
+            raise InputFileError(f"cannot read the CSV ({exc})", file=str(path)) from exc
+        # skip_blank_lines=False keeps row numbers right; drop rows that are blank entirely
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    blank = (
+        frame.apply(lambda r: all(str(v).strip() == "" for v in r), axis=1) if len(frame) else []
+    )
+    if len(frame):
+        frame = frame[~np.asarray(blank, dtype=bool)]
+    return frame, enc
+
+
+def find_coordinate_columns(
+    columns: list[str],
+    lon_col: str | None = None,
+    lat_col: str | None = None,
+    *,
+    file: str | None = None,
+) -> tuple[str, str]:
+    """Pick the longitude and latitude columns of a table.
+
+    Recognises 经度/纬度, 东经/北纬, lon/lng/long/longitude, lat/latitude,
+    x/y, X坐标/Y坐标 (case-, width- and space-insensitive; units in brackets
+    ignored). ``lon_col``/``lat_col`` override the guess.
+
+    Raises
+    ------
+    InputFileError
+        Listing the headers found, when no pair matches.
+    """
+
+    def pick(given: str | None, table: dict[str, int], what: str) -> str | None:
+        if given is not None:
+            if given in columns:
+                return given
+            norm = {normalise_header(c): c for c in columns}
+            if normalise_header(given) in norm:
+                return norm[normalise_header(given)]
+            raise InputFileError(
+                f"there is no column '{given}' for the {what} (columns found: {', '.join(columns)})",
+                file=file,
+            )
+        hits = [
+            (table[normalise_header(c)], i, c)
+            for i, c in enumerate(columns)
+            if normalise_header(c) in table
+        ]
+        return min(hits)[2] if hits else None
+
+    lon = pick(lon_col, _LON_HEADERS, "longitude")
+    lat = pick(lat_col, _LAT_HEADERS, "latitude")
+    if lon is None or lat is None:
+        missing = " and ".join(w for w, v in (("longitude", lon), ("latitude", lat)) if v is None)
+        raise InputFileError(
+            f"no {missing} column recognised (columns found: {', '.join(columns) or 'none'}). "
+            "Name them 经度/纬度 or lon/lat, or pass --lon-col and --lat-col.",
+            file=file,
+        )
+    if lon == lat:
+        raise InputFileError(
+            f"the same column '{lon}' was given for longitude and latitude", file=file
+        )
+    return lon, lat
+
+
+_NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _parse_number(value: str) -> float | None:
+    text = unicodedata.normalize("NFKC", str(value)).strip().rstrip("°").strip()
+    if not _NUM_RE.match(text):
+        return None
+    return float(text)
+
+
+# ---------------------------------------------------------------------- checking
+
+
+def check_coordinates(
+    frame: pd.DataFrame, lon_col: str, lat_col: str, *, geographic: bool
+) -> tuple[np.ndarray, np.ndarray, list[RowProblem]]:
+    """Parse coordinate columns and report rows that cannot be used.
+
+    Returns x, y arrays (NaN for bad rows) and the problems found.
+    ``geographic`` enables the range and swapped-axis checks (degrees).
+    """
+    n = len(frame)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    problems: list[RowProblem] = []
+    for k, (row, sx, sy) in enumerate(
+        zip(frame.index, frame[lon_col], frame[lat_col], strict=True)
+    ):
+        sx, sy = str(sx).strip(), str(sy).strip()
+        empty = [c for c, v in ((lon_col, sx), (lat_col, sy)) if v == ""]
+        if empty:
+            problems.append(
+                RowProblem(int(row), f"empty coordinate ({' and '.join(empty)})", empty[0])
+            )
+            continue
+        vx, vy = _parse_number(sx), _parse_number(sy)
+        if vx is None or vy is None:
+            bad = [(c, v) for c, v, p in ((lon_col, sx, vx), (lat_col, sy, vy)) if p is None]
+            what = ", ".join(f"{c} = '{v}'" for c, v in bad)
+            problems.append(RowProblem(int(row), f"not a number: {what}", bad[0][0]))
+            continue
+        if geographic:
+            if 3 <= vx <= 54 and 73 <= vy <= 136:
+                problems.append(
+                    RowProblem(
+                        int(row),
+                        f"longitude and latitude look swapped ({lon_col} = {sx} looks like a "
+                        f"latitude, {lat_col} = {sy} like a longitude)",
+                        lon_col,
+                    )
+                )
+                continue
+            if not (-180 <= vx <= 180) or not (-90 <= vy <= 90):
+                problems.append(
+                    RowProblem(
+                        int(row),
+                        f"out of range ({lon_col} = {sx}, {lat_col} = {sy}; longitude must be "
+                        "within ±180 and latitude within ±90)",
+                        lon_col if not (-180 <= vx <= 180) else lat_col,
+                    )
+                )
+                continue
+        x[k], y[k] = vx, vy
+    return x, y, problems
+
+
+def workspace_extent(
+    workspace: str | os.PathLike, exclude: str | None = None
+) -> tuple[float, ...] | None:
+    """WGS84 bounds (minx, miny, maxx, maxy) of the polygon layers of a workspace.
+
+    ``exclude`` leaves out one layer (the one being replaced). None when the
+    workspace does not exist or has no polygon layer.
+    """
+    p = Path(workspace)
+    if not p.exists() or p.stat().st_size == 0:
+        return None
+    names = set(gio.list_layers(p))
+    bounds = []
+    for level in reversed(POLYGON_LEVELS):
+        if level in names and level != exclude:
+            info = pyogrio.read_info(p, layer=level)
+            b = info.get("total_bounds")
+            if b is None or not np.all(np.isfinite(b)):
+                continue
+            crs = info.get("crs")
+            if crs and not gcrs.parse_crs(crs).crs.equals("EPSG:4326"):
+                xs, ys = gcrs.to_wgs84(np.array([b[0], b[2]]), np.array([b[1], b[3]]), crs)
+                b = (min(xs), min(ys), max(xs), max(ys))
+            bounds.append(b)
+    if not bounds:
+        return None
+    arr = np.array(bounds, dtype=float)
+    return (arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max())
+
+
+def distance_to_extent_m(x: np.ndarray, y: np.ndarray, extent: tuple[float, ...]) -> np.ndarray:
+    """Great-circle distance (m) from WGS84 points to a lon/lat box (0 inside)."""
+    cx = np.clip(x, extent[0], extent[2])
+    cy = np.clip(y, extent[1], extent[3])
+    return gcrs.haversine_m(x, y, cx, cy)
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def _table_to_gdf(
+    path: Path,
+    *,
+    crs,
+    lon_col,
+    lat_col,
+    encoding,
+    sheet,
+) -> ImportedData:
+    frame, enc = read_table(path, encoding=encoding, sheet=sheet)
+    rows_read = len(frame)
+    lon, lat = find_coordinate_columns(list(frame.columns), lon_col, lat_col, file=str(path))
+    cs = gcrs.parse_crs(crs)
+    x, y, problems = check_coordinates(frame, lon, lat, geographic=cs.is_geographic)
+    good = np.isfinite(x) & np.isfinite(y)
+    data = frame.drop(columns=[lon, lat])
+    data = _infer_types(data)
+    notes: list[str] = []
+    wx, wy = np.full(len(x), np.nan), np.full(len(y), np.nan)
+    if good.any():
+        cx, cy = gcrs.to_wgs84(x[good], y[good], cs)
+        wx[good], wy[good] = np.asarray(cx, dtype=float), np.asarray(cy, dtype=float)
+    if not cs.is_geographic:
+        # a projected CRS: check the converted positions
+        for k in np.flatnonzero(
+            good & ~(np.isfinite(wx) & (np.abs(wx) <= 180) & (np.abs(wy) <= 90))
+        ):
+            problems.append(
+                RowProblem(
+                    int(frame.index[k]), f"not a valid position in {cs} ({x[k]}, {y[k]})", lon
+                )
+            )
+            good[k] = False
+    gdf = gpd.GeoDataFrame(data[good], geometry=shapely.points(wx[good], wy[good]), crs=gcrs.WGS84)
+    return ImportedData(
+        gdf=gdf,
+        problems=problems,
+        source=path,
+        rows_read=rows_read,
+        encoding=enc,
+        source_crs=str(cs) if crs is not None else "wgs84",
+        crs_assumed=crs is None,
+        lon_col=lon,
+        lat_col=lat,
+        notes=notes,
+    )
+
+
+def _looks_like_phone_or_code(col: str, values: pd.Series) -> bool:
+    name = normalise_header(col)
+    if col in PERSONAL_COLUMNS or name.endswith("id") or name == "id":
+        return True
+    if any(
+        k in name
+        for k in ("phone", "tel", "mobile", "电话", "手机", "编号", "编码", "代码", "号码", "户号")
+    ):
+        return True
+    return bool(values.str.match(r"^[+-]?0\d").any())
+
+
+def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn text columns that are entirely numbers (or true/false) into numbers.
+
+    Id, phone and code-like columns, and columns with leading zeros ("007"),
+    stay text. Empty cells become missing values.
+    """
+    out = pd.DataFrame(index=frame.index)
+    for col in frame.columns:
+        s = frame[col].astype(str).str.strip()
+        present = s[s != ""]
+        if len(present) and not _looks_like_phone_or_code(col, present):
+            low = present.str.lower()
+            if low.isin(["true", "false"]).all():
+                out[col] = pd.Series(
+                    [None if v == "" else v.lower() == "true" for v in s],
+                    index=s.index,
+                    dtype=object,
+                )
+                continue
+            nums = pd.to_numeric(present, errors="coerce")
+            if nums.notna().all():
+                full = pd.to_numeric(s.where(s != ""), errors="coerce")
+                if (full.dropna() % 1 == 0).all() and full.notna().all():
+                    out[col] = full.astype("int64")
+                else:
+                    out[col] = full
+                continue
+        out[col] = pd.Series([None if v == "" else v for v in s], index=s.index, dtype=object)
+    return out
+
+
+def _vector_to_gdf(path: Path, *, layer, crs) -> ImportedData:
+    try:
+        layers = [str(n) for n, _ in pyogrio.list_layers(path)]
+    except Exception as exc:
+        raise InputFileError(
+            f"cannot read it as a vector file ({gio._short(exc)}). Supported: GeoPackage, "
+            "GeoJSON, Shapefile, KML, CSV, XLSX.",
+            file=str(path),
+        ) from exc
+    if layer is None:
+        if len(layers) > 1:
+            raise InputFileError(
+                f"the file has {len(layers)} layers ({', '.join(layers)}); choose one with --source-layer",
+                file=str(path),
+            )
+        layer = layers[0] if layers else None
+    elif str(layer) not in layers:
+        raise InputFileError(
+            f"no layer '{layer}' in the file (it has: {', '.join(layers)})", file=str(path)
+        )
+    try:
+        gdf = pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:
+        raise InputFileError(f"cannot read the file ({gio._short(exc)})", file=str(path)) from exc
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputFileError("the file has no geometry column", file=str(path))
+    rows_read = len(gdf)
+    gdf.index = pd.RangeIndex(1, 1 + len(gdf))
+    notes: list[str] = []
+    if crs is None and gdf.crs is None:
+        hint = " (a Shapefile whose .prj file is missing?)" if path.suffix.lower() == ".shp" else ""
+        raise CRSError(
+            f"the file has no coordinate system{hint}. Say which one with --crs "
+            "(e.g. --crs 4326, --crs gcj02, --crs 4547).",
+            file=str(path),
+        )
+    own = gdf.crs
+    problems: list[RowProblem] = []
+    geoms = gdf.geometry.values
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for row in gdf.index[missing]:
+        problems.append(RowProblem(int(row), "the feature has no geometry (empty or null)"))
+    gdf = gdf[~missing]
+    if shapely.has_z(gdf.geometry.values).any():
+        gdf = gdf.set_geometry(shapely.force_2d(gdf.geometry.values))
+        notes.append("height (Z) values were dropped")
+    cs = gcrs.parse_crs(crs) if crs is not None else gcrs.parse_crs(own)
+    if cs.is_geographic and len(gdf):
+        # swapped or out-of-range positions, judged on each feature's bounds
+        b = shapely.bounds(gdf.geometry.values)
+        cxs, cys = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        bad = np.zeros(len(gdf), dtype=bool)
+        for k, row in enumerate(gdf.index):
+            if 3 <= cxs[k] <= 54 and 73 <= cys[k] <= 136:
+                problems.append(
+                    RowProblem(
+                        int(row), f"x/y look swapped (x = {cxs[k]:.6f} looks like a latitude)"
+                    )
+                )
+                bad[k] = True
+            elif np.abs(b[k, [0, 2]]).max() > 180 or np.abs(b[k, [1, 3]]).max() > 90:
+                problems.append(
+                    RowProblem(int(row), "coordinates out of range for degrees (±180, ±90)")
+                )
+                bad[k] = True
+        gdf = gdf[~bad]
+    out = gcrs.gdf_to_wgs84(gdf, crs if crs is not None else None)
+    if not cs.is_geographic and len(out):
+        b = shapely.bounds(out.geometry.values)
+        bad = ~np.isfinite(b).all(axis=1) | (np.abs(b[:, [0, 2]]).max(axis=1) > 180)
+        for row in out.index[bad]:
+            problems.append(RowProblem(int(row), f"not a valid position in {cs}"))
+        out = out[~bad]
+    if (
+        crs is not None
+        and own is not None
+        and not gcrs.parse_crs(own).crs.equals(cs.crs if cs.crs is not None else "EPSG:4326")
+    ):
+        notes.append(f"the file says {own.to_string()}; --crs {cs} was used instead")
+    return ImportedData(
+        gdf=out,
+        problems=problems,
+        source=path,
+        rows_read=rows_read,
+        source_crs=str(cs),
+        row_numbering="feature number (first feature = 1)",
+        notes=notes,
+    )
+
+
+def read_input(
+    file: str | os.PathLike,
+    *,
+    layer: str | None = None,
+    crs: str | int | None = None,
+    lon_col: str | None = None,
+    lat_col: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    extent: tuple[float, float, float, float] | None = None,
+    max_distance_m: float | None = DEFAULT_MAX_DISTANCE_M,
+) -> ImportedData:
+    """Read a vector file or a table with coordinates into WGS84.
+
+    Parameters
+    ----------
+    file
+        GeoPackage, GeoJSON, Shapefile, KML (anything GDAL reads), or CSV/XLSX
+        with coordinate columns.
+    layer
+        Layer inside a multi-layer source (GeoPackage, KML).
+    crs
+        Coordinate system of the input: EPSG code, ``"wgs84"``, ``"gcj02"``,
+        ``"bd09"``. Overrides the file's own CRS (GCJ-02 data is usually
+        labelled WGS84). Tables without ``crs`` are taken as WGS84
+        (``crs_assumed`` says so); vector files without a CRS need it.
+    lon_col, lat_col
+        Coordinate columns of a table (default: recognised from the headers).
+    encoding
+        Text encoding of a CSV (default: detected).
+    sheet
+        XLSX sheet name or 1-based number (default: the first).
+    extent
+        WGS84 bounds of the workspace; rows farther than ``max_distance_m``
+        from it are reported as problems. None skips that check.
+
+    Returns
+    -------
+    ImportedData
+        Good rows and problems. Nothing is raised for bad rows.
+
+    Raises
+    ------
+    InputFileError, CRSError
+        When the file as a whole cannot be read.
+    """
+    path = Path(file)
+    if not path.exists():
+        raise InputFileError("the input file does not exist", file=str(path))
+    if path.is_dir() and path.suffix.lower() != ".gdb":
+        raise InputFileError("this is a folder; give the data file itself", file=str(path))
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        data = _table_to_gdf(
+            path, crs=crs, lon_col=lon_col, lat_col=lat_col, encoding=encoding, sheet=sheet
+        )
+    else:
+        data = _vector_to_gdf(path, layer=layer, crs=crs)
+    if extent is not None and max_distance_m and len(data.gdf):
+        rep = data.gdf.geometry.values
+        rep = np.where(shapely.get_type_id(rep) == 0, rep, shapely.point_on_surface(rep))
+        d = distance_to_extent_m(shapely.get_x(rep), shapely.get_y(rep), extent)
+        far = d > max_distance_m
+        for row, dist in zip(data.gdf.index[far], d[far], strict=True):
+            data.problems.append(
+                RowProblem(
+                    int(row),
+                    f"{dist / 1000:.1f} km from the workspace (more than {max_distance_m / 1000:g} km): "
+                    "wrong coordinates or wrong --crs?",
+                )
+            )
+        data.gdf = data.gdf[~far]
+    data.problems.sort(key=lambda p: p.row)
+    return data
+
+
+# ---------------------------------------------------------------------- import
+
+
+def _resolve_alias(columns: list[str], canonical: str, aliases: tuple[str, ...]) -> str | None:
+    if canonical in columns:
+        return canonical
+    norm = {normalise_header(c): c for c in columns}
+    if normalise_header(canonical) in norm:
+        return norm[normalise_header(canonical)]
+    hits = [norm[normalise_header(a)] for a in aliases if normalise_header(a) in norm]
+    hits = list(dict.fromkeys(hits))
+    return hits[0] if len(hits) == 1 else None
+
+
+def _id_problems(values: pd.Series, id_col: str) -> list[RowProblem]:
+    problems = []
+    empty = values.isna()
+    for row in values.index[empty]:
+        problems.append(RowProblem(int(row), f"empty id ({id_col})", id_col))
+    present = values[~empty]
+    dup = present[present.duplicated(keep=False)]
+    for value, rows in dup.groupby(dup).groups.items():
+        rows = sorted(int(r) for r in rows)
+        for r in rows:
+            others = ", ".join(str(o) for o in rows if o != r)
+            problems.append(RowProblem(r, f"duplicate id '{value}' (also in row {others})", id_col))
+    return problems
+
+
+def _format_problems(problems: list[RowProblem], numbering: str) -> str:
+    shown = "; ".join(str(p) for p in problems[:MAX_LISTED])
+    more = f"; ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+    rows = len({p.row for p in problems})
+    return f"{rows} bad row(s) (rows are numbered by {numbering}): {shown}{more}"
+
+
+def write_problem_report(path: str | os.PathLike, problems: list[RowProblem]) -> Path:
+    """Write skipped rows as CSV (row, column, reason), UTF-8 with BOM for Excel."""
+
+    def _write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["row", "column", "reason"])
+            for p in problems:
+                w.writerow([p.row, p.column or "", p.reason])
+
+    return gio.atomic_write_file(path, _write)
+
+
+def import_layer(
+    workspace: str | os.PathLike | None,
+    layer: str,
+    file: str | os.PathLike,
+    *,
+    crs: str | int | None = None,
+    lon_col: str | None = None,
+    lat_col: str | None = None,
+    id_col: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    source_layer: str | None = None,
+    skip_bad_rows: bool = False,
+    report: str | os.PathLike | None = None,
+    max_distance_m: float | None = DEFAULT_MAX_DISTANCE_M,
+) -> ImportReport:
+    """Read ``file`` and write it as ``layer`` into a workspace (replacing it).
+
+    Checks, in order: the file is readable; coordinates are present, numeric,
+    in range, not swapped and within ``max_distance_m`` of the workspace's
+    polygon layers; the layer's required columns exist (obvious Chinese
+    headers such as 户号 or 网格编号 are renamed, or name the id column with
+    ``id_col``); ids are neither empty nor duplicated; geometry types fit the
+    layer. Ids stay text (``"007"`` keeps its zeros).
+
+    With problems and ``skip_bad_rows`` false, nothing is written and a
+    :class:`~gridmap.errors.CoordinateError` / :class:`~gridmap.errors.SchemaError`
+    lists the rows. With ``skip_bad_rows``, the good rows are written and the
+    skipped rows go to ``report`` (default ``<input>.skipped.csv`` next to the
+    input). The write is atomic (:func:`gridmap.io.write_layers`): a failed
+    import leaves the workspace byte-for-byte as it was.
+
+    Parameters
+    ----------
+    workspace
+        Workspace GeoPackage (created if it does not exist); None = default.
+    layer
+        Target layer, one of :data:`gridmap.schema.LAYERS`.
+    file
+        Input file; see :func:`read_input` for the remaining options.
+    max_distance_m
+        Rows farther than this from the workspace extent are bad rows;
+        None or 0 disables the check.
+    """
+    if layer not in LAYERS:
+        raise SchemaError(f"unknown layer '{layer}'; use one of: {', '.join(LAYERS)}", layer=layer)
+    spec = LAYERS[layer]
+    ws_path = gio.resolve_workspace(workspace, must_exist=False)
+    extent = workspace_extent(ws_path, exclude=layer) if max_distance_m else None
+    data = read_input(
+        file,
+        layer=source_layer,
+        crs=crs,
+        lon_col=lon_col,
+        lat_col=lat_col,
+        encoding=encoding,
+        sheet=sheet,
+        extent=extent,
+        max_distance_m=max_distance_m,
+    )
+    src = str(data.source)
+    gdf = data.gdf
+    if spec.is_polygon_layer and data.lon_col is not None:
+        raise InputFileError(
+            f"'{layer}' is a polygon layer; a table of coordinates cannot describe polygons. "
+            "Import a GeoPackage, GeoJSON, Shapefile or KML file.",
+            file=src,
+            layer=layer,
+        )
+    # required columns (with a few obvious aliases)
+    columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    renamed: dict[str, str] = {}
+    if id_col is not None:
+        if id_col not in columns:
+            raise SchemaError(
+                f"no column '{id_col}' for --id-col (columns found: {', '.join(columns)})",
+                file=src,
+                layer=layer,
+            )
+        if id_col != spec.id_column:
+            if spec.id_column in columns:
+                raise SchemaError(
+                    f"--id-col {id_col} given but the file also has a '{spec.id_column}' column; "
+                    "rename or drop one of them",
+                    file=src,
+                    layer=layer,
+                )
+            renamed[id_col] = spec.id_column
+    for req in spec.required:
+        if req in columns or req in renamed.values():
+            continue
+        aliases = (
+            ID_ALIASES.get(layer, ())
+            if req == spec.id_column
+            else NAME_ALIASES
+            if req == "name"
+            else ()
+        )
+        found = _resolve_alias([c for c in columns if c not in renamed], req, aliases)
+        if found is None:
+            hint = " or name it with --id-col" if req == spec.id_column else ""
+            raise SchemaError(
+                f"the required column '{req}' is missing (columns found: {', '.join(columns) or 'none'}). "
+                f"Rename the column in the file{hint}.",
+                file=src,
+                layer=layer,
+            )
+        renamed[found] = req
+    if spec.parent_id_column and spec.parent_id_column not in columns:
+        found = _resolve_alias(
+            [c for c in columns if c not in renamed],
+            spec.parent_id_column,
+            PARENT_ALIASES.get(spec.parent_id_column, ()),
+        )
+        if found is not None:
+            renamed[found] = spec.parent_id_column
+    gdf = gdf.rename(columns=renamed)
+    gio.normalise_ids(gdf, gio.id_columns_of(gdf))
+    problems = list(data.problems)
+    problems += _id_problems(gdf[spec.id_column], spec.id_column)
+    # geometry type
+    types = np.asarray(gdf.geom_type.values, dtype=object)
+    if spec.geometry == ("Point",):
+        multi1 = (types == "MultiPoint") & (shapely.get_num_geometries(gdf.geometry.values) == 1)
+        if multi1.any():
+            geoms = gdf.geometry.values.copy()
+            geoms[multi1] = shapely.get_geometry(geoms[multi1], 0)
+            gdf = gdf.set_geometry(geoms)
+            types[multi1] = "Point"
+            data.notes.append(
+                f"{int(multi1.sum())} single-point MultiPoint features stored as Point"
+            )
+    wrong = ~np.isin(types, spec.geometry)
+    for row, t in zip(gdf.index[wrong], types[wrong], strict=True):
+        problems.append(
+            RowProblem(
+                int(row), f"geometry is {t}; layer '{layer}' takes {'/'.join(spec.geometry)}"
+            )
+        )
+    problems.sort(key=lambda p: (p.row, p.reason))
+    bad_rows = {p.row for p in problems}
+    report_path = None
+    if problems and not skip_bad_rows:
+        err = (
+            CoordinateError
+            if any(p.column in (data.lon_col, data.lat_col, None) for p in problems)
+            else SchemaError
+        )
+        raise err(
+            _format_problems(problems, data.row_numbering)
+            + ". Nothing was written. Fix these rows or pass --skip-bad-rows.",
+            file=src,
+            layer=layer,
+        )
+    keep = ~gdf.index.isin(list(bad_rows))
+    out = gdf[keep].reset_index(drop=True)
+    if len(out) == 0:
+        raise InputFileError(
+            "no usable rows: nothing to import"
+            + (f" ({_format_problems(problems, data.row_numbering)})" if problems else ""),
+            file=src,
+            layer=layer,
+        )
+    if problems:
+        report_path = (
+            Path(report) if report else data.source.with_name(data.source.stem + ".skipped.csv")
+        )
+        write_problem_report(report_path, problems)
+    gio.write_layers(ws_path, {layer: out})
+    return ImportReport(
+        workspace=ws_path,
+        layer=layer,
+        source=data.source,
+        rows_read=data.rows_read,
+        imported=len(out),
+        skipped=problems,
+        encoding=data.encoding,
+        source_crs=data.source_crs,
+        crs_assumed=data.crs_assumed,
+        row_numbering=data.row_numbering,
+        report_path=report_path,
+        renamed=renamed,
+        notes=data.notes,
+    )

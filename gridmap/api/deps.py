@@ -1,0 +1,60 @@
+"""FastAPI dependencies shared by the routers: the current state and the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gridmap.api.auth import (
+    AuthenticationError,
+    KeyStore,
+    PermissionDeniedError,
+    Principal,
+    key_from_headers,
+)
+from gridmap.api.settings import Settings
+from gridmap.api.state import StateHolder, WorkspaceState
+from gridmap.errors import GridmapError
+
+
+class ServiceUnavailableError(GridmapError):
+    """A part of the service is not available in this build or right now."""
+
+    http_status = 503
+
+
+class BadParameterError(GridmapError):
+    """A query parameter is malformed or out of range."""
+
+    http_status = 422
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_state(request: Request) -> WorkspaceState:
+    holder: StateHolder = request.app.state.holder
+    return holder.get()
+
+
+def get_principal(request: Request) -> Principal:
+    store: KeyStore = request.app.state.keys
+    principal = store.authenticate(key_from_headers(request.headers))
+    request.state.principal = principal
+    return principal
+
+
+def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if principal.is_admin:
+        return principal
+    if not principal.authenticated:
+        raise AuthenticationError("this needs an admin API key (X-API-Key header)")
+    raise PermissionDeniedError("this needs an admin key; your key's role is " + principal.role)
+
+
+StateDep = Annotated[WorkspaceState, Depends(get_state)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+AdminDep = Annotated[Principal, Depends(require_admin)]

@@ -1,0 +1,109 @@
+"""``/coverage``: households within reach of a facility layer, as aggregates only."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from gridmap.api.deps import ServiceUnavailableError, StateDep
+from gridmap.api.state import personal_columns
+
+router = APIRouter(tags=["coverage"])
+
+LEVELS = ("community", "zone", "grid", "microgrid")
+SCALARS = ("facility", "radius_m", "distance", "households", "covered", "share")
+
+EXAMPLE = {
+    "facility": "service_stations",
+    "radius_m": 500.0,
+    "distance": "euclidean",
+    "households": 3500,
+    "covered": 3120,
+    "share": 0.891,
+    "level": "grid",
+    "by_level": [{"grid_id": "G01", "households": 140, "covered": 131, "share": 0.936}],
+    "by_grid": [{"grid_id": "G01", "households": 140, "covered": 131, "share": 0.936}],
+    "notes": [],
+}
+
+
+def _records(frame) -> list[dict]:
+    frame = frame.drop(columns=personal_columns("coverage", frame.columns), errors="ignore")
+    if "geometry" in frame.columns:
+        frame = frame.drop(columns="geometry")
+    return json.loads(frame.to_json(orient="records", force_ascii=False))
+
+
+def _clean(value):
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(o):
+    if hasattr(o, "item"):
+        v = o.item()
+        return None if isinstance(v, float) and v != v else v
+    return str(o)
+
+
+@router.get(
+    "/coverage",
+    summary="Share of households within reach of a facility layer",
+    responses={200: {"content": {"application/json": {"example": EXAMPLE}}}},
+)
+def coverage_endpoint(
+    state: StateDep,
+    facility: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="Facility layer: service_stations, charging_piles or parking.",
+            examples=["service_stations"],
+        ),
+    ],
+    radius: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=100_000,
+            description="Reach in metres (default: the layer's standard, e.g. 500 m).",
+            examples=[500],
+        ),
+    ] = None,
+    level: Annotated[
+        Literal["community", "zone", "grid", "microgrid"],
+        Query(description="Level of the `by_level` breakdown.", examples=["grid"]),
+    ] = "grid",
+    distance: Annotated[
+        Literal["auto", "euclidean", "network"],
+        Query(description="Straight-line or along the road network (auto: network if roads)."),
+    ] = "auto",
+) -> dict:
+    """Aggregates only (counts and shares per level): never individual households."""
+    try:
+        from gridmap.coverage import compute_coverage
+    except ImportError as exc:
+        raise ServiceUnavailableError(
+            "coverage analysis is not available in this build (gridmap.coverage is missing)"
+        ) from exc
+
+    def run():
+        res = compute_coverage(state.workspace, facility, radius, distance=distance)
+        doc = res.to_json()
+        out = {k: doc.get(k) for k in SCALARS}
+        out["by_grid"] = [
+            {k: g.get(k) for k in ("grid_id", "households", "covered", "share")}
+            for g in doc.get("by_grid", [])
+        ]
+        out["by_level_all"] = {
+            lv: _records(df) for lv, df in (res.by_level or {}).items() if lv in LEVELS
+        }
+        out["notes"] = list(doc.get("notes", res.notes or []))
+        return _clean(out)
+
+    cached = state.cached(("coverage", facility, radius, distance), run)
+    out = {k: v for k, v in cached.items() if k != "by_level_all"}
+    out["level"] = level
+    out["by_level"] = cached["by_level_all"].get(level, [])
+    return out

@@ -1,0 +1,44 @@
+"""Service settings, read from ``GRIDMAP_*`` environment variables.
+
+Examples
+--------
+``GRIDMAP_WORKSPACE=data/geo/community.gpkg GRIDMAP_KEYS_FILE=keys.toml gridmap serve``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the HTTP service.
+
+    Every field can be set with an environment variable named ``GRIDMAP_`` plus
+    the field name in capitals (``GRIDMAP_KEYS_FILE``, ``GRIDMAP_MAX_LIMIT``...).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+
+    workspace: Path | None = Field(
+        None, description="Workspace GeoPackage (default: the sample data/geo/community.gpkg)."
+    )
+    keys_file: Path | None = Field(
+        None, description="TOML or JSON file of hashed API keys (see gridmap.api.auth)."
+    )
+    api_keys: str | None = Field(
+        None,
+        description="Hashed API keys as JSON (same entries as the keys file), for containers.",
+    )
+    reload_check_s: float = Field(
+        1.0, ge=0, description="Check the workspace file for changes at most this often (seconds)."
+    )
+    default_limit: int = Field(100, ge=1, description="Default page size of /items.")
+    max_limit: int = Field(10_000, ge=1, description="Largest page size; larger limits are capped.")
+    title: str = Field("gridmap", description="Service title on the landing page.")
+    description: str = Field(
+        "Community grid management (社区网格化管理): grids, facilities, lookup and coverage.",
+        description="Service description on the landing page.",
+    )

@@ -268,7 +268,38 @@ def import_cmd(
             console.print(f"  ... and {len(rep.skipped) - 20} more (see the report)")
 
 
-# --- command: validate (owner adds it here) ---
+@app.command()
+def validate(
+    workspace: WorkspaceArg = None,
+    fmt: FormatOpt = Fmt.table,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Repair invalid polygons (make_valid), write atomically, list changes."
+        ),
+    ] = False,
+) -> None:
+    """Check a workspace: geometries, overlaps, gaps, parents, ids, columns, CRS.
+
+    Every finding names the layer and the id(s), with a location and an area
+    (m²) or distance (m) where it applies. Exit code 1 when errors are found,
+    0 when there are only warnings or nothing.
+
+    Example: gridmap validate data/geo/community.gpkg --format json
+    """
+    from gridmap.validation import print_report
+    from gridmap.validation import validate as run_validation
+
+    with progress() as bar:
+        bar.add_task("validating", total=None)
+        rep = run_validation(workspace, fix=fix)
+    if fmt is Fmt.json:
+        print_json(rep.to_dict())
+    else:
+        print_report(rep, console)
+    if rep.errors:
+        raise typer.Exit(1)
+
 
 # --- command: coverage (owner adds it here) ---
 

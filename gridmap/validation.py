@@ -1,0 +1,817 @@
+"""Workspace validation (``gridmap validate``).
+
+Every finding names its layer and the id(s) concerned, and where it makes
+sense a WGS84 location and a value (an area in m², a distance in m).
+
+Severities (documented in docs/readme/import-validate.md):
+
+========================  ========  =================================================
+code                      severity  meaning
+========================  ========  =================================================
+missing_layer             error     neither ``microgrids`` nor ``grids`` exists
+missing_layer             warning   ``microgrids`` or ``households`` is missing
+no_crs                    error     the layer has no coordinate system
+missing_column            error     a required column (schema.LAYERS) is missing
+null_id                   error     a feature has no id
+duplicate_id              error     several features share an id
+empty_geometry            error     null or empty geometry
+wrong_geometry_type       error     e.g. a LineString in a polygon layer
+invalid_geometry          error     shapely's reason and location (``--fix`` repairs)
+overlap                   error     two polygons of one layer overlap (area ≥ tolerance)
+outside_parent            error     part of a child polygon lies outside its parent
+unknown_parent            error     the parent id names no feature of the parent layer
+parent_mismatch           error     the parent id column disagrees with the geometry
+gap                       warning   part of a parent covered by no child (often a
+                                    park or school on purpose)
+point_outside             warning   a point layer feature lies in no micro-grid
+========================  ========  =================================================
+
+Areas are computed in a metric CRS chosen from the data
+(:func:`gridmap.crs.metric_crs_for`). Overlaps, gaps and outside parts smaller
+than :data:`AREA_TOLERANCE_M2` (0.5 m²) are ignored as digitising slivers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from gridmap import io as gio
+from gridmap.crs import WGS84, metric_crs_for
+from gridmap.join import _as_str_id, assign_points, build_hierarchy, derive_parents
+from gridmap.schema import (
+    GRIDS,
+    HOUSEHOLDS,
+    LAYERS,
+    MICROGRIDS,
+    POINT_LAYERS,
+    POLYGON_LEVELS,
+)
+
+#: Overlaps, gaps and parts outside a parent below this area (m²) are ignored.
+AREA_TOLERANCE_M2 = 0.5
+
+SINGULAR = {
+    "communities": "community",
+    "zones": "zone",
+    "grids": "grid",
+    "microgrids": "micro-grid",
+}
+
+_LOC_RE = re.compile(r"\[\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)\s*\]")
+
+
+@dataclass
+class Finding:
+    """One problem found in a workspace."""
+
+    severity: str  # "error" | "warning"
+    code: str
+    layer: str | None
+    ids: list[str]
+    message: str
+    lon: float | None = None
+    lat: float | None = None
+    value: float | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "layer": self.layer,
+            "ids": self.ids,
+            "message": self.message,
+            "lon": _num(self.lon, 7),
+            "lat": _num(self.lat, 7),
+            "value": _num(self.value, 2),
+        }
+
+
+@dataclass
+class Change:
+    """One change made by ``fix=True``."""
+
+    layer: str
+    id: str
+    action: str
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "id": self.id, "action": self.action, "detail": self.detail}
+
+
+@dataclass
+class ValidationReport:
+    """Findings (and, with ``fix``, changes) for one workspace."""
+
+    workspace: Path
+    findings: list[Finding] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    fixed: bool = False
+    tolerance_m2: float = AREA_TOLERANCE_M2
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def codes(self) -> set[str]:
+        return {f.code for f in self.findings}
+
+    def by_code(self, code: str) -> list[Finding]:
+        return [f for f in self.findings if f.code == code]
+
+    def to_dict(self) -> dict:
+        return {
+            "workspace": str(self.workspace),
+            "ok": self.ok,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "area_tolerance_m2": self.tolerance_m2,
+            "findings": [f.to_dict() for f in self.findings],
+            "fixed": self.fixed,
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+
+def _num(v, nd):
+    if v is None:
+        return None
+    v = float(v)
+    return None if not np.isfinite(v) else round(v, nd)
+
+
+# ------------------------------------------------------------------- loading
+
+
+@dataclass
+class _Layer:
+    name: str
+    gdf: gpd.GeoDataFrame  # in WGS84 when the CRS is known (or assumed)
+    has_crs: bool
+    id_col: str | None
+    ids: np.ndarray  # string ids (None where missing), aligned with gdf rows
+
+
+def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
+    findings: list[Finding] = []
+    out: dict[str, _Layer] = {}
+    for name in gio.list_layers(path):
+        try:
+            gdf = pyogrio.read_dataframe(path, layer=name)
+        except Exception as exc:  # a damaged layer is a finding, not a crash
+            findings.append(
+                Finding(
+                    "error",
+                    "unreadable_layer",
+                    name,
+                    [],
+                    f"cannot read the layer ({gio._short(exc)})",
+                )
+            )
+            continue
+        if not isinstance(gdf, gpd.GeoDataFrame):
+            continue  # attribute table, not a spatial layer
+        has_crs = gdf.crs is not None
+        if not has_crs:
+            b = gdf.total_bounds
+            degrees = (
+                np.all(np.isfinite(b))
+                and abs(b[0]) <= 180
+                and abs(b[2]) <= 180
+                and abs(b[1]) <= 90
+                and abs(b[3]) <= 90
+            )
+            findings.append(
+                Finding(
+                    "error",
+                    "no_crs",
+                    name,
+                    [],
+                    "the layer has no coordinate system; re-import it with --crs (e.g. --crs 4326)"
+                    + ("; checked as WGS84 for now" if degrees else "; geometric checks skipped"),
+                )
+            )
+            if not degrees:
+                continue
+            gdf = gdf.set_crs(WGS84)
+        elif not gdf.crs.equals(WGS84):
+            gdf = gdf.to_crs(WGS84)
+        spec = LAYERS.get(name)
+        id_col = spec.id_column if spec is not None and spec.id_column in gdf.columns else None
+        gio.normalise_ids(gdf, gio.id_columns_of(gdf))
+        if id_col:
+            ids = np.array([_as_str_id(v) for v in gdf[id_col]], dtype=object)
+        else:
+            ids = np.array([f"#{i + 1}" for i in range(len(gdf))], dtype=object)
+        gdf.attrs["layer"] = name
+        gdf.attrs["file"] = str(path)
+        out[name] = _Layer(name, gdf, has_crs, id_col, ids)
+    return out, findings
+
+
+def _label(layer: _Layer, i: int) -> str:
+    v = layer.ids[i]
+    return v if v is not None else f"(no id, feature {i + 1})"
+
+
+# ------------------------------------------------------------------- checks
+
+
+def _check_presence(layers: dict[str, _Layer]) -> list[Finding]:
+    f = []
+    if MICROGRIDS not in layers and GRIDS not in layers:
+        f.append(
+            Finding(
+                "error",
+                "missing_layer",
+                MICROGRIDS,
+                [],
+                "the workspace has neither 'microgrids' nor 'grids': nothing to assign points to. "
+                "Add one with 'gridmap import microgrids FILE'.",
+            )
+        )
+    elif MICROGRIDS not in layers:
+        f.append(
+            Finding(
+                "warning",
+                "missing_layer",
+                MICROGRIDS,
+                [],
+                "no 'microgrids' layer: points are assigned to grids only",
+            )
+        )
+    if HOUSEHOLDS not in layers:
+        f.append(
+            Finding(
+                "warning",
+                "missing_layer",
+                HOUSEHOLDS,
+                [],
+                "no 'households' layer: coverage and household counts are unavailable",
+            )
+        )
+    return f
+
+
+def _check_columns_and_ids(layer: _Layer) -> list[Finding]:
+    spec = LAYERS.get(layer.name)
+    if spec is None:
+        return []
+    f = []
+    cols = set(layer.gdf.columns)
+    for req in spec.required:
+        if req not in cols:
+            f.append(
+                Finding(
+                    "error",
+                    "missing_column",
+                    layer.name,
+                    [],
+                    f"the required column '{req}' is missing (columns: {', '.join(sorted(cols - {'geometry'}))})",
+                )
+            )
+    if layer.id_col is None:
+        return f
+    null_rows = [i for i, v in enumerate(layer.ids) if v is None]
+    if null_rows:
+        f.append(
+            Finding(
+                "error",
+                "null_id",
+                layer.name,
+                [f"feature {i + 1}" for i in null_rows],
+                f"{len(null_rows)} feature(s) have no {layer.id_col} "
+                f"(feature numbers {', '.join(str(i + 1) for i in null_rows[:20])})",
+            )
+        )
+    s = pd.Series(layer.ids)
+    s = s[s.notna()]
+    for value, n in s[s.duplicated(keep=False)].value_counts().sort_index().items():
+        f.append(
+            Finding(
+                "error",
+                "duplicate_id",
+                layer.name,
+                [str(value)],
+                f"{n} features share {layer.id_col} '{value}'",
+                value=float(n),
+            )
+        )
+    return f
+
+
+def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
+    """Empty, wrong-type and invalid geometries. Returns findings and a usable mask."""
+    spec = LAYERS.get(layer.name)
+    f = []
+    geoms = layer.gdf.geometry.values
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for i in np.flatnonzero(empty):
+        f.append(
+            Finding(
+                "error",
+                "empty_geometry",
+                layer.name,
+                [_label(layer, i)],
+                "the feature has no geometry",
+            )
+        )
+    usable = ~empty
+    if spec is not None:
+        types = np.array([g.geom_type if g is not None else None for g in geoms], dtype=object)
+        wrong = usable & ~np.isin(types, spec.geometry)
+        for i in np.flatnonzero(wrong):
+            f.append(
+                Finding(
+                    "error",
+                    "wrong_geometry_type",
+                    layer.name,
+                    [_label(layer, i)],
+                    f"geometry is {types[i]}; the layer takes {'/'.join(spec.geometry)}",
+                )
+            )
+        usable &= ~wrong
+    reasons = np.asarray(shapely.is_valid_reason(geoms[usable]), dtype=object)
+    idx = np.flatnonzero(usable)
+    for i, reason in zip(idx, reasons, strict=True):
+        if reason == "Valid Geometry":
+            continue
+        m = _LOC_RE.search(str(reason))
+        lon, lat = (float(m.group(1)), float(m.group(2))) if m else (None, None)
+        f.append(
+            Finding(
+                "error",
+                "invalid_geometry",
+                layer.name,
+                [_label(layer, i)],
+                f"invalid geometry: {reason} (gridmap validate --fix repairs it)",
+                lon=lon,
+                lat=lat,
+            )
+        )
+    return f, usable
+
+
+def _metric_geoms(layer: _Layer, usable: np.ndarray, metric) -> np.ndarray:
+    g = gpd.GeoSeries(layer.gdf.geometry.values[usable], crs=WGS84).to_crs(metric).values
+    return shapely.make_valid(np.asarray(g))
+
+
+def _to_lonlat(points_m: np.ndarray, metric) -> tuple[np.ndarray, np.ndarray]:
+    s = gpd.GeoSeries(points_m, crs=metric).to_crs(WGS84)
+    return s.x.to_numpy(), s.y.to_numpy()
+
+
+def _polygonal(g: np.ndarray) -> np.ndarray:
+    """Keep only the areal part of each geometry (intersections can add lines)."""
+    out = g.copy()
+    for k, geom in enumerate(g):
+        if geom is None or geom.is_empty or geom.geom_type in ("Polygon", "MultiPolygon"):
+            continue
+        parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+        out[k] = shapely.union_all(parts) if parts else shapely.Polygon()
+    return out
+
+
+def _check_overlaps(
+    layer: _Layer, geoms_m: np.ndarray, idx: np.ndarray, metric, tol: float
+) -> list[Finding]:
+    if len(geoms_m) < 2:
+        return []
+    tree = shapely.STRtree(geoms_m)
+    a, b = tree.query(geoms_m, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if len(a) == 0:
+        return []
+    touching = shapely.touches(geoms_m[a], geoms_m[b])
+    a, b = a[~touching], b[~touching]
+    inter = _polygonal(shapely.intersection(geoms_m[a], geoms_m[b]))
+    areas = shapely.area(inter)
+    big = areas >= tol
+    f = []
+    if big.any():
+        pts = shapely.point_on_surface(inter[big])
+        lon, lat = _to_lonlat(pts, metric)
+        for k, (i, j, area) in enumerate(zip(a[big], b[big], areas[big], strict=True)):
+            ids = sorted([_label(layer, idx[i]), _label(layer, idx[j])])
+            f.append(
+                Finding(
+                    "error",
+                    "overlap",
+                    layer.name,
+                    ids,
+                    f"{ids[0]} and {ids[1]} overlap by {area:.1f} m²",
+                    lon=lon[k],
+                    lat=lat[k],
+                    value=float(area),
+                )
+            )
+    return f
+
+
+def _check_hierarchy(
+    child: _Layer,
+    c_geoms: np.ndarray,
+    c_idx: np.ndarray,
+    parent: _Layer,
+    p_geoms: np.ndarray,
+    p_idx: np.ndarray,
+    metric,
+    tol: float,
+) -> list[Finding]:
+    """Gaps, children outside their parent, and parent-id disagreements."""
+    f: list[Finding] = []
+    spec = LAYERS[child.name]
+    pcol = spec.parent_id_column
+    c_ids = [child.ids[i] for i in c_idx]
+    p_ids = [parent.ids[i] for i in p_idx]
+    # derived parent = largest overlap (the join's own rule)
+    cg = gpd.GeoDataFrame({"cid": c_ids}, geometry=gpd.GeoSeries(c_geoms, crs=metric))
+    pg = gpd.GeoDataFrame({"pid": p_ids}, geometry=gpd.GeoSeries(p_geoms, crs=metric))
+    cg = cg[cg["cid"].notna()]
+    pg_valid = pg[pg["pid"].notna()]
+    derived = derive_parents(cg, "cid", pg_valid, "pid") if len(cg) and len(pg_valid) else {}
+    p_geom_by_id = {}
+    for pid, g in zip(p_ids, p_geoms, strict=True):
+        if pid is not None and pid not in p_geom_by_id:
+            p_geom_by_id[pid] = g
+    # children outside their (derived) parent
+    tree_p = shapely.STRtree(p_geoms) if len(p_geoms) else None
+    for k, (cid, g) in enumerate(zip(c_ids, c_geoms, strict=True)):
+        if cid is None:
+            continue
+        pid = derived.get(cid)
+        label = _label(child, c_idx[k])
+        if pid is None:
+            area = float(shapely.area(g))
+            if area >= tol:
+                pt = shapely.point_on_surface(g)
+                lon, lat = _to_lonlat(np.array([pt]), metric)
+                f.append(
+                    Finding(
+                        "error",
+                        "outside_parent",
+                        child.name,
+                        [label],
+                        f"{label} ({area:.1f} m²) lies in no {parent.name} feature",
+                        lon=lon[0],
+                        lat=lat[0],
+                        value=area,
+                    )
+                )
+            continue
+        outside = _polygonal(np.array([shapely.difference(g, p_geom_by_id[pid])]))[0]
+        area = float(shapely.area(outside))
+        if area >= tol:
+            pt = shapely.point_on_surface(outside)
+            lon, lat = _to_lonlat(np.array([pt]), metric)
+            f.append(
+                Finding(
+                    "error",
+                    "outside_parent",
+                    child.name,
+                    [label, pid],
+                    f"{label} sticks out of its {SINGULAR.get(parent.name, parent.name)} {pid} by {area:.1f} m²",
+                    lon=lon[0],
+                    lat=lat[0],
+                    value=area,
+                )
+            )
+    # declared parent vs geometry
+    if pcol in child.gdf.columns:
+        known = set(p_id for p_id in parent.ids if p_id is not None)
+        declared = child.gdf[pcol].to_numpy()
+        for k, i in enumerate(c_idx):
+            cid = child.ids[i]
+            dec = _as_str_id(declared[i])
+            if cid is None or dec is None:
+                continue
+            if dec not in known:
+                f.append(
+                    Finding(
+                        "error",
+                        "unknown_parent",
+                        child.name,
+                        [cid, dec],
+                        f"{cid} names {pcol} '{dec}', which is not in layer '{parent.name}'",
+                    )
+                )
+                continue
+            der = derived.get(cid)
+            if der is not None and der != dec:
+                pt = shapely.point_on_surface(c_geoms[k])
+                lon, lat = _to_lonlat(np.array([pt]), metric)
+                f.append(
+                    Finding(
+                        "error",
+                        "parent_mismatch",
+                        child.name,
+                        [cid, dec, der],
+                        f"{cid} says {pcol} = {dec} but its geometry lies mostly in {der}",
+                        lon=lon[0],
+                        lat=lat[0],
+                    )
+                )
+    # gaps: parts of each parent covered by no child
+    if len(c_geoms):
+        tree_c = shapely.STRtree(c_geoms)
+        pi, ci = tree_c.query(p_geoms, predicate="intersects")
+        groups = pd.Series(ci).groupby(pi).apply(list).to_dict() if len(pi) else {}
+        for k, pgeom in enumerate(p_geoms):
+            pid = p_ids[k]
+            kids = groups.get(k, [])
+            covered = shapely.union_all(c_geoms[kids]) if kids else shapely.Polygon()
+            gap = _polygonal(np.array([shapely.difference(pgeom, covered)]))[0]
+            area = float(shapely.area(gap))
+            if area < tol:
+                continue
+            parts = [p for p in shapely.get_parts(gap) if p.area >= tol] or [gap]
+            biggest = max(parts, key=lambda p: p.area)
+            pt = shapely.point_on_surface(biggest)
+            lon, lat = _to_lonlat(np.array([pt]), metric)
+            label = _label(parent, p_idx[k])
+            f.append(
+                Finding(
+                    "warning",
+                    "gap",
+                    parent.name,
+                    [label],
+                    f"{area:.1f} m² of {label} is in no {SINGULAR.get(child.name, child.name)} "
+                    f"({len(parts)} piece(s); largest {biggest.area:.1f} m² near the given location)",
+                    lon=lon[0],
+                    lat=lat[0],
+                    value=area,
+                )
+            )
+    del tree_p
+    return f
+
+
+def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> list[Finding]:
+    polys = {}
+    for lvl in POLYGON_LEVELS:
+        lay = layers.get(lvl)
+        if lay is None or lay.id_col is None:
+            continue
+        g = lay.gdf[usable[lvl]]
+        if len(g):
+            polys[lvl] = g
+    if MICROGRIDS not in polys:
+        return []
+    hierarchy = build_hierarchy(polys)
+    f = []
+    for name in POINT_LAYERS:
+        lay = layers.get(name)
+        if lay is None:
+            continue
+        ok = usable[name]
+        pts = lay.gdf[ok]
+        if not len(pts):
+            continue
+        res = assign_points(pts, hierarchy)
+        outside = res["microgrid_id"].isna().to_numpy()
+        if not outside.any():
+            continue
+        idx = np.flatnonzero(ok)[outside]
+        from gridmap.join import point_coordinates
+
+        x, y = point_coordinates(pts[outside])
+        for k, i in enumerate(idx):
+            label = _label(lay, i)
+            near = res["nearest_microgrid_id"].to_numpy()[outside][k]
+            dist = res["nearest_microgrid_m"].to_numpy()[outside][k]
+            level = res["assigned_level"].to_numpy()[outside][k]
+            owner = (
+                f"; it is inside {SINGULAR.get(level, level)} {res[LAYERS[level].id_column].to_numpy()[outside][k]}"
+                if level
+                else ""
+            )
+            f.append(
+                Finding(
+                    "warning",
+                    "point_outside",
+                    name,
+                    [label],
+                    f"{label} is in no micro-grid (nearest {near}, {dist:.1f} m away){owner}",
+                    lon=float(x[k]),
+                    lat=float(y[k]),
+                    value=float(dist) if dist is not None and np.isfinite(dist) else None,
+                )
+            )
+    return f
+
+
+# ------------------------------------------------------------------- fixing
+
+
+def make_polygonal_valid(geom):
+    """Repair a polygon with :func:`shapely.make_valid`, keeping only its areas.
+
+    Returns a Polygon, or a MultiPolygon when the repair splits it; None when
+    no areal part remains (such a feature is left as it is and reported).
+    """
+    fixed = shapely.make_valid(geom)
+    parts = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
+    polys = []
+    for p in parts:
+        polys.extend(shapely.get_parts(p) if p.geom_type == "MultiPolygon" else [p])
+    polys = [p for p in polys if not p.is_empty and p.area > 0]
+    if not polys:
+        return None
+    if len(polys) == 1:
+        return polys[0]
+    merged = shapely.union_all(polys)
+    if merged.geom_type == "Polygon":
+        return merged
+    return shapely.MultiPolygon(list(shapely.get_parts(merged)))
+
+
+def _fix(path: Path, findings: list[Finding]) -> list[Change]:
+    """Repair invalid polygons in place (atomically); never deletes features."""
+    bad_layers = sorted({f.layer for f in findings if f.code == "invalid_geometry" and f.layer})
+    if not bad_layers:
+        return []
+    changes: list[Change] = []
+    frames = {}
+    for name in bad_layers:
+        gdf = pyogrio.read_dataframe(path, layer=name)
+        if gdf.crs is None:
+            continue  # cannot write back a layer without CRS; reported as no_crs
+        spec = LAYERS.get(name)
+        id_col = spec.id_column if spec is not None and spec.id_column in gdf.columns else None
+        geoms = gdf.geometry.values.copy()
+        present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        invalid = present & ~shapely.is_valid(np.where(present, geoms, None))
+        changed = False
+        for i in np.flatnonzero(invalid):
+            label = _as_str_id(gdf[id_col].iloc[i]) if id_col else None
+            label = label or f"feature {i + 1}"
+            reason = shapely.is_valid_reason(geoms[i])
+            if geoms[i].geom_type not in ("Polygon", "MultiPolygon"):
+                changes.append(
+                    Change(name, label, "not_fixed", f"{geoms[i].geom_type} left as is ({reason})")
+                )
+                continue
+            new = make_polygonal_valid(geoms[i])
+            if new is None:
+                changes.append(
+                    Change(name, label, "not_fixed", f"no area left after repair ({reason})")
+                )
+                continue
+            before = geoms[i].geom_type
+            geoms[i] = new
+            changed = True
+            changes.append(
+                Change(
+                    name,
+                    label,
+                    "make_valid",
+                    f"{reason}: {before} -> {new.geom_type} ({len(shapely.get_parts(new))} part(s))",
+                )
+            )
+        if changed:
+            gdf = gdf.set_geometry(geoms)
+            frames[name] = gdf
+    if frames:
+        gio.write_layers(path, frames, create=False)
+    return changes
+
+
+# ------------------------------------------------------------------- entry
+
+
+def validate(
+    workspace: str | os.PathLike | None = None,
+    *,
+    fix: bool = False,
+    tolerance_m2: float = AREA_TOLERANCE_M2,
+) -> ValidationReport:
+    """Check a workspace and report every problem found.
+
+    Parameters
+    ----------
+    workspace
+        Workspace GeoPackage (default: the sample workspace).
+    fix
+        Repair invalid polygons with ``make_valid`` (polygonal parts only, a
+        MultiPolygon where the repair splits one), write the workspace
+        atomically, and validate again. Features are never deleted;
+        :attr:`ValidationReport.changes` lists what changed, by id.
+    tolerance_m2
+        Overlaps, gaps and parts outside a parent smaller than this are
+        ignored (digitising slivers).
+
+    Returns
+    -------
+    ValidationReport
+    """
+    path = gio.resolve_workspace(workspace)
+    report = ValidationReport(workspace=path, tolerance_m2=tolerance_m2)
+    if fix:
+        first = _run(path, tolerance_m2)
+        report.changes = _fix(path, first)
+        report.fixed = any(c.action == "make_valid" for c in report.changes)
+    report.findings = _run(path, tolerance_m2)
+    return report
+
+
+def _run(path: Path, tol: float) -> list[Finding]:
+    layers, findings = _load(path)
+    findings += _check_presence(layers)
+    usable: dict[str, np.ndarray] = {}
+    for name, lay in layers.items():
+        findings += _check_columns_and_ids(lay)
+        gf, ok = _check_geometry(lay)
+        findings += gf
+        usable[name] = ok
+    poly_present = [lvl for lvl in POLYGON_LEVELS if lvl in layers]
+    if poly_present:
+        all_polys = pd.concat([layers[lvl].gdf[usable[lvl]].geometry for lvl in poly_present])
+        metric = metric_crs_for(gpd.GeoDataFrame(geometry=all_polys, crs=WGS84))
+        metric_geoms = {}
+        for lvl in poly_present:
+            idx = np.flatnonzero(usable[lvl])
+            g = _polygonal(_metric_geoms(layers[lvl], usable[lvl], metric))
+            metric_geoms[lvl] = (g, idx)
+            findings += _check_overlaps(layers[lvl], g, idx, metric, tol)
+        for lvl in poly_present:
+            spec = LAYERS[lvl]
+            if spec.parent is None or spec.parent not in metric_geoms:
+                continue
+            if layers[lvl].id_col is None or layers[spec.parent].id_col is None:
+                continue
+            cg, ci = metric_geoms[lvl]
+            pg, pi = metric_geoms[spec.parent]
+            findings += _check_hierarchy(
+                layers[lvl], cg, ci, layers[spec.parent], pg, pi, metric, tol
+            )
+        findings += _check_points(layers, usable)
+    order = {"error": 0, "warning": 1}
+    layer_order = {n: k for k, n in enumerate(LAYERS)}
+    findings.sort(
+        key=lambda f: (
+            layer_order.get(f.layer, 99),
+            f.layer or "",
+            order[f.severity],
+            f.code,
+            f.ids,
+        )
+    )
+    return findings
+
+
+# ------------------------------------------------------------------- printing
+
+
+def print_report(report: ValidationReport, console, max_rows: int = 20) -> None:
+    """Print findings grouped by layer and severity as rich tables."""
+    from rich.table import Table
+
+    for c in report.changes:
+        console.print(f"[green]fixed[/] {c.layer} {c.id}: {c.action} — {c.detail}", highlight=False)
+    if not report.findings:
+        console.print(f"[green]no problems found[/] in {report.workspace}")
+        return
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in report.findings:
+        groups.setdefault((f.layer or "-", f.severity), []).append(f)
+    for (layer, sev), items in groups.items():
+        colour = "red" if sev == "error" else "yellow"
+        t = Table(title=f"[{colour}]{layer}: {len(items)} {sev}(s)[/]", title_justify="left")
+        t.add_column("code")
+        t.add_column("id(s)")
+        t.add_column("message")
+        t.add_column("lon, lat")
+        shown: dict[str, int] = {}
+        hidden = 0
+        for f in items:
+            shown[f.code] = shown.get(f.code, 0) + 1
+            if shown[f.code] > max_rows:
+                hidden += 1
+                continue
+            loc = f"{f.lon:.6f}, {f.lat:.6f}" if f.lon is not None and f.lat is not None else ""
+            t.add_row(f.code, ", ".join(f.ids[:4]), f.message, loc)
+        if hidden:
+            t.caption = f"... {hidden} more (at most {max_rows} per code shown; use --format json)"
+        console.print(t)
+    console.print(
+        f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) in {report.workspace} "
+        f"(areas below {report.tolerance_m2} m² ignored)"
+    )

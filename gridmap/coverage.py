@@ -1,0 +1,916 @@
+"""Coverage analyses: who is within reach of each kind of facility.
+
+* :func:`compute_coverage` gives every household its distance (metres, in a
+  metric CRS) to the nearest facility of one layer and whether it lies within
+  the radius, and sums households, residents and elderly residents covered for
+  the community and for every zone, grid and micro-grid.
+* :func:`two_step_fca` is the capacity-aware accessibility (2SFCA): a pile
+  with 8 ports counts for more than a pile with 1 port.
+* :func:`grid_indicators` gives one row per grid with the supply indicators
+  that :func:`gridmap.standards.check_standards` checks.
+
+Distances
+    ``euclidean``: straight line. Point facilities use a KD-tree
+    (``scipy.spatial.cKDTree``); polygon facilities (parking lots drawn as
+    areas) use the exact distance to the polygon (0 inside it) with shapely's
+    STRtree. ``network``: walking distance along the ``roads`` layer (see
+    :mod:`gridmap.network`); polygons enter the network at the street point
+    nearest to the polygon. ``auto`` uses the network when the workspace has a
+    non-empty ``roads`` layer, else straight lines; results say which.
+
+Households
+    Their micro-grid, grid, zone and community are recomputed with the core
+    join (:func:`gridmap.join.assign_points`) rather than trusting columns a
+    possibly stale ``gridmap assign`` left on the layer. Households without a
+    location are left out of every count and listed in the notes. Households
+    that cannot reach any facility along the streets (a separate piece of
+    network) get an infinite distance and count as not covered; the notes say
+    how many. Shares of an area without households are None ("n/a"), never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy.spatial import cKDTree
+
+from gridmap import io
+from gridmap.crs import metric_crs_for
+from gridmap.errors import GridmapError, LayerNotFoundError, SchemaError
+from gridmap.join import Hierarchy, assign_points, build_hierarchy, point_coordinates
+from gridmap.schema import LAYERS
+from gridmap.standards import Standards, facility_column, load_standards
+
+#: Result level key -> (workspace layer, id column).
+LEVELS: dict[str, tuple[str, str]] = {
+    "community": ("communities", "community_id"),
+    "zone": ("zones", "zone_id"),
+    "grid": ("grids", "grid_id"),
+    "microgrid": ("microgrids", "microgrid_id"),
+}
+DISTANCE_MODES = ("auto", "euclidean", "network")
+LEVEL_COLUMNS = (
+    "households",
+    "covered",
+    "share",
+    "residents",
+    "residents_covered",
+    "share_residents",
+    "elderly",
+    "elderly_covered",
+    "share_elderly",
+)
+_TRUE = {"true", "1", "yes", "y", "t", "是", "有", "√"}
+_NAME_SPLIT = re.compile(r"[、,，;；/／|\s]+")
+
+
+def _as_workspace(ws) -> io.Workspace:
+    if isinstance(ws, io.Workspace):
+        return ws
+    if ws is None or isinstance(ws, str | os.PathLike):
+        return io.load_workspace(ws)
+    raise TypeError(f"expected a Workspace or a path, got {type(ws).__name__}")
+
+
+def _clean(v):
+    """A JSON-safe scalar: numpy -> python, NaN/inf -> None."""
+    if v is None:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if v is pd.NA or v is pd.NaT:
+        return None
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    """DataFrame rows as JSON-safe dicts (no NaN, no inf, no numpy types)."""
+    cols = [c for c in df.columns if c != "geometry"]
+    return [{c: _clean(v) for c, v in zip(cols, row, strict=True)} for row in df[cols].itertuples(index=False)]
+
+
+def _to_bool(s: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(s):
+        return s.fillna(False).to_numpy(dtype=bool)
+    return np.array(
+        [False if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip().lower() in _TRUE or (not isinstance(v, str) and bool(v)) for v in s],
+        dtype=bool,
+    )
+
+
+@dataclass
+class CoverageContext:
+    """Households located once, reused for several facility layers.
+
+    Build it with :func:`make_context`.
+    """
+
+    ws: io.Workspace
+    households: pd.DataFrame  # household_id, 4 id columns, residents, elderly, has_ev
+    points: np.ndarray  # household geometries in the metric CRS (None where missing)
+    located: np.ndarray  # bool: household has a location
+    metric: pyproj.CRS
+    hierarchy: Hierarchy | None
+    distance: str  # resolved: "euclidean" or "network"
+    network: object | None = None  # gridmap.network.RoadNetwork
+    notes: list[str] = field(default_factory=list)
+    has_residents: bool = False
+    has_elderly: bool = False
+    has_ev: bool = False
+    _routing: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.households)
+
+
+def _metric_for(ws: io.Workspace) -> pyproj.CRS:
+    for name in ("communities", "zones", "grids", "microgrids", "households", "roads"):
+        gdf = ws.get(name)
+        if gdf is not None and len(gdf) and not gdf.geometry.is_empty.all():
+            return metric_crs_for(gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)])
+    raise LayerNotFoundError("the workspace has no layer with geometry", file=str(ws.path))
+
+
+def _has_roads(ws: io.Workspace) -> bool:
+    roads = ws.get("roads")
+    if roads is None or len(roads) == 0:
+        return False
+    t = roads.geometry.geom_type
+    return bool(t.isin(["LineString", "MultiLineString"]).any())
+
+
+def make_context(
+    ws, distance: str = "auto", *, hierarchy: Hierarchy | None = None, locators=None
+) -> CoverageContext:
+    """Locate households (ids from the core join, metric coordinates) once.
+
+    Parameters
+    ----------
+    ws
+        Workspace or path.
+    distance
+        ``"auto"`` (network when a ``roads`` layer exists), ``"euclidean"`` or ``"network"``.
+    hierarchy, locators
+        Reuse a :class:`gridmap.join.Hierarchy` / fast locators (see :mod:`gridmap.index`).
+
+    Raises
+    ------
+    LayerNotFoundError
+        No ``households`` layer, or ``distance="network"`` without a ``roads`` layer.
+    SchemaError
+        ``households`` has no ``household_id`` column; unknown ``distance``.
+    """
+    ws = _as_workspace(ws)
+    if distance not in DISTANCE_MODES:
+        raise SchemaError(f"unknown distance '{distance}' (use auto, euclidean or network)")
+    hh = ws.require("households")
+    if "household_id" not in hh.columns:
+        raise SchemaError(
+            "the households layer has no 'household_id' column", layer="households", file=str(ws.path)
+        )
+    notes: list[str] = []
+    metric = _metric_for(ws)
+    n = len(hh)
+    frame = pd.DataFrame(index=hh.index)
+    frame["household_id"] = hh["household_id"].astype(object).to_numpy()
+    polys_present = any(ws.get(layer) is not None and len(ws.get(layer)) for layer, _ in LEVELS.values())
+    if hierarchy is None and polys_present:
+        hierarchy = build_hierarchy(ws.layers)
+    if hierarchy is not None and n:
+        assigned = assign_points(hh, hierarchy, locators=locators, nearest=False)
+        for _, col in LEVELS.values():
+            frame[col] = assigned[col].to_numpy()
+    else:
+        for _, col in LEVELS.values():
+            frame[col] = pd.Series([None] * n, index=hh.index, dtype=object)
+    ctx_flags = {}
+    for col in ("residents", "elderly"):
+        if col in hh.columns:
+            vals = pd.to_numeric(hh[col], errors="coerce").astype(float)
+            bad = vals.isna() | (vals < 0)
+            if bad.any():
+                ids = [str(v) for v in hh.loc[bad, "household_id"]]
+                notes.append(
+                    f"households: {int(bad.sum())} without a usable '{col}' figure "
+                    f"(left out of {col} totals): {', '.join(ids[:10])}"
+                    + (" ..." if len(ids) > 10 else "")
+                )
+            frame[col] = vals.where(~bad).to_numpy()
+            ctx_flags[col] = True
+        else:
+            frame[col] = np.nan
+            ctx_flags[col] = False
+            notes.append(f"households: no '{col}' column, {col} figures are n/a")
+    if "has_ev" in hh.columns:
+        frame["has_ev"] = _to_bool(hh["has_ev"])
+        ctx_flags["has_ev"] = True
+    else:
+        frame["has_ev"] = False
+        ctx_flags["has_ev"] = False
+    x, y = point_coordinates(hh)
+    located = np.isfinite(x) & np.isfinite(y)
+    if (~located).any():
+        ids = [str(v) for v in frame.loc[~located, "household_id"]]
+        notes.append(
+            f"households: {len(ids)} without a location are left out of every count: "
+            + ", ".join(ids[:10])
+            + (" ..." if len(ids) > 10 else "")
+        )
+    tr = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True)
+    mx, my = tr.transform(x, y)
+    pts = np.full(n, None, dtype=object)
+    if located.any():
+        pts[located] = shapely.points(np.asarray(mx)[located], np.asarray(my)[located])
+    frame["located"] = located
+    roads_ok = _has_roads(ws)
+    if distance == "network" and not roads_ok:
+        raise LayerNotFoundError(
+            "network distance needs a 'roads' layer of street centre-lines "
+            "(add one with 'gridmap import roads FILE', or use --distance euclidean)",
+            file=str(ws.path),
+            layer="roads",
+        )
+    mode = "network" if (distance == "network" or (distance == "auto" and roads_ok)) else "euclidean"
+    net = None
+    if mode == "network":
+        from gridmap.network import build_network
+
+        net = build_network(ws.get("roads"), crs=metric)
+        notes.extend(net.notes)
+    return CoverageContext(
+        ws=ws,
+        households=frame,
+        points=pts,
+        located=located,
+        metric=metric,
+        hierarchy=hierarchy,
+        distance=mode,
+        network=net,
+        notes=notes,
+        has_residents=ctx_flags["residents"],
+        has_elderly=ctx_flags["elderly"],
+        has_ev=ctx_flags["has_ev"],
+    )
+
+
+@dataclass
+class Facilities:
+    """One facility layer in the metric CRS (features without geometry removed)."""
+
+    layer: str
+    ids: np.ndarray
+    geoms: np.ndarray
+    capacity: np.ndarray
+    frame: gpd.GeoDataFrame  # the kept rows, EPSG:4326
+    notes: list[str]
+
+
+CAPACITY_COLUMNS = {"charging_piles": "ports", "parking": "spaces"}
+
+
+def load_facilities(ctx: CoverageContext, facility: str, *, required: bool = True) -> Facilities:
+    """Read a facility layer; a missing layer raises LayerNotFoundError (or gives an empty set)."""
+    gdf = ctx.ws.get(facility)
+    notes: list[str] = []
+    if gdf is None:
+        if required:
+            ctx.ws.require(facility)
+        notes.append(f"{facility}: the workspace has no such layer; nothing is covered")
+        gdf = gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs="EPSG:4326")
+    spec = LAYERS.get(facility)
+    id_col = spec.id_column if spec and spec.id_column in gdf.columns else None
+    if id_col is None:
+        cands = [c for c in gdf.columns if c.endswith("_id") and c not in ("microgrid_id", "grid_id", "zone_id", "community_id")]
+        id_col = cands[0] if cands else None
+    ids = gdf[id_col].astype(object).to_numpy() if id_col else np.array([str(i) for i in gdf.index], dtype=object)
+    geoms = gdf.geometry.values
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if (~ok).any():
+        bad = [str(v) for v in ids[~ok]]
+        notes.append(f"{facility}: {len(bad)} features without geometry were left out: {', '.join(bad[:10])}")
+    kept = gdf[ok]
+    if len(gdf) == 0:
+        notes.append(f"{facility}: the layer is empty; no household is covered")
+    metric_geoms = np.asarray(kept.to_crs(ctx.metric).geometry.values) if len(kept) else np.zeros(0, dtype=object)
+    cap_col = CAPACITY_COLUMNS.get(facility)
+    if cap_col and cap_col in kept.columns:
+        cap = pd.to_numeric(kept[cap_col], errors="coerce").astype(float).to_numpy()
+        bad = ~np.isfinite(cap) | (cap < 0)
+        if bad.any():
+            bad_ids = [str(v) for v in ids[ok][bad]]
+            notes.append(
+                f"{facility}: {len(bad_ids)} without a usable '{cap_col}' figure counted as 1: "
+                + ", ".join(bad_ids[:10])
+            )
+            cap[bad] = 1.0
+    else:
+        if cap_col and len(kept):
+            notes.append(f"{facility}: no '{cap_col}' column; each feature counts as capacity 1")
+        cap = np.ones(len(kept))
+    return Facilities(facility, ids[ok], metric_geoms, cap, kept, notes)
+
+
+def nearest_euclidean(points: np.ndarray, facilities: np.ndarray, *, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Straight-line distance from each point to the nearest facility, and its index.
+
+    Parameters
+    ----------
+    points
+        Shapely points in a metric CRS.
+    facilities
+        Shapely points or polygons in the same CRS. Points use a KD-tree;
+        polygons use the exact distance to the polygon (0 inside).
+    workers
+        Threads for the KD-tree query (``-1``: all cores).
+
+    Returns
+    -------
+    distance (inf where there is no facility), facility index (-1 where none)
+    """
+    n = len(points)
+    dist = np.full(n, np.inf)
+    idx = np.full(n, -1, dtype=np.int64)
+    if n == 0 or len(facilities) == 0:
+        return dist, idx
+    xy = shapely.get_coordinates(points)
+    is_point = shapely.get_type_id(facilities) == 0
+    if is_point.any():
+        fpos = np.flatnonzero(is_point)
+        tree = cKDTree(shapely.get_coordinates(facilities[fpos]))
+        d, i = tree.query(xy, k=1, workers=workers)
+        dist, idx = d, fpos[i]
+    if (~is_point).any():
+        ppos = np.flatnonzero(~is_point)
+        stree = shapely.STRtree(facilities[ppos])
+        (pi, ti), d = stree.query_nearest(points, return_distance=True, all_matches=False)
+        better = d < dist[pi]
+        dist[pi[better]] = d[better]
+        idx[pi[better]] = ppos[ti[better]]
+    return np.asarray(dist, dtype=float), idx
+
+
+def pairs_euclidean(points: np.ndarray, facilities: np.ndarray, radius_m: float):
+    """All (point index, facility index, distance) with straight distance <= radius."""
+    if len(points) == 0 or len(facilities) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    tree = shapely.STRtree(facilities)
+    pi, fj = tree.query(points, predicate="dwithin", distance=radius_m)
+    d = shapely.distance(points[pi], facilities[fj])
+    keep = d <= radius_m
+    return pi[keep].astype(np.int64), fj[keep].astype(np.int64), np.asarray(d[keep], dtype=float)
+
+
+def _routing(ctx: CoverageContext, fac: Facilities):
+    from gridmap.network import route
+
+    key = (fac.layer, len(fac.geoms), id(fac.geoms))
+    if key not in ctx._routing:
+        ctx._routing = {key: route(ctx.network, fac.geoms).solve()}
+    return ctx._routing[key]
+
+
+def facility_distances(ctx: CoverageContext, fac: Facilities) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (m) and nearest facility index for every household (NaN/-1 where unlocated)."""
+    dist = np.full(ctx.n, np.nan)
+    idx = np.full(ctx.n, -1, dtype=np.int64)
+    loc = ctx.located
+    pts = ctx.points[loc]
+    if ctx.distance == "network" and len(fac.geoms):
+        d, i = _routing(ctx, fac).household_distances(pts)
+    else:
+        d, i = nearest_euclidean(pts, fac.geoms)
+    dist[loc] = d
+    idx[loc] = i
+    return dist, idx
+
+
+def facility_pairs(ctx: CoverageContext, fac: Facilities, radius_m: float):
+    """(household row, facility index, distance) for every pair within the radius."""
+    loc = np.flatnonzero(ctx.located)
+    pts = ctx.points[loc]
+    if ctx.distance == "network" and len(fac.geoms):
+        hi, fj, d = _routing(ctx, fac).pairs_within(pts, radius_m)
+    else:
+        hi, fj, d = pairs_euclidean(pts, fac.geoms, radius_m)
+    return loc[hi], fj, d
+
+
+@dataclass
+class CoverageResult:
+    """Coverage of one facility layer: per household and per level.
+
+    Attributes
+    ----------
+    facility, radius_m, distance
+        The layer, the radius in metres, and ``"euclidean"`` or ``"network"``.
+    households
+        GeoDataFrame (EPSG:4326): household_id, microgrid_id, grid_id, zone_id,
+        community_id, residents, elderly, distance_m (inf when no facility can
+        be reached, NaN when the household has no location), covered,
+        nearest_facility_id. Holds no names, phones or addresses.
+    by_level
+        ``"community"``, ``"zone"``, ``"grid"``, ``"microgrid"`` -> DataFrame with
+        the id column, name, households, covered, share, residents,
+        residents_covered, share_residents, elderly, elderly_covered, share_elderly.
+        Every polygon of the level is listed, also those without households
+        (share NaN there; None in :meth:`to_json`).
+    notes
+        Everything a reader should know: missing columns, unreachable households...
+    """
+
+    facility: str
+    radius_m: float
+    distance: str
+    households: gpd.GeoDataFrame
+    by_level: dict[str, pd.DataFrame]
+    notes: list[str] = field(default_factory=list)
+    facilities: int = 0
+    outside: dict[str, int] = field(default_factory=dict)
+
+    def totals(self) -> dict:
+        hh = self.households[self.households["located"]] if "located" in self.households else self.households
+        n = len(hh)
+        cov = int(hh["covered"].sum())
+        res = hh["residents"].sum(min_count=1)
+        res_cov = hh.loc[hh["covered"], "residents"].sum(min_count=1) if n else np.nan
+        eld = hh["elderly"].sum(min_count=1)
+        eld_cov = hh.loc[hh["covered"], "elderly"].sum(min_count=1) if n else np.nan
+        if pd.notna(res) and pd.isna(res_cov):
+            res_cov = 0.0
+        if pd.notna(eld) and pd.isna(eld_cov):
+            eld_cov = 0.0
+        finite = np.isfinite(hh["distance_m"].to_numpy(dtype=float))
+        return {
+            "households": n,
+            "covered": cov,
+            "share": _ratio(cov, n),
+            "residents": _clean(res),
+            "residents_covered": _clean(res_cov),
+            "share_residents": _ratio(res_cov, res),
+            "elderly": _clean(eld),
+            "elderly_covered": _clean(eld_cov),
+            "share_elderly": _ratio(eld_cov, eld),
+            "unreachable": int((~finite).sum()),
+            "median_distance_m": _clean(round(float(np.median(hh["distance_m"])), 1)) if n and finite.all() else None,
+        }
+
+    def to_json(self) -> dict:
+        """JSON-safe summary (aggregates only; no NaN or inf anywhere)."""
+        out = {
+            "facility": self.facility,
+            "radius_m": _clean(float(self.radius_m)),
+            "distance": self.distance,
+            "facilities": self.facilities,
+        }
+        out.update(self.totals())
+        out["no_location"] = int((~self.households["located"]).sum()) if "located" in self.households else 0
+        out["outside"] = dict(self.outside)
+        grid = self.by_level.get("grid")
+        out["by_grid"] = records(grid) if grid is not None else []
+        out["by_level"] = {k: records(v) for k, v in self.by_level.items()}
+        out["notes"] = list(self.notes)
+        return out
+
+
+def _ratio(a, b):
+    a, b = _clean(a), _clean(b)
+    if a is None or b is None or b == 0:
+        return None
+    return round(float(a) / float(b), 4)
+
+
+def aggregate(hh: pd.DataFrame, level: str, ws: io.Workspace) -> tuple[pd.DataFrame, int]:
+    """Sum households/residents/elderly (covered and all) per polygon of one level.
+
+    Returns the table (every polygon listed) and the number of located
+    households outside every polygon of the level.
+    """
+    layer, col = LEVELS[level]
+    hh = hh[hh["located"]]
+    poly = ws.get(layer)
+    if poly is not None and col in poly.columns:
+        base = poly[[col] + (["name"] if "name" in poly.columns else [])].copy()
+        base = base[base[col].notna()].drop_duplicates(col)
+        base[col] = base[col].astype(str)
+    else:
+        base = pd.DataFrame({col: pd.Series(dtype=object)})
+    if "name" not in base.columns:
+        base["name"] = None
+    inside = hh[hh[col].notna()]
+    cov = inside["covered"].to_numpy(dtype=bool)
+    g = pd.DataFrame(
+        {
+            col: inside[col].astype(str).to_numpy(),
+            "households": 1,
+            "covered": cov.astype(int),
+            "residents": inside["residents"].to_numpy(dtype=float),
+            "residents_covered": np.where(cov, inside["residents"].to_numpy(dtype=float), 0.0),
+            "elderly": inside["elderly"].to_numpy(dtype=float),
+            "elderly_covered": np.where(cov, inside["elderly"].to_numpy(dtype=float), 0.0),
+        }
+    )
+    agg = g.groupby(col, sort=False).agg(
+        households=("households", "sum"),
+        covered=("covered", "sum"),
+        residents=("residents", lambda s: s.sum(min_count=1)),
+        residents_covered=("residents_covered", "sum"),
+        elderly=("elderly", lambda s: s.sum(min_count=1)),
+        elderly_covered=("elderly_covered", "sum"),
+    )
+    out = base.merge(agg, left_on=col, right_index=True, how="outer")
+    out["households"] = out["households"].fillna(0).astype(int)
+    out["covered"] = out["covered"].fillna(0).astype(int)
+    for c in ("residents", "elderly"):
+        known = out[c].notna()
+        out.loc[~known, f"{c}_covered"] = np.nan
+        if not hh[c].notna().any():
+            out[c] = np.nan
+            out[f"{c}_covered"] = np.nan
+        elif level and (out["households"] == 0).any():
+            empty = out["households"] == 0
+            out.loc[empty, c] = 0.0
+            out.loc[empty, f"{c}_covered"] = 0.0
+    hhs = out["households"].astype(float)
+    out["share"] = (out["covered"] / hhs.where(hhs > 0)).round(4)
+    res = out["residents"].astype(float)
+    out["share_residents"] = (out["residents_covered"].astype(float) / res.where(res > 0)).round(4)
+    eld = out["elderly"].astype(float)
+    out["share_elderly"] = (out["elderly_covered"].astype(float) / eld.where(eld > 0)).round(4)
+    out = out[[col, "name", *LEVEL_COLUMNS]].sort_values(col, kind="stable").reset_index(drop=True)
+    return out, int(hh[col].isna().sum())
+
+
+def compute_coverage(
+    ws,
+    facility: str,
+    radius_m: float | None = None,
+    *,
+    distance: str = "auto",
+    standards: Standards | str | os.PathLike | None = None,
+    context: CoverageContext | None = None,
+) -> CoverageResult:
+    """Distance to the nearest facility and coverage shares at every level.
+
+    Parameters
+    ----------
+    ws
+        A :class:`gridmap.io.Workspace` (or a workspace path).
+    facility
+        Facility layer: ``service_stations``, ``charging_piles``, ``parking``
+        (any point/polygon layer of the workspace works).
+    radius_m
+        Catchment radius in metres; default from the standards file
+        (``[radii]``: 1000 / 500 / 300 m, GB 50180-2018 life circles).
+    distance
+        ``"auto"`` (network when the workspace has ``roads``), ``"euclidean"``
+        or ``"network"``.
+    standards
+        Standards file (or :class:`~gridmap.standards.Standards`) for default radii.
+    context
+        A :class:`CoverageContext` from :func:`make_context`, to reuse located households.
+
+    Returns
+    -------
+    CoverageResult
+
+    Raises
+    ------
+    LayerNotFoundError
+        The facility layer or ``households`` is missing (or ``roads`` with
+        ``distance="network"``).
+    SchemaError
+        A non-positive radius or an unknown distance mode.
+    """
+    std = load_standards(standards)
+    if radius_m is None:
+        radius_m = std.radius_for(facility)
+    radius_m = float(radius_m)
+    if not math.isfinite(radius_m) or radius_m <= 0:
+        raise SchemaError(f"the radius must be a positive number of metres, got {radius_m:g}")
+    ctx = context if context is not None else make_context(ws, distance)
+    fac = load_facilities(ctx, facility, required=True)
+    notes = list(ctx.notes) + fac.notes
+    dist, idx = facility_distances(ctx, fac)
+    hh = ctx.households.copy()
+    hh["distance_m"] = np.round(dist, 1)
+    hh["covered"] = np.isfinite(dist) & (dist <= radius_m)
+    hh["nearest_facility_id"] = np.where(idx >= 0, fac.ids[np.maximum(idx, 0)] if len(fac.ids) else None, None)
+    unreachable = ctx.located & ~np.isfinite(dist)
+    if unreachable.any() and len(fac.geoms):
+        ids = [str(v) for v in hh.loc[unreachable, "household_id"]]
+        notes.append(
+            f"{len(ids)} households cannot reach any {facility} along the streets (their street "
+            f"piece is not connected to one); they count as not covered: {', '.join(ids[:10])}"
+            + (" ..." if len(ids) > 10 else "")
+        )
+    by_level: dict[str, pd.DataFrame] = {}
+    outside: dict[str, int] = {}
+    for level, (layer, _) in LEVELS.items():
+        table, n_out = aggregate(hh, level, ctx.ws)
+        by_level[level] = table
+        if ctx.ws.get(layer) is None:
+            notes.append(f"the workspace has no '{layer}' layer; the {level} table is empty")
+        elif n_out:
+            outside[level] = n_out
+            notes.append(f"{n_out} households lie outside every {layer} polygon (counted in the totals only)")
+        empty = table[table["households"] == 0]
+        if len(empty) and level in ("grid", "microgrid"):
+            notes.append(
+                f"{len(empty)} {layer} without households: share n/a ("
+                + ", ".join(empty.iloc[:, 0].astype(str).head(10))
+                + (" ..." if len(empty) > 10 else "")
+                + ")"
+            )
+    geo = gpd.GeoDataFrame(
+        hh.drop(columns=["has_ev"]),
+        geometry=ctx.ws.require("households").geometry.values,
+        crs="EPSG:4326",
+    )
+    return CoverageResult(
+        facility=facility,
+        radius_m=radius_m,
+        distance=ctx.distance,
+        households=geo,
+        by_level=by_level,
+        notes=notes,
+        facilities=len(fac.geoms),
+        outside=outside,
+    )
+
+
+def gaussian_weight(d: np.ndarray, radius_m: float) -> np.ndarray:
+    """Gaussian decay of Dai (2010): 1 at distance 0, 0 at the radius."""
+    e = math.exp(-0.5)
+    w = (np.exp(-0.5 * (np.asarray(d) / radius_m) ** 2) - e) / (1.0 - e)
+    return np.where(np.asarray(d) <= radius_m, w, 0.0)
+
+
+def two_step_fca(
+    hh_rows: np.ndarray,
+    fac_idx: np.ndarray,
+    dist: np.ndarray,
+    supply: np.ndarray,
+    demand: np.ndarray,
+    radius_m: float,
+    decay: str = "none",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-step floating catchment accessibility from (household, facility, distance) pairs.
+
+    Step 1: each facility's supply-to-demand ratio
+    ``R_j = S_j / sum_i(P_i * w(d_ij))`` over households within the radius.
+    Step 2: each household's accessibility ``A_i = sum_j(R_j * w(d_ij))``.
+    With ``decay="none"`` the weight is 1 inside the radius; with
+    ``"gaussian"`` it is :func:`gaussian_weight`. A facility no demand reaches
+    has no ratio and adds nothing.
+
+    Parameters
+    ----------
+    hh_rows, fac_idx, dist
+        Pairs within the radius.
+    supply
+        Capacity per facility (ports, spaces, 1 per station).
+    demand
+        Demand per household (1, or 1 for households with an EV and 0 otherwise).
+
+    Returns
+    -------
+    accessibility per household (supply units per demand unit), ratio per facility (NaN if none)
+    """
+    if decay not in ("none", "gaussian"):
+        raise SchemaError(f"unknown decay '{decay}' (use none or gaussian)")
+    w = np.ones(len(dist)) if decay == "none" else gaussian_weight(dist, radius_m)
+    demand = np.asarray(demand, dtype=float)
+    supply = np.asarray(supply, dtype=float)
+    denom = np.zeros(len(supply))
+    np.add.at(denom, fac_idx, demand[hh_rows] * w)
+    ratio = np.where(denom > 0, supply / np.where(denom > 0, denom, 1.0), np.nan)
+    access = np.zeros(len(demand))
+    contrib = ratio[fac_idx] * w
+    ok = np.isfinite(contrib)
+    np.add.at(access, hh_rows[ok], contrib[ok])
+    return access, ratio
+
+
+def accessibility(
+    ctx: CoverageContext, facility: str, radius_m: float, decay: str = "none", fac: Facilities | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """2SFCA accessibility per household for one facility layer.
+
+    Demand is one per household, except for charging piles where it is one
+    per household with an EV (when the layer has ``has_ev``). Capacity is
+    ``ports`` for charging piles, ``spaces`` for parking, 1 otherwise.
+
+    Returns
+    -------
+    access per household (NaN where unlocated), demand per household, notes
+    """
+    fac = fac or load_facilities(ctx, facility, required=False)
+    notes = list(fac.notes)
+    demand = ctx.located.astype(float)
+    if facility == "charging_piles":
+        if ctx.has_ev:
+            demand = demand * ctx.households["has_ev"].to_numpy(dtype=float)
+        else:
+            notes.append("households: no 'has_ev' column; every household counts as charging demand")
+    hi, fj, d = facility_pairs(ctx, fac, radius_m)
+    access, _ = two_step_fca(hi, fj, d, fac.capacity, demand, radius_m, decay)
+    access = np.where(ctx.located, access, np.nan)
+    return access, demand, notes
+
+
+def _count_workers(grids: gpd.GeoDataFrame) -> tuple[np.ndarray, str | None]:
+    for col in ("workers", "grid_workers", "staff_count"):
+        if col in grids.columns:
+            return pd.to_numeric(grids[col], errors="coerce").to_numpy(dtype=float), None
+    if "staff_name" in grids.columns:
+        counts = [
+            0.0 if v is None or (not isinstance(v, str) and pd.isna(v)) else float(len([p for p in _NAME_SPLIT.split(str(v)) if p]))
+            for v in grids["staff_name"]
+        ]
+        return np.array(counts), None
+    return np.full(len(grids), np.nan), "grids: no 'staff_name' or 'workers' column; households per grid worker is n/a"
+
+
+def _per_grid_sum(grid_ids: pd.Series, values: np.ndarray, index: pd.Index) -> pd.Series:
+    s = pd.Series(values, index=grid_ids.index)
+    s = s[grid_ids.notna()].groupby(grid_ids[grid_ids.notna()].astype(str)).sum()
+    return s.reindex(index).fillna(0.0)
+
+
+def grid_indicators(
+    ws,
+    *,
+    standards: Standards | str | os.PathLike | None = None,
+    distance: str = "auto",
+    context: CoverageContext | None = None,
+) -> gpd.GeoDataFrame:
+    """Supply indicators, one row per grid (EPSG:4326 polygons).
+
+    Columns: grid_id, name, households, residents, elderly, elderly_share,
+    ev_households, charging_piles, charging_ports, ports_per_ev_household,
+    parking_lots, parking_spaces, spaces_per_household, service_stations,
+    households_per_station, grid_workers, households_per_worker, microgrids,
+    microgrid_households_min/max, microgrids_in_range_share, and per facility
+    layer present ``coverage_share_<layer>_<r>m`` (share of households within
+    the radius) and ``access_2sfca_<layer>_<r>m`` (2SFCA accessibility: ports
+    per EV household, spaces per household, stations per household, averaged
+    over the grid's demand), at the default radius and at every radius a rule
+    of the standards names.
+
+    Container ratios (ports, spaces, stations inside the grid per household)
+    are NaN where the denominator is 0 and infinite for households per station
+    or per worker when a grid has households but none of them; reports turn
+    both into "n/a"/None. The notes are in ``result.attrs["notes"]``.
+    """
+    std = load_standards(standards)
+    ctx = context if context is not None else make_context(ws, distance)
+    ws_ = ctx.ws
+    grids = ws_.require("grids")
+    notes = list(ctx.notes)
+    gid = grids["grid_id"].astype(object)
+    keep = gid.notna()
+    g = grids[keep].drop_duplicates("grid_id").copy()
+    g["grid_id"] = g["grid_id"].astype(str)
+    out = gpd.GeoDataFrame(
+        {"grid_id": g["grid_id"].to_numpy(), "name": g["name"].to_numpy() if "name" in g else None},
+        geometry=g.geometry.values,
+        crs="EPSG:4326",
+    )
+    index = pd.Index(out["grid_id"])
+    hh = ctx.households[ctx.located]
+    hg = hh["grid_id"]
+    n_hh = _per_grid_sum(hg, np.ones(len(hh)), index)
+    out["households"] = n_hh.to_numpy().astype(int)
+    for col, flag in (("residents", ctx.has_residents), ("elderly", ctx.has_elderly)):
+        out[col] = _per_grid_sum(hg, hh[col].fillna(0).to_numpy(), index).to_numpy() if flag else np.nan
+    res = out["residents"].astype(float)
+    out["elderly_share"] = (out["elderly"] / res.where(res > 0)).round(4)
+    ev = _per_grid_sum(hg, hh["has_ev"].to_numpy(dtype=float), index).to_numpy() if ctx.has_ev else np.full(len(out), np.nan)
+    out["ev_households"] = ev
+    hhf = out["households"].astype(float).to_numpy()
+
+    def located_in_grid(layer: str) -> tuple[pd.Series, Facilities | None]:
+        if ws_.get(layer) is None:
+            notes.append(f"the workspace has no '{layer}' layer; its indicators are n/a")
+            return pd.Series(np.nan, index=index), None
+        fac = load_facilities(ctx, layer, required=False)
+        notes.extend(n for n in fac.notes if n not in notes)
+        if len(fac.frame) and ctx.hierarchy is not None:
+            a = assign_points(fac.frame, ctx.hierarchy, nearest=False)["grid_id"]
+        else:
+            a = pd.Series([None] * len(fac.frame), index=fac.frame.index, dtype=object)
+        return a, fac
+
+    def safe_div(num: np.ndarray, den: np.ndarray, inf_when_zero: bool = False) -> np.ndarray:
+        num = np.asarray(num, dtype=float)
+        den = np.asarray(den, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = num / den
+        zero = den == 0
+        r[zero] = np.where(inf_when_zero & (num[zero] > 0), np.inf, np.nan)
+        return np.round(r, 4)
+
+    pile_grid, piles = located_in_grid("charging_piles")
+    if piles is not None:
+        out["charging_piles"] = _per_grid_sum(pile_grid, np.ones(len(pile_grid)), index).to_numpy()
+        out["charging_ports"] = _per_grid_sum(pile_grid, piles.capacity, index).to_numpy()
+    else:
+        out["charging_piles"] = np.nan
+        out["charging_ports"] = np.nan
+    out["ports_per_ev_household"] = safe_div(out["charging_ports"], out["ev_households"])
+    park_grid, parks = located_in_grid("parking")
+    if parks is not None:
+        out["parking_lots"] = _per_grid_sum(park_grid, np.ones(len(park_grid)), index).to_numpy()
+        out["parking_spaces"] = _per_grid_sum(park_grid, parks.capacity, index).to_numpy()
+    else:
+        out["parking_lots"] = np.nan
+        out["parking_spaces"] = np.nan
+    out["spaces_per_household"] = safe_div(out["parking_spaces"], hhf)
+    st_grid, stations = located_in_grid("service_stations")
+    out["service_stations"] = (
+        _per_grid_sum(st_grid, np.ones(len(st_grid)), index).to_numpy() if stations is not None else np.nan
+    )
+    out["households_per_station"] = safe_div(hhf, out["service_stations"], inf_when_zero=True)
+    workers, note = _count_workers(g)
+    if note:
+        notes.append(note)
+    out["grid_workers"] = workers
+    out["households_per_worker"] = safe_div(hhf, workers, inf_when_zero=True)
+    # micro-grid sizes
+    mg = ws_.get("microgrids")
+    rng = next((r for r in std.rules if r.indicator == "microgrids_in_range_share"), None)
+    lo = rng.range_min if rng and rng.range_min is not None else -np.inf
+    hi = rng.range_max if rng and rng.range_max is not None else np.inf
+    if rng is None:
+        lo, hi = 5.0, 15.0
+    if mg is not None and "microgrid_id" in mg.columns and ctx.hierarchy is not None:
+        parents = ctx.hierarchy.parents.get("microgrids", {})
+        mids = [str(m) for m in mg["microgrid_id"].dropna().astype(str).unique()]
+        counts = hh["microgrid_id"].dropna().astype(str).value_counts()
+        sizes = pd.DataFrame(
+            {"microgrid_id": mids, "grid_id": [parents.get(m) for m in mids], "n": [int(counts.get(m, 0)) for m in mids]}
+        )
+        sizes = sizes[sizes["grid_id"].notna()]
+        sizes["ok"] = (sizes["n"] >= lo) & (sizes["n"] <= hi)
+        agg = sizes.groupby("grid_id").agg(mn=("n", "min"), mx=("n", "max"), cnt=("n", "size"), ok=("ok", "mean"))
+        agg = agg.reindex(index)
+        out["microgrids"] = agg["cnt"].fillna(0).to_numpy()
+        out["microgrid_households_min"] = agg["mn"].to_numpy(dtype=float)
+        out["microgrid_households_max"] = agg["mx"].to_numpy(dtype=float)
+        out["microgrids_in_range_share"] = agg["ok"].astype(float).round(4).to_numpy()
+    else:
+        notes.append("no micro-grids; micro-grid indicators are n/a")
+        for c in ("microgrids", "microgrid_households_min", "microgrid_households_max", "microgrids_in_range_share"):
+            out[c] = np.nan
+    # coverage shares and 2SFCA at default radii and rule radii
+    wanted: dict[tuple[str, str], set[float]] = {}
+    for layer in ("service_stations", "charging_piles", "parking"):
+        if ws_.get(layer) is not None:
+            for ind in ("coverage_share", "access_2sfca"):
+                wanted.setdefault((ind, layer), set()).add(std.radius_for(layer))
+    for r in std.rules:
+        if r.facility and r.indicator in ("coverage_share", "access_2sfca"):
+            wanted.setdefault((r.indicator, r.facility), set()).add(r.radius_m or std.radius_for(r.facility))
+    facs: dict[str, Facilities] = {}
+    for (ind, layer), radii in sorted(wanted.items()):
+        if ws_.get(layer) is None:
+            for rad in radii:
+                out[facility_column(ind, layer, rad)] = np.nan
+            if f"the workspace has no '{layer}' layer; its indicators are n/a" not in notes:
+                notes.append(f"the workspace has no '{layer}' layer; its indicators are n/a")
+            continue
+        fac = facs.setdefault(layer, load_facilities(ctx, layer, required=False))
+        for rad in sorted(radii):
+            col = facility_column(ind, layer, rad)
+            if ind == "coverage_share":
+                d, _ = facility_distances(ctx, fac)
+                cov = (np.isfinite(d) & (d <= rad))[ctx.located].astype(float)
+                c = _per_grid_sum(hg, cov, index).to_numpy()
+                out[col] = safe_div(c, hhf)
+            else:
+                acc, demand, n2 = accessibility(ctx, layer, rad, std.decay, fac=fac)
+                notes.extend(x for x in n2 if x not in notes)
+                dem = demand[ctx.located]
+                a = np.nan_to_num(acc[ctx.located]) * dem
+                out[col] = safe_div(_per_grid_sum(hg, a, index).to_numpy(), _per_grid_sum(hg, dem, index).to_numpy())
+    out.attrs["notes"] = notes
+    out.attrs["distance"] = ctx.distance
+    return out
+
+
+def coverage_summary_frame(result: CoverageResult, level: str) -> pd.DataFrame:
+    """The level table of a result (helper for the CLI and exports)."""
+    if level not in result.by_level:
+        raise GridmapError(f"unknown level '{level}' (use community, zone, grid or microgrid)")
+    return result.by_level[level]

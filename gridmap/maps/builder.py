@@ -1,0 +1,1005 @@
+"""Build the meeting map: one self-contained HTML file from a workspace.
+
+The map is plain Leaflet (inlined from xstatic-leaflet) plus gridmap's own
+small JavaScript for the layer tree, legend, title panel, search, fullscreen
+and measure tool. Folium is not used for the page itself: its templates link
+jQuery, Bootstrap and plugins from CDNs that are blocked in mainland China, and
+the few pieces needed here are smaller written directly.
+
+Data are embedded once as compact JSON: polygon rings are integers (coordinates
+times ``scale``, relative to an origin) stored as deltas, so 20,000 micro-grids
+fit in a few megabytes. Households never appear individually: they are shown as
+counts per micro-grid and as counts on a coarse cell grid (cell centres, not
+household positions), without names, phones or addresses.
+
+Pipeline: :func:`prepare_map` (join, coverage, indicators, standards) ->
+:func:`render_html`. :func:`build_map` does both; the CLI keeps the prepared
+context to print the summary without recomputing the join.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap import io
+from gridmap.crs import gdf_wgs84_to, metric_crs_for
+from gridmap.errors import GridmapError, SchemaError
+from gridmap.join import Hierarchy, assign_points, build_hierarchy
+from gridmap.maps import assets
+from gridmap.maps.i18n import check_lang, table, tr
+from gridmap.schema import (
+    CHARGING_PILES,
+    COMMUNITIES,
+    GRIDS,
+    HOUSEHOLDS,
+    MICROGRIDS,
+    PARKING,
+    PERSONAL_COLUMNS,
+    SERVICE_STATIONS,
+    ZONES,
+)
+
+BASEMAPS = ("amap", "osm", "tianditu", "none")
+TIANDITU_KEY_ENV = "GRIDMAP_TIANDITU_KEY"
+
+#: Default coverage radius (metres) per facility type, used only when
+#: gridmap.coverage is not installed or gives no radius. GB 50180-2018:
+#: 5-minute walk ~ 300 m, 10-minute ~ 500 m.
+DEFAULT_RADII_M: dict[str, float] = {SERVICE_STATIONS: 500.0, CHARGING_PILES: 300.0, PARKING: 300.0}
+FACILITY_COLORS = {SERVICE_STATIONS: "#d7301f", CHARGING_PILES: "#238b45", PARKING: "#2171b5"}
+
+#: Columns shown in facility popups (anything else is left out, so unknown
+#: columns that might hold personal data never reach the map).
+FACILITY_POPUP_COLUMNS = {
+    SERVICE_STATIONS: ("station_id", "kind", "open_hours", "staff_on_site"),
+    CHARGING_PILES: ("pile_id", "ports", "power_kw", "kind", "status"),
+    PARKING: ("parking_id", "spaces", "kind"),
+}
+_COLUMN_LABEL = {
+    "station_id": "id",
+    "pile_id": "id",
+    "parking_id": "id",
+    "kind": "kind",
+    "open_hours": "open_hours",
+    "staff_on_site": "staff_on_site",
+    "ports": "ports",
+    "power_kw": "power_kw",
+    "status": "status",
+    "spaces": "spaces",
+}
+
+SHARE_GOOD = ["#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"]
+SEQUENTIAL = ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"]
+SEQUENTIAL_NEED = ["#feedde", "#fdbe85", "#fd8d3c", "#e6550d", "#a63603"]
+NODATA_COLOR = "#cccccc"
+
+
+@dataclass
+class FacilityCoverage:
+    """Coverage of households by one facility type, as used on the map."""
+
+    facility: str
+    radius_m: float
+    distance: str  # "euclidean" or "network"
+    covered: pd.Series  # bool, indexed like the households layer
+    share: float
+    source: str  # "gridmap.coverage" or "fallback"
+
+
+@dataclass
+class MapContext:
+    """Everything computed from the workspace before the HTML is written."""
+
+    workspace: io.Workspace
+    lang: str
+    hierarchy: Hierarchy | None
+    households_assignment: pd.DataFrame | None  # from gridmap.join.assign_points
+    coverage: dict[str, FacilityCoverage] = field(default_factory=dict)
+    indicators: pd.DataFrame | None = None  # one row per grid_id
+    failing: pd.DataFrame | None = None  # grid_id, rule (failed checks only)
+    standards_checked: bool = False
+    distance: str = "auto"
+    raw_indicators: pd.DataFrame | None = None  # gridmap.coverage.grid_indicators output
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------
+# preparation
+
+
+def _as_workspace(workspace) -> io.Workspace:
+    if isinstance(workspace, io.Workspace):
+        return workspace
+    return io.load_workspace(workspace)
+
+
+def _fallback_coverage(ws: io.Workspace, facility: str, radius_m: float) -> FacilityCoverage | None:
+    """Straight-line coverage share (private helper for when gridmap.coverage is absent)."""
+    from scipy.spatial import cKDTree
+
+    hh = ws.get(HOUSEHOLDS)
+    fac = ws.get(facility)
+    if hh is None or fac is None or len(hh) == 0:
+        return None
+    metric = metric_crs_for(hh)
+    hp = hh.geometry.to_crs(metric)
+    fp = fac.geometry.to_crs(metric)
+    fp = fp[~(fp.isna() | fp.is_empty)]
+    ok = ~(hp.isna() | hp.is_empty).to_numpy()
+    covered = np.zeros(len(hh), dtype=bool)
+    if len(fp) and ok.any():
+        fpts = shapely.point_on_surface(fp.values)
+        tree = cKDTree(np.column_stack([shapely.get_x(fpts), shapely.get_y(fpts)]))
+        hx = shapely.get_x(hp.values[ok])
+        hy = shapely.get_y(hp.values[ok])
+        dist, _ = tree.query(np.column_stack([hx, hy]), k=1)
+        covered[ok] = dist <= radius_m
+    series = pd.Series(covered, index=hh.index)
+    return FacilityCoverage(
+        facility, radius_m, "euclidean", series, float(series.mean()), "fallback"
+    )
+
+
+def _coverage_from_module(
+    ws: io.Workspace, facility: str, distance: str
+) -> FacilityCoverage | None:
+    try:
+        from gridmap import coverage as cov
+    except ImportError:
+        return None
+    if not hasattr(cov, "compute_coverage"):
+        return None
+    res = cov.compute_coverage(ws, facility, None, distance=distance)
+    hh = ws.require(HOUSEHOLDS)
+    h = res.households
+    flags = pd.Series(
+        h["covered"].astype(bool).to_numpy(), index=h["household_id"].astype(str).to_numpy()
+    )
+    flags = flags[~flags.index.duplicated()]
+    covered = hh["household_id"].astype(str).map(flags).fillna(False).astype(bool)
+    covered.index = hh.index
+    return FacilityCoverage(
+        facility,
+        float(res.radius_m),
+        str(res.distance),
+        covered,
+        float(covered.mean()),
+        "gridmap.coverage",
+    )
+
+
+def _coverage(
+    ws: io.Workspace, facility: str, distance: str, notes: list[str]
+) -> FacilityCoverage | None:
+    if ws.get(facility) is None or ws.get(HOUSEHOLDS) is None:
+        return None
+    try:
+        fc = _coverage_from_module(ws, facility, distance)
+    except Exception as exc:  # an optional part must not break the meeting map
+        notes.append(
+            f"coverage of {facility} from gridmap.coverage failed ({exc}); straight-line share used"
+        )
+        fc = None
+    if fc is None:
+        fc = _fallback_coverage(ws, facility, DEFAULT_RADII_M.get(facility, 500.0))
+    return fc
+
+
+def _basic_indicators(ctx: MapContext) -> pd.DataFrame:
+    """Households, residents, elderly, elderly share, micro-grids and coverage shares per grid."""
+    ws = ctx.workspace
+    grids = ws.require(GRIDS)
+    gid = grids["grid_id"].astype(object)
+    out = pd.DataFrame({"grid_id": gid.to_numpy()}).drop_duplicates("grid_id").set_index("grid_id")
+    hh = ws.get(HOUSEHOLDS)
+    if hh is not None and ctx.households_assignment is not None:
+        a = ctx.households_assignment
+        frame = pd.DataFrame({"grid_id": a["grid_id"].to_numpy()}, index=hh.index)
+        frame["households"] = 1
+        for col in ("residents", "elderly"):
+            frame[col] = pd.to_numeric(hh[col], errors="coerce").fillna(0) if col in hh else np.nan
+        for fac, fc in ctx.coverage.items():
+            frame[f"cover_{fac}"] = fc.covered.astype(float)
+        g = frame.dropna(subset=["grid_id"]).groupby("grid_id")
+        agg = g[["households", "residents", "elderly"]].sum(min_count=1)
+        for fac in ctx.coverage:
+            agg[f"cover_{fac}"] = g[f"cover_{fac}"].mean()
+        out = out.join(agg)
+        out["households"] = out["households"].fillna(0).astype(int)
+        if "residents" in hh and "elderly" in hh:
+            out["elderly_share"] = out["elderly"] / out["residents"].where(out["residents"] > 0)
+    mg = ws.get(MICROGRIDS)
+    if mg is not None and ctx.hierarchy is not None:
+        parents = ctx.hierarchy.parents.get(MICROGRIDS, {})
+        counts = pd.Series(list(parents.values())).value_counts()
+        out["microgrids"] = counts.reindex(out.index).fillna(0).astype(int)
+    return out
+
+
+def _indicators(ctx: MapContext) -> pd.DataFrame:
+    base = _basic_indicators(ctx)
+    try:
+        from gridmap import coverage as cov
+    except ImportError:
+        return base
+    if not hasattr(cov, "grid_indicators"):
+        return base
+    try:
+        gi = cov.grid_indicators(ctx.workspace, distance=ctx.distance)
+    except Exception as exc:  # an optional part must not break the meeting map
+        ctx.notes.append(
+            f"grid indicators from gridmap.coverage unavailable ({exc}); basic ones used"
+        )
+        return base
+    ctx.raw_indicators = gi
+    gi = pd.DataFrame(gi.drop(columns=[gi.geometry.name], errors="ignore"))
+    gi["grid_id"] = gi["grid_id"].astype(str)
+    num = gi.set_index("grid_id").select_dtypes("number")
+    num = num[[c for c in num.columns if c not in base.columns]]
+    return base.join(num, how="left")
+
+
+def _standards(ctx: MapContext) -> None:
+    try:
+        from gridmap import standards
+    except ImportError:
+        return
+    if not hasattr(standards, "check_standards"):
+        return
+    try:
+        res = standards.check_standards(
+            ctx.workspace, distance=ctx.distance, indicators=ctx.raw_indicators
+        )
+    except Exception as exc:  # an optional part must not break the meeting map
+        ctx.notes.append(f"standards not checked ({exc})")
+        return
+    ctx.standards_checked = True
+    failed = res[~res["passed"].astype(bool)]
+    ctx.failing = failed[["grid_id", "rule"]].copy()
+
+
+def prepare_map(
+    workspace: str | os.PathLike | io.Workspace | None,
+    *,
+    lang: str = "zh",
+    distance: str = "auto",
+) -> MapContext:
+    """Load the workspace and compute what the map shows.
+
+    Parameters
+    ----------
+    workspace
+        Path of a workspace GeoPackage, a loaded :class:`~gridmap.io.Workspace`,
+        or None for the default workspace.
+    lang
+        ``"zh"`` or ``"en"``.
+    distance
+        Passed to :func:`gridmap.coverage.compute_coverage` (``"auto"``,
+        ``"euclidean"`` or ``"network"``).
+    """
+    check_lang(lang)
+    ws = _as_workspace(workspace)
+    hierarchy = None
+    if any(
+        ws.get(level) is not None and len(ws.get(level))
+        for level in (MICROGRIDS, GRIDS, ZONES, COMMUNITIES)
+    ):
+        hierarchy = build_hierarchy(ws.layers)
+    hh = ws.get(HOUSEHOLDS)
+    assignment = None
+    if hh is not None and hierarchy is not None:
+        assignment = assign_points(hh, hierarchy)
+    ctx = MapContext(
+        workspace=ws,
+        lang=lang,
+        hierarchy=hierarchy,
+        households_assignment=assignment,
+        distance=distance,
+    )
+    for fac in (SERVICE_STATIONS, CHARGING_PILES, PARKING):
+        fc = _coverage(ws, fac, distance, ctx.notes)
+        if fc is not None:
+            ctx.coverage[fac] = fc
+    if ws.get(GRIDS) is not None:
+        ctx.indicators = _indicators(ctx)
+        _standards(ctx)
+    return ctx
+
+
+# ---------------------------------------------------------------------------
+# encoding
+
+
+class _Encoder:
+    """Turn WGS84 (or shifted) geometries into compact integer delta arrays."""
+
+    def __init__(self, bounds: np.ndarray) -> None:
+        minx, miny, maxx, maxy = bounds
+        extent = max(maxx - minx, maxy - miny)
+        # ~0.1 m (6 decimals) for a community, ~1 m (5 decimals) at city scale
+        self.scale = 1e6 if extent < 0.05 else 1e5
+        self.ox = round(float(minx), 3)
+        self.oy = round(float(miny), 3)
+
+    def point(self, x: float, y: float) -> list[int]:
+        return [round((x - self.ox) * self.scale), round((y - self.oy) * self.scale)]
+
+    def points(self, geoms: np.ndarray) -> list[list[int]]:
+        x = np.round((shapely.get_x(geoms) - self.ox) * self.scale).astype(np.int64)
+        y = np.round((shapely.get_y(geoms) - self.oy) * self.scale).astype(np.int64)
+        return np.column_stack([x, y]).tolist()
+
+    def polygons(self, geoms: np.ndarray) -> list[list[list[list[int]]]]:
+        """Each (Multi)Polygon -> list of polygons -> list of rings -> flat delta ints."""
+        if len(geoms) == 0:
+            return []
+        multi = np.array(
+            [g if shapely.get_type_id(g) == 6 else shapely.MultiPolygon([g]) for g in geoms],
+            dtype=object,
+        )
+        _, coords, (ring_off, poly_off, geom_off) = shapely.to_ragged_array(multi)
+        q = np.round((coords - [self.ox, self.oy]) * self.scale).astype(np.int64)
+        d = q.copy()
+        d[1:] -= q[:-1]
+        starts = ring_off[:-1]
+        d[starts] = q[starts]
+        flat = d.ravel().tolist()
+        rings = [flat[2 * s : 2 * (e - 1)] for s, e in itertools.pairwise(ring_off)]
+        polys = [rings[s:e] for s, e in itertools.pairwise(poly_off)]
+        return [polys[s:e] for s, e in itertools.pairwise(geom_off)]
+
+
+def _display_polygons(
+    gdf: gpd.GeoDataFrame, tol_deg: float, layer: str, notes: list[str]
+) -> gpd.GeoDataFrame:
+    """Drop empty geometries (with a note), fix invalid ones, simplify as a coverage (no gaps)."""
+    g = gdf.geometry
+    bad = (g.isna() | g.is_empty).to_numpy()
+    if bad.any():
+        notes.append(f"{layer}: {int(bad.sum())} features without geometry are not drawn")
+        gdf = gdf[~bad]
+    geoms = gdf.geometry.to_numpy()
+    types = shapely.get_type_id(geoms)
+    if not np.isin(types, [3, 6]).all():
+        geoms = np.array([_polygonal(g) for g in geoms], dtype=object)
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        geoms[invalid] = [_polygonal(shapely.make_valid(g)) for g in geoms[invalid]]
+    try:
+        simple = shapely.coverage_simplify(geoms, tol_deg)
+    except Exception:  # not a coverage GEOS can handle: simplify each shape on its own
+        simple = shapely.simplify(geoms, tol_deg, preserve_topology=True)
+    empty = shapely.is_empty(simple) | shapely.is_missing(simple)
+    simple = np.where(empty, geoms, simple)
+    out = gdf.copy()
+    out[out.geometry.name] = gpd.GeoSeries(simple, index=gdf.index, crs=gdf.crs)
+    return out
+
+
+def _polygonal(geom):
+    if geom is None:
+        return shapely.Polygon()
+    if shapely.get_type_id(geom) in (3, 6):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _text(v) -> str | None:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return None
+    if isinstance(v, float) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _pct(v) -> str:
+    return "—" if v is None or pd.isna(v) else f"{100 * float(v):.0f}%"
+
+
+def _facility_label(fac: str, lang: str) -> str:
+    return tr(f"{fac}_short", lang)
+
+
+def _indicator_label(col: str, lang: str) -> str:
+    if col.startswith("cover_") and col[6:] in DEFAULT_RADII_M:
+        return tr("ind_cover", lang, facility=_facility_label(col[6:], lang))
+    key = f"ind_{col}"
+    return tr(key, lang) if key in table(lang) else col
+
+
+def _indicator_kind(col: str, values: pd.Series) -> str:
+    if col == "elderly_share":
+        return "share_need"
+    if col.startswith("cover_") or ("share" in col and values.dropna().between(0, 1).all()):
+        return "share_good"
+    return "count"
+
+
+def _indicator_spec(ctx: MapContext, name: str | None) -> tuple[str, dict] | None:
+    ind = ctx.indicators
+    if ind is None:
+        return None
+    numeric = [c for c in ind.columns if pd.api.types.is_numeric_dtype(ind[c])]
+    if name is None:
+        for cand in (f"cover_{SERVICE_STATIONS}", "households"):
+            if cand in numeric:
+                name = cand
+                break
+        else:
+            if not numeric:
+                return None
+            name = numeric[0]
+    if name not in numeric:
+        raise SchemaError(
+            f"unknown indicator '{name}'. Available per grid: {', '.join(numeric) or 'none'}",
+            file=str(ctx.workspace.path),
+            layer=GRIDS,
+        )
+    values = pd.to_numeric(ind[name], errors="coerce")
+    kind = _indicator_kind(name, values)
+    lang = ctx.lang
+    if kind.startswith("share"):
+        breaks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+        colors = SHARE_GOOD if kind == "share_good" else SEQUENTIAL_NEED
+        labels = [f"{int(100 * a)}–{int(100 * b)}%" for a, b in itertools.pairwise(breaks)]
+    else:
+        vals = values.dropna()
+        if len(vals) == 0:
+            breaks = [0.0, 1.0]
+        else:
+            breaks = sorted(set(np.quantile(vals, [0, 0.2, 0.4, 0.6, 0.8, 1.0]).round(6).tolist()))
+            if len(breaks) == 1:
+                breaks = [breaks[0], breaks[0]]
+        n = len(breaks) - 1
+        colors = SEQUENTIAL[-n:] if n < len(SEQUENTIAL) else SEQUENTIAL
+        labels = [f"{_num(a)}–{_num(b)}" for a, b in itertools.pairwise(breaks)]
+        kind = "count"
+    spec = {
+        "name": name,
+        "label": _indicator_label(name, lang),
+        "breaks": breaks,
+        "colors": colors,
+        "labels": labels,
+        "nodata": NODATA_COLOR,
+        "has_nodata": bool(values.isna().any()),
+        "kind": kind,
+    }
+    return name, spec
+
+
+def _num(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:.2g}"
+
+
+def _bins(x: np.ndarray, y: np.ndarray, cell_deg: float) -> list[tuple[float, float, int]]:
+    """Count points per square cell; return cell centres (never a point's own position)."""
+    if len(x) == 0:
+        return []
+    ix = np.floor(x / cell_deg).astype(np.int64)
+    iy = np.floor(y / cell_deg).astype(np.int64)
+    keys, counts = np.unique(np.column_stack([ix, iy]), axis=0, return_counts=True)
+    return [
+        ((kx + 0.5) * cell_deg, (ky + 0.5) * cell_deg, int(c))
+        for (kx, ky), c in zip(keys.tolist(), counts.tolist(), strict=True)
+    ]
+
+
+def _basemap(basemap: str, lang: str) -> dict | None:
+    if basemap not in BASEMAPS:
+        raise GridmapError(f"unknown basemap '{basemap}' (use one of: {', '.join(BASEMAPS)})")
+    if basemap == "none":
+        return None
+    if basemap == "amap":
+        lg = "zh_cn" if lang == "zh" else "en"
+        url = (
+            "https://webrd0{s}.is.autonavi.com/appmaptile?"
+            f"lang={lg}&size=1&scale=1&style=8&x={{x}}&y={{y}}&z={{z}}"
+        )
+        opts = {
+            "subdomains": "1234",
+            "maxNativeZoom": 18,
+            "maxZoom": 19,
+            "attribution": "© 高德地图 AutoNavi",
+        }
+        return {"kind": "amap", "tiles": [{"url": url, "options": opts}]}
+    if basemap == "osm":
+        opts = {"maxNativeZoom": 19, "maxZoom": 19, "attribution": "© OpenStreetMap contributors"}
+        return {
+            "kind": "osm",
+            "tiles": [{"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "options": opts}],
+        }
+    key = os.environ.get(TIANDITU_KEY_ENV, "").strip()
+    if not key:
+        raise GridmapError(
+            f"the tianditu basemap needs a key: get one at console.tianditu.gov.cn and set "
+            f"{TIANDITU_KEY_ENV}=<key>, or use --basemap amap, osm or none"
+        )
+    tiles = []
+    for layer in ("vec", "cva" if lang == "zh" else "eva"):
+        url = (
+            f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+            f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+            f"&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}"
+        )
+        opts = {
+            "subdomains": "01234567",
+            "maxNativeZoom": 18,
+            "maxZoom": 19,
+            "attribution": "© 天地图",
+        }
+        tiles.append({"url": url, "options": opts})
+    return {"kind": "tianditu", "tiles": tiles}
+
+
+# ---------------------------------------------------------------------------
+# rendering
+
+
+def render_html(
+    ctx: MapContext,
+    *,
+    title: str | None = None,
+    basemap: str = "amap",
+    indicator: str | None = None,
+    include_personal: bool = False,
+) -> str:
+    """Write the map HTML for a prepared context (see :func:`build_map`)."""
+    lang = ctx.lang
+    base = _basemap(basemap, lang)
+    ws = ctx.workspace
+    notes = ctx.notes
+    shift = basemap == "amap"
+
+    def layer(name: str) -> gpd.GeoDataFrame | None:
+        gdf = ws.get(name)
+        if gdf is None or len(gdf) == 0:
+            return None
+        return gdf_wgs84_to(gdf, "gcj02") if shift else gdf
+
+    polys = {n: layer(n) for n in (COMMUNITIES, ZONES, GRIDS, MICROGRIDS)}
+    present = [g for g in polys.values() if g is not None]
+    hh = layer(HOUSEHOLDS)
+    if not present and hh is None:
+        raise GridmapError("the workspace has no layers to draw", file=str(ws.path))
+    allb = np.array([g.total_bounds for g in present] or [hh.total_bounds])
+    bounds = np.array([allb[:, 0].min(), allb[:, 1].min(), allb[:, 2].max(), allb[:, 3].max()])
+    enc = _Encoder(bounds)
+    extent_m = max(bounds[2] - bounds[0], bounds[3] - bounds[1]) * 111_320
+    tol_m = max(0.5, extent_m / 5000.0)
+    tol_deg = tol_m / 111_320
+    data_layers: dict[str, object] = {}
+    indicators = ctx.indicators
+    ind_spec = _indicator_spec(ctx, indicator)
+    ind_name = ind_spec[0] if ind_spec else None
+
+    def names(gdf, id_col):
+        nm = gdf["name"] if "name" in gdf else gdf[id_col]
+        return [_text(v) or _text(i) or "" for v, i in zip(nm, gdf[id_col], strict=True)]
+
+    for lname in (COMMUNITIES, ZONES):
+        g = polys[lname]
+        if g is None:
+            continue
+        idc = "community_id" if lname == COMMUNITIES else "zone_id"
+        g = _display_polygons(g, tol_deg, lname, notes)
+        geoms = enc.polygons(g.geometry.to_numpy())
+        data_layers[lname] = [
+            {"id": _text(i), "name": n, "g": gg}
+            for i, n, gg in zip(g[idc], names(g, idc), geoms, strict=True)
+        ]
+
+    # micro-grids
+    mg_by_grid: dict[str, list[str]] = {}
+    hh_counts = pd.Series(dtype=int)
+    a = ctx.households_assignment
+    if a is not None:
+        hh_counts = a["microgrid_id"].dropna().value_counts()
+    mg = polys[MICROGRIDS]
+    if mg is not None:
+        mgd = _display_polygons(mg, tol_deg, MICROGRIDS, notes)
+        geoms = enc.polygons(mgd.geometry.to_numpy())
+        parents = ctx.hierarchy.parents.get(MICROGRIDS, {}) if ctx.hierarchy else {}
+        items = []
+        hh_bubbles = []
+        rep = shapely.point_on_surface(mgd.geometry.to_numpy())
+        reps = enc.points(rep)
+        for mid, nm, gg, xy, leader, phone in zip(
+            mgd["microgrid_id"],
+            names(mgd, "microgrid_id"),
+            geoms,
+            reps,
+            mgd.get("leader_name", pd.Series([None] * len(mgd))),
+            mgd.get("leader_phone", pd.Series([None] * len(mgd))),
+            strict=True,
+        ):
+            mid = _text(mid)
+            n = int(hh_counts.get(mid, 0))
+            p = {tr("households", lang): n}
+            if include_personal and (_text(leader) or _text(phone)):
+                p[tr("leader", lang)] = " ".join(v for v in (_text(leader), _text(phone)) if v)
+            items.append({"id": mid, "name": nm, "g": gg, "p": p})
+            gid = parents.get(mid)
+            if gid is not None:
+                mg_by_grid.setdefault(gid, []).append(mid)
+            if n:
+                hh_bubbles.append([*xy, n, nm])
+        data_layers[MICROGRIDS] = items
+        data_layers["hh"] = hh_bubbles
+
+    # grids with popup figures and the indicator value
+    grids = polys[GRIDS]
+    if grids is not None:
+        gd = _display_polygons(grids, tol_deg, GRIDS, notes)
+        geoms = enc.polygons(gd.geometry.to_numpy())
+        labs = enc.points(shapely.point_on_surface(gd.geometry.to_numpy()))
+        zone_names = {}
+        if ws.get(ZONES) is not None:
+            z = ws.get(ZONES)
+            zone_names = dict(zip(z["zone_id"], names(z, "zone_id"), strict=True))
+        zparents = ctx.hierarchy.parents.get(GRIDS, {}) if ctx.hierarchy else {}
+        fails: dict[str, list[str]] = {}
+        if ctx.failing is not None:
+            for gid, rule in zip(
+                ctx.failing["grid_id"].astype(str), ctx.failing["rule"], strict=True
+            ):
+                fails.setdefault(gid, []).append(str(rule))
+        items = []
+        for i, (gid, nm, gg, lab) in enumerate(
+            zip(gd["grid_id"], names(gd, "grid_id"), geoms, labs, strict=True)
+        ):
+            gid = _text(gid)
+            row = (
+                indicators.loc[gid] if indicators is not None and gid in indicators.index else None
+            )
+            if isinstance(row, pd.DataFrame):
+                row = row.iloc[0]
+            p: dict[str, object] = {tr("id", lang): gid}
+            zid = zparents.get(gid)
+            if zid:
+                p[tr("zone", lang)] = zone_names.get(zid, zid)
+            if row is not None:
+                for col, key in (("households", "households"), ("residents", "residents")):
+                    if col in row and not pd.isna(row[col]):
+                        p[tr(key, lang)] = int(row[col])
+                if "elderly_share" in row:
+                    p[tr("elderly_share", lang)] = _pct(row["elderly_share"])
+                for fac in ctx.coverage:
+                    col = f"cover_{fac}"
+                    if col in row:
+                        p[tr("covered_share", lang, facility=_facility_label(fac, lang))] = _pct(
+                            row[col]
+                        )
+                if (
+                    ind_name
+                    and ind_name not in ("households", "residents", "elderly_share")
+                    and not ind_name.startswith("cover_")
+                ):
+                    v = row.get(ind_name)
+                    p[_indicator_label(ind_name, lang)] = "—" if pd.isna(v) else _num(float(v))
+            if gid in fails:
+                p[tr("failing", lang)] = "；".join(fails[gid])
+            if include_personal:
+                staff = [_text(gd.iloc[i].get(c)) for c in ("staff_name", "staff_phone")]
+                if any(staff):
+                    p[tr("staff", lang)] = " ".join(s for s in staff if s)
+            v = None
+            if row is not None and ind_name is not None and not pd.isna(row.get(ind_name)):
+                v = round(float(row[ind_name]), 6)
+            items.append(
+                {
+                    "id": gid,
+                    "name": nm,
+                    "g": gg,
+                    "lab": lab,
+                    "p": p,
+                    "v": v,
+                    "mg": mg_by_grid.get(gid, []),
+                }
+            )
+        data_layers[GRIDS] = items
+
+    # facilities
+    for fac in (SERVICE_STATIONS, CHARGING_PILES, PARKING):
+        f = layer(fac)
+        if f is None:
+            continue
+        keep = ~(f.geometry.isna() | f.geometry.is_empty).to_numpy()
+        if (~keep).any():
+            notes.append(f"{fac}: {int((~keep).sum())} features without geometry are not drawn")
+        f = f[keep]
+        xy = enc.points(shapely.point_on_surface(f.geometry.to_numpy()))
+        idc = FACILITY_POPUP_COLUMNS[fac][0]
+        size_col = {CHARGING_PILES: "ports", PARKING: "spaces"}.get(fac)
+        feats = []
+        for k, (_, r) in enumerate(f.iterrows()):
+            p = {}
+            for col in FACILITY_POPUP_COLUMNS[fac]:
+                if col in r.index and col not in PERSONAL_COLUMNS:
+                    v = r[col]
+                    if isinstance(v, (bool, np.bool_)):
+                        v = tr("yes" if v else "no", lang)
+                    t = _text(v)
+                    if t is not None:
+                        p[tr(_COLUMN_LABEL[col], lang)] = t
+            title_txt = _text(r.get("name")) if fac == SERVICE_STATIONS else None
+            title_txt = (
+                title_txt or f"{_facility_label(fac, lang)} {_text(r.get(idc)) or ''}".strip()
+            )
+            item = {"xy": xy[k], "title": title_txt, "p": p}
+            if size_col and size_col in r.index:
+                n = pd.to_numeric(r[size_col], errors="coerce")
+                item["n"] = None if pd.isna(n) else float(n)
+            feats.append(item)
+        data_layers[fac] = feats
+
+    # coverage areas: the facilities' radius buffers, dissolved per type
+    rings = []
+    for fac, fc in ctx.coverage.items():
+        area = _coverage_area(ws.get(fac), fc.radius_m, tol_m)
+        if area is None:
+            continue
+        if shift:
+            area = gdf_wgs84_to(area, "gcj02")
+        rings.append(
+            {
+                "facility": fac,
+                "radius": fc.radius_m,
+                "color": FACILITY_COLORS[fac],
+                "areas": enc.polygons(area.geometry.to_numpy()),
+                "label": tr(
+                    "ring", lang, facility=_facility_label(fac, lang), dist=_num(fc.radius_m)
+                ),
+                "on": fac == SERVICE_STATIONS,
+            }
+        )
+    data_layers["rings"] = rings
+
+    # aggregated households: outside every micro-grid, and beyond service-station reach
+    cell_deg = max(0.0005, tol_deg * 50)
+    if hh is not None:
+        hx = shapely.get_x(hh.geometry.to_numpy())
+        hy = shapely.get_y(hh.geometry.to_numpy())
+        ok = np.isfinite(hx) & np.isfinite(hy)
+        if a is not None and mg is not None:
+            out_mask = a["microgrid_id"].isna().to_numpy() & ok
+            data_layers["outside"] = [
+                [*enc.point(x, y), n] for x, y, n in _bins(hx[out_mask], hy[out_mask], cell_deg)
+            ]
+        fc = ctx.coverage.get(SERVICE_STATIONS)
+        if fc is not None:
+            un = (~fc.covered.to_numpy()) & ok
+            data_layers["uncovered"] = {
+                "label": tr(
+                    "hh_uncovered",
+                    lang,
+                    dist=_num(fc.radius_m),
+                    facility=_facility_label(SERVICE_STATIONS, lang),
+                ),
+                "pts": [[*enc.point(x, y), n] for x, y, n in _bins(hx[un], hy[un], cell_deg)],
+            }
+
+    headline = _headline(ctx)
+    comm = ws.get(COMMUNITIES)
+    default_title = tr("title_default", lang)
+    if comm is not None and len(comm) == 1 and "name" in comm and _text(comm["name"].iloc[0]):
+        default_title = f"{_text(comm['name'].iloc[0])} · {default_title}"
+    title = title or default_title
+    note_parts = [tr("data_note", lang)]
+    if shift:
+        note_parts.append(tr("shift_note", lang))
+    if base is None:
+        note_parts.append(tr("basemap_none", lang))
+    label_zoom = _label_min_zoom(polys[GRIDS], bounds)
+    payload = {
+        "lang": lang,
+        "t": table(lang),
+        "title": title,
+        "warning": tr("personal_warning", lang) if include_personal else None,
+        "headline": headline,
+        "note": " · ".join(note_parts),
+        "origin": [enc.ox, enc.oy],
+        "scale": enc.scale,
+        "basemap": base,
+        "layers": data_layers,
+        "indicator": ind_spec[1] if ind_spec else None,
+        "labelMinZoom": label_zoom,
+        "hhScale": _hh_scale(hh_counts),
+        "stationGlyph": "站" if lang == "zh" else "S",
+    }
+    blob = json.dumps(
+        payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+    )
+    blob = blob.replace("</", "<\\/")
+    return _TEMPLATE.format(
+        lang="zh-CN" if lang == "zh" else "en",
+        title=html.escape(title),
+        leaflet_css=assets.leaflet_css(),
+        map_css=assets.own_asset("map.css"),
+        leaflet_js=assets.leaflet_js(),
+        data=blob,
+        map_js=assets.own_asset("map.js"),
+    )
+
+
+def _coverage_area(
+    fac: gpd.GeoDataFrame | None, radius_m: float, tol_m: float
+) -> gpd.GeoDataFrame | None:
+    """Union of ``radius_m`` circles around the facilities (WGS84), simplified for display."""
+    if fac is None or len(fac) == 0:
+        return None
+    g = fac.geometry[~(fac.geometry.isna() | fac.geometry.is_empty)]
+    if len(g) == 0:
+        return None
+    metric = metric_crs_for(fac)
+    pts = shapely.point_on_surface(g.to_crs(metric).to_numpy())
+    area = shapely.union_all(shapely.buffer(pts, radius_m, quad_segs=16))
+    area = shapely.simplify(area, tol_m, preserve_topology=True)
+    out = gpd.GeoDataFrame(geometry=[area], crs=metric).to_crs("EPSG:4326")
+    return out[~out.geometry.is_empty]
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if np.isnan(o) else float(o)
+    return str(o)
+
+
+def _hh_scale(counts: pd.Series) -> float:
+    if len(counts) == 0:
+        return 1.0
+    q = float(np.quantile(counts.to_numpy(), 0.9))
+    return max(0.3, min(1.5, 9.0 / math.sqrt(max(q, 1.0))))
+
+
+def _label_min_zoom(grids: gpd.GeoDataFrame | None, bounds: np.ndarray) -> float:
+    """Zoom from which grid names are shown: always for a community, zoomed in for a city."""
+    if grids is None or len(grids) <= 80:
+        return 0
+    lat = (bounds[1] + bounds[3]) / 2
+    area_deg = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
+    width_m = math.sqrt(area_deg / len(grids)) * 111_320 * math.cos(math.radians(lat)) ** 0.5
+    m_per_px_z0 = 156_543 * math.cos(math.radians(lat))
+    return float(math.ceil(math.log2(90 * m_per_px_z0 / max(width_m, 1.0))))
+
+
+def _headline(ctx: MapContext) -> list[dict]:
+    lang = ctx.lang
+    ws = ctx.workspace
+    out = []
+    hh = ws.get(HOUSEHOLDS)
+    if hh is not None:
+        out.append({"label": tr("households", lang), "value": f"{len(hh):,}"})
+        if "residents" in hh:
+            res = pd.to_numeric(hh["residents"], errors="coerce")
+            out.append({"label": tr("residents", lang), "value": f"{int(res.sum()):,}"})
+            if "elderly" in hh and res.sum() > 0:
+                eld = pd.to_numeric(hh["elderly"], errors="coerce").sum()
+                out.append({"label": tr("elderly_share", lang), "value": _pct(eld / res.sum())})
+    if ws.get(GRIDS) is not None:
+        out.append({"label": tr("grids", lang), "value": f"{len(ws.get(GRIDS)):,}"})
+    for fac, fc in ctx.coverage.items():
+        label = tr("covered_by", lang, dist=_num(fc.radius_m), facility=_facility_label(fac, lang))
+        out.append({"label": label, "value": _pct(fc.share), "bad": fc.share < 0.85})
+    if ctx.standards_checked and ctx.failing is not None:
+        n = ctx.failing["grid_id"].nunique()
+        out.append({"label": tr("grids_failing", lang), "value": str(n), "bad": n > 0})
+    a = ctx.households_assignment
+    if a is not None and ws.get(MICROGRIDS) is not None:
+        n = int(a["microgrid_id"].isna().sum())
+        out.append({"label": tr("hh_outside", lang), "value": str(n), "bad": n > 0})
+    return out
+
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="gridmap">
+<title>{title}</title>
+<style>{leaflet_css}</style>
+<style>{map_css}</style>
+</head>
+<body>
+<div id="map"></div>
+<script>{leaflet_js}</script>
+<script type="application/json" id="gm-data">{data}</script>
+<script>{map_js}</script>
+</body>
+</html>
+"""
+
+
+# ---------------------------------------------------------------------------
+# public API
+
+
+def build_map(
+    workspace: str | os.PathLike | io.Workspace | None,
+    *,
+    title: str | None = None,
+    basemap: str = "amap",
+    lang: str = "zh",
+    indicator: str | None = None,
+    include_personal: bool = False,
+    distance: str = "auto",
+) -> str:
+    """Build the self-contained meeting map and return its HTML.
+
+    Parameters
+    ----------
+    workspace
+        Workspace path or a loaded :class:`~gridmap.io.Workspace`.
+    title
+        Title of the map (default: the community name and "社区网格化管理图").
+    basemap
+        ``"amap"`` (default, GCJ-02 tiles usable in China; all layers are
+        shifted to GCJ-02), ``"osm"``, ``"tianditu"`` (key from
+        ``$GRIDMAP_TIANDITU_KEY``) or ``"none"``.
+    lang
+        ``"zh"`` (Simplified Chinese) or ``"en"``.
+    indicator
+        Per-grid indicator for the choropleth (default: service-station
+        coverage share).
+    include_personal
+        Put grid-worker and micro-grid-leader names and phones in the popups
+        (a warning is shown in the map and printed on stderr).
+    distance
+        Coverage distance kind passed to gridmap.coverage.
+
+    Returns
+    -------
+    str
+        Complete HTML with Leaflet and all data inlined.
+    """
+    check_lang(lang)
+    _basemap(basemap, lang)  # fail early on a bad basemap / missing key
+    ctx = prepare_map(workspace, lang=lang, distance=distance)
+    if include_personal:
+        warn_personal()
+    return render_html(
+        ctx, title=title, basemap=basemap, indicator=indicator, include_personal=include_personal
+    )
+
+
+def warn_personal() -> None:
+    """Print the personal-data warning on stderr."""
+    print(
+        "warning: --include-personal puts grid-worker and micro-grid-leader names and phone "
+        "numbers into the map; do not share the file outside the office.",
+        file=sys.stderr,
+    )
+
+
+def write_map(out_path: str | os.PathLike, workspace, **options) -> Path:
+    """Build the map (see :func:`build_map`) and write it atomically to ``out_path``."""
+    text = build_map(workspace, **options)
+    return write_html(out_path, text)
+
+
+def write_html(out_path: str | os.PathLike, text: str) -> Path:
+    """Write HTML text atomically (UTF-8)."""
+    return io.atomic_write_file(out_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def layers_summary(layers: Mapping[str, gpd.GeoDataFrame]) -> dict[str, int]:
+    """Feature count per layer."""
+    return {name: len(gdf) for name, gdf in layers.items()}

@@ -1,0 +1,124 @@
+"""Every user-facing string of the meeting map, in Simplified Chinese and English.
+
+The map defaults to Simplified Chinese (``lang="zh"``); ``lang="en"`` gives
+English. Keep all text shown in the map or the picture here, so a translation
+is one table edit.
+"""
+
+from __future__ import annotations
+
+from gridmap.errors import GridmapError
+
+LANGS = ("zh", "en")
+
+STRINGS: dict[str, dict[str, str]] = {
+    "title_default": {"zh": "社区网格化管理图", "en": "Community grid map"},
+    "households": {"zh": "住户", "en": "Households"},
+    "residents": {"zh": "居民", "en": "Residents"},
+    "elderly": {"zh": "老年人", "en": "Elderly"},
+    "elderly_share": {"zh": "老年人占比", "en": "Elderly share"},
+    "grids": {"zh": "网格", "en": "Grids"},
+    "microgrids_n": {"zh": "微网格", "en": "Micro-grids"},
+    "grids_failing": {"zh": "未达标网格", "en": "Grids failing a standard"},
+    "covered_by": {"zh": "{dist}米内有{facility}", "en": "Within {dist} m of {facility}"},
+    "covered_share": {"zh": "{facility}覆盖率", "en": "{facility} coverage"},
+    # groups of the layer tree
+    "grp_boundaries": {"zh": "网格边界", "en": "Boundaries"},
+    "grp_facilities": {"zh": "服务设施", "en": "Facilities"},
+    "grp_coverage": {"zh": "覆盖范围", "en": "Coverage"},
+    "grp_households": {"zh": "住户分布（汇总）", "en": "Households (aggregated)"},
+    "grp_thematic": {"zh": "专题图", "en": "Thematic"},
+    # layers
+    "communities": {"zh": "社区", "en": "Community"},
+    "zones": {"zh": "片区", "en": "Zones"},
+    "grid_layer": {"zh": "网格", "en": "Grids"},
+    "grid_labels": {"zh": "网格名称", "en": "Grid names"},
+    "microgrids": {"zh": "微网格", "en": "Micro-grids"},
+    "service_stations": {"zh": "党群服务驿站", "en": "Service stations"},
+    "charging_piles": {"zh": "充电桩（按端口数）", "en": "Charging piles (by ports)"},
+    "parking": {"zh": "停车场（按车位数）", "en": "Parking (by spaces)"},
+    "service_stations_short": {"zh": "服务驿站", "en": "service station"},
+    "charging_piles_short": {"zh": "充电桩", "en": "charging pile"},
+    "parking_short": {"zh": "停车场", "en": "parking"},
+    "ring": {"zh": "{facility} {dist}米范围", "en": "{facility} within {dist} m"},
+    "ring_walk": {"zh": "{facility} 步行{dist}米范围", "en": "{facility}: {dist} m walk"},
+    "hh_per_microgrid": {"zh": "各微网格住户数", "en": "Households per micro-grid"},
+    "hh_uncovered": {
+        "zh": "{dist}米内无{facility}的住户",
+        "en": "Households beyond {dist} m of a {facility}",
+    },
+    "hh_outside": {"zh": "不在任何微网格内的住户", "en": "Households outside every micro-grid"},
+    "choropleth": {"zh": "专题：{indicator}", "en": "Thematic: {indicator}"},
+    # indicators
+    "ind_households": {"zh": "住户数", "en": "Households"},
+    "ind_residents": {"zh": "居民数", "en": "Residents"},
+    "ind_elderly": {"zh": "老年人数", "en": "Elderly residents"},
+    "ind_elderly_share": {"zh": "老年人占比", "en": "Elderly share"},
+    "ind_microgrids": {"zh": "微网格数", "en": "Micro-grids"},
+    "ind_cover": {"zh": "{facility}覆盖率", "en": "{facility} coverage share"},
+    "no_data": {"zh": "无数据", "en": "no data"},
+    # popups
+    "id": {"zh": "编号", "en": "ID"},
+    "name": {"zh": "名称", "en": "Name"},
+    "zone": {"zh": "片区", "en": "Zone"},
+    "grid": {"zh": "网格", "en": "Grid"},
+    "microgrid": {"zh": "微网格", "en": "Micro-grid"},
+    "kind": {"zh": "类型", "en": "Kind"},
+    "open_hours": {"zh": "开放时间", "en": "Opening hours"},
+    "staff_on_site": {"zh": "社工驻站", "en": "Social worker on site"},
+    "ports": {"zh": "端口数", "en": "Ports"},
+    "power_kw": {"zh": "功率(kW)", "en": "Power (kW)"},
+    "status": {"zh": "状态", "en": "Status"},
+    "spaces": {"zh": "车位数", "en": "Spaces"},
+    "staff": {"zh": "网格员", "en": "Grid worker"},
+    "leader": {"zh": "微网格长", "en": "Micro-grid leader"},
+    "yes": {"zh": "是", "en": "yes"},
+    "no": {"zh": "否", "en": "no"},
+    "failing": {"zh": "未达标项", "en": "Standards not met"},
+    "count_hh": {"zh": "{n} 户", "en": "{n} households"},
+    # furniture
+    "search_placeholder": {"zh": "搜索网格名称或编号", "en": "Search grid name or number"},
+    "no_match": {"zh": "未找到", "en": "no match"},
+    "fullscreen": {"zh": "全屏", "en": "Full screen"},
+    "measure": {
+        "zh": "测距（单击加点，双击结束）",
+        "en": "Measure (click to add, double-click to end)",
+    },
+    "measure_clear": {"zh": "清除测距", "en": "Clear measurement"},
+    "legend": {"zh": "图例", "en": "Legend"},
+    "layers": {"zh": "图层", "en": "Layers"},
+    "basemap_none": {"zh": "无底图", "en": "no basemap"},
+    "made_with": {"zh": "gridmap 生成", "en": "made with gridmap"},
+    "data_note": {
+        "zh": "住户数据均为汇总，不含个人信息",
+        "en": "Households shown as aggregates only",
+    },
+    "personal_warning": {
+        "zh": "注意：本图含个人信息（姓名、电话），仅限内部使用，请勿外传",
+        "en": "Warning: this map contains personal data (names, phone numbers); internal use only",
+    },
+    "shift_note": {
+        "zh": "坐标已转为 GCJ-02 以对齐高德底图",
+        "en": "Shifted to GCJ-02 to match Amap tiles",
+    },
+    "m": {"zh": "米", "en": "m"},
+    "km": {"zh": "公里", "en": "km"},
+}
+
+
+def check_lang(lang: str) -> str:
+    """Return ``lang`` if supported, else raise a GridmapError naming the choices."""
+    if lang not in LANGS:
+        raise GridmapError(f"unknown language '{lang}' (use one of: {', '.join(LANGS)})")
+    return lang
+
+
+def tr(key: str, lang: str, **fmt: object) -> str:
+    """Translate ``key`` into ``lang`` and fill ``{placeholders}`` from ``fmt``."""
+    text = STRINGS[key][lang]
+    return text.format(**fmt) if fmt else text
+
+
+def table(lang: str) -> dict[str, str]:
+    """All strings for one language (embedded in the map for its own JS)."""
+    return {k: v[lang] for k, v in STRINGS.items()}

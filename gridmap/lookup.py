@@ -1,0 +1,1090 @@
+"""Which micro-grid, grid, zone and community own an address or a coordinate.
+
+Community staff type an address the way a resident says it, or pick a point on
+a phone map (Amap: GCJ-02), and need the owning micro-grid and grid with the
+grid worker (网格员) and micro-grid leader to call. A wrong answer sends a
+resident's request to the wrong person, so every answer carries a
+``match_level`` and a ``score``, and anything less than clear comes back as
+``status="ambiguous"`` with the candidates instead of a guess.
+
+Matching an address (see :func:`gridmap.address.parse_address` for the
+normalisation) runs in three steps:
+
+1. **exact**: street, building, unit and room all equal a registry record;
+2. **building**: the street and building (and unit, if given) are known but the
+   room is not given or not in the registry; the building's owner answers when
+   all its households share one owner, otherwise the answer is ambiguous;
+3. **fuzzy**: the street/compound name is compared with rapidfuzz (character
+   based, so unspaced Chinese works) while building, unit and room must still
+   agree. A fuzzy answer needs a street score of at least ``accept`` and a
+   clear lead (``margin``) over every other street, else it is ambiguous.
+
+Coordinates are answered by the core join (:mod:`gridmap.join`) with the
+hierarchy and its locators built once per registry, plus the distance to the
+micro-grid's and grid's boundary (a warning under ``near_boundary_m``) and the
+nearest service station.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from rapidfuzz import fuzz, process
+
+from gridmap.address import ParsedAddress, format_address, parse_address
+from gridmap.crs import metric_crs_for, parse_crs, to_wgs84
+from gridmap.errors import (
+    AddressError,
+    CoordinateError,
+    GridmapError,
+    InputFileError,
+    LayerNotFoundError,
+)
+from gridmap.join import Hierarchy, _as_str_id, assign_points, build_hierarchy, point_coordinates
+from gridmap.schema import ASSIGN_COLUMNS, GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS, POLYGON_LEVELS
+
+#: Street score (0-100) a fuzzy answer needs to be given with status "ok".
+ACCEPT_SCORE = 60.0
+#: Streets scoring below this are not even listed as candidates.
+CANDIDATE_SCORE = 45.0
+#: A fuzzy answer must lead every other street by this many points.
+MARGIN = 5.0
+#: Score of an answer at building level (room not given or unknown).
+BUILDING_SCORE = 90.0
+#: Distance to a boundary (metres) under which a coordinate answer warns.
+NEAR_BOUNDARY_M = 5.0
+#: Street-name suffixes of administrative units before a known street name.
+_ADMIN_TAILS = ("省", "市", "区", "县", "旗", "镇", "乡", "街道", "办事处", "社区", "居委会")
+#: Layers besides households that may carry addresses.
+ADDRESS_LAYERS = ("addresses", "buildings")
+ADDRESS_COLUMNS = ("address", "地址", "住址", "addr", "full_address", "门牌地址")
+
+Owner = tuple[str | None, str | None, str | None, str | None]
+
+
+@dataclass
+class LocateResult:
+    """The answer to one lookup.
+
+    ``microgrid_id``, ``grid_id``, ``zone_id``, ``community_id`` are None where
+    nothing owns the place or the answer is not certain (status
+    ``"ambiguous"``: see ``candidates``).
+    """
+
+    query: str | None
+    kind: str  # "address" or "coordinate"
+    status: str  # "ok" | "ambiguous" | "not_found"
+    match_level: str  # "exact" | "building" | "fuzzy" | "coordinate" | "none"
+    score: float
+    microgrid_id: str | None = None
+    grid_id: str | None = None
+    zone_id: str | None = None
+    community_id: str | None = None
+    matched_address: str | None = None
+    candidates: list[dict] = field(default_factory=list)
+    parsed: dict | None = None
+    grid_worker: dict | None = None
+    microgrid_leader: dict | None = None
+    lon: float | None = None
+    lat: float | None = None
+    crs: str | None = None
+    assigned_level: str | None = None
+    boundary_m: dict[str, float | None] = field(default_factory=dict)
+    neighbours: dict[str, list[str]] = field(default_factory=dict)
+    nearest_station: dict | None = None
+    nearest_microgrid: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def owner(self) -> Owner:
+        return (self.microgrid_id, self.grid_id, self.zone_id, self.community_id)
+
+    def to_dict(self, include_contacts: bool = True) -> dict:
+        """JSON-ready dict (DESIGN.md shape: the four ids, matched address, score, ...)."""
+        d: dict[str, Any] = {
+            "query": self.query,
+            "kind": self.kind,
+            "status": self.status,
+            "match_level": self.match_level,
+            "score": round(float(self.score), 1),
+            "microgrid_id": self.microgrid_id,
+            "grid_id": self.grid_id,
+            "zone_id": self.zone_id,
+            "community_id": self.community_id,
+            "matched_address": self.matched_address,
+            "candidates": self.candidates,
+            "message": self.message,
+            "warnings": list(self.warnings),
+        }
+        if self.kind == "address":
+            d["parsed"] = self.parsed
+        else:
+            d.update(
+                {
+                    "lon": self.lon,
+                    "lat": self.lat,
+                    "crs": self.crs,
+                    "assigned_level": self.assigned_level,
+                    "boundary_m": self.boundary_m,
+                    "neighbours": self.neighbours,
+                    "nearest_station": self.nearest_station,
+                    "nearest_microgrid": self.nearest_microgrid,
+                }
+            )
+        if include_contacts:
+            d["grid_worker"] = self.grid_worker
+            d["microgrid_leader"] = self.microgrid_leader
+        return d
+
+
+def _clean(v) -> str | None:
+    if v is None:
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    s = str(v).strip()
+    return s or None
+
+
+def _find_column(
+    df: pd.DataFrame, wanted: str | None, options: Sequence[str], what: str, source: str
+) -> str:
+    if wanted is not None:
+        if wanted in df.columns:
+            return wanted
+        raise InputFileError(
+            f"there is no column '{wanted}' (columns: {', '.join(map(str, df.columns))})",
+            file=source,
+        )
+    lower = {str(c).strip().lower(): c for c in df.columns}
+    for opt in options:
+        if opt.lower() in lower:
+            return lower[opt.lower()]
+    raise InputFileError(
+        f"no {what} column found (looked for {', '.join(options)}; columns: "
+        f"{', '.join(map(str, df.columns))}). Name it with --column.",
+        file=source,
+    )
+
+
+class AddressRegistry:
+    """Known addresses with their owners, plus what a coordinate lookup needs.
+
+    Build one with :meth:`from_workspace` (households, and ``addresses`` or
+    ``buildings`` layers where present) or :meth:`from_table` (a CSV/XLSX
+    ledger). Building is the slow part (parsing every address, the core join
+    on every record's point); lookups afterwards take microseconds to a
+    millisecond, so keep the registry and reuse it (:func:`registry_for`
+    caches one per workspace file version).
+
+    Parameters
+    ----------
+    records
+        DataFrame with ``address`` and the four owner id columns, optionally
+        ``record_id``, ``source``, ``lon``, ``lat``.
+    hierarchy
+        Polygon layers for coordinate lookups (None: address lookups only).
+    layers
+        The workspace layers (grids and microgrids give the contacts,
+        service_stations the nearest station).
+    accept, margin
+        Fuzzy thresholds (see module docs).
+    """
+
+    def __init__(
+        self,
+        records: pd.DataFrame,
+        *,
+        hierarchy: Hierarchy | None = None,
+        layers: dict[str, gpd.GeoDataFrame] | None = None,
+        accept: float = ACCEPT_SCORE,
+        margin: float = MARGIN,
+        source: str | None = None,
+    ) -> None:
+        self.accept = float(accept)
+        self.margin = float(margin)
+        self.source = source
+        self.hierarchy = hierarchy
+        self.layers = layers or {}
+        self.notes: list[str] = []
+        self._lock = threading.Lock()
+        self._geo: dict | None = None
+        records = records.reset_index(drop=True)
+        for col in ("record_id", "source", *ASSIGN_COLUMNS):
+            if col not in records.columns:
+                records[col] = None
+        addresses = [_clean(a) for a in records["address"]]
+        streets_seen = sorted(
+            {
+                parse_address(a).street_full
+                for a in addresses
+                if a is not None and not a.isspace() and any(ch.isalnum() for ch in a)
+            }
+        )
+        # first pass gives the street names; they protect themselves from prefix stripping
+        self._protected = frozenset(s for s in streets_seen if s)
+        parsed: list[ParsedAddress | None] = []
+        unparsable: list[str] = []
+        for i, a in enumerate(addresses):
+            try:
+                parsed.append(parse_address(a, self._protected) if a is not None else None)
+            except AddressError:
+                parsed.append(None)
+                unparsable.append(str(records.at[i, "record_id"]))
+        if unparsable:
+            self.notes.append(
+                f"{len(unparsable)} records have an empty address and cannot be found by address "
+                f"(e.g. {', '.join(unparsable[:5])})"
+            )
+        records["street"] = [p.street if p else None for p in parsed]
+        records["building"] = [p.building if p else None for p in parsed]
+        records["unit"] = [p.unit if p else None for p in parsed]
+        records["room"] = [p.room if p else None for p in parsed]
+        self.records = records
+        self._owners: list[Owner] = [
+            tuple(_clean(v) for v in row)  # type: ignore[misc]
+            for row in records[list(ASSIGN_COLUMNS)].itertuples(index=False, name=None)
+        ]
+        self._by_sb: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self._by_norm: dict[str, list[int]] = defaultdict(list)
+        self._by_street: dict[str, list[int]] = defaultdict(list)
+        unparsed_n = 0
+        for i, p in enumerate(parsed):
+            if p is None:
+                continue
+            self._by_norm[p.canonical()].append(i)
+            self._by_norm[p.normalised].append(i)
+            self._by_street[p.street].append(i)
+            if p.building is not None:
+                self._by_sb[(p.street, p.building)].append(i)
+            else:
+                unparsed_n += 1
+        if unparsed_n:
+            self.notes.append(
+                f"{unparsed_n} addresses have no building number; they match only when written the same way"
+            )
+        self.streets: list[str] = sorted(s for s in self._by_street if s)
+        self._street_set = frozenset(self.streets)
+        no_owner = sum(1 for o in self._owners if all(v is None for v in o))
+        if no_owner:
+            self.notes.append(
+                f"{no_owner} records have no location inside the community (no owner)"
+            )
+        self._contacts_grid: dict[str, dict] = {}
+        self._contacts_micro: dict[str, dict] = {}
+        self._load_contacts()
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_workspace(cls, workspace, **kwargs) -> AddressRegistry:
+        """Registry from a workspace (path, None for the sample, or a loaded Workspace).
+
+        Records come from the ``households`` layer's ``address`` column and,
+        where present, the ``addresses`` and ``buildings`` layers; owners from
+        the core join on each record's point (a building polygon uses a point
+        on its surface).
+        """
+        from gridmap import io
+
+        ws = workspace if isinstance(workspace, io.Workspace) else io.load_workspace(workspace)
+        hierarchy = build_hierarchy(ws.layers)
+        frames = []
+        for name in (HOUSEHOLDS, *ADDRESS_LAYERS):
+            gdf = ws.get(name)
+            if gdf is None or len(gdf) == 0:
+                continue
+            try:
+                col = _find_column(gdf, None, ADDRESS_COLUMNS, "address", f"{ws.path}:{name}")
+            except InputFileError:
+                if name == HOUSEHOLDS:
+                    continue
+                raise
+            id_col = LAYERS[name].id_column if name in LAYERS else None
+            ids = (
+                gdf[id_col].astype(object)
+                if id_col and id_col in gdf.columns
+                else pd.Series([f"{name}#{i}" for i in range(len(gdf))], index=gdf.index)
+            )
+            owners = assign_points(gdf, hierarchy, nearest=False)
+            x, y = point_coordinates(gdf)
+            frame = pd.DataFrame(
+                {
+                    "record_id": ids.to_numpy(dtype=object),
+                    "source": name,
+                    "address": gdf[col].to_numpy(dtype=object),
+                    "lon": x,
+                    "lat": y,
+                }
+            )
+            for c in ASSIGN_COLUMNS:
+                frame[c] = owners[c].to_numpy(dtype=object)
+            frames.append(frame)
+        if not frames:
+            raise LayerNotFoundError(
+                "no layer with addresses: the households layer needs an 'address' column "
+                "(or add an 'addresses' layer)",
+                file=str(ws.path),
+                layer=HOUSEHOLDS,
+            )
+        records = pd.concat(frames, ignore_index=True)
+        return cls(records, hierarchy=hierarchy, layers=ws.layers, source=str(ws.path), **kwargs)
+
+    @classmethod
+    def from_table(
+        cls,
+        file: str | os.PathLike,
+        address_col: str | None = None,
+        *,
+        workspace=None,
+        lon_col: str | None = None,
+        lat_col: str | None = None,
+        crs: str = "wgs84",
+        **kwargs,
+    ) -> AddressRegistry:
+        """Registry from a CSV/XLSX ledger of addresses.
+
+        Owners come from the ledger's own ``microgrid_id``/``grid_id``/...
+        columns where present, otherwise from the core join on its lon/lat
+        columns (in ``crs``) against ``workspace``.
+        """
+        from gridmap import io
+
+        df = read_table(file)
+        src = str(file)
+        col = _find_column(df, address_col, ADDRESS_COLUMNS, "address", src)
+        records = pd.DataFrame(
+            {"record_id": [f"row {i + 2}" for i in range(len(df))], "source": src}
+        )
+        records["address"] = df[col].to_numpy(dtype=object)
+        ws = None
+        if workspace is not None or not any(c in df.columns for c in ASSIGN_COLUMNS):
+            ws = workspace if isinstance(workspace, io.Workspace) else io.load_workspace(workspace)
+        hierarchy = build_hierarchy(ws.layers) if ws is not None else None
+        if any(c in df.columns for c in ASSIGN_COLUMNS):
+            for c in ASSIGN_COLUMNS:
+                records[c] = df[c].map(_clean).to_numpy(dtype=object) if c in df.columns else None
+        else:
+            lx = _find_column(
+                df, lon_col, ("lon", "lng", "longitude", "经度", "x"), "longitude", src
+            )
+            ly = _find_column(df, lat_col, ("lat", "latitude", "纬度", "y"), "latitude", src)
+            xs = pd.to_numeric(df[lx], errors="coerce").to_numpy(dtype=float)
+            ys = pd.to_numeric(df[ly], errors="coerce").to_numpy(dtype=float)
+            bad = np.flatnonzero(~(np.isfinite(xs) & np.isfinite(ys)))
+            if len(bad):
+                raise InputFileError(
+                    f"{len(bad)} rows have no usable coordinates in '{lx}'/'{ly}'",
+                    file=src,
+                    row=int(bad[0]) + 2,
+                )
+            wx, wy = to_wgs84(xs, ys, crs)
+            pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(wx, wy), crs="EPSG:4326")
+            owners = assign_points(pts, hierarchy, nearest=False)
+            for c in ASSIGN_COLUMNS:
+                records[c] = owners[c].to_numpy(dtype=object)
+            records["lon"], records["lat"] = wx, wy
+        layers = ws.layers if ws is not None else {}
+        return cls(records, hierarchy=hierarchy, layers=layers, source=src, **kwargs)
+
+    def _load_contacts(self) -> None:
+        grids = self.layers.get(GRIDS)
+        if grids is not None and "grid_id" in grids.columns:
+            for row in grids.itertuples(index=False):
+                gid = _clean(getattr(row, "grid_id", None))
+                if gid:
+                    self._contacts_grid[gid] = {
+                        "grid_id": gid,
+                        "grid_name": _clean(getattr(row, "name", None)),
+                        "name": _clean(getattr(row, "staff_name", None)),
+                        "phone": _clean(getattr(row, "staff_phone", None)),
+                    }
+        micro = self.layers.get(MICROGRIDS)
+        if micro is not None and "microgrid_id" in micro.columns:
+            for row in micro.itertuples(index=False):
+                mid = _clean(getattr(row, "microgrid_id", None))
+                if mid:
+                    self._contacts_micro[mid] = {
+                        "microgrid_id": mid,
+                        "microgrid_name": _clean(getattr(row, "name", None)),
+                        "name": _clean(getattr(row, "leader_name", None)),
+                        "phone": _clean(getattr(row, "leader_phone", None)),
+                    }
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    # ------------------------------------------------------------------ addresses
+    def _street_candidates(self, p: ParsedAddress) -> list[tuple[str, float]]:
+        """Known streets the query's street may mean, best first, with scores."""
+        if p.street_full in self._street_set:
+            return [(p.street_full, 100.0)]
+        if p.street in self._street_set:
+            return [(p.street, 100.0)]
+        # a prefix we could not strip (e.g. 某某开发区管委会西南街): known street as suffix
+        suffix_hits = [
+            s
+            for s in self.streets
+            if p.street_full.endswith(s) and p.street_full[: -len(s)].endswith(_ADMIN_TAILS)
+        ]
+        if suffix_hits:
+            return [(max(suffix_hits, key=len), 100.0)]
+        if not p.street:
+            return []
+        found: dict[str, float] = {}
+        for q in {p.street, p.street_full} - {""}:
+            for s, score in self._fuzzy_streets(q):
+                found[s] = max(found.get(s, 0.0), score)
+        return sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def _fuzzy_streets(self, query: str, limit: int = 8) -> list[tuple[str, float]]:
+        """Known streets closest to ``query`` by rapidfuzz's character ratio."""
+        hits = process.extract(
+            query, self.streets, scorer=fuzz.ratio, limit=limit, score_cutoff=CANDIDATE_SCORE - 15
+        )
+        return sorted(((s, float(sc)) for s, sc, _ in hits), key=lambda kv: (-kv[1], kv[0]))
+
+    def _resolve(self, street: str, p: ParsedAddress) -> tuple[str, list[int]]:
+        """Records of ``street`` agreeing with the query: (level, row numbers)."""
+        rows = self._by_sb.get((street, p.building), [])
+        if not rows:
+            return "none", []
+        rec = self.records
+        if p.unit is not None:
+            rows = [i for i in rows if rec.at[i, "unit"] is None or rec.at[i, "unit"] == p.unit]
+            if not rows:
+                return "none", []
+        if p.room is not None:
+            exact = [i for i in rows if rec.at[i, "room"] == p.room]
+            if exact:
+                return "exact", exact
+        return "building", rows
+
+    def _owner_groups(self, rows: Iterable[int]) -> dict[Owner, list[int]]:
+        groups: dict[Owner, list[int]] = defaultdict(list)
+        for i in rows:
+            groups[self._owners[i]].append(i)
+        return groups
+
+    def _candidate(self, owner: Owner, rows: list[int], level: str, score: float) -> dict:
+        i = rows[0]
+        return {
+            "microgrid_id": owner[0],
+            "grid_id": owner[1],
+            "zone_id": owner[2],
+            "community_id": owner[3],
+            "address": _clean(self.records.at[i, "address"]),
+            "records": len(rows),
+            "match_level": level,
+            "score": round(score, 1),
+        }
+
+    def match_address(self, query: str) -> LocateResult:
+        """Find the owner of one address (see the module docs for the rules).
+
+        Raises
+        ------
+        AddressError
+            When the query is empty.
+        """
+        p = parse_address(query, self._protected)
+        res = LocateResult(
+            query=str(query), kind="address", status="not_found", match_level="none", score=0.0
+        )
+        res.parsed = p.to_dict()
+        if p.building is None:
+            return self._match_unparsed(p, res)
+        streets = self._street_candidates(p)
+        if not streets:
+            if not p.street:
+                return self._match_streetless(p, res)
+            res.message = (
+                f"the street/compound '{p.street}' is not in the registry; check the spelling "
+                "or add the address to the households layer"
+            )
+            return res
+        best_street, best_score = streets[0]
+        evaluated = []
+        for s, sc in streets:
+            if sc < CANDIDATE_SCORE and s != best_street:
+                continue
+            level, rows = self._resolve(s, p)
+            evaluated.append((s, sc, level, rows))
+        resolving = [e for e in evaluated if e[2] != "none"]
+        if best_score >= 100 and evaluated[0][2] == "none":
+            # a known street without this building: never answer with a look-alike street
+            b = format_address(best_street, p.building, p.unit, p.room)
+            res.message = (
+                f"'{b}' is not in the registry (the street is known, the building/unit is not)"
+            )
+            alts = []
+            for s, sc in self._fuzzy_streets(best_street):
+                if s == best_street or sc < CANDIDATE_SCORE:
+                    continue
+                lv, rws = self._resolve(s, p)
+                alts.extend(
+                    self._candidate(o, r, "fuzzy", sc) for o, r in self._owner_groups(rws).items()
+                )
+            if alts:
+                res.status = "ambiguous"
+                res.message += "; other streets have it, check which one is meant"
+                res.candidates = alts[:8]
+            return res
+        if not resolving:
+            b = format_address(best_street, p.building, p.unit, p.room)
+            res.message = f"no registry address like '{b}'"
+            res.candidates = [
+                {"street": s, "score": round(sc, 1)}
+                for s, sc, _, _ in evaluated[:5]
+                if sc >= CANDIDATE_SCORE
+            ]
+            return res
+        street, sscore, level, rows = resolving[0]
+        groups = self._owner_groups(rows)
+        exact_street = sscore >= 100
+        if level == "exact" and exact_street:
+            res.match_level, res.score = "exact", 100.0
+        elif exact_street:
+            res.match_level, res.score = "building", BUILDING_SCORE
+        else:
+            res.match_level = "fuzzy"
+            res.score = (
+                sscore if level == "exact" else min(sscore, BUILDING_SCORE) * BUILDING_SCORE / 100
+            )
+        cands = [
+            self._candidate(o, r, res.match_level, res.score)
+            for o, r in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        ]
+        # rival streets: close in score and not pointing to the same single owner
+        for s, sc, lv, rws in evaluated:
+            if s == street or sc < CANDIDATE_SCORE:
+                continue
+            if sc >= sscore - self.margin and lv != "none":
+                rg = self._owner_groups(rws)
+                if set(rg) != set(groups):
+                    cands.extend(self._candidate(o, r, "fuzzy", sc) for o, r in rg.items())
+                    res.status = "ambiguous"
+        res.candidates = cands[:8]
+        if len(groups) > 1:
+            res.status = "ambiguous"
+            res.message = (
+                f"the records matching '{format_address(street, p.building, p.unit, p.room)}' "
+                f"belong to {len(groups)} different owners; pick one of the candidates"
+            )
+        elif res.status == "ambiguous":
+            res.message = (
+                f"the street '{p.street}' is close to more than one known street; confirm which"
+            )
+        elif not exact_street and sscore < self.accept:
+            res.status = "ambiguous"
+            res.message = f"'{p.street}' is only a weak match for '{street}' (score {sscore:.0f})"
+        else:
+            res.status = "ok"
+        if res.status == "ok":
+            owner, grows = next(iter(groups.items()))
+            self._fill_owner(res, owner)
+            if level == "exact":
+                res.matched_address = _clean(self.records.at[grows[0], "address"])
+            else:
+                res.matched_address = format_address(street, p.building, p.unit, None)
+                res.message = (
+                    "room not in the registry; answered by the building"
+                    if p.room is not None
+                    else "no room given; answered by the building"
+                )
+            if all(v is None for v in owner):
+                res.status = "not_found"
+                res.message = "the address is known but its location lies outside every grid"
+        return res
+
+    def _match_unparsed(self, p: ParsedAddress, res: LocateResult) -> LocateResult:
+        rows = self._by_norm.get(p.normalised) or self._by_norm.get(p.street) or []
+        if rows:
+            groups = self._owner_groups(rows)
+            res.candidates = [self._candidate(o, r, "exact", 100.0) for o, r in groups.items()][:8]
+            if len(groups) == 1:
+                owner = next(iter(groups))
+                res.status, res.match_level, res.score = "ok", "exact", 100.0
+                res.matched_address = _clean(self.records.at[rows[0], "address"])
+                self._fill_owner(res, owner)
+                return res
+            res.status = "ambiguous"
+            res.message = "the address matches records of several owners"
+            return res
+        street_rows = self._by_street.get(p.street) or self._by_street.get(p.street_full) or []
+        if street_rows:
+            groups = self._owner_groups(street_rows)
+            res.status = "ambiguous"
+            res.score = 50.0
+            res.message = "no building number given: add the building (号楼), unit and room"
+            res.candidates = [
+                self._candidate(o, r, "none", 50.0)
+                for o, r in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+            ][:8]
+            return res
+        res.message = "no building number recognised and no registry address written this way"
+        return res
+
+    def _match_streetless(self, p: ParsedAddress, res: LocateResult) -> LocateResult:
+        hits = []
+        for s in self.streets:
+            level, rows = self._resolve(s, p)
+            if level != "none":
+                hits.extend(rows)
+        if not hits:
+            res.message = (
+                "no street/compound given and no registry address has this building/unit/room"
+            )
+            return res
+        groups = self._owner_groups(hits)
+        res.status = "ambiguous"
+        res.score = 50.0
+        res.message = "no street/compound given: add it (e.g. 西南街3号楼...)"
+        res.candidates = [self._candidate(o, r, "none", 50.0) for o, r in groups.items()][:8]
+        return res
+
+    def _fill_owner(self, res: LocateResult, owner: Owner) -> None:
+        res.microgrid_id, res.grid_id, res.zone_id, res.community_id = owner
+        if owner[1] is not None:
+            res.grid_worker = self._contacts_grid.get(owner[1])
+        if owner[0] is not None:
+            res.microgrid_leader = self._contacts_micro.get(owner[0])
+
+    # ------------------------------------------------------------------ coordinates
+    def _geo_state(self) -> dict:
+        """Locators, metric geometries and trees, built once (thread-safe)."""
+        if self._geo is not None:
+            return self._geo
+        with self._lock:
+            if self._geo is not None:
+                return self._geo
+            h = self.hierarchy
+            if h is None:
+                raise LayerNotFoundError(
+                    "coordinate lookup needs the polygon layers: build the registry from a workspace"
+                )
+            base = h.polygons.get(MICROGRIDS)
+            base = base if base is not None else next(iter(h.polygons.values()))
+            metric = metric_crs_for(base)
+            tr = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True)
+            state: dict = {"transformer": tr, "metric": metric, "locators": {}, "levels": {}}
+            for level in h.levels:
+                state["locators"][level] = h.locator(level)
+                if level not in (MICROGRIDS, GRIDS):
+                    continue
+                gdf = h.polygons[level]
+                idc = LAYERS[level].id_column
+                gm = gdf.to_crs(metric)
+                ids = np.array([_as_str_id(v) for v in gm[idc]], dtype=object)
+                geoms = np.asarray(gm.geometry.values)
+                ok = np.array([g is not None and not g.is_empty for g in geoms]) & np.array(
+                    [i is not None for i in ids]
+                )
+                ids, geoms = ids[ok], shapely.make_valid(geoms[ok])
+                by_id: dict[str, Any] = {}
+                for i, g in zip(ids, geoms, strict=True):
+                    by_id[i] = g if i not in by_id else shapely.union(by_id[i], g)
+                state["levels"][level] = {
+                    "ids": ids,
+                    "tree": shapely.STRtree(geoms),
+                    "boundary": {i: shapely.boundary(g) for i, g in by_id.items()},
+                }
+            st = self.layers.get("service_stations")
+            if st is not None and len(st):
+                sm = st.to_crs(metric)
+                geoms = np.asarray(sm.geometry.values)
+                ok = np.array([g is not None and not g.is_empty for g in geoms])
+                reps = shapely.point_on_surface(geoms[ok])
+                state["stations"] = {
+                    "tree": shapely.STRtree(reps),
+                    "ids": [_clean(v) for v in sm["station_id"].to_numpy()[ok]]
+                    if "station_id" in sm.columns
+                    else [None] * int(ok.sum()),
+                    "names": [_clean(v) for v in sm["name"].to_numpy()[ok]]
+                    if "name" in sm.columns
+                    else [None] * int(ok.sum()),
+                    "geoms": reps,
+                }
+            self._geo = state
+            return state
+
+    def owners_at(self, lon: float, lat: float) -> tuple[Owner, str | None]:
+        """Core-join owners of one WGS84 point (same rules as :func:`gridmap.join.assign_points`)."""
+        state = self._geo_state()
+        h = self.hierarchy
+        x, y = np.array([lon], dtype=float), np.array([lat], dtype=float)
+        found: dict[str, str | None] = {LAYERS[lv].id_column: None for lv in POLYGON_LEVELS}
+        assigned = None
+        for level in h.levels:
+            v = state["locators"][level](x, y)[0]
+            if v is not None:
+                found[LAYERS[level].id_column] = v
+                assigned = level
+                break
+        for i, level in enumerate(POLYGON_LEVELS[:-1]):
+            parent = POLYGON_LEVELS[i + 1]
+            col, pcol = LAYERS[level].id_column, LAYERS[parent].id_column
+            if found[col] is None or found[pcol] is not None:
+                continue
+            pid = h.parents.get(level, {}).get(found[col])
+            if pid is None and parent in h.polygons:
+                pid = state["locators"][parent](x, y)[0]
+            found[pcol] = pid
+        owner = tuple(found[c] for c in ASSIGN_COLUMNS)
+        return owner, assigned  # type: ignore[return-value]
+
+    def match_point(
+        self,
+        lon: float,
+        lat: float,
+        crs: str | int = "wgs84",
+        *,
+        near_boundary_m: float = NEAR_BOUNDARY_M,
+    ) -> LocateResult:
+        """Owner of a coordinate, distance to the boundaries and the nearest station.
+
+        Raises
+        ------
+        CoordinateError
+            When the coordinates are missing, out of range or look swapped.
+        """
+        cs = parse_crs(crs)
+        try:
+            fx, fy = float(lon), float(lat)
+        except (TypeError, ValueError) as exc:
+            raise CoordinateError(
+                f"coordinates must be numbers, got lon={lon!r} lat={lat!r}"
+            ) from exc
+        if not (np.isfinite(fx) and np.isfinite(fy)):
+            raise CoordinateError(f"coordinates must be finite numbers, got lon={lon} lat={lat}")
+        if cs.is_geographic:
+            if abs(fy) > 90 and abs(fx) <= 90:
+                raise CoordinateError(
+                    f"latitude {fy} is out of range; longitude and latitude look swapped "
+                    f"(try --lon {fy} --lat {fx})"
+                )
+            if abs(fy) > 90 or abs(fx) > 180:
+                raise CoordinateError(
+                    f"lon={fx} lat={fy} is outside the range of longitude/latitude"
+                )
+        wx, wy = to_wgs84(fx, fy, cs)
+        wx, wy = float(wx), float(wy)
+        owner, assigned = self.owners_at(wx, wy)
+        res = LocateResult(
+            query=f"{fx},{fy}",
+            kind="coordinate",
+            status="ok" if assigned else "not_found",
+            match_level="coordinate" if assigned else "none",
+            score=100.0 if assigned else 0.0,
+            lon=round(wx, 8),
+            lat=round(wy, 8),
+            crs=str(cs),
+            assigned_level=assigned,
+        )
+        self._fill_owner(res, owner)
+        state = self._geo_state()
+        pt = shapely.points(*state["transformer"].transform(wx, wy))
+        for level, col in ((MICROGRIDS, "microgrid_id"), (GRIDS, "grid_id")):
+            info = state["levels"].get(level)
+            own = getattr(res, col)
+            if info is None or own is None or own not in info["boundary"]:
+                continue
+            d = float(shapely.distance(info["boundary"][own], pt))
+            res.boundary_m[level] = round(d, 1)
+            if d < near_boundary_m:
+                near = info["tree"].query(pt, predicate="dwithin", distance=near_boundary_m)
+                others = sorted({info["ids"][k] for k in near} - {own})
+                res.neighbours[level] = others
+                word = "micro-grid" if level == MICROGRIDS else "grid"
+                if others:
+                    res.warnings.append(
+                        f"near a boundary ({d:.1f} m from the edge of {word} {own}): "
+                        f"confirm with the neighbouring {word} {', '.join(others)}"
+                    )
+                else:
+                    res.warnings.append(
+                        f"near a boundary ({d:.1f} m from the outer edge of {word} {own}): confirm on site"
+                    )
+        if res.microgrid_id is None and MICROGRIDS in state["levels"]:
+            info = state["levels"][MICROGRIDS]
+            idx, dist = _nearest(info["tree"], pt)
+            nid = info["ids"][idx]
+            res.nearest_microgrid = {"microgrid_id": nid, "distance_m": round(float(dist), 1)}
+            where = f"inside {assigned} only" if assigned else "outside every grid of the workspace"
+            res.warnings.append(
+                f"not inside any micro-grid ({where}); the nearest micro-grid is {nid}, {dist:.0f} m away"
+            )
+            if not assigned:
+                res.message = "no grid owns this place: check the coordinates and their --crs"
+        stations = state.get("stations")
+        if stations is not None and len(stations["ids"]):
+            j, dist = _nearest(stations["tree"], pt)
+            res.nearest_station = {
+                "station_id": stations["ids"][j],
+                "name": stations["names"][j],
+                "distance_m": round(float(dist), 1),
+            }
+        return res
+
+
+def _nearest(tree: shapely.STRtree, pt) -> tuple[int, float]:
+    """Index and distance of the nearest geometry (smallest index on ties)."""
+    idx, dist = tree.query_nearest(pt, return_distance=True, all_matches=True)
+    k = int(np.argmin(idx))
+    return int(idx[k]), float(dist[k])
+
+
+# ---------------------------------------------------------------------- module API
+_CACHE: dict[tuple[str, tuple[int, int]], AddressRegistry] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def registry_for(workspace=None) -> AddressRegistry:
+    """The registry of a workspace, cached per file version (path, size, mtime)."""
+    from gridmap import io
+
+    if isinstance(workspace, io.Workspace):
+        key = (str(Path(workspace.path).resolve()), workspace.signature)
+        src = workspace
+    else:
+        path = io.resolve_workspace(workspace)
+        key = (str(path.resolve()), io.file_signature(path))
+        src = path
+    with _CACHE_LOCK:
+        reg = _CACHE.get(key)
+    if reg is None:
+        reg = AddressRegistry.from_workspace(src)
+        with _CACHE_LOCK:
+            for k in [k for k in _CACHE if k[0] == key[0]]:
+                del _CACHE[k]
+            _CACHE[key] = reg
+    return reg
+
+
+def locate(
+    query: str | None = None,
+    *,
+    lon: float | None = None,
+    lat: float | None = None,
+    crs: str | int = "wgs84",
+    workspace=None,
+    registry: AddressRegistry | None = None,
+    include_contacts: bool = True,
+) -> LocateResult:
+    """Which micro-grid, grid, zone and community own an address or a coordinate.
+
+    Parameters
+    ----------
+    query
+        An address as written (``"西南街3号楼2单元501"``, ``"西南街3-2-501"``...).
+    lon, lat, crs
+        A coordinate instead of an address; ``crs`` is ``wgs84``, ``gcj02``
+        (Amap/Tencent), ``bd09`` (Baidu) or an EPSG code.
+    workspace
+        Workspace path or :class:`~gridmap.io.Workspace` (default: the sample);
+        its registry is built once and cached.
+    registry
+        A registry to use instead of the workspace's.
+    include_contacts
+        Fill ``grid_worker`` and ``microgrid_leader`` (staff use). When False
+        they are left out of the result.
+
+    Returns
+    -------
+    LocateResult
+        ``status`` is ``"ok"``, ``"ambiguous"`` (see ``candidates``) or
+        ``"not_found"``.
+
+    Raises
+    ------
+    AddressError, CoordinateError
+        When neither (or both) an address and a coordinate are given, or they
+        are malformed.
+    """
+    has_point = lon is not None or lat is not None
+    if query is not None and has_point:
+        raise AddressError("give either an address or --lon/--lat, not both")
+    if query is None and not has_point:
+        raise AddressError("give an address, or a coordinate with --lon and --lat")
+    if has_point and (lon is None or lat is None):
+        raise CoordinateError("give both --lon and --lat")
+    reg = registry if registry is not None else registry_for(workspace)
+    res = reg.match_address(query) if query is not None else reg.match_point(lon, lat, crs)
+    if not include_contacts:
+        res.grid_worker = None
+        res.microgrid_leader = None
+    return res
+
+
+# ---------------------------------------------------------------------- batch
+def read_table(file: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV (UTF-8, UTF-8 with BOM, GB18030/GBK, detected) or XLSX file as text columns."""
+    path = Path(file)
+    if not path.exists():
+        raise InputFileError("file not found", file=str(path))
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm", ".xls"):
+            return pd.read_excel(path, dtype=object)
+        if suffix not in (".csv", ".txt", ".tsv"):
+            raise InputFileError("unsupported file type: use .csv or .xlsx", file=str(path))
+        raw = path.read_bytes()
+    except GridmapError:
+        raise
+    except Exception as exc:
+        raise InputFileError(
+            f"cannot read the file ({type(exc).__name__}: {exc})", file=str(path)
+        ) from exc
+    text = None
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(raw).best()
+        if best is None:
+            raise InputFileError("cannot tell the text encoding; save it as UTF-8", file=str(path))
+        text = str(best)
+    import io as _io
+
+    sep = "\t" if suffix == ".tsv" else None
+    try:
+        return pd.read_csv(
+            _io.StringIO(text), dtype=object, sep=sep, engine="python", keep_default_na=False
+        )
+    except Exception as exc:
+        raise InputFileError(f"cannot parse the CSV ({exc})", file=str(path)) from exc
+
+
+#: Columns added by :func:`locate_table`.
+BATCH_COLUMNS = (
+    "status",
+    "review",
+    "match_level",
+    "score",
+    *ASSIGN_COLUMNS,
+    "matched_address",
+    "grid_staff_name",
+    "grid_staff_phone",
+    "microgrid_leader_name",
+    "microgrid_leader_phone",
+    "candidates",
+    "message",
+)
+
+
+def locate_table(
+    df: pd.DataFrame,
+    registry: AddressRegistry,
+    column: str | None = None,
+    *,
+    include_contacts: bool = True,
+    source: str = "table",
+) -> pd.DataFrame:
+    """Locate every address of a table; the original columns are kept.
+
+    Rows whose status is not ``ok`` (ambiguous, not found, empty address) get
+    ``review = True`` and a message; none is dropped.
+    """
+    col = _find_column(df, column, ADDRESS_COLUMNS, "address", source)
+    out = df.copy()
+    rows: list[dict] = []
+    for value in df[col].tolist():
+        try:
+            r = registry.match_address(value)
+        except AddressError as exc:
+            rows.append(
+                {
+                    "status": "not_found",
+                    "review": True,
+                    "match_level": "none",
+                    "score": 0.0,
+                    "message": exc.message,
+                }
+            )
+            continue
+        cands = "; ".join(
+            "/".join(str(c.get(k)) for k in ("grid_id", "microgrid_id") if c.get(k))
+            or str(c.get("street"))
+            for c in r.candidates
+        )
+        row = {
+            "status": r.status,
+            "review": r.status != "ok",
+            "match_level": r.match_level,
+            "score": round(r.score, 1),
+            "microgrid_id": r.microgrid_id,
+            "grid_id": r.grid_id,
+            "zone_id": r.zone_id,
+            "community_id": r.community_id,
+            "matched_address": r.matched_address,
+            "candidates": cands if r.status != "ok" else "",
+            "message": r.message,
+        }
+        if include_contacts:
+            row["grid_staff_name"] = (r.grid_worker or {}).get("name")
+            row["grid_staff_phone"] = (r.grid_worker or {}).get("phone")
+            row["microgrid_leader_name"] = (r.microgrid_leader or {}).get("name")
+            row["microgrid_leader_phone"] = (r.microgrid_leader or {}).get("phone")
+        rows.append(row)
+    res = pd.DataFrame(rows, index=df.index)
+    for c in BATCH_COLUMNS:
+        if c not in res.columns:
+            if not include_contacts and c.startswith(("grid_staff", "microgrid_leader")):
+                continue
+            res[c] = None
+        name = c if c not in out.columns else f"{c}_located"
+        out[name] = res[c].astype(object)
+    return out
+
+
+def locate_file(
+    file: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    column: str | None = None,
+    workspace=None,
+    registry: AddressRegistry | None = None,
+    include_contacts: bool = True,
+) -> tuple[Path, pd.DataFrame]:
+    """Batch lookup: read a CSV/XLSX of addresses, write owners and match levels.
+
+    The output (``.xlsx`` or ``.csv``, UTF-8 with BOM so Excel shows Chinese)
+    is written atomically. Returns the path and the result table.
+    """
+    from gridmap import io
+
+    reg = registry if registry is not None else registry_for(workspace)
+    df = read_table(file)
+    result = locate_table(df, reg, column, include_contacts=include_contacts, source=str(file))
+    target = Path(out)
+    suffix = target.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise InputFileError("the output must be .xlsx or .csv", file=str(target))
+
+    def _write(tmp: Path) -> None:
+        if suffix == ".xlsx":
+            result.to_excel(tmp, index=False, engine="openpyxl")
+        else:
+            result.to_csv(tmp, index=False, encoding="utf-8-sig")
+
+    io.atomic_write_file(target, _write)
+    return target, result

@@ -102,11 +102,13 @@ PHONE_PREFIXES = [
     "155", "156", "157", "158", "159", "166", "177", "180", "181", "185", "186", "187",
     "188", "189", "191", "199",
 ]  # fmt: skip
-#: Street name stems; east-west streets get 路/大道, north-south ones 街.
-STREET_STEMS = [
-    "建设", "解放", "新华", "文化", "人民", "和平", "迎宾", "西南", "东风", "胜利", "幸福",
-    "光明", "朝阳", "青年", "育才", "团结", "友谊", "中山", "鼓楼", "平阳", "尧都", "汾河",
-    "向阳", "工农", "五一", "振兴", "兴业", "康宁", "长安", "滨河", "府前", "北关", "南关",
+#: Street name stems: east-west streets are 路 (大道 for main roads), north-south ones 街.
+EW_STEMS = [
+    "建设", "解放", "迎宾", "新华", "文化", "人民", "和平", "东风", "胜利", "幸福", "光明",
+    "朝阳", "青年", "育才", "团结", "友谊", "中山", "长安", "滨河", "振兴", "兴业", "康宁",
+]  # fmt: skip
+NS_STEMS = [
+    "西南", "鼓楼", "平阳", "尧都", "汾河", "向阳", "工农", "五一", "府前", "北关", "南关",
     "东关", "西关", "体育", "学府", "园丁", "春晖", "秀水", "柳湖", "晋阳", "华翔", "紫荆",
 ]  # fmt: skip
 _ORDINALS = "一二三四五六七八九十"
@@ -323,19 +325,21 @@ def _phones(rng: np.random.Generator, n: int) -> np.ndarray:
     return pre + rest
 
 
-def _street_names(n: int, suffixes: tuple[str, ...], offset: int) -> list[str]:
-    """``n`` distinct street names; stems repeat with ordinals (建设一路 ...) when used up."""
+def _street_names(stems: list[str], suffix: str, main: np.ndarray, main_suffix: str) -> list[str]:
+    """Distinct street names, one per lattice line.
+
+    Stems are used in turn; when they run out they repeat with ordinals
+    (建设一路, 建设二路, ...). Main roads of the first round get ``main_suffix``.
+    """
     out = []
-    stems = STREET_STEMS[offset:] + STREET_STEMS[:offset]
-    for i in range(n):
+    for i, is_main in enumerate(main.tolist()):
         stem = stems[i % len(stems)]
         rnd = i // len(stems)
-        suffix = suffixes[i % len(suffixes)]
         if rnd == 0:
-            out.append(stem + suffix)
+            out.append(stem + (main_suffix if is_main else suffix))
         else:
-            num = _ORDINALS[(rnd - 1) % 10] if rnd <= 10 else str(rnd)
-            out.append(stem + num + suffix[-1])
+            num = _ORDINALS[rnd - 1] if rnd <= 10 else str(rnd)
+            out.append(stem + num + suffix)
     return out
 
 
@@ -613,13 +617,15 @@ def synth_layers(
             hj, hi = np.nonzero(h_keep)
             vj, vi = np.nonzero(v_keep)
     road_geoms = np.r_[h_lines.reshape(ny + 1, nx)[h_keep], v_lines.reshape(ny, nx + 1)[v_keep]]
-    street_h = _street_names(ny + 1, ("路", "大道", "路"), 0)
-    street_v = _street_names(nx + 1, ("街",), 7)
-    road_names = np.r_[np.array(street_h, dtype=object)[hj], np.array(street_v, dtype=object)[vi]]
-    road_kind = np.r_[
-        np.where(hj % 4 == 2, "主干路", "支路").astype(object),
-        np.where(vi % 4 == 1, "主干路", "支路").astype(object),
-    ]
+    # name the lattice lines that carry streets, in order (so the first stems are used)
+    h_lines_used, h_rank = np.unique(hj, return_inverse=True)
+    v_lines_used, v_rank = np.unique(vi, return_inverse=True)
+    h_main = np.arange(len(h_lines_used)) % 4 == 2
+    v_main = np.arange(len(v_lines_used)) % 4 == 1
+    street_h = np.array(_street_names(EW_STEMS, "路", h_main, "大道"), dtype=object)
+    street_v = np.array(_street_names(NS_STEMS, "街", v_main, "街"), dtype=object)
+    road_names = np.r_[street_h[h_rank], street_v[v_rank]]
+    road_kind = np.where(np.r_[h_main[h_rank], v_main[v_rank]], "主干路", "支路").astype(object)
 
     # blocks: chosen cells, merged pairs unioned
     chosen_idx = np.flatnonzero(chosen)

@@ -298,7 +298,7 @@ def validate(
     else:
         print_report(rep, console)
     if rep.errors:
-        raise typer.Exit(1)
+        sys.exit(1)  # SystemExit passes through click's standalone_mode=False
 
 
 # --- command: coverage (owner adds it here) ---

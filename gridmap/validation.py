@@ -187,7 +187,7 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
             continue
         if not isinstance(gdf, gpd.GeoDataFrame):
             continue  # attribute table, not a spatial layer
-        has_crs = gdf.crs is not None
+        has_crs = gdf.crs is not None and not str(gdf.crs.name).lower().startswith("undefined")
         if not has_crs:
             b = gdf.total_bounds
             degrees = (
@@ -209,7 +209,7 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
             )
             if not degrees:
                 continue
-            gdf = gdf.set_crs(WGS84)
+            gdf = gdf.set_crs(WGS84, allow_override=True)
         elif not gdf.crs.equals(WGS84):
             gdf = gdf.to_crs(WGS84)
         spec = LAYERS.get(name)

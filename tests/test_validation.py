@@ -1,0 +1,316 @@
+"""gridmap validate: one test per finding type on small hand-made workspaces."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+import pytest
+import shapely
+from conftest import REPO, tiny_layers
+from shapely.geometry import LineString, Point, Polygon, box
+
+from gridmap import io
+from gridmap.crs import metric_crs_for
+from gridmap.validation import AREA_TOLERANCE_M2, make_polygonal_valid, validate
+
+GRIDMAP = str(REPO / ".venv" / "bin" / "gridmap")
+X0, Y0, D = 111.47, 35.64, 0.001
+
+
+def write(tmp_path: Path, layers: dict, name: str = "ws.gpkg") -> Path:
+    path = tmp_path / name
+    io.write_layers(path, layers)
+    return path
+
+
+def area_m2(geom) -> float:
+    s = gpd.GeoSeries([geom], crs="EPSG:4326")
+    return float(s.to_crs(metric_crs_for(gpd.GeoDataFrame(geometry=s))).area.iloc[0])
+
+
+def codes(rep) -> set[str]:
+    return {f.code for f in rep.findings}
+
+
+def test_tiny_workspace_has_only_expected_warnings(tiny_workspace):
+    rep = validate(tiny_workspace)
+    assert rep.errors == []
+    assert codes(rep) == {"gap", "point_outside"}
+    gap = rep.by_code("gap")[0]
+    assert gap.layer == "grids" and gap.ids == ["G4"]
+    # the gap is micro-grid M08's missing square: compare with shapely in a metric CRS
+    assert gap.value == pytest.approx(
+        area_m2(box(X0 + 3 * D, Y0 + D, X0 + 4 * D, Y0 + 2 * D)), rel=1e-3
+    )
+    assert box(X0 + 3 * D, Y0 + D, X0 + 4 * D, Y0 + 2 * D).contains(Point(gap.lon, gap.lat))
+    outside = {f.ids[0]: f for f in rep.by_code("point_outside")}
+    assert set(outside) == {"H4", "H5"}
+    assert outside["H5"].value > 1000 and "M06" in outside["H5"].message
+
+
+def test_invalid_geometry_reason_location_and_fix(tmp_path):
+    layers = tiny_layers()
+    mg = layers["microgrids"]
+    # a bow-tie over M01's square: self-intersection at its centre
+    x, y = X0, Y0
+    bowtie = Polygon([(x, y), (x + D, y + D), (x + D, y), (x, y + D)])
+    i = mg.index[mg["microgrid_id"] == "M01"][0]
+    mg.loc[i, "geometry"] = bowtie
+    path = write(tmp_path, layers)
+    rep = validate(path)
+    inv = rep.by_code("invalid_geometry")
+    assert len(inv) == 1 and inv[0].layer == "microgrids" and inv[0].ids == ["M01"]
+    assert "Self-intersection" in inv[0].message
+    assert inv[0].lon == pytest.approx(x + D / 2, abs=1e-6)
+    assert inv[0].lat == pytest.approx(y + D / 2, abs=1e-6)
+    before = pyogrio.read_dataframe(path, layer="microgrids")
+
+    fixed = validate(path, fix=True)
+    assert [c.id for c in fixed.changes] == ["M01"]
+    assert fixed.changes[0].action == "make_valid"
+    assert "invalid_geometry" not in codes(fixed)
+    after = pyogrio.read_dataframe(path, layer="microgrids")
+    assert len(after) == len(before)  # nothing deleted
+    assert list(after["microgrid_id"]) == list(before["microgrid_id"])
+    g = after.loc[after["microgrid_id"] == "M01", "geometry"].iloc[0]
+    assert g.is_valid and g.geom_type == "MultiPolygon" and len(g.geoms) == 2
+    # the two triangles of the bow-tie keep their area
+    assert g.area == pytest.approx(shapely.make_valid(bowtie).area)
+    # other features untouched
+    for mid in ("M02", "M03"):
+        a = before.loc[before["microgrid_id"] == mid, "geometry"].iloc[0]
+        b = after.loc[after["microgrid_id"] == mid, "geometry"].iloc[0]
+        assert a.equals(b)  # same shape (the layer may be stored as MultiPolygon now)
+
+
+def test_make_polygonal_valid_drops_lines_keeps_polygons():
+    # a polygon with a spike: make_valid returns polygon + line; only the polygon is kept
+    spiky = Polygon([(0, 0), (2, 0), (2, 2), (1, 2), (1, 3), (1, 2), (0, 2)])
+    out = make_polygonal_valid(spiky)
+    assert out.geom_type == "Polygon" and out.is_valid and out.area == pytest.approx(4)
+
+
+def test_empty_and_null_geometry(tmp_path):
+    layers = tiny_layers()
+    layers["households"].loc[0, "geometry"] = None
+    layers["microgrids"].loc[1, "geometry"] = Polygon()
+    path = write(tmp_path, layers)
+    rep = validate(path)
+    empty = {(f.layer, f.ids[0]) for f in rep.by_code("empty_geometry")}
+    assert empty == {("households", "H1"), ("microgrids", "M02")}
+    assert all(f.severity == "error" for f in rep.by_code("empty_geometry"))
+
+
+def test_wrong_geometry_type(tmp_path):
+    layers = tiny_layers()
+    st = layers["service_stations"]
+    st.loc[0, "geometry"] = LineString([(X0, Y0), (X0 + D, Y0)])
+    path = write(tmp_path, layers)
+    rep = validate(path)
+    f = rep.by_code("wrong_geometry_type")
+    assert [(x.layer, x.ids) for x in f] == [("service_stations", ["S1"])]
+    assert "LineString" in f[0].message
+
+
+def test_overlap_pair_and_area(tmp_path):
+    layers = tiny_layers()
+    mg = layers["microgrids"]
+    i = mg.index[mg["microgrid_id"] == "M03"][0]
+    grown = box(X0 + 0.7 * D, Y0, X0 + 2 * D, Y0 + D)  # reaches 0.3 D into M01
+    mg.loc[i, "geometry"] = grown
+    path = write(tmp_path, layers)
+    rep = validate(path)
+    ov = rep.by_code("overlap")
+    assert [(f.layer, f.ids) for f in ov] == [("microgrids", ["M01", "M03"])]
+    expected = area_m2(box(X0, Y0, X0 + D, Y0 + D).intersection(grown))
+    assert ov[0].value == pytest.approx(expected, rel=1e-3)
+    assert ov[0].severity == "error"
+    # shared edges in the untouched tiny workspace are not overlaps (tested above)
+
+
+def test_sliver_overlap_below_tolerance_is_ignored(tmp_path):
+    layers = tiny_layers()
+    mg = layers["microgrids"]
+    i = mg.index[mg["microgrid_id"] == "M03"][0]
+    eps = 1e-7  # ~1 cm strip along a 111 m edge: about 1 m² ... make it smaller
+    eps = 2e-8
+    mg.loc[i, "geometry"] = box(X0 + D - eps, Y0, X0 + 2 * D, Y0 + D)
+    path = write(tmp_path, layers)
+    sliver = area_m2(box(X0 + D - eps, Y0, X0 + D, Y0 + D))
+    assert 0 < sliver < AREA_TOLERANCE_M2
+    assert "overlap" not in codes(validate(path))
+
+
+def test_child_outside_parent(tmp_path):
+    layers = tiny_layers()
+    mg = layers["microgrids"]
+    i = mg.index[mg["microgrid_id"] == "M01"][0]
+    # M01 extends 0.2 D south of the community/grid G1
+    mg.loc[i, "geometry"] = box(X0, Y0 - 0.2 * D, X0 + D, Y0 + D)
+    path = write(tmp_path, layers)
+    rep = validate(path)
+    out = [f for f in rep.by_code("outside_parent") if f.layer == "microgrids"]
+    assert len(out) == 1 and out[0].ids == ["M01", "G1"]
+    assert out[0].value == pytest.approx(area_m2(box(X0, Y0 - 0.2 * D, X0 + D, Y0)), rel=1e-3)
+    assert out[0].lat < Y0
+
+
+def test_child_in_no_parent(tmp_path):
+    layers = tiny_layers()
+    mg = layers["microgrids"]
+    i = mg.index[mg["microgrid_id"] == "M07"][0]
+    mg.loc[i, "geometry"] = box(X0 + 10 * D, Y0, X0 + 11 * D, Y0 + D)
+    path = write(tmp_path, layers)
+    out = [f for f in validate(path).by_code("outside_parent") if f.ids[0] == "M07"]
+    assert len(out) == 1 and "no grids feature" in out[0].message
+
+
+def test_parent_id_disagrees_with_geometry(tmp_path):
+    layers = tiny_layers()
+    mg = layers["microgrids"]
+    mg.loc[mg["microgrid_id"] == "M05", "grid_id"] = "G1"  # M05 lies in G3
+    mg.loc[mg["microgrid_id"] == "M06", "grid_id"] = "G99"  # no such grid
+    path = write(tmp_path, layers)
+    rep = validate(path)
+    mm = rep.by_code("parent_mismatch")
+    assert [(f.layer, f.ids) for f in mm] == [("microgrids", ["M05", "G1", "G3"])]
+    unk = rep.by_code("unknown_parent")
+    assert [(f.layer, f.ids) for f in unk] == [("microgrids", ["M06", "G99"])]
+
+
+def test_gap_between_zone_grids(tmp_path):
+    layers = tiny_layers()
+    gr = layers["grids"]
+    i = gr.index[gr["grid_id"] == "G2"][0]
+    gr.loc[i, "geometry"] = box(X0 + D, Y0, X0 + 2 * D, Y0 + 1.5 * D)  # top quarter of Z1 uncovered
+    path = write(tmp_path, layers)
+    gaps = {f.ids[0]: f for f in validate(path).by_code("gap")}
+    assert "Z1" in gaps
+    assert gaps["Z1"].value == pytest.approx(
+        area_m2(box(X0 + D, Y0 + 1.5 * D, X0 + 2 * D, Y0 + 2 * D)), rel=1e-3
+    )
+
+
+def test_duplicate_and_null_ids(tmp_path):
+    layers = tiny_layers()
+    hh = layers["households"]
+    hh.loc[1, "household_id"] = "H1"
+    hh.loc[2, "household_id"] = None
+    path = write(tmp_path, layers)
+    rep = validate(path)
+    dup = rep.by_code("duplicate_id")
+    assert [(f.layer, f.ids, f.value) for f in dup] == [("households", ["H1"], 2.0)]
+    null = rep.by_code("null_id")
+    assert null[0].layer == "households" and null[0].ids == ["feature 3"]
+
+
+def test_missing_required_column(tmp_path):
+    layers = tiny_layers()
+    layers["grids"] = layers["grids"].drop(columns=["name"])
+    path = write(tmp_path, layers)
+    f = validate(path).by_code("missing_column")
+    assert [(x.layer, x.severity) for x in f] == [("grids", "error")]
+    assert "'name'" in f[0].message
+
+
+def test_missing_layers_severity(tmp_path):
+    layers = tiny_layers()
+    only_grids = {"grids": layers["grids"], "zones": layers["zones"]}
+    rep = validate(write(tmp_path, only_grids, "a.gpkg"))
+    ml = {(f.layer, f.severity) for f in rep.by_code("missing_layer")}
+    assert ml == {("microgrids", "warning"), ("households", "warning")}
+    assert rep.ok
+    rep2 = validate(write(tmp_path, {"households": layers["households"]}, "b.gpkg"))
+    assert ("microgrids", "error") in {(f.layer, f.severity) for f in rep2.by_code("missing_layer")}
+    assert not rep2.ok
+
+
+@pytest.mark.parametrize("how", ["written_without_crs", "srs_id_0"])
+def test_layer_without_crs(tmp_path, how):
+    layers = tiny_layers()
+    path = write(tmp_path, layers)
+    if how == "written_without_crs":
+        # a tool writing the layer with no projection information
+        hh = layers["households"].set_crs(None, allow_override=True)
+        with pytest.warns(UserWarning):
+            pyogrio.write_dataframe(hh, path, layer="households", driver="GPKG")
+        assert pyogrio.read_info(path, layer="households")["crs"] is None
+    else:
+        # GeoPackage's "undefined geographic SRS" (srs_id 0)
+        con = sqlite3.connect(path)
+        con.execute("UPDATE gpkg_geometry_columns SET srs_id = 0 WHERE table_name = 'households'")
+        con.execute("UPDATE gpkg_contents SET srs_id = 0 WHERE table_name = 'households'")
+        con.commit()
+        con.close()
+    rep = validate(path)
+    f = rep.by_code("no_crs")
+    assert [(x.layer, x.severity) for x in f] == [("households", "error")]
+    # still checked as WGS84: the same households are outside micro-grids
+    assert {x.ids[0] for x in rep.by_code("point_outside")} == {"H4", "H5"}
+
+
+def test_to_dict_shape(tiny_workspace):
+    d = validate(tiny_workspace).to_dict()
+    assert set(d) >= {
+        "workspace",
+        "ok",
+        "errors",
+        "warnings",
+        "findings",
+        "changes",
+        "area_tolerance_m2",
+    }
+    assert d["errors"] == 0 and d["warnings"] == len(d["findings"]) == 3
+    f = d["findings"][0]
+    assert set(f) == {"severity", "code", "layer", "ids", "message", "lon", "lat", "value"}
+    json.dumps(d)
+
+
+def _run(*args):
+    return subprocess.run([GRIDMAP, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_exit_codes_and_json(tmp_path, tiny_workspace):
+    ok = _run("validate", str(tiny_workspace), "--format", "json")
+    assert ok.returncode == 0, ok.stderr
+    doc = json.loads(ok.stdout)  # one JSON document, nothing else on stdout
+    assert doc["warnings"] == 3 and doc["ok"] is True
+
+    layers = tiny_layers()
+    layers["households"].loc[1, "household_id"] = "H1"
+    bad = write(tmp_path, layers, "bad.gpkg")
+    res = _run("validate", str(bad))
+    assert res.returncode == 1
+    assert "households" in res.stdout and "duplicate_id" in res.stdout and "H1" in res.stdout
+
+    missing = _run("validate", str(tmp_path / "nope.gpkg"))
+    assert missing.returncode == 2
+    assert "Traceback" not in missing.stderr and "workspace not found" in missing.stderr
+
+
+def test_cli_fix_reports_changes(tmp_path):
+    layers = tiny_layers()
+    mg = layers["microgrids"]
+    mg.loc[mg["microgrid_id"] == "M02", "geometry"] = Polygon(
+        [(X0, Y0 + D), (X0 + D, Y0 + 2 * D), (X0 + D, Y0 + D), (X0, Y0 + 2 * D)]
+    )
+    path = write(tmp_path, layers)
+    res = _run("validate", str(path), "--fix", "--format", "json")
+    doc = json.loads(res.stdout)
+    assert doc["fixed"] is True
+    assert [(c["layer"], c["id"], c["action"]) for c in doc["changes"]] == [
+        ("microgrids", "M02", "make_valid")
+    ]
+    assert not [f for f in doc["findings"] if f["code"] == "invalid_geometry"]
+
+
+def test_sample_workspace_validates(sample_workspace):
+    rep = validate(sample_workspace)
+    # the synthetic town has deliberate gaps and households in them, but no errors
+    assert rep.errors == [], [f.message for f in rep.errors][:5]
+    assert all(f.layer and f.ids for f in rep.findings if f.code != "missing_layer")

@@ -1,0 +1,857 @@
+"""A fast exact point-in-polygon index: which polygon of a layer covers each point.
+
+Same answers as :func:`gridmap.join.reference_locator` (shapely STRtree with
+``intersects``) on every point, several times faster on large batches.
+
+Design
+------
+* A quadtree of square cells over the layer's extent, stored as flat arrays
+  (a province-sized extent only grows the tree where there are edges). Cells are
+  split while more than ``max_edges`` polygon edges touch them. A dense table
+  of "tiles" (the nodes at a fixed shallow depth) lets a query skip the top of
+  the tree.
+* Every leaf keeps a *base* answer: the smallest-ranked polygon that covers the
+  whole cell (no edge of it touches the cell), decided once at build time, and
+  the short list of *candidate* polygons whose edges touch the cell and whose
+  rank is smaller than the base. A point in a leaf without candidates is
+  answered without any test.
+* Candidates are tested in id order (smallest id wins) with a crossing-number
+  test over the polygon's rings, compiled with numba and run in parallel over
+  the points. Orientation signs use Shewchuk's error-bounded filter on float64
+  coordinates: when the sign is certain the answer is exact (a point exactly
+  on an edge or a vertex is covered); when it is not certain (a point within
+  rounding distance of an edge line) the point is handed to shapely, so the
+  answer is always the reference's.
+* Invalid or non-polygonal geometries are never tested by the compiled code:
+  points that reach them go to shapely as well.
+
+Build an index once per layer (:func:`build_index`); :func:`locators_for`
+builds or loads one per level of a :class:`~gridmap.join.Hierarchy` and caches
+it on disk next to the workspace (keyed by a hash of the layer's ids and
+geometries, so a changed layer gets a new index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numba
+import numpy as np
+import shapely
+from numba import njit, prange
+
+from gridmap.errors import GridmapError
+
+#: Bump when the on-disk layout changes; old cache files are then ignored.
+FORMAT_VERSION = 1
+#: Resolution of the integer point coordinates (cells never get smaller than
+#: extent / 2**MAX_DEPTH).
+MAX_DEPTH = 24
+_CCW_ERR = (3.0 + 16.0 * 2.0**-53) * 2.0**-53
+
+_ARRAYS = (
+    "child0",
+    "node_depth",
+    "leaf_of",
+    "leaf_base",
+    "cand_start",
+    "cand",
+    "poly_start",
+    "ex1",
+    "ey1",
+    "ex2",
+    "ey2",
+    "poly_kind",
+    "tile_node",
+)
+
+
+# ----------------------------------------------------------------------------
+# compiled kernels
+# ----------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _orient(ax, ay, bx, by, px, py):
+    """Sign of the turn a -> b -> p: 1 left, -1 right, 0 collinear, 2 unsure.
+
+    Shewchuk's orient2d with the first error bound: the sign returned is
+    exact whenever it is not 2.
+    """
+    detleft = (ax - px) * (by - py)
+    detright = (ay - py) * (bx - px)
+    det = detleft - detright
+    if detleft > 0.0:
+        if detright <= 0.0:
+            return 1 if det > 0.0 else (-1 if det < 0.0 else 0)
+        detsum = detleft + detright
+    elif detleft < 0.0:
+        if detright >= 0.0:
+            return 1 if det > 0.0 else (-1 if det < 0.0 else 0)
+        detsum = -detleft - detright
+    else:
+        return 1 if det > 0.0 else (-1 if det < 0.0 else 0)
+    err = _CCW_ERR * detsum
+    if det >= err and det != 0.0:
+        return 1
+    if -det >= err and det != 0.0:
+        return -1
+    return 2
+
+
+@njit(cache=True)
+def _pip(p, px, py, poly_start, ex1, ey1, ex2, ey2):
+    """1 if polygon p covers (px, py), 0 if not, 2 if float64 cannot decide."""
+    cross = 0
+    for e in range(poly_start[p], poly_start[p + 1]):
+        x1 = ex1[e]
+        y1 = ey1[e]
+        x2 = ex2[e]
+        y2 = ey2[e]
+        if y1 < y2:
+            ylo = y1
+            yhi = y2
+        else:
+            ylo = y2
+            yhi = y1
+        if py < ylo or py > yhi:
+            continue
+        if x1 < x2:
+            xlo = x1
+            xhi = x2
+        else:
+            xlo = x2
+            xhi = x1
+        if px > xhi:
+            continue
+        straddle = (y1 > py) != (y2 > py)
+        if px < xlo:
+            if straddle:
+                cross ^= 1
+            continue
+        o = _orient(x1, y1, x2, y2, px, py)
+        if o == 2:
+            return 2
+        if o == 0:
+            return 1  # inside the edge's box and collinear: on the edge
+        if straddle:
+            if y2 > y1:
+                if o > 0:
+                    cross ^= 1
+            elif o < 0:
+                cross ^= 1
+    return cross
+
+
+@njit(cache=True, parallel=True)
+def _query(
+    x,
+    y,
+    x0,
+    y0,
+    scale,
+    depth,
+    tile_shift,
+    tiles_per_side,
+    tile_node,
+    child0,
+    node_depth,
+    leaf_of,
+    leaf_base,
+    cand_start,
+    cand,
+    poly_start,
+    ex1,
+    ey1,
+    ex2,
+    ey2,
+    poly_kind,
+    out,
+    unsure,
+):
+    n = x.shape[0]
+    lim = float(1 << depth)
+    for i in prange(n):
+        px = x[i]
+        py = y[i]
+        fx = (px - x0) * scale
+        fy = (py - y0) * scale
+        out[i] = -1
+        unsure[i] = False
+        if not (fx >= 0.0 and fx < lim and fy >= 0.0 and fy < lim):
+            continue  # outside the extent, or NaN
+        ix = np.int64(fx)
+        iy = np.int64(fy)
+        node = tile_node[(iy >> tile_shift) * tiles_per_side + (ix >> tile_shift)]
+        while child0[node] >= 0:
+            s = depth - 1 - node_depth[node]
+            q = ((ix >> s) & 1) | (((iy >> s) & 1) << 1)
+            node = child0[node] + q
+        leaf = leaf_of[node]
+        res = leaf_base[leaf]
+        for k in range(cand_start[leaf], cand_start[leaf + 1]):
+            p = cand[k]
+            if poly_kind[p] != 0:
+                unsure[i] = True
+                break
+            r = _pip(p, px, py, poly_start, ex1, ey1, ex2, ey2)
+            if r == 2:
+                unsure[i] = True
+                break
+            if r == 1:
+                res = p
+                break
+        out[i] = res
+
+
+@njit(cache=True, parallel=True)
+def _pip_pairs(poly, px, py, poly_start, ex1, ey1, ex2, ey2, out):
+    for i in prange(poly.shape[0]):
+        out[i] = _pip(poly[i], px[i], py[i], poly_start, ex1, ey1, ex2, ey2)
+
+
+@njit(cache=True)
+def _tile_table(tiles_per_side, tile_shift, child0, node_depth, depth):
+    out = np.empty(tiles_per_side * tiles_per_side, dtype=np.int32)
+    for ty in range(tiles_per_side):
+        for tx in range(tiles_per_side):
+            ix = np.int64(tx) << tile_shift
+            iy = np.int64(ty) << tile_shift
+            node = 0
+            while child0[node] >= 0 and node_depth[node] < depth - tile_shift:
+                s = depth - 1 - node_depth[node]
+                q = ((ix >> s) & 1) | (((iy >> s) & 1) << 1)
+                node = child0[node] + q
+            out[ty * tiles_per_side + tx] = node
+    return out
+
+
+# ----------------------------------------------------------------------------
+# the index
+# ----------------------------------------------------------------------------
+
+
+def _as_str_id(v) -> str | None:
+    from gridmap.join import _as_str_id as f
+
+    return f(v)
+
+
+@dataclass
+class CellIndex:
+    """An exact cell index over one polygon layer; call it like a locator.
+
+    ``index(x, y)`` returns an object array of ids (None where no polygon
+    covers the point), exactly like :func:`gridmap.join.reference_locator`.
+    """
+
+    ids: np.ndarray  # polygon ids in rank (string) order
+    x0: float
+    y0: float
+    scale: float
+    depth: int
+    tile_shift: int
+    tiles_per_side: int
+    arrays: dict[str, np.ndarray]
+    geoms: np.ndarray | None = None  # rank order; needed only for unsure points
+    build_seconds: float = 0.0
+    _fallback: object = None
+
+    # -- queries ---------------------------------------------------------------
+    def query_ranks(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Rank (position in :attr:`ids`) of the covering polygon, -1 for none."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        n = len(x)
+        out = np.empty(n, dtype=np.int32)
+        unsure = np.empty(n, dtype=np.bool_)
+        if n == 0:
+            return out
+        a = self.arrays
+        _query(
+            x,
+            y,
+            self.x0,
+            self.y0,
+            self.scale,
+            self.depth,
+            self.tile_shift,
+            self.tiles_per_side,
+            a["tile_node"],
+            a["child0"],
+            a["node_depth"],
+            a["leaf_of"],
+            a["leaf_base"],
+            a["cand_start"],
+            a["cand"],
+            a["poly_start"],
+            a["ex1"],
+            a["ey1"],
+            a["ex2"],
+            a["ey2"],
+            a["poly_kind"],
+            out,
+            unsure,
+        )
+        if unsure.any():
+            idx = np.flatnonzero(unsure)
+            out[idx] = self._shapely_ranks(x[idx], y[idx])
+        return out
+
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        ranks = self.query_ranks(x, y)
+        res = np.full(len(ranks), None, dtype=object)
+        hit = ranks >= 0
+        res[hit] = self.ids[ranks[hit]]
+        return res
+
+    def locate_one(self, x: float, y: float) -> str | None:
+        """Id of the polygon covering one point (None if none)."""
+        return self(np.array([x]), np.array([y]))[0]
+
+    def _shapely_ranks(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The reference answer (STRtree + intersects) for a few hard points."""
+        if self._fallback is None:
+            if self.geoms is None:
+                raise GridmapError("the index was loaded without geometries; rebuild it")
+            self._fallback = shapely.STRtree(self.geoms)
+        tree: shapely.STRtree = self._fallback  # type: ignore[assignment]
+        pi, ti = tree.query(shapely.points(x, y), predicate="intersects")
+        best = np.full(len(x), np.iinfo(np.int32).max, dtype=np.int64)
+        np.minimum.at(best, pi, ti)  # tree items are in rank order
+        best[best == np.iinfo(np.int32).max] = -1
+        return best.astype(np.int32)
+
+    # -- stats -----------------------------------------------------------------
+    @property
+    def n_leaves(self) -> int:
+        return int(len(self.arrays["leaf_base"]))
+
+    @property
+    def n_nodes(self) -> int:
+        return int(len(self.arrays["child0"]))
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(v.nbytes for v in self.arrays.values()))
+
+    # -- persistence -------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the index to ``path`` (an ``.npz`` file) atomically."""
+        from gridmap.io import atomic_write_file
+
+        meta = {
+            "version": FORMAT_VERSION,
+            "x0": self.x0,
+            "y0": self.y0,
+            "scale": self.scale,
+            "depth": self.depth,
+            "tile_shift": self.tile_shift,
+            "tiles_per_side": self.tiles_per_side,
+        }
+
+        blobs = list(shapely.to_wkb(self.geoms)) if self.geoms is not None else []
+        wkb = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+        wkb_start = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh,
+                    meta=np.array(json.dumps(meta)),
+                    ids=np.array([str(i) for i in self.ids], dtype=str),
+                    wkb=wkb,
+                    wkb_start=wkb_start,
+                    **self.arrays,
+                )
+
+        return atomic_write_file(Path(path), write)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CellIndex:
+        """Read an index written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("version") != FORMAT_VERSION:
+                raise GridmapError(f"index cache {path} has an old format; it will be rebuilt")
+            arrays = {k: z[k] for k in _ARRAYS}
+            ids = z["ids"].astype(object)
+            raw = z["wkb"].tobytes()
+            starts = z["wkb_start"]
+        blobs = [raw[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        geoms = shapely.from_wkb(blobs) if blobs else None
+        return cls(
+            ids=ids,
+            x0=meta["x0"],
+            y0=meta["y0"],
+            scale=meta["scale"],
+            depth=meta["depth"],
+            tile_shift=meta["tile_shift"],
+            tiles_per_side=meta["tiles_per_side"],
+            arrays=arrays,
+            geoms=geoms,
+        )
+
+
+def _edges(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
+    """All ring/line segments of each geometry, grouped by geometry.
+
+    Returns (geom index per edge, x1, y1, x2, y2). Points become zero-length
+    segments so that cells holding them are tested (by shapely).
+    """
+    parts, pidx = shapely.get_parts(geoms, return_index=True)
+    # nested collections: flatten until no collection is left
+    for _ in range(4):
+        coll = shapely.get_type_id(parts) == 7
+        if not coll.any():
+            break
+        sub, sidx = shapely.get_parts(parts[coll], return_index=True)
+        parts = np.concatenate([parts[~coll], sub])
+        pidx = np.concatenate([pidx[~coll], pidx[coll][sidx]])
+        order = np.argsort(pidx, kind="stable")
+        parts, pidx = parts[order], pidx[order]
+    tid = shapely.get_type_id(parts)
+    lines: list[np.ndarray] = []
+    lidx: list[np.ndarray] = []
+    poly = tid == 3
+    if poly.any():
+        rings, ridx = shapely.get_rings(parts[poly], return_index=True)
+        lines.append(rings)
+        lidx.append(np.flatnonzero(poly)[ridx])
+    lin = (tid == 1) | (tid == 2)
+    if lin.any():
+        lines.append(parts[lin])
+        lidx.append(np.flatnonzero(lin))
+    pt = tid == 0
+    if pt.any():
+        c = shapely.get_coordinates(parts[pt])
+        lines.append(shapely.linestrings(np.stack([c, c], axis=1)))
+        lidx.append(np.flatnonzero(pt))
+    if not lines:
+        e = np.empty(0)
+        return np.empty(0, dtype=np.int64), e, e, e, e
+    all_lines = np.concatenate(lines)
+    part_of_line = np.concatenate(lidx)
+    order = np.argsort(part_of_line, kind="stable")
+    all_lines, part_of_line = all_lines[order], part_of_line[order]
+    coords, cidx = shapely.get_coordinates(all_lines, return_index=True)
+    same = cidx[1:] == cidx[:-1]
+    geom_of_edge = pidx[part_of_line[cidx[:-1][same]]]
+    x1 = coords[:-1, 0][same]
+    y1 = coords[:-1, 1][same]
+    x2 = coords[1:, 0][same]
+    y2 = coords[1:, 1][same]
+    return geom_of_edge.astype(np.int64), x1, y1, x2, y2
+
+
+@njit(cache=True, inline="always")
+def _seg_touches(x1, y1, x2, y2, rx0, ry0, rx1, ry1):
+    """Conservative segment / closed-rectangle intersection (True when unsure)."""
+    if min(x1, x2) > rx1 or max(x1, x2) < rx0 or min(y1, y2) > ry1 or max(y1, y2) < ry0:
+        return False
+    dx = x2 - x1
+    dy = y2 - y1
+    pos = 0
+    neg = 0
+    for k in range(4):
+        cx = rx0 if (k & 1) == 0 else rx1
+        cy = ry0 if (k & 2) == 0 else ry1
+        a = (cx - x1) * dy
+        b = (cy - y1) * dx
+        v = a - b
+        err = 1e-12 * (abs(a) + abs(b))
+        if v > err:
+            pos += 1
+        elif v < -err:
+            neg += 1
+    return not (pos == 4 or neg == 4)
+
+
+@njit(cache=True)
+def _build_level(
+    cell_start, pair_edge, cx, cy, base, d, depth, max_edges, x0, y0, width, margin,
+    geom_of_edge, poly_start, ex1, ey1, ex2, ey2, kind,
+):  # fmt: skip
+    """Split one level of the quadtree.
+
+    Cells hold the edges touching them (CSR ``cell_start``/``pair_edge``, edges
+    in rank order). Cells with more than ``max_edges`` edges of polygons that
+    can still beat the cell's base are split in four; the others become leaves
+    whose candidates are those polygons. A polygon that touched the parent but
+    no longer touches a child covers all of the child or none of it: its
+    centre is tested and the child's base updated (pairs the compiled test
+    cannot decide are returned for shapely).
+    """
+    ncell = cx.shape[0]
+    split = np.zeros(ncell, np.bool_)
+    nsplit = 0
+    nleafcand = 0
+    nparentcand = 0
+    for c in range(ncell):
+        b = base[c]
+        cnt = 0
+        nu = 0
+        last = -1
+        for j in range(cell_start[c], cell_start[c + 1]):
+            r = geom_of_edge[pair_edge[j]]
+            if b < 0 or r < b:
+                cnt += 1
+                if r != last:
+                    nu += 1
+                    last = r
+        if cnt > max_edges and d < depth:
+            split[c] = True
+            nsplit += 1
+            nparentcand += 4 * nu
+        else:
+            nleafcand += nu
+    nleaf = ncell - nsplit
+    leaf_cells = np.empty(nleaf, np.int64)
+    leaf_cstart = np.empty(nleaf + 1, np.int64)
+    leaf_cand = np.empty(nleafcand, np.int32)
+    ccx = np.empty(4 * nsplit, np.int64)
+    ccy = np.empty(4 * nsplit, np.int64)
+    cbase = np.empty(4 * nsplit, np.int64)
+    child_start = np.zeros(4 * nsplit + 1, np.int64)
+    w = width / 2.0 ** (d + 1)
+    k = 0
+    li = 0
+    pos = 0
+    for c in range(ncell):
+        b = base[c]
+        if not split[c]:
+            leaf_cells[li] = c
+            leaf_cstart[li] = pos
+            last = -1
+            for j in range(cell_start[c], cell_start[c + 1]):
+                r = geom_of_edge[pair_edge[j]]
+                if (b < 0 or r < b) and r != last:
+                    leaf_cand[pos] = r
+                    pos += 1
+                    last = r
+            li += 1
+            continue
+        for q in range(4):
+            ch = 4 * k + q
+            ccx[ch] = 2 * cx[c] + (q & 1)
+            ccy[ch] = 2 * cy[c] + (q >> 1)
+            cbase[ch] = b
+            rx0 = x0 + ccx[ch] * w - margin
+            ry0 = y0 + ccy[ch] * w - margin
+            rx1 = rx0 + w + 2 * margin
+            ry1 = ry0 + w + 2 * margin
+            cnt = 0
+            for j in range(cell_start[c], cell_start[c + 1]):
+                e = pair_edge[j]
+                r = geom_of_edge[e]
+                if (b < 0 or r < b) and _seg_touches(
+                    ex1[e], ey1[e], ex2[e], ey2[e], rx0, ry0, rx1, ry1
+                ):
+                    cnt += 1
+            child_start[ch + 1] = cnt
+        k += 1
+    leaf_cstart[nleaf] = pos
+    for i in range(4 * nsplit):
+        child_start[i + 1] += child_start[i]
+    child_edge = np.empty(child_start[4 * nsplit], np.int64)
+    un_c = np.empty(nparentcand, np.int64)
+    un_r = np.empty(nparentcand, np.int64)
+    nun = 0
+    k = 0
+    for c in range(ncell):
+        if not split[c]:
+            continue
+        b = base[c]
+        for q in range(4):
+            ch = 4 * k + q
+            rx0 = x0 + ccx[ch] * w - margin
+            ry0 = y0 + ccy[ch] * w - margin
+            rx1 = rx0 + w + 2 * margin
+            ry1 = ry0 + w + 2 * margin
+            p = child_start[ch]
+            for j in range(cell_start[c], cell_start[c + 1]):
+                e = pair_edge[j]
+                r = geom_of_edge[e]
+                if (b < 0 or r < b) and _seg_touches(
+                    ex1[e], ey1[e], ex2[e], ey2[e], rx0, ry0, rx1, ry1
+                ):
+                    child_edge[p] = e
+                    p += 1
+            # parent polygons with no edge in this child: constant over it
+            mx = x0 + (ccx[ch] + 0.5) * w
+            my = y0 + (ccy[ch] + 0.5) * w
+            t = child_start[ch]
+            tend = child_start[ch + 1]
+            last = -1
+            for j in range(cell_start[c], cell_start[c + 1]):
+                r = geom_of_edge[pair_edge[j]]
+                if not (b < 0 or r < b) or r == last:
+                    continue
+                last = r
+                while t < tend and geom_of_edge[child_edge[t]] < r:
+                    t += 1
+                if t < tend and geom_of_edge[child_edge[t]] == r:
+                    continue  # still touches the child
+                if cbase[ch] >= 0 and r >= cbase[ch]:
+                    continue  # cannot win here
+                res = 2
+                if kind[r] == 0:
+                    res = _pip(r, mx, my, poly_start, ex1, ey1, ex2, ey2)
+                if res == 1:
+                    cbase[ch] = r
+                elif res == 2:
+                    un_c[nun] = ch
+                    un_r[nun] = r
+                    nun += 1
+        k += 1
+    return (
+        split, leaf_cells, leaf_cstart, leaf_cand, ccx, ccy, cbase, child_start, child_edge,
+        un_c[:nun], un_r[:nun],
+    )  # fmt: skip
+
+
+def build_index(
+    polygons: gpd.GeoDataFrame,
+    id_column: str,
+    *,
+    max_edges: int = 8,
+    max_depth: int = MAX_DEPTH,
+) -> CellIndex:
+    """Build the exact cell index of one polygon layer.
+
+    Parameters
+    ----------
+    polygons
+        The layer (EPSG:4326 like the reference; any CRS works as long as the
+        query points use the same one).
+    id_column
+        Id column; ids compare as strings, the smallest covering id wins.
+    max_edges
+        Split a cell while more edges than this touch it.
+    max_depth
+        Deepest level of the tree (cells never get smaller than extent / 2**max_depth).
+
+    Returns
+    -------
+    CellIndex
+        Callable ``(x, y) -> object array of ids``.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    if id_column not in polygons.columns:
+        from gridmap.errors import SchemaError
+
+        raise SchemaError(
+            f"the id column '{id_column}' is missing", file=polygons.attrs.get("file")
+        )
+    geoms = np.asarray(polygons.geometry.values)
+    ids = np.array([_as_str_id(v) for v in polygons[id_column]], dtype=object)
+    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & np.array(
+        [i is not None for i in ids], dtype=bool
+    )
+    geoms, ids = geoms[valid], ids[valid]
+    order = np.argsort(ids.astype(str), kind="stable")
+    geoms, ids = geoms[order], ids[order]
+    npoly = len(ids)
+    tid = shapely.get_type_id(geoms)
+    kind = np.where(((tid == 3) | (tid == 6)) & shapely.is_valid(geoms), 0, 1).astype(np.int8)
+    geom_of_edge, ex1, ey1, ex2, ey2 = _edges(geoms)
+    poly_start = np.searchsorted(geom_of_edge, np.arange(npoly + 1)).astype(np.int64)
+    nedge = len(geom_of_edge)
+
+    if nedge:
+        minx = min(ex1.min(), ex2.min())
+        maxx = max(ex1.max(), ex2.max())
+        miny = min(ey1.min(), ey2.min())
+        maxy = max(ey1.max(), ey2.max())
+    else:
+        minx = miny = 0.0
+        maxx = maxy = 1.0
+    span = max(maxx - minx, maxy - miny)
+    pad = span * 0.01 + 1e-9 * max(1.0, abs(minx), abs(miny))
+    x0, y0 = float(minx - pad), float(miny - pad)
+    width = float(span + 2 * pad)
+    depth = int(max_depth)
+    scale = float(2**depth / width)
+    margin = width / 2**depth * 1e-3  # absorbs the rounding of point -> cell
+
+    # level 0: the root holds every edge
+    child0_levels: list[np.ndarray] = []
+    depth_levels: list[np.ndarray] = []
+    leafmark_levels: list[np.ndarray] = []
+    leaf_base_parts: list[np.ndarray] = []
+    leaf_cand_start: list[np.ndarray] = []
+    leaf_cand_parts: list[np.ndarray] = []
+    cx = np.zeros(1, dtype=np.int64)
+    cy = np.zeros(1, dtype=np.int64)
+    base = np.full(1, -1, dtype=np.int64)
+    cell_start = np.array([0, nedge], dtype=np.int64)
+    pair_edge = np.arange(nedge, dtype=np.int64)
+    node_offset = 0
+    leaf_count = 0
+    cand_count = 0
+    d = 0
+    while True:
+        ncell = len(cx)
+        (split, leaf_cells, lcs, lcand, ccx, ccy, cbase, child_start, child_edge, un_c, un_r) = (
+            _build_level(
+                cell_start, pair_edge, cx, cy, base, d, depth, max_edges, x0, y0, width, margin,
+                geom_of_edge, poly_start, ex1, ey1, ex2, ey2, kind,
+            )
+        )  # fmt: skip
+        if len(un_c):  # invalid geometries or unsure centres: ask shapely
+            w = width / 2 ** (d + 1)
+            px = x0 + (ccx[un_c] + 0.5) * w
+            py = y0 + (ccy[un_c] + 0.5) * w
+            inside = shapely.intersects(geoms[un_r], shapely.points(px, py))
+            for c, r in zip(un_c[inside], un_r[inside], strict=True):
+                if cbase[c] < 0 or r < cbase[c]:
+                    cbase[c] = r
+        nsplit = len(ccx) // 4
+        child0 = np.full(ncell, -1, dtype=np.int64)
+        next_offset = node_offset + ncell
+        child0[split] = next_offset + 4 * np.arange(nsplit)
+        leafmark = np.full(ncell, -1, dtype=np.int64)
+        leafmark[leaf_cells] = leaf_count + np.arange(len(leaf_cells))
+        child0_levels.append(child0)
+        depth_levels.append(np.full(ncell, d, dtype=np.int8))
+        leafmark_levels.append(leafmark)
+        leaf_base_parts.append(base[leaf_cells])
+        leaf_cand_start.append(lcs[:-1] + cand_count)
+        leaf_cand_parts.append(lcand)
+        cand_count += len(lcand)
+        leaf_count += len(leaf_cells)
+        node_offset = next_offset
+        if nsplit == 0:
+            break
+        cx, cy, base = ccx, ccy, cbase
+        cell_start, pair_edge = child_start, child_edge
+        d += 1
+
+    child0_all = np.concatenate(child0_levels).astype(np.int32)
+    node_depth = np.concatenate(depth_levels).astype(np.int8)
+    leaf_of = np.concatenate(leafmark_levels).astype(np.int32)
+    leaf_base = np.concatenate(leaf_base_parts).astype(np.int32)
+    cand_rank = np.concatenate(leaf_cand_parts).astype(np.int32)
+    cand_start = np.concatenate([*leaf_cand_start, [cand_count]]).astype(np.int64)
+    tree_depth = int(node_depth.max())
+    tile_depth = min(tree_depth, 10)
+    tile_shift = depth - tile_depth
+    tiles_per_side = 1 << tile_depth
+    tile_node = _tile_table(tiles_per_side, tile_shift, child0_all, node_depth, depth)
+    arrays = {
+        "child0": child0_all,
+        "node_depth": node_depth,
+        "leaf_of": leaf_of,
+        "leaf_base": leaf_base,
+        "cand_start": cand_start,
+        "cand": cand_rank,
+        "poly_start": poly_start,
+        "ex1": np.ascontiguousarray(ex1),
+        "ey1": np.ascontiguousarray(ey1),
+        "ex2": np.ascontiguousarray(ex2),
+        "ey2": np.ascontiguousarray(ey2),
+        "poly_kind": kind,
+        "tile_node": tile_node,
+    }
+    return CellIndex(
+        ids=ids,
+        x0=x0,
+        y0=y0,
+        scale=scale,
+        depth=depth,
+        tile_shift=tile_shift,
+        tiles_per_side=tiles_per_side,
+        arrays=arrays,
+        geoms=geoms,
+        build_seconds=time.perf_counter() - t0,
+    )
+
+
+def layer_key(polygons: gpd.GeoDataFrame, id_column: str) -> str:
+    """Content hash of a layer's ids and geometries (the cache key)."""
+    h = hashlib.sha1(f"v{FORMAT_VERSION}|{MAX_DEPTH}|".encode())
+    for v in polygons[id_column]:
+        h.update(str(_as_str_id(v)).encode())
+        h.update(b"\x00")
+    geoms = np.asarray(polygons.geometry.values)
+    present = ~shapely.is_missing(geoms)
+    h.update(present.tobytes())
+    for b in shapely.to_wkb(geoms[present]):
+        h.update(b)
+    return h.hexdigest()[:20]
+
+
+def cached_index(
+    polygons: gpd.GeoDataFrame, id_column: str, cache_dir: str | os.PathLike | None, level: str
+) -> CellIndex:
+    """Load the index of a layer from ``cache_dir`` or build (and store) it."""
+    if cache_dir is None:
+        return build_index(polygons, id_column)
+    cache = Path(cache_dir)
+    key = layer_key(polygons, id_column)
+    target = cache / f"{level}-{key}.npz"
+    if target.exists():
+        try:
+            return CellIndex.load(target)
+        except (OSError, ValueError, KeyError, GridmapError):
+            pass  # unreadable or old cache: rebuild below
+    index = build_index(polygons, id_column)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob(f"{level}-*.npz"):
+            old.unlink(missing_ok=True)
+        index.save(target)
+    except OSError:
+        pass  # a read-only location only costs the rebuild next time
+    return index
+
+
+def cache_dir_for(workspace: str | os.PathLike) -> Path:
+    """The index cache directory of a workspace: ``<workspace>.gridmap-index/``."""
+    p = Path(workspace)
+    return p.with_name(p.name + ".gridmap-index")
+
+
+def locators_for(hierarchy, cache_dir=None, signature=None) -> dict[str, CellIndex]:
+    """One exact cell index per level of a hierarchy, as locators.
+
+    Parameters
+    ----------
+    hierarchy
+        A :class:`gridmap.join.Hierarchy`.
+    cache_dir
+        Directory to keep built indexes in (see :func:`cache_dir_for`); None
+        builds them in memory only.
+    signature
+        Accepted for the contract; the cache is keyed by the layer content, so
+        a rewritten workspace with the same polygons reuses its index.
+
+    Returns
+    -------
+    dict
+        Level -> :class:`CellIndex` (callable ``(x, y) -> ids``).
+    """
+    from gridmap.schema import LAYERS
+
+    return {
+        level: cached_index(gdf, LAYERS[level].id_column, cache_dir, level)
+        for level, gdf in hierarchy.polygons.items()
+    }
+
+
+def set_threads(n: int | None) -> int:
+    """Use ``n`` threads for queries (None: all cores). Returns the number set."""
+    n = (
+        numba.config.NUMBA_NUM_THREADS
+        if n is None
+        else max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    )
+    numba.set_num_threads(n)
+    return n

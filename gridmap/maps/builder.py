@@ -24,6 +24,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class MapContext:
     standards_checked: bool = False
     distance: str = "auto"
     raw_indicators: pd.DataFrame | None = None  # gridmap.coverage.grid_indicators output
+    coverage_context: object | None = None  # gridmap.coverage.CoverageContext, reused
     notes: list[str] = field(default_factory=list)
 
 
@@ -153,16 +155,25 @@ def _fallback_coverage(ws: io.Workspace, facility: str, radius_m: float) -> Faci
     )
 
 
-def _coverage_from_module(
-    ws: io.Workspace, facility: str, distance: str
-) -> FacilityCoverage | None:
+def _coverage_module():
+    """gridmap.coverage if it is installed (it is an optional part for the map)."""
     try:
         from gridmap import coverage as cov
     except ImportError:
         return None
-    if not hasattr(cov, "compute_coverage"):
+    return cov if hasattr(cov, "compute_coverage") else None
+
+
+def _coverage_from_module(ctx: MapContext, facility: str) -> FacilityCoverage | None:
+    cov = _coverage_module()
+    if cov is None:
         return None
-    res = cov.compute_coverage(ws, facility, None, distance=distance)
+    ws = ctx.workspace
+    if ctx.coverage_context is None:
+        ctx.coverage_context = cov.make_context(ws, ctx.distance, hierarchy=ctx.hierarchy)
+    res = cov.compute_coverage(
+        ws, facility, None, distance=ctx.distance, context=ctx.coverage_context
+    )
     hh = ws.require(HOUSEHOLDS)
     h = res.households
     flags = pd.Series(
@@ -181,15 +192,14 @@ def _coverage_from_module(
     )
 
 
-def _coverage(
-    ws: io.Workspace, facility: str, distance: str, notes: list[str]
-) -> FacilityCoverage | None:
+def _coverage(ctx: MapContext, facility: str) -> FacilityCoverage | None:
+    ws = ctx.workspace
     if ws.get(facility) is None or ws.get(HOUSEHOLDS) is None:
         return None
     try:
-        fc = _coverage_from_module(ws, facility, distance)
+        fc = _coverage_from_module(ctx, facility)
     except Exception as exc:  # an optional part must not break the meeting map
-        notes.append(
+        ctx.notes.append(
             f"coverage of {facility} from gridmap.coverage failed ({exc}); straight-line share used"
         )
         fc = None
@@ -231,14 +241,11 @@ def _basic_indicators(ctx: MapContext) -> pd.DataFrame:
 
 def _indicators(ctx: MapContext) -> pd.DataFrame:
     base = _basic_indicators(ctx)
-    try:
-        from gridmap import coverage as cov
-    except ImportError:
-        return base
-    if not hasattr(cov, "grid_indicators"):
+    cov = _coverage_module()
+    if cov is None or not hasattr(cov, "grid_indicators"):
         return base
     try:
-        gi = cov.grid_indicators(ctx.workspace, distance=ctx.distance)
+        gi = cov.grid_indicators(ctx.workspace, distance=ctx.distance, context=ctx.coverage_context)
     except Exception as exc:  # an optional part must not break the meeting map
         ctx.notes.append(
             f"grid indicators from gridmap.coverage unavailable ({exc}); basic ones used"
@@ -310,7 +317,7 @@ def prepare_map(
         distance=distance,
     )
     for fac in (SERVICE_STATIONS, CHARGING_PILES, PARKING):
-        fc = _coverage(ws, fac, distance, ctx.notes)
+        fc = _coverage(ctx, fac)
         if fc is not None:
             ctx.coverage[fac] = fc
     if ws.get(GRIDS) is not None:
@@ -416,9 +423,17 @@ def _facility_label(fac: str, lang: str) -> str:
     return tr(f"{fac}_short", lang)
 
 
+_COVER_COL = re.compile(r"^(coverage_share|access_2sfca)_(\w+?)_(\d+(?:\.\d+)?)m$")
+
+
 def _indicator_label(col: str, lang: str) -> str:
+    """Readable name of a per-grid indicator column (raw name when unknown)."""
     if col.startswith("cover_") and col[6:] in DEFAULT_RADII_M:
         return tr("ind_cover", lang, facility=_facility_label(col[6:], lang))
+    m = _COVER_COL.match(col)
+    if m and m.group(2) in DEFAULT_RADII_M:
+        key = "ind_cover_r" if m.group(1) == "coverage_share" else "ind_access_r"
+        return tr(key, lang, facility=_facility_label(m.group(2), lang), dist=m.group(3))
     key = f"ind_{col}"
     return tr(key, lang) if key in table(lang) else col
 
@@ -426,7 +441,10 @@ def _indicator_label(col: str, lang: str) -> str:
 def _indicator_kind(col: str, values: pd.Series) -> str:
     if col == "elderly_share":
         return "share_need"
-    if col.startswith("cover_") or ("share" in col and values.dropna().between(0, 1).all()):
+    vals = values.dropna()
+    if col.startswith(("cover_", "coverage_share_")) or (
+        col.endswith("_share") and vals.between(0, 1).all()
+    ):
         return "share_good"
     return "count"
 
@@ -437,7 +455,8 @@ def _indicator_spec(ctx: MapContext, name: str | None) -> tuple[str, dict] | Non
         return None
     numeric = [c for c in ind.columns if pd.api.types.is_numeric_dtype(ind[c])]
     if name is None:
-        for cand in (f"cover_{SERVICE_STATIONS}", "households"):
+        preferred = [c for c in numeric if c.startswith(f"coverage_share_{SERVICE_STATIONS}_")]
+        for cand in (*preferred, f"cover_{SERVICE_STATIONS}", "households"):
             if cand in numeric:
                 name = cand
                 break
@@ -452,6 +471,7 @@ def _indicator_spec(ctx: MapContext, name: str | None) -> tuple[str, dict] | Non
             layer=GRIDS,
         )
     values = pd.to_numeric(ind[name], errors="coerce")
+    values = values.where(np.isfinite(values.astype(float)))
     kind = _indicator_kind(name, values)
     lang = ctx.lang
     if kind.startswith("share"):
@@ -691,7 +711,8 @@ def render_html(
                     and not ind_name.startswith("cover_")
                 ):
                     v = row.get(ind_name)
-                    p[_indicator_label(ind_name, lang)] = "—" if pd.isna(v) else _num(float(v))
+                    ok = v is not None and not pd.isna(v) and math.isfinite(float(v))
+                    p[_indicator_label(ind_name, lang)] = _num(float(v)) if ok else "—"
             if gid in fails:
                 p[tr("failing", lang)] = "；".join(fails[gid])
             if include_personal:
@@ -700,7 +721,8 @@ def render_html(
                     p[tr("staff", lang)] = " ".join(s for s in staff if s)
             v = None
             if row is not None and ind_name is not None and not pd.isna(row.get(ind_name)):
-                v = round(float(row[ind_name]), 6)
+                v = float(row[ind_name])
+                v = round(v, 6) if math.isfinite(v) else None
             items.append(
                 {
                     "id": gid,
@@ -896,7 +918,8 @@ def _headline(ctx: MapContext) -> list[dict]:
     if ws.get(GRIDS) is not None:
         out.append({"label": tr("grids", lang), "value": f"{len(ws.get(GRIDS)):,}"})
     for fac, fc in ctx.coverage.items():
-        label = tr("covered_by", lang, dist=_num(fc.radius_m), facility=_facility_label(fac, lang))
+        key = "covered_by_walk" if fc.distance == "network" else "covered_by"
+        label = tr(key, lang, dist=_num(fc.radius_m), facility=_facility_label(fac, lang))
         out.append({"label": label, "value": _pct(fc.share), "bad": fc.share < 0.85})
     if ctx.standards_checked and ctx.failing is not None:
         n = ctx.failing["grid_id"].nunique()

@@ -21,6 +21,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "microgrids_n": {"zh": "微网格", "en": "Micro-grids"},
     "grids_failing": {"zh": "未达标网格", "en": "Grids failing a standard"},
     "covered_by": {"zh": "{dist}米内有{facility}", "en": "Within {dist} m of {facility}"},
+    "covered_by_walk": {
+        "zh": "步行{dist}米内有{facility}",
+        "en": "Within a {dist} m walk of {facility}",
+    },
     "covered_share": {"zh": "{facility}覆盖率", "en": "{facility} coverage"},
     # groups of the layer tree
     "grp_boundaries": {"zh": "网格边界", "en": "Boundaries"},
@@ -41,7 +45,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "charging_piles_short": {"zh": "充电桩", "en": "charging pile"},
     "parking_short": {"zh": "停车场", "en": "parking"},
     "ring": {"zh": "{facility} {dist}米范围", "en": "{facility} within {dist} m"},
-    "ring_walk": {"zh": "{facility} 步行{dist}米范围", "en": "{facility}: {dist} m walk"},
+    "ring_straight": {
+        "zh": "{facility} {dist}米直线范围",
+        "en": "{facility} within {dist} m (straight line)",
+    },
     "hh_per_microgrid": {"zh": "各微网格住户数", "en": "Households per micro-grid"},
     "hh_uncovered": {
         "zh": "{dist}米内无{facility}的住户",
@@ -56,6 +63,26 @@ STRINGS: dict[str, dict[str, str]] = {
     "ind_elderly_share": {"zh": "老年人占比", "en": "Elderly share"},
     "ind_microgrids": {"zh": "微网格数", "en": "Micro-grids"},
     "ind_cover": {"zh": "{facility}覆盖率", "en": "{facility} coverage share"},
+    "ind_cover_r": {"zh": "{facility}{dist}米覆盖率", "en": "{facility} coverage within {dist} m"},
+    "ind_access_r": {
+        "zh": "{facility}可达性(2SFCA, {dist}米)",
+        "en": "{facility} accessibility (2SFCA, {dist} m)",
+    },
+    "ind_ev_households": {"zh": "电动车住户数", "en": "EV households"},
+    "ind_charging_piles": {"zh": "充电桩数", "en": "Charging piles"},
+    "ind_charging_ports": {"zh": "充电端口数", "en": "Charging ports"},
+    "ind_ports_per_ev_household": {"zh": "每电动车户端口数", "en": "Ports per EV household"},
+    "ind_parking_lots": {"zh": "停车场数", "en": "Parking sites"},
+    "ind_parking_spaces": {"zh": "车位数", "en": "Parking spaces"},
+    "ind_spaces_per_household": {"zh": "户均车位", "en": "Spaces per household"},
+    "ind_service_stations": {"zh": "服务驿站数", "en": "Service stations"},
+    "ind_households_per_station": {"zh": "每驿站服务户数", "en": "Households per station"},
+    "ind_grid_workers": {"zh": "网格员数", "en": "Grid workers"},
+    "ind_households_per_worker": {"zh": "每网格员服务户数", "en": "Households per grid worker"},
+    "ind_microgrids_in_range_share": {
+        "zh": "规模达标微网格占比",
+        "en": "Micro-grids of standard size",
+    },
     "no_data": {"zh": "无数据", "en": "no data"},
     # popups
     "id": {"zh": "编号", "en": "ID"},

@@ -1,0 +1,234 @@
+"""A static picture of the meeting map for slides (matplotlib, no basemap).
+
+Grid choropleth of the chosen indicator, micro-grid, zone and community
+outlines, grid names, facilities (charging piles sized by ports, parking by
+spaces), households beyond service-station reach, and a legend. Chinese text
+needs a CJK font: Noto Sans CJK (Debian ``fonts-noto-cjk``) or any other CJK
+font matplotlib knows; without one a clear error says what to install.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gridmap import io
+from gridmap.errors import GridmapError
+from gridmap.maps.builder import (
+    FACILITY_COLORS,
+    MapContext,
+    _facility_label,
+    _headline,
+    _indicator_spec,
+    _text,
+)
+from gridmap.maps.i18n import tr
+from gridmap.schema import (
+    CHARGING_PILES,
+    COMMUNITIES,
+    GRIDS,
+    MICROGRIDS,
+    PARKING,
+    SERVICE_STATIONS,
+    ZONES,
+)
+
+CJK_FONT_PREFERENCE = (
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "Noto Sans SC",
+    "WenQuanYi Zen Hei",
+    "SimHei",
+)
+
+
+def find_cjk_font() -> str:
+    """Name of an installed font that has Chinese glyphs (Noto Sans CJK SC first).
+
+    Raises
+    ------
+    GridmapError
+        When matplotlib knows no CJK font.
+    """
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    for cand in CJK_FONT_PREFERENCE:
+        if cand in names:
+            return cand
+    for name in sorted(names):
+        if "CJK" in name or "Hei" in name or "Song" in name:
+            return name
+    raise GridmapError(
+        "no Chinese (CJK) font found for the picture. Install one, e.g. "
+        "'sudo apt-get install fonts-noto-cjk', then delete matplotlib's font cache "
+        "(~/.cache/matplotlib) and run again; or use --lang en"
+    )
+
+
+def render_png(
+    out_path: str | os.PathLike,
+    ctx: MapContext,
+    *,
+    title: str | None = None,
+    indicator: str | None = None,
+    dpi: int = 150,
+) -> Path:
+    """Draw the map with matplotlib and write it atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    lang = ctx.lang
+    font = find_cjk_font() if lang == "zh" else None
+    ws = ctx.workspace
+    rc = {
+        "font.family": [font, "sans-serif"] if font else ["DejaVu Sans"],
+        "axes.unicode_minus": False,
+    }
+    with plt.rc_context(rc):
+        fig, ax = plt.subplots(figsize=(12, 9), dpi=dpi)
+        handles = []
+        grids = ws.get(GRIDS)
+        spec = _indicator_spec(ctx, indicator)
+        if grids is not None and spec is not None:
+            name, ind = spec
+            vals = ctx.indicators[name] if ctx.indicators is not None else pd.Series(dtype=float)
+            v = grids["grid_id"].astype(str).map(vals).astype(float)
+            colors = []
+            for x in v:
+                if not np.isfinite(x):
+                    colors.append(ind["nodata"])
+                    continue
+                k = int(np.searchsorted(ind["breaks"][1:], x, side="left"))
+                colors.append(ind["colors"][min(k, len(ind["colors"]) - 1)])
+            grids.plot(ax=ax, color=colors, alpha=0.75, linewidth=0)
+            handles.append(Patch(facecolor="none", edgecolor="none", label=ind["label"]))
+            for c, lab in zip(ind["colors"], ind["labels"], strict=True):
+                handles.append(Patch(facecolor=c, alpha=0.75, label=lab))
+        mg = ws.get(MICROGRIDS)
+        if mg is not None:
+            mg.boundary.plot(ax=ax, color="#41b6c4", linewidth=0.4)
+            handles.append(Line2D([], [], color="#41b6c4", lw=0.8, label=tr("microgrids", lang)))
+        if grids is not None:
+            grids.boundary.plot(ax=ax, color="#253494", linewidth=1.2)
+            handles.append(Line2D([], [], color="#253494", lw=1.2, label=tr("grid_layer", lang)))
+            if len(grids) <= 80:
+                reps = grids.geometry.representative_point()
+                for p, nm in zip(reps, grids.get("name", grids["grid_id"]), strict=True):
+                    if p is not None and not p.is_empty:
+                        ax.annotate(
+                            _text(nm) or "",
+                            (p.x, p.y),
+                            ha="center",
+                            va="center",
+                            fontsize=7,
+                            color="#1a1a5e",
+                            fontweight="bold",
+                        )
+        zones = ws.get(ZONES)
+        if zones is not None:
+            zones.boundary.plot(ax=ax, color="#c51b8a", linewidth=2)
+            handles.append(Line2D([], [], color="#c51b8a", lw=2, label=tr("zones", lang)))
+        comm = ws.get(COMMUNITIES)
+        if comm is not None:
+            comm.boundary.plot(ax=ax, color="#7a0177", linewidth=2.5, linestyle="--")
+            handles.append(
+                Line2D([], [], color="#7a0177", lw=2.5, ls="--", label=tr("communities", lang))
+            )
+        fc = ctx.coverage.get(SERVICE_STATIONS)
+        hh = ws.get("households")
+        if fc is not None and hh is not None:
+            un = hh[~fc.covered.to_numpy()]
+            if len(un):
+                ax.scatter(
+                    un.geometry.x, un.geometry.y, s=4, color="#e31a1c", alpha=0.6, linewidths=0
+                )
+                label = tr(
+                    "hh_uncovered",
+                    lang,
+                    dist=f"{fc.radius_m:.0f}",
+                    facility=_facility_label(SERVICE_STATIONS, lang),
+                )
+                handles.append(
+                    Line2D([], [], marker="o", ls="", color="#e31a1c", ms=4, label=label)
+                )
+        for fac, size_col, marker in (
+            (PARKING, "spaces", "o"),
+            (CHARGING_PILES, "ports", "o"),
+            (SERVICE_STATIONS, None, "s"),
+        ):
+            f = ws.get(fac)
+            if f is None or len(f) == 0:
+                continue
+            pts = f.geometry.representative_point()
+            if size_col and size_col in f:
+                n = pd.to_numeric(f[size_col], errors="coerce").fillna(1).clip(lower=1).to_numpy()
+                sizes = 12 + 10 * np.sqrt(n)
+            else:
+                sizes = 70
+            ax.scatter(
+                pts.x,
+                pts.y,
+                s=sizes,
+                marker=marker,
+                color=FACILITY_COLORS[fac],
+                edgecolors="white",
+                linewidths=0.8,
+                alpha=0.9,
+                zorder=5,
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker=marker,
+                    ls="",
+                    color=FACILITY_COLORS[fac],
+                    ms=8,
+                    label=tr(fac, lang),
+                )
+            )
+        lat = np.nanmean(ax.get_ylim())
+        ax.set_aspect(1 / max(np.cos(np.radians(lat)), 0.1))
+        ax.set_axis_off()
+        default = tr("title_default", lang)
+        if comm is not None and len(comm) == 1 and "name" in comm and _text(comm["name"].iloc[0]):
+            default = f"{_text(comm['name'].iloc[0])} · {default}"
+        ax.set_title(title or default, fontsize=18, fontweight="bold", loc="left")
+        figures = "   ".join(f"{h['label']} {h['value']}" for h in _headline(ctx))
+        fig.text(0.02, 0.02, figures, fontsize=9, color="#333")
+        ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
+        )
+        fig.tight_layout()
+
+        def _save(tmp: Path) -> None:
+            fig.savefig(tmp, format="png", dpi=dpi)
+
+        try:
+            return io.atomic_write_file(out_path, _save)
+        finally:
+            plt.close(fig)
+
+
+def write_png(
+    out_path: str | os.PathLike,
+    workspace,
+    *,
+    title: str | None = None,
+    indicator: str | None = None,
+    lang: str = "zh",
+    dpi: int = 150,
+) -> Path:
+    """Write the static picture; ``workspace`` may be a path, a Workspace or a MapContext."""
+    from gridmap.maps.builder import prepare_map
+
+    ctx = workspace if isinstance(workspace, MapContext) else prepare_map(workspace, lang=lang)
+    return render_png(out_path, ctx, title=title, indicator=indicator, dpi=dpi)

@@ -37,7 +37,11 @@ from gridmap.schema import LAYERS
 WORKSPACE_ENV = "GRIDMAP_WORKSPACE"
 SAMPLE_NAME = "community.gpkg"
 _REPO_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "geo" / SAMPLE_NAME
-LOCK_TIMEOUT_S = 10.0
+#: Seconds a writer waits for another writer before WorkspaceBusyError
+#: (``$GRIDMAP_LOCK_TIMEOUT`` overrides the default of 10).
+LOCK_TIMEOUT_S = float(os.environ.get("GRIDMAP_LOCK_TIMEOUT") or 10.0)
+#: How a writer names its temporary copy: ``.<workspace name>.<random>.tmp.gpkg``.
+TMP_SUFFIX = ".tmp.gpkg"
 
 
 def default_workspace() -> Path:
@@ -63,7 +67,8 @@ def resolve_workspace(path: str | os.PathLike | None, *, must_exist: bool = True
     """
     p = Path(path) if path else default_workspace()
     if p.is_dir():
-        found = sorted(p.glob("*.gpkg"))
+        # hidden files are not workspaces (e.g. a writer's temporary copy left by a crash)
+        found = sorted(f for f in p.glob("*.gpkg") if not f.name.startswith("."))
         if len(found) != 1:
             raise WorkspaceError(
                 f"the folder holds {len(found)} GeoPackage files; name one of them",
@@ -87,6 +92,14 @@ def list_layers(path: str | os.PathLike) -> list[str]:
     try:
         return [str(name) for name, _ in pyogrio.list_layers(p)]
     except Exception as exc:  # pyogrio raises DataSourceError and friends
+        text = str(exc).lower()
+        if "malformed" in text or "not a database" in text or "corrupt" in text:
+            raise WorkspaceError(
+                "the GeoPackage is damaged or incomplete (SQLite says: database disk image is "
+                "malformed; often a copy or download that stopped half-way). Copy it again "
+                "or restore it from a backup.",
+                file=str(p),
+            ) from exc
         raise WorkspaceError(
             f"cannot open it as a GeoPackage ({_short(exc)}). Is the file complete?",
             file=str(p),
@@ -216,18 +229,34 @@ def file_signature(path: str | os.PathLike) -> tuple[int, int]:
     return (st.st_size, st.st_mtime_ns)
 
 
+def _file_identity(path: Path) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def load_workspace(
     path: str | os.PathLike | None = None, layers: Sequence[str] | None = None
 ) -> Workspace:
-    """Read all (or the named) layers of a workspace into memory."""
+    """Read all (or the named) layers of a workspace into memory.
+
+    Each layer is read with its own open of the file, so if a writer replaces
+    the workspace while the layers are being read, the read is repeated: the
+    result never mixes layers of the old and the new file.
+    """
     p = resolve_workspace(path)
-    sig = file_signature(p)
-    names = list_layers(p)
-    wanted = [n for n in (layers or names) if n in names]
-    ws = Workspace(path=p, signature=sig)
-    for name in wanted:
-        ws.layers[name] = read_layer(p, name)
-    return ws
+    for _attempt in range(5):
+        before = _file_identity(p)
+        names = list_layers(p)
+        wanted = [n for n in (layers or names) if n in names]
+        ws = Workspace(path=p, signature=(before[2], before[3]))
+        for name in wanted:
+            ws.layers[name] = read_layer(p, name)
+        if _file_identity(p) == before:
+            return ws
+    raise WorkspaceBusyError(
+        "the workspace kept changing while it was being read. Try again in a moment.",
+        file=str(p),
+    )
 
 
 @contextlib.contextmanager
@@ -295,7 +324,8 @@ def write_layers(
         exists = p.exists() and p.stat().st_size > 0
         if not exists and not create:
             raise WorkspaceError("workspace not found", file=str(p))
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp.gpkg", dir=p.parent)
+        remove_stale_temp_files(p)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=TMP_SUFFIX, dir=p.parent)
         os.close(fd)
         tmp = Path(tmp_name)
         try:
@@ -318,6 +348,34 @@ def write_layers(
                 tmp.unlink()
             raise
     return p
+
+
+def stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Temporary copies of workspace ``path`` (and their SQLite journals) in its folder.
+
+    Only a writer holding the workspace lock creates them, so while the lock is
+    held, any that exist were left behind by a writer that was killed.
+    """
+    import glob
+
+    p = Path(path)
+    prefix = f".{p.name}."
+    found = []
+    for f in p.parent.glob(glob.escape(prefix) + "*"):
+        rest = f.name[len(prefix) :]
+        if any(rest.endswith(TMP_SUFFIX + end) for end in ("", "-journal", "-wal", "-shm")):
+            found.append(f)
+    return sorted(found)
+
+
+def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary copies left by killed writers; call only while holding the lock."""
+    removed = []
+    for f in stale_temp_files(path):
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
+            removed.append(f)
+    return removed
 
 
 def write_layer(path: str | os.PathLike, name: str, gdf: gpd.GeoDataFrame) -> Path:

@@ -206,6 +206,7 @@ def normalise_header(name: object) -> str:
     ``" 经度（GCJ02） "`` -> ``"经度gcj02"``, ``"Longitude (°)"`` -> ``"longitude"``.
     """
     text = unicodedata.normalize("NFKC", str(name)).strip().lower()
+    text = re.sub(r"[(\[【].*?[)\]】]", "", text)  # units/notes in brackets
     text = text.replace("°", "").replace("度数", "")
     text = re.sub(r"[\s_\-()\[\]{}:：/]+", "", text)
     return text
@@ -274,7 +275,7 @@ def read_table(
             raise InputFileError(
                 f"no sheet '{sheet}' (the workbook has: {', '.join(names)})", file=str(path)
             )
-        frame = book.parse(use, dtype=str, keep_default_na=False)
+        frame = pd.read_excel(book, sheet_name=use, dtype=str, keep_default_na=False)
         enc = None
     else:
         data = path.read_bytes()
@@ -735,6 +736,8 @@ def _resolve_alias(columns: list[str], canonical: str, aliases: tuple[str, ...])
     norm = {normalise_header(c): c for c in columns}
     if normalise_header(canonical) in norm:
         return norm[normalise_header(canonical)]
+    if len(canonical) > 10 and canonical[:10] in columns:
+        return canonical[:10]  # a Shapefile cuts field names at 10 bytes
     hits = [norm[normalise_header(a)] for a in aliases if normalise_header(a) in norm]
     hits = list(dict.fromkeys(hits))
     return hits[0] if len(hits) == 1 else None

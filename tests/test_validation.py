@@ -137,8 +137,7 @@ def test_sliver_overlap_below_tolerance_is_ignored(tmp_path):
     layers = tiny_layers()
     mg = layers["microgrids"]
     i = mg.index[mg["microgrid_id"] == "M03"][0]
-    eps = 1e-7  # ~1 cm strip along a 111 m edge: about 1 m² ... make it smaller
-    eps = 2e-8
+    eps = 2e-8  # a ~2 mm strip along a 111 m edge: about 0.2 m²
     mg.loc[i, "geometry"] = box(X0 + D - eps, Y0, X0 + 2 * D, Y0 + D)
     path = write(tmp_path, layers)
     sliver = area_m2(box(X0 + D - eps, Y0, X0 + D, Y0 + D))

@@ -1,0 +1,396 @@
+"""gridmap import: real files on disk (CSV in GBK/UTF-8-BOM, XLSX, GeoJSON, Shapefile, KML)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import subprocess
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import openpyxl
+import pyogrio
+import pytest
+from conftest import REPO, tiny_layers
+from shapely.geometry import Point, box
+
+from gridmap import crs, io
+from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
+from gridmap.importer import (
+    detect_encoding,
+    find_coordinate_columns,
+    import_layer,
+    normalise_header,
+    read_input,
+)
+
+GRIDMAP = str(REPO / ".venv" / "bin" / "gridmap")
+X0, Y0, D = 111.47, 35.64, 0.001
+
+# WGS84 originals inside the tiny community (4 D x 2 D box)
+ORIG = [
+    (X0 + 0.5 * D, Y0 + 0.5 * D),
+    (X0 + 1.3 * D, Y0 + 1.7 * D),
+    (X0 + 2.5 * D, Y0 + 0.4 * D),
+    (X0 + 3.2 * D, Y0 + 0.9 * D),
+]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def dist_m(a, b) -> float:
+    return float(crs.haversine_m(a[0], a[1], b[0], b[1]))
+
+
+def write_csv(path: Path, header: list[str], rows: list[list], encoding: str) -> Path:
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def ws(tiny_workspace: Path) -> Path:
+    return tiny_workspace
+
+
+def test_gbk_csv_with_gcj02_coordinates(tmp_path, ws):
+    glon, glat = crs.wgs84_to_gcj02([p[0] for p in ORIG], [p[1] for p in ORIG])
+    rows = [
+        [
+            f"00{k}",
+            f"{glon[k]:.9f}",
+            f"{glat[k]:.9f}",
+            f"西南街{k}号楼1单元101室",
+            "王五",
+            "13900000000",
+            k + 1,
+        ]
+        for k in range(len(ORIG))
+    ]
+    src = write_csv(
+        tmp_path / "台账.csv",
+        ["户号", "经度", "纬度", "地址", "户主", "电话", "residents"],
+        rows,
+        "gbk",
+    )
+    with pytest.raises(UnicodeDecodeError):
+        src.read_bytes().decode("utf-8")  # really GBK on disk
+    rep = import_layer(ws, "households", src, crs="gcj02")
+    assert rep.encoding == "gb18030" and rep.source_crs == "gcj02"
+    assert rep.rows_read == rep.imported == 4 and rep.skipped == []
+    assert rep.renamed == {"户号": "household_id"}
+    got = io.read_layer(ws, "households")
+    assert list(got["household_id"]) == ["000", "001", "002", "003"]  # leading zeros kept
+    for k, g in enumerate(got.geometry):
+        assert dist_m((g.x, g.y), ORIG[k]) < 0.5
+        assert dist_m((glon[k], glat[k]), ORIG[k]) > 100  # the shift was real
+    assert list(got["地址"]) == [r[3] for r in rows]  # Chinese text intact
+    assert list(got["residents"]) == [1, 2, 3, 4]
+    assert list(got["电话"]) == ["13900000000"] * 4  # phone stays text
+
+
+def test_utf8_bom_csv_lon_lat_headers(tmp_path, ws):
+    rows = [[f"P{k}", ORIG[k][0], ORIG[k][1], 2] for k in range(3)]
+    src = write_csv(
+        tmp_path / "piles.csv",
+        [" Longitude ", "LAT", "pile_id", "ports"],
+        [[r[1], r[2], r[0], r[3]] for r in rows],
+        "utf-8-sig",
+    )
+    assert src.read_bytes().startswith(b"\xef\xbb\xbf")
+    rep = import_layer(ws, "charging_piles", src)
+    assert rep.encoding == "utf-8-sig" and rep.crs_assumed
+    got = io.read_layer(ws, "charging_piles")
+    assert list(got["pile_id"]) == ["P0", "P1", "P2"]
+    assert got.geometry.iloc[1].x == pytest.approx(ORIG[1][0], abs=1e-12)
+
+
+def test_xlsx_with_lon_lat_and_bd09(tmp_path, ws):
+    bx, by = crs.wgs84_to_bd09([p[0] for p in ORIG], [p[1] for p in ORIG])
+    wb = openpyxl.Workbook()
+    sh = wb.active
+    sh.title = "驿站"
+    sh.append(["station_id", "name", "lng", "lat", "staff_on_site"])
+    for k in range(len(ORIG)):
+        sh.append([f"00{k + 1}", f"驿站{k + 1}", float(bx[k]), float(by[k]), k % 2])
+    src = tmp_path / "stations.xlsx"
+    wb.save(src)
+    rep = import_layer(ws, "service_stations", src, crs="bd09", sheet="驿站")
+    assert rep.imported == 4 and rep.encoding is None
+    got = io.read_layer(ws, "service_stations")
+    assert list(got["station_id"]) == ["001", "002", "003", "004"]
+    for k, g in enumerate(got.geometry):
+        assert dist_m((g.x, g.y), ORIG[k]) < 0.5
+    with pytest.raises(InputFileError, match=r"no sheet 'Sheet9'.*驿站"):
+        import_layer(ws, "service_stations", src, crs="bd09", sheet="Sheet9")
+
+
+def test_geojson_polygons(tmp_path, ws):
+    grids = tiny_layers()["grids"].copy()
+    grids["grid_id"] = ["007", "008", "009", "010"]
+    src = tmp_path / "grids.geojson"
+    pyogrio.write_dataframe(grids, src, driver="GeoJSON")
+    rep = import_layer(ws, "grids", src)
+    assert rep.imported == 4 and rep.row_numbering.startswith("feature")
+    got = io.read_layer(ws, "grids")
+    assert list(got["grid_id"]) == ["007", "008", "009", "010"]
+    assert got.geometry.iloc[0].equals(grids.geometry.iloc[0])
+
+
+def test_shapefile_projected_and_missing_prj(tmp_path, ws):
+    mg = tiny_layers()["microgrids"][["microgrid_id", "name", "grid_id", "geometry"]]
+    projected = mg.to_crs(4547)  # CGCS2000 / 3-degree Gauss-Kruger CM 114E
+    src = tmp_path / "mg.shp"
+    with pytest.warns(RuntimeWarning, match="laundered"):
+        pyogrio.write_dataframe(projected, src, encoding="UTF-8")
+    rep = import_layer(ws, "microgrids", src)
+    assert rep.source_crs == "EPSG:4547"
+    got = io.read_layer(ws, "microgrids")
+    assert got.geometry.iloc[0].normalize().equals_exact(mg.geometry.iloc[0].normalize(), 1e-8)
+    assert rep.renamed == {"microgrid_": "microgrid_id"}  # Shapefile's 10-byte field names
+    assert list(got["name"]) == list(mg["name"])
+    before = sha(ws)
+    src.with_suffix(".prj").unlink()
+    with pytest.raises(CRSError, match=r"\.prj.*--crs"):
+        import_layer(ws, "microgrids", src)
+    assert sha(ws) == before
+    rep = import_layer(ws, "microgrids", src, crs="4547")
+    g3 = io.read_layer(ws, "microgrids").geometry.iloc[3]
+    assert g3.normalize().equals_exact(mg.geometry.iloc[3].normalize(), 1e-8)
+
+
+def test_kml_points(tmp_path, ws):
+    hh = gpd.GeoDataFrame(
+        {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326
+    )
+    src = tmp_path / "h.kml"
+    pyogrio.write_dataframe(hh, src, driver="KML")
+    rep = import_layer(ws, "households", src)
+    assert rep.imported == 2
+    got = io.read_layer(ws, "households")
+    assert sorted(got["household_id"]) == ["H1", "H2"]
+
+
+def bad_csv(tmp_path: Path) -> Path:
+    rows = [
+        ["H1", ORIG[0][0], ORIG[0][1]],  # row 2 ok
+        ["H2", "", ORIG[1][1]],  # row 3 empty lon
+        ["H3", ORIG[2][1], ORIG[2][0]],  # row 4 swapped
+        ["H4", 211.47, 35.64],  # row 5 out of range
+        ["H5", "111.47abc", 35.64],  # row 6 not a number
+        ["H6", ORIG[3][0], ORIG[3][1]],  # row 7 ok
+        ["H7", 116.40, 39.90],  # row 8 Beijing: far from the workspace
+    ]
+    return write_csv(tmp_path / "bad.csv", ["household_id", "lon", "lat"], rows, "utf-8")
+
+
+def test_bad_rows_fail_and_leave_workspace_unchanged(tmp_path, ws):
+    src = bad_csv(tmp_path)
+    before = sha(ws)
+    with pytest.raises(CoordinateError) as info:
+        import_layer(ws, "households", src)
+    msg = str(info.value)
+    for row, word in [
+        (3, "empty"),
+        (4, "swapped"),
+        (5, "out of range"),
+        (6, "not a number"),
+        (8, "km from"),
+    ]:
+        assert f"row {row}: " in msg and word in msg
+    assert "row 2:" not in msg and "row 7:" not in msg
+    assert "header = row 1" in msg and "Nothing was written" in msg
+    assert sha(ws) == before
+    assert list(io.read_layer(ws, "households")["household_id"]) == [f"H{k}" for k in range(1, 7)]
+    assert not (tmp_path / "bad.skipped.csv").exists()
+
+
+def test_skip_bad_rows_writes_report(tmp_path, ws):
+    src = bad_csv(tmp_path)
+    report = tmp_path / "out" / "skipped.csv"
+    rep = import_layer(ws, "households", src, skip_bad_rows=True, report=report)
+    assert rep.imported == 2 and rep.skipped_rows == 5
+    assert list(io.read_layer(ws, "households")["household_id"]) == ["H1", "H6"]
+    with open(report, encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["row"]) for r in rows] == [3, 4, 5, 6, 8]
+    assert "swapped" in rows[1]["reason"]
+
+
+def test_read_input_reports_without_raising(tmp_path):
+    data = read_input(bad_csv(tmp_path))
+    assert sorted(data.gdf.index) == [2, 7, 8]  # no extent given: Beijing is not "far"
+    assert [p.row for p in data.problems] == [3, 4, 5, 6]
+
+
+def test_duplicate_and_empty_ids(tmp_path, ws):
+    rows = [["007", *ORIG[0]], ["008", *ORIG[1]], ["007", *ORIG[2]], ["", *ORIG[3]]]
+    src = write_csv(tmp_path / "dup.csv", ["household_id", "经度", "纬度"], rows, "utf-8")
+    before = sha(ws)
+    with pytest.raises(SchemaError) as info:
+        import_layer(ws, "households", src)
+    msg = str(info.value)
+    assert "row 2: duplicate id '007' (also in row 4)" in msg
+    assert "row 4: duplicate id '007' (also in row 2)" in msg
+    assert "row 5: empty id" in msg
+    assert sha(ws) == before
+    rep = import_layer(ws, "households", src, skip_bad_rows=True, report=tmp_path / "r.csv")
+    assert list(io.read_layer(ws, "households")["household_id"]) == ["008"]
+    assert rep.skipped_rows == 3
+
+
+def test_missing_id_column_and_id_col_option(tmp_path, ws):
+    src = write_csv(tmp_path / "x.csv", ["门牌", "lon", "lat"], [["A1", *ORIG[0]]], "utf-8")
+    with pytest.raises(SchemaError, match=r"household_id.*门牌.*--id-col"):
+        import_layer(ws, "households", src)
+    rep = import_layer(ws, "households", src, id_col="门牌")
+    assert rep.renamed == {"门牌": "household_id"}
+    assert list(io.read_layer(ws, "households")["household_id"]) == ["A1"]
+
+
+def test_unrecognised_headers_list_what_was_found(tmp_path):
+    src = write_csv(tmp_path / "x.csv", ["id", "east", "north"], [["1", "1", "2"]], "utf-8")
+    with pytest.raises(InputFileError) as info:
+        read_input(src)
+    assert "id, east, north" in str(info.value) and "--lon-col" in str(info.value)
+    data = read_input(src, lon_col="east", lat_col="north")
+    assert data.gdf.geometry.iloc[0].equals(Point(1, 2))
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (["经度", "纬度"], ("经度", "纬度")),
+        (["东经", "北纬"], ("东经", "北纬")),
+        (["X坐标", "Y坐标"], ("X坐标", "Y坐标")),
+        (["x", "y", "lng", "lat"], ("lng", "lat")),
+        (["Longitude (°)", " Latitude"], ("Longitude (°)", " Latitude")),
+        (["经度（GCJ02）", "纬度（GCJ02）"], ("经度（GCJ02）", "纬度（GCJ02）")),
+        (["LONG", "LAT"], ("LONG", "LAT")),
+    ],
+)
+def test_header_recognition(headers, expected):
+    assert find_coordinate_columns(headers) == expected
+
+
+def test_normalise_header():
+    assert normalise_header(" Ｌｏｎ ") == "lon"
+    assert normalise_header("经度（°）") == "经度"
+
+
+def test_detect_encoding():
+    assert detect_encoding("经度".encode("gbk")) == "gb18030"
+    assert detect_encoding("经度".encode()) == "utf-8"
+    assert detect_encoding("\ufeff经度".encode()) == "utf-8-sig"
+
+
+def test_polygon_layer_from_csv_is_refused(tmp_path, ws):
+    src = write_csv(
+        tmp_path / "g.csv", ["grid_id", "name", "lon", "lat"], [["G1", "a", *ORIG[0]]], "utf-8"
+    )
+    with pytest.raises(InputFileError, match="polygon layer"):
+        import_layer(ws, "grids", src)
+
+
+def test_wrong_geometry_type_rows(tmp_path, ws):
+    gdf = gpd.GeoDataFrame(
+        {"household_id": ["H1", "H2"]},
+        geometry=[Point(*ORIG[0]), box(X0, Y0, X0 + D, Y0 + D)],
+        crs=4326,
+    )
+    src = tmp_path / "h.gpkg"
+    pyogrio.write_dataframe(gdf, src, layer="h")
+    with pytest.raises((CoordinateError, SchemaError), match="row 2: geometry is Polygon"):
+        import_layer(ws, "households", src)
+
+
+def test_new_workspace_is_created(tmp_path):
+    src = tmp_path / "grids.geojson"
+    pyogrio.write_dataframe(tiny_layers()["grids"], src, driver="GeoJSON")
+    target = tmp_path / "new" / "ws.gpkg"
+    import_layer(target, "grids", src)
+    assert io.list_layers(target) == ["grids"]
+
+
+def test_atomic_failure_midway_leaves_workspace_readable(tmp_path, ws, monkeypatch):
+    """Even a crash inside the GeoPackage write leaves the old workspace intact."""
+    src = write_csv(
+        tmp_path / "ok.csv", ["household_id", "lon", "lat"], [["N1", *ORIG[0]]], "utf-8"
+    )
+    before = sha(ws)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(io.pyogrio, "write_dataframe", boom)
+    with pytest.raises(OSError):
+        import_layer(ws, "households", src)
+    monkeypatch.undo()
+    assert sha(ws) == before
+    io.check_sqlite(ws)
+    assert len(io.read_layer(ws, "households")) == 6
+    assert not list(ws.parent.glob(".*.tmp.gpkg"))
+
+
+def _run(*args):
+    return subprocess.run([GRIDMAP, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_import_summary_and_errors(tmp_path, ws):
+    glon, glat = crs.wgs84_to_gcj02(ORIG[0][0], ORIG[0][1])
+    src = write_csv(
+        tmp_path / "h.csv",
+        ["户号", "经度", "纬度", "户主", "电话"],
+        [["001", glon, glat, "王秘密", "13912345678"]],
+        "gbk",
+    )
+    ok = _run("import", "households", str(src), "--workspace", str(ws), "--crs", "gcj02")
+    assert ok.returncode == 0, ok.stderr
+    assert (
+        "imported 1 of 1" in ok.stdout
+        and "gb18030" in ok.stdout
+        and "gcj02 -> EPSG:4326" in ok.stdout
+    )
+    assert "王秘密" not in ok.stdout + ok.stderr and "13912345678" not in ok.stdout + ok.stderr
+
+    before = sha(ws)
+    bad = _run("import", "households", str(bad_csv(tmp_path)), "-w", str(ws))
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "row 3" in lines[0] and "--skip-bad-rows" in lines[0]
+    assert sha(ws) == before
+
+    skip = _run("import", "households", str(bad_csv(tmp_path)), "-w", str(ws), "--skip-bad-rows")
+    assert skip.returncode == 0 and "skipped 5 rows" in skip.stdout
+    assert (tmp_path / "bad.skipped.csv").exists()
+
+    missing = _run("import", "households", str(tmp_path / "nope.csv"), "-w", str(ws))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    badcrs = _run("import", "households", str(src), "-w", str(ws), "--crs", "mars")
+    assert badcrs.returncode == 2 and "unknown coordinate system 'mars'" in badcrs.stderr
+
+
+def test_sample_workspace_round_trip(tmp_path, sample_copy):
+    """Export the sample's households to a GBK CSV in GCJ-02 and import them back."""
+    hh = io.read_layer(sample_copy, "households")
+    gx, gy = crs.wgs84_to_gcj02(hh.geometry.x.to_numpy(), hh.geometry.y.to_numpy())
+    rows = [[i, f"{x:.9f}", f"{y:.9f}"] for i, x, y in zip(hh["household_id"], gx, gy, strict=True)]
+    src = write_csv(tmp_path / "hh.csv", ["户号", "经度", "纬度"], rows, "gbk")
+    rep = import_layer(sample_copy, "households", src, crs="gcj02")
+    assert rep.imported == len(hh)
+    back = io.read_layer(sample_copy, "households")
+    d = crs.haversine_m(
+        back.geometry.x.to_numpy(),
+        back.geometry.y.to_numpy(),
+        hh.geometry.x.to_numpy(),
+        hh.geometry.y.to_numpy(),
+    )
+    assert np.max(d) < 0.5

@@ -34,6 +34,7 @@ geometries, so a changed layer gets a new index).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -330,11 +331,11 @@ class CellIndex:
     # -- stats -----------------------------------------------------------------
     @property
     def n_leaves(self) -> int:
-        return int(len(self.arrays["leaf_base"]))
+        return len(self.arrays["leaf_base"])
 
     @property
     def n_nodes(self) -> int:
-        return int(len(self.arrays["child0"]))
+        return len(self.arrays["child0"])
 
     @property
     def nbytes(self) -> int:
@@ -383,7 +384,7 @@ class CellIndex:
             ids = z["ids"].astype(object)
             raw = z["wkb"].tobytes()
             starts = z["wkb_start"]
-        blobs = [raw[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        blobs = [raw[a:b] for a, b in itertools.pairwise(starts)]
         geoms = shapely.from_wkb(blobs) if blobs else None
         return cls(
             ids=ids,

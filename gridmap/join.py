@@ -462,9 +462,9 @@ def assign_workspace(
     hierarchy = build_hierarchy(ws.layers)
     locators = None
     if engine == "index":
-        from gridmap.index import locators_for  # optional fast path
+        from gridmap.index import cache_dir_for, locators_for  # the fast exact index
 
-        locators = locators_for(hierarchy, cache_dir=path.parent, signature=ws.signature)
+        locators = locators_for(hierarchy, cache_dir=cache_dir_for(path), signature=ws.signature)
     elif engine != "reference":
         raise SchemaError(f"unknown engine '{engine}' (use 'reference' or 'index')")
     names = layers or [n for n in POINT_LAYERS if n in ws.layers]

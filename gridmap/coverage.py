@@ -96,14 +96,22 @@ def _clean(v):
 def records(df: pd.DataFrame) -> list[dict]:
     """DataFrame rows as JSON-safe dicts (no NaN, no inf, no numpy types)."""
     cols = [c for c in df.columns if c != "geometry"]
-    return [{c: _clean(v) for c, v in zip(cols, row, strict=True)} for row in df[cols].itertuples(index=False)]
+    return [
+        {c: _clean(v) for c, v in zip(cols, row, strict=True)}
+        for row in df[cols].itertuples(index=False)
+    ]
 
 
 def _to_bool(s: pd.Series) -> np.ndarray:
     if pd.api.types.is_bool_dtype(s):
         return s.fillna(False).to_numpy(dtype=bool)
     return np.array(
-        [False if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip().lower() in _TRUE or (not isinstance(v, str) and bool(v)) for v in s],
+        [
+            False
+            if v is None or (not isinstance(v, str) and pd.isna(v))
+            else str(v).strip().lower() in _TRUE or (not isinstance(v, str) and bool(v))
+            for v in s
+        ],
         dtype=bool,
     )
 
@@ -177,14 +185,18 @@ def make_context(
     hh = ws.require("households")
     if "household_id" not in hh.columns:
         raise SchemaError(
-            "the households layer has no 'household_id' column", layer="households", file=str(ws.path)
+            "the households layer has no 'household_id' column",
+            layer="households",
+            file=str(ws.path),
         )
     notes: list[str] = []
     metric = _metric_for(ws)
     n = len(hh)
     frame = pd.DataFrame(index=hh.index)
     frame["household_id"] = hh["household_id"].astype(object).to_numpy()
-    polys_present = any(ws.get(layer) is not None and len(ws.get(layer)) for layer, _ in LEVELS.values())
+    polys_present = any(
+        ws.get(layer) is not None and len(ws.get(layer)) for layer, _ in LEVELS.values()
+    )
     if hierarchy is None and polys_present:
         hierarchy = build_hierarchy(ws.layers)
     if hierarchy is not None and n:
@@ -241,7 +253,9 @@ def make_context(
             file=str(ws.path),
             layer="roads",
         )
-    mode = "network" if (distance == "network" or (distance == "auto" and roads_ok)) else "euclidean"
+    mode = (
+        "network" if (distance == "network" or (distance == "auto" and roads_ok)) else "euclidean"
+    )
     net = None
     if mode == "network":
         from gridmap.network import build_network
@@ -291,18 +305,32 @@ def load_facilities(ctx: CoverageContext, facility: str, *, required: bool = Tru
     spec = LAYERS.get(facility)
     id_col = spec.id_column if spec and spec.id_column in gdf.columns else None
     if id_col is None:
-        cands = [c for c in gdf.columns if c.endswith("_id") and c not in ("microgrid_id", "grid_id", "zone_id", "community_id")]
+        cands = [
+            c
+            for c in gdf.columns
+            if c.endswith("_id") and c not in ("microgrid_id", "grid_id", "zone_id", "community_id")
+        ]
         id_col = cands[0] if cands else None
-    ids = gdf[id_col].astype(object).to_numpy() if id_col else np.array([str(i) for i in gdf.index], dtype=object)
+    ids = (
+        gdf[id_col].astype(object).to_numpy()
+        if id_col
+        else np.array([str(i) for i in gdf.index], dtype=object)
+    )
     geoms = gdf.geometry.values
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if (~ok).any():
         bad = [str(v) for v in ids[~ok]]
-        notes.append(f"{facility}: {len(bad)} features without geometry were left out: {', '.join(bad[:10])}")
+        notes.append(
+            f"{facility}: {len(bad)} features without geometry were left out: {', '.join(bad[:10])}"
+        )
     kept = gdf[ok]
     if len(gdf) == 0:
         notes.append(f"{facility}: the layer is empty; no household is covered")
-    metric_geoms = np.asarray(kept.to_crs(ctx.metric).geometry.values) if len(kept) else np.zeros(0, dtype=object)
+    metric_geoms = (
+        np.asarray(kept.to_crs(ctx.metric).geometry.values)
+        if len(kept)
+        else np.zeros(0, dtype=object)
+    )
     cap_col = CAPACITY_COLUMNS.get(facility)
     if cap_col and cap_col in kept.columns:
         cap = pd.to_numeric(kept[cap_col], errors="coerce").astype(float).to_numpy()
@@ -321,7 +349,9 @@ def load_facilities(ctx: CoverageContext, facility: str, *, required: bool = Tru
     return Facilities(facility, ids[ok], metric_geoms, cap, kept, notes)
 
 
-def nearest_euclidean(points: np.ndarray, facilities: np.ndarray, *, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def nearest_euclidean(
+    points: np.ndarray, facilities: np.ndarray, *, workers: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Straight-line distance from each point to the nearest facility, and its index.
 
     Parameters
@@ -439,7 +469,11 @@ class CoverageResult:
     outside: dict[str, int] = field(default_factory=dict)
 
     def totals(self) -> dict:
-        hh = self.households[self.households["located"]] if "located" in self.households else self.households
+        hh = (
+            self.households[self.households["located"]]
+            if "located" in self.households
+            else self.households
+        )
         n = len(hh)
         cov = int(hh["covered"].sum())
         res = hh["residents"].sum(min_count=1)
@@ -462,7 +496,9 @@ class CoverageResult:
             "elderly_covered": _clean(eld_cov),
             "share_elderly": _ratio(eld_cov, eld),
             "unreachable": int((~finite).sum()),
-            "median_distance_m": _clean(round(float(np.median(hh["distance_m"])), 1)) if n and finite.all() else None,
+            "median_distance_m": _clean(round(float(np.median(hh["distance_m"])), 1))
+            if n and finite.all()
+            else None,
         }
 
     def to_json(self) -> dict:
@@ -474,7 +510,9 @@ class CoverageResult:
             "facilities": self.facilities,
         }
         out.update(self.totals())
-        out["no_location"] = int((~self.households["located"]).sum()) if "located" in self.households else 0
+        out["no_location"] = (
+            int((~self.households["located"]).sum()) if "located" in self.households else 0
+        )
         out["outside"] = dict(self.outside)
         grid = self.by_level.get("grid")
         out["by_grid"] = records(grid) if grid is not None else []
@@ -528,7 +566,7 @@ def aggregate(hh: pd.DataFrame, level: str, ws: io.Workspace) -> tuple[pd.DataFr
         elderly=("elderly", lambda s: s.sum(min_count=1)),
         elderly_covered=("elderly_covered", "sum"),
     )
-    out = base.merge(agg, left_on=col, right_index=True, how="outer")
+    out = base.merge(agg.reset_index(), on=col, how="outer")
     out["households"] = out["households"].fillna(0).astype(int)
     out["covered"] = out["covered"].fillna(0).astype(int)
     for c in ("residents", "elderly"):
@@ -605,7 +643,9 @@ def compute_coverage(
     hh = ctx.households.copy()
     hh["distance_m"] = np.round(dist, 1)
     hh["covered"] = np.isfinite(dist) & (dist <= radius_m)
-    hh["nearest_facility_id"] = np.where(idx >= 0, fac.ids[np.maximum(idx, 0)] if len(fac.ids) else None, None)
+    hh["nearest_facility_id"] = np.where(
+        idx >= 0, fac.ids[np.maximum(idx, 0)] if len(fac.ids) else None, None
+    )
     unreachable = ctx.located & ~np.isfinite(dist)
     if unreachable.any() and len(fac.geoms):
         ids = [str(v) for v in hh.loc[unreachable, "household_id"]]
@@ -623,7 +663,9 @@ def compute_coverage(
             notes.append(f"the workspace has no '{layer}' layer; the {level} table is empty")
         elif n_out:
             outside[level] = n_out
-            notes.append(f"{n_out} households lie outside every {layer} polygon (counted in the totals only)")
+            notes.append(
+                f"{n_out} households lie outside every {layer} polygon (counted in the totals only)"
+            )
         empty = table[table["households"] == 0]
         if len(empty) and level in ("grid", "microgrid"):
             notes.append(
@@ -703,7 +745,11 @@ def two_step_fca(
 
 
 def accessibility(
-    ctx: CoverageContext, facility: str, radius_m: float, decay: str = "none", fac: Facilities | None = None
+    ctx: CoverageContext,
+    facility: str,
+    radius_m: float,
+    decay: str = "none",
+    fac: Facilities | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """2SFCA accessibility per household for one facility layer.
 
@@ -722,7 +768,9 @@ def accessibility(
         if ctx.has_ev:
             demand = demand * ctx.households["has_ev"].to_numpy(dtype=float)
         else:
-            notes.append("households: no 'has_ev' column; every household counts as charging demand")
+            notes.append(
+                "households: no 'has_ev' column; every household counts as charging demand"
+            )
     hi, fj, d = facility_pairs(ctx, fac, radius_m)
     access, _ = two_step_fca(hi, fj, d, fac.capacity, demand, radius_m, decay)
     access = np.where(ctx.located, access, np.nan)
@@ -735,11 +783,15 @@ def _count_workers(grids: gpd.GeoDataFrame) -> tuple[np.ndarray, str | None]:
             return pd.to_numeric(grids[col], errors="coerce").to_numpy(dtype=float), None
     if "staff_name" in grids.columns:
         counts = [
-            0.0 if v is None or (not isinstance(v, str) and pd.isna(v)) else float(len([p for p in _NAME_SPLIT.split(str(v)) if p]))
+            0.0
+            if v is None or (not isinstance(v, str) and pd.isna(v))
+            else float(len([p for p in _NAME_SPLIT.split(str(v)) if p]))
             for v in grids["staff_name"]
         ]
         return np.array(counts), None
-    return np.full(len(grids), np.nan), "grids: no 'staff_name' or 'workers' column; households per grid worker is n/a"
+    return np.full(
+        len(grids), np.nan
+    ), "grids: no 'staff_name' or 'workers' column; households per grid worker is n/a"
 
 
 def _per_grid_sum(grid_ids: pd.Series, values: np.ndarray, index: pd.Index) -> pd.Series:
@@ -793,10 +845,16 @@ def grid_indicators(
     n_hh = _per_grid_sum(hg, np.ones(len(hh)), index)
     out["households"] = n_hh.to_numpy().astype(int)
     for col, flag in (("residents", ctx.has_residents), ("elderly", ctx.has_elderly)):
-        out[col] = _per_grid_sum(hg, hh[col].fillna(0).to_numpy(), index).to_numpy() if flag else np.nan
+        out[col] = (
+            _per_grid_sum(hg, hh[col].fillna(0).to_numpy(), index).to_numpy() if flag else np.nan
+        )
     res = out["residents"].astype(float)
     out["elderly_share"] = (out["elderly"] / res.where(res > 0)).round(4)
-    ev = _per_grid_sum(hg, hh["has_ev"].to_numpy(dtype=float), index).to_numpy() if ctx.has_ev else np.full(len(out), np.nan)
+    ev = (
+        _per_grid_sum(hg, hh["has_ev"].to_numpy(dtype=float), index).to_numpy()
+        if ctx.has_ev
+        else np.full(len(out), np.nan)
+    )
     out["ev_households"] = ev
     hhf = out["households"].astype(float).to_numpy()
 
@@ -839,7 +897,9 @@ def grid_indicators(
     out["spaces_per_household"] = safe_div(out["parking_spaces"], hhf)
     st_grid, stations = located_in_grid("service_stations")
     out["service_stations"] = (
-        _per_grid_sum(st_grid, np.ones(len(st_grid)), index).to_numpy() if stations is not None else np.nan
+        _per_grid_sum(st_grid, np.ones(len(st_grid)), index).to_numpy()
+        if stations is not None
+        else np.nan
     )
     out["households_per_station"] = safe_div(hhf, out["service_stations"], inf_when_zero=True)
     workers, note = _count_workers(g)
@@ -859,11 +919,17 @@ def grid_indicators(
         mids = [str(m) for m in mg["microgrid_id"].dropna().astype(str).unique()]
         counts = hh["microgrid_id"].dropna().astype(str).value_counts()
         sizes = pd.DataFrame(
-            {"microgrid_id": mids, "grid_id": [parents.get(m) for m in mids], "n": [int(counts.get(m, 0)) for m in mids]}
+            {
+                "microgrid_id": mids,
+                "grid_id": [parents.get(m) for m in mids],
+                "n": [int(counts.get(m, 0)) for m in mids],
+            }
         )
         sizes = sizes[sizes["grid_id"].notna()]
         sizes["ok"] = (sizes["n"] >= lo) & (sizes["n"] <= hi)
-        agg = sizes.groupby("grid_id").agg(mn=("n", "min"), mx=("n", "max"), cnt=("n", "size"), ok=("ok", "mean"))
+        agg = sizes.groupby("grid_id").agg(
+            mn=("n", "min"), mx=("n", "max"), cnt=("n", "size"), ok=("ok", "mean")
+        )
         agg = agg.reindex(index)
         out["microgrids"] = agg["cnt"].fillna(0).to_numpy()
         out["microgrid_households_min"] = agg["mn"].to_numpy(dtype=float)
@@ -871,7 +937,12 @@ def grid_indicators(
         out["microgrids_in_range_share"] = agg["ok"].astype(float).round(4).to_numpy()
     else:
         notes.append("no micro-grids; micro-grid indicators are n/a")
-        for c in ("microgrids", "microgrid_households_min", "microgrid_households_max", "microgrids_in_range_share"):
+        for c in (
+            "microgrids",
+            "microgrid_households_min",
+            "microgrid_households_max",
+            "microgrids_in_range_share",
+        ):
             out[c] = np.nan
     # coverage shares and 2SFCA at default radii and rule radii
     wanted: dict[tuple[str, str], set[float]] = {}
@@ -881,7 +952,9 @@ def grid_indicators(
                 wanted.setdefault((ind, layer), set()).add(std.radius_for(layer))
     for r in std.rules:
         if r.facility and r.indicator in ("coverage_share", "access_2sfca"):
-            wanted.setdefault((r.indicator, r.facility), set()).add(r.radius_m or std.radius_for(r.facility))
+            wanted.setdefault((r.indicator, r.facility), set()).add(
+                r.radius_m or std.radius_for(r.facility)
+            )
     facs: dict[str, Facilities] = {}
     for (ind, layer), radii in sorted(wanted.items()):
         if ws_.get(layer) is None:
@@ -903,7 +976,9 @@ def grid_indicators(
                 notes.extend(x for x in n2 if x not in notes)
                 dem = demand[ctx.located]
                 a = np.nan_to_num(acc[ctx.located]) * dem
-                out[col] = safe_div(_per_grid_sum(hg, a, index).to_numpy(), _per_grid_sum(hg, dem, index).to_numpy())
+                out[col] = safe_div(
+                    _per_grid_sum(hg, a, index).to_numpy(), _per_grid_sum(hg, dem, index).to_numpy()
+                )
     out.attrs["notes"] = notes
     out.attrs["distance"] = ctx.distance
     return out
@@ -914,3 +989,238 @@ def coverage_summary_frame(result: CoverageResult, level: str) -> pd.DataFrame:
     if level not in result.by_level:
         raise GridmapError(f"unknown level '{level}' (use community, zone, grid or microgrid)")
     return result.by_level[level]
+
+
+#: Readable (bilingual) column headers for spreadsheets.
+HEADERS = {
+    "community_id": "社区 Community ID",
+    "zone_id": "片区 Zone ID",
+    "grid_id": "网格 Grid ID",
+    "microgrid_id": "微网格 Micro-grid ID",
+    "name": "名称 Name",
+    "households": "户数 Households",
+    "covered": "覆盖户数 Households covered",
+    "share": "户覆盖率 Share of households covered",
+    "residents": "人口 Residents",
+    "residents_covered": "覆盖人口 Residents covered",
+    "share_residents": "人口覆盖率 Share of residents covered",
+    "elderly": "老年人 Elderly",
+    "elderly_covered": "覆盖老年人 Elderly covered",
+    "share_elderly": "老年人覆盖率 Share of elderly covered",
+    "elderly_share": "老龄化率 Elderly share of residents",
+    "ev_households": "电动车户数 Households with an EV",
+    "charging_piles": "充电桩 Charging piles",
+    "charging_ports": "充电端口 Charging ports",
+    "ports_per_ev_household": "端口/电动车户 Ports per EV household",
+    "parking_lots": "停车场 Parking lots",
+    "parking_spaces": "车位 Parking spaces",
+    "spaces_per_household": "车位/户 Spaces per household",
+    "service_stations": "服务驿站 Service stations",
+    "households_per_station": "户/驿站 Households per station",
+    "grid_workers": "网格员 Grid workers",
+    "households_per_worker": "户/网格员 Households per worker",
+    "microgrids": "微网格数 Micro-grids",
+    "microgrid_households_min": "微网格最少户数 Min households per micro-grid",
+    "microgrid_households_max": "微网格最多户数 Max households per micro-grid",
+    "microgrids_in_range_share": "合规微网格比例 Share of micro-grids in size range",
+    "rule_id": "规则 Rule ID",
+    "rule": "规则说明 Rule",
+    "value": "数值 Value",
+    "threshold": "标准 Threshold",
+    "passed": "达标 Passed",
+    "source": "依据 Source",
+}
+
+
+def _readable(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.drop(columns=[c for c in ("geometry",) if c in df.columns]).copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = out[c].map(lambda v: "n/a" if v is None else v)
+        elif pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].astype(object).map(lambda v: "n/a" if not math.isfinite(v) else v)
+    return out.rename(columns=lambda c: HEADERS.get(c, c))
+
+
+def write_coverage(
+    out_path: str | os.PathLike,
+    result: CoverageResult,
+    *,
+    indicators: gpd.GeoDataFrame | None = None,
+    standards: pd.DataFrame | None = None,
+    sites: gpd.GeoDataFrame | None = None,
+) -> os.PathLike:
+    """Write coverage aggregates atomically; the format follows the suffix.
+
+    ``.xlsx``: one sheet per level (community, zone, grid, microgrid), plus
+    ``indicators``, ``standards``, ``sites`` and ``notes`` sheets when given;
+    frozen header row, bilingual headers, "n/a" where a figure is not available.
+    ``.csv``: the grid table (UTF-8 with BOM so Excel shows Chinese).
+    ``.gpkg``: layer ``coverage_grids`` (grid polygons with coverage figures and
+    indicators, plus ``rules_failed``), and ``proposed_sites`` when given.
+    Only aggregates are written: no household, name, phone or address.
+
+    Raises
+    ------
+    GridmapError
+        For an unsupported suffix.
+    """
+    from pathlib import Path
+
+    import pyogrio
+
+    p = Path(out_path)
+    suffix = p.suffix.lower()
+    grid = result.by_level["grid"]
+    if suffix == ".csv":
+        return io.atomic_write_file(
+            p, lambda tmp: grid.to_csv(tmp, index=False, encoding="utf-8-sig")
+        )
+    if suffix == ".xlsx":
+
+        def write_xlsx(tmp):
+            with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
+                sheets: dict[str, pd.DataFrame] = {lvl: df for lvl, df in result.by_level.items()}
+                if indicators is not None:
+                    sheets["indicators"] = indicators
+                if standards is not None:
+                    sheets["standards"] = standards
+                if sites is not None:
+                    s = sites.copy()
+                    s["lon"] = s.geometry.x.round(7)
+                    s["lat"] = s.geometry.y.round(7)
+                    sheets["sites"] = pd.DataFrame(s.drop(columns="geometry"))
+                meta = [
+                    f"facility: {result.facility}",
+                    f"radius_m: {result.radius_m:g}",
+                    f"distance: {result.distance}",
+                    *result.notes,
+                ]
+                sheets["notes"] = pd.DataFrame({"notes": meta})
+                for name, df in sheets.items():
+                    _readable(df).to_excel(xw, sheet_name=name, index=False)
+                    sh = xw.sheets[name]
+                    sh.freeze_panes = "A2"
+                    for col in sh.columns:
+                        width = max(len(str(c.value or "")) for c in col[:200])
+                        sh.column_dimensions[col[0].column_letter].width = min(
+                            60, max(10, width + 2)
+                        )
+
+        return io.atomic_write_file(p, write_xlsx)
+    if suffix == ".gpkg":
+        ind = indicators
+        if ind is None:
+            raise GridmapError("pass indicators=grid_indicators(ws) to write a .gpkg", file=str(p))
+        cov = grid[["grid_id", "households", "covered", "share"]].rename(
+            columns={"covered": f"covered_{result.facility}", "share": f"share_{result.facility}"}
+        )
+        layer = ind.drop(columns=["households"]).merge(cov, on="grid_id", how="left")
+        if standards is not None and len(standards):
+            failed = standards[standards["passed"].map(lambda v: v is False)]
+            fails = failed.groupby("grid_id")["rule_id"].apply(lambda s: ",".join(s))
+            layer["rules_failed"] = layer["grid_id"].map(fails).fillna("")
+        for c in layer.columns:
+            if c != "geometry" and pd.api.types.is_float_dtype(layer[c]):
+                layer[c] = layer[c].where(np.isfinite(layer[c].astype(float)))
+        layer = gpd.GeoDataFrame(layer, geometry="geometry", crs="EPSG:4326")
+
+        def write_gpkg(tmp):
+            pyogrio.write_dataframe(
+                layer, tmp, layer="coverage_grids", driver="GPKG", promote_to_multi=True
+            )
+            if sites is not None and len(sites):
+                pyogrio.write_dataframe(
+                    sites, tmp, layer="proposed_sites", driver="GPKG", append=False
+                )
+
+        return io.atomic_write_file(p, write_gpkg)
+    raise GridmapError(f"cannot write '{p.suffix}' files; use .xlsx, .csv or .gpkg", file=str(p))
+
+
+def print_coverage(
+    result: CoverageResult,
+    level: str,
+    console,
+    *,
+    checks: pd.DataFrame | None = None,
+    sites: gpd.GeoDataFrame | None = None,
+    out=None,
+    max_rows: int = 60,
+) -> None:
+    """Print a coverage result as rich tables (headline, one level, failures, sites, notes)."""
+    from rich.table import Table
+
+    t = result.totals()
+
+    def pct(v):
+        return (
+            "n/a"
+            if v is None or (isinstance(v, float) and not math.isfinite(v))
+            else f"{100 * v:.1f} %"
+        )
+
+    def num(v):
+        v = _clean(v)
+        if v is None:
+            return "n/a"
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    console.print(
+        f"[bold]{result.facility}[/]: {t['covered']} of {t['households']} households within "
+        f"{result.radius_m:g} m ({pct(t['share'])}), {result.distance} distance, "
+        f"{result.facilities} facilities. Residents {pct(t['share_residents'])}, "
+        f"elderly {pct(t['share_elderly'])}."
+    )
+    df = coverage_summary_frame(result, level)
+    id_col = LEVELS[level][1]
+    table = Table(title=f"coverage by {level}")
+    for col in (
+        id_col,
+        "name",
+        "households",
+        "covered",
+        "share",
+        "share_residents",
+        "share_elderly",
+    ):
+        table.add_column(col, justify="left" if col in (id_col, "name") else "right")
+    for rec in records(df)[:max_rows]:
+        table.add_row(
+            str(rec[id_col]),
+            str(rec["name"] or ""),
+            num(rec["households"]),
+            num(rec["covered"]),
+            pct(rec["share"]),
+            pct(rec["share_residents"]),
+            pct(rec["share_elderly"]),
+        )
+    if len(df) > max_rows:
+        table.caption = f"... and {len(df) - max_rows} more (use --format json or --out)"
+    console.print(table)
+    if checks is not None:
+        failed = checks[checks["passed"].map(lambda v: v is False)]
+        na = checks[checks["passed"].map(lambda v: v is None)]
+        ft = Table(
+            title=f"standards: {len(failed)} failures, {len(na)} n/a, of {len(checks)} checks"
+        )
+        for col in ("grid_id", "rule_id", "value", "threshold"):
+            ft.add_column(col)
+        for rec in records(failed)[:max_rows]:
+            ft.add_row(rec["grid_id"], rec["rule_id"], num(rec["value"]), rec["threshold"])
+        console.print(ft)
+    if sites is not None:
+        st = Table(
+            title=f"proposed sites ({sites.attrs.get('method')}, gap {100 * sites.attrs.get('gap', 0):.1f} %)"
+        )
+        for col in ("rank", "candidate", "newly_covered", "lon", "lat"):
+            st.add_column(col)
+        for r, g in zip(sites.itertuples(index=False), sites.geometry, strict=True):
+            st.add_row(
+                str(r.rank), str(r.candidate), f"{r.newly_covered:g}", f"{g.x:.6f}", f"{g.y:.6f}"
+            )
+        console.print(st)
+    for note in result.notes + (sites.attrs.get("notes", []) if sites is not None else []):
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if out is not None:
+        console.print(f"written: {out}")

@@ -1,0 +1,391 @@
+"""Coverage: distances and shares against brute force, edge cases, CLI surfaces."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+import shapely
+from conftest import tiny_layers
+from shapely.geometry import LineString, box
+
+from gridmap import io
+from gridmap.coverage import (
+    compute_coverage,
+    gaussian_weight,
+    grid_indicators,
+    make_context,
+    two_step_fca,
+)
+from gridmap.errors import LayerNotFoundError, SchemaError
+
+REPO = Path(__file__).resolve().parent.parent
+UTM49 = "EPSG:32649"  # the metric CRS gridmap picks near 111.47 E
+
+
+def _no_nan(obj) -> str:
+    """Serialise strictly: NaN/inf anywhere raises."""
+    return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+
+
+def random_layers(seed: int, n_hh: int = 400, n_fac: int = 12) -> dict[str, gpd.GeoDataFrame]:
+    """One community of 3 x 2 grids (each 400 m), households and stations at random."""
+    rng = np.random.default_rng(seed)
+    x0, y0 = 111.47, 35.64
+    dx, dy = 0.0044, 0.0036  # about 400 m each way
+    crs = "EPSG:4326"
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_id": [f"G{i}{j}" for i in range(3) for j in range(2)],
+            "name": [f"网格{i}{j}" for i in range(3) for j in range(2)],
+            "staff_name": ["张三"] * 6,
+        },
+        geometry=[
+            box(x0 + i * dx, y0 + j * dy, x0 + (i + 1) * dx, y0 + (j + 1) * dy)
+            for i in range(3)
+            for j in range(2)
+        ],
+        crs=crs,
+    )
+    comm = gpd.GeoDataFrame(
+        {"community_id": ["C1"], "name": ["社区"]},
+        geometry=[box(x0, y0, x0 + 3 * dx, y0 + 2 * dy)],
+        crs=crs,
+    )
+    hx = rng.uniform(x0 - 0.3 * dx, x0 + 3.3 * dx, n_hh)
+    hy = rng.uniform(y0 - 0.3 * dy, y0 + 2.3 * dy, n_hh)
+    hh = gpd.GeoDataFrame(
+        {
+            "household_id": [f"H{k:04d}" for k in range(n_hh)],
+            "residents": rng.integers(1, 6, n_hh),
+            "elderly": rng.integers(0, 3, n_hh),
+            "has_ev": rng.random(n_hh) < 0.3,
+        },
+        geometry=shapely.points(hx, hy),
+        crs=crs,
+    )
+    fx = rng.uniform(x0, x0 + 3 * dx, n_fac)
+    fy = rng.uniform(y0, y0 + 2 * dy, n_fac)
+    st = gpd.GeoDataFrame(
+        {"station_id": [f"S{k}" for k in range(n_fac)], "name": ["驿站"] * n_fac},
+        geometry=shapely.points(fx, fy),
+        crs=crs,
+    )
+    return {"communities": comm, "grids": grids, "households": hh, "service_stations": st}
+
+
+def brute_distances(hh: gpd.GeoDataFrame, fac: gpd.GeoDataFrame) -> np.ndarray:
+    """All-pairs straight-line distances (numpy) in UTM 49N, min per household."""
+    h = hh.to_crs(UTM49)
+    f = fac.to_crs(UTM49)
+    hx, hy = h.geometry.x.to_numpy(), h.geometry.y.to_numpy()
+    fx, fy = f.geometry.x.to_numpy(), f.geometry.y.to_numpy()
+    d = np.hypot(hx[:, None] - fx[None, :], hy[:, None] - fy[None, :])
+    return d.min(axis=1)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("radius", [150.0, 300.0])
+def test_distances_and_shares_equal_brute_force(tmp_path, seed, radius):
+    layers = random_layers(seed)
+    path = tmp_path / "r.gpkg"
+    io.write_layers(path, layers)
+    ws = io.load_workspace(path)
+    res = compute_coverage(ws, "service_stations", radius, distance="euclidean")
+    assert res.distance == "euclidean"
+    ref = brute_distances(layers["households"], layers["service_stations"])
+    got = res.households.set_index("household_id").loc[layers["households"]["household_id"]]
+    np.testing.assert_allclose(got["distance_m"].to_numpy(), ref, atol=0.051)
+    covered_ref = ref <= radius
+    assert (got["covered"].to_numpy() == covered_ref).all()
+    # grid shares against an independent point-in-polygon count
+    hh = layers["households"].copy()
+    hh["cov"] = covered_ref
+    joined = gpd.sjoin(hh, layers["grids"][["grid_id", "geometry"]], predicate="intersects")
+    by_grid = res.by_level["grid"].set_index("grid_id")
+    for gid, grp in joined.groupby("grid_id"):
+        assert by_grid.loc[gid, "households"] == len(grp)
+        assert by_grid.loc[gid, "covered"] == int(grp["cov"].sum())
+        assert by_grid.loc[gid, "residents_covered"] == pytest.approx(
+            grp.loc[grp["cov"], "residents"].sum()
+        )
+        assert by_grid.loc[gid, "share"] == pytest.approx(round(grp["cov"].mean(), 4))
+    js = res.to_json()
+    _no_nan(js)
+    assert js["households"] == len(hh)
+    assert js["covered"] == int(covered_ref.sum())
+    assert js["share"] == pytest.approx(round(covered_ref.mean(), 4))
+    outside = len(hh) - len(joined)
+    assert js["outside"].get("grid", 0) == outside
+
+
+def test_polygon_facility_distance_is_distance_to_polygon(tmp_path):
+    layers = random_layers(7, n_hh=200)
+    lots = [box(111.471, 35.641, 111.4725, 35.6418), box(111.478, 35.644, 111.479, 35.645)]
+    layers["parking"] = gpd.GeoDataFrame(
+        {"parking_id": ["K1", "K2"], "spaces": [30, 5]}, geometry=lots, crs="EPSG:4326"
+    )
+    path = tmp_path / "p.gpkg"
+    io.write_layers(path, layers)
+    res = compute_coverage(io.load_workspace(path), "parking", 300, distance="euclidean")
+    h = layers["households"].to_crs(UTM49).geometry.values
+    p = layers["parking"].to_crs(UTM49).geometry.values
+    ref = np.min(np.stack([shapely.distance(h, g) for g in p]), axis=0)
+    got = res.households.set_index("household_id").loc[layers["households"]["household_id"]]
+    np.testing.assert_allclose(got["distance_m"].to_numpy(), ref, atol=0.051)
+    assert (got["distance_m"] == 0).any()  # households inside a lot
+
+
+def test_tiny_fixture_by_hand(tiny_workspace):
+    ws = io.load_workspace(tiny_workspace)
+    res = compute_coverage(ws, "service_stations", 100, distance="euclidean")
+    # the station sits at the centre of M04 (grid G2), 0.5 x 0.5 cells from H3's vertex
+    by = res.households.set_index("household_id")
+    assert by.loc["H3", "distance_m"] == pytest.approx(math.hypot(0.5 * 90.5, 0.5 * 111.0), abs=4)
+    grid = res.by_level["grid"].set_index("grid_id")
+    assert grid.loc["G2", "households"] == 0
+    assert pd.isna(grid.loc["G2", "share"])
+    js = res.to_json()
+    g2 = next(r for r in js["by_grid"] if r["grid_id"] == "G2")
+    assert g2["share"] is None and g2["households"] == 0
+    assert any("G2" in n for n in js["notes"])
+    assert set(js) >= {
+        "facility",
+        "radius_m",
+        "distance",
+        "households",
+        "covered",
+        "share",
+        "by_grid",
+    }
+    # no personal data in the result
+    assert not {"address", "head_name", "phone"} & set(res.households.columns)
+    assert "张伟" not in _no_nan(js) and "西南街" not in _no_nan(js)
+
+
+def test_empty_facility_layer(tmp_path):
+    layers = tiny_layers()
+    layers["charging_piles"] = layers["charging_piles"].iloc[0:0]
+    path = tmp_path / "e.gpkg"
+    io.write_layers(path, layers)
+    res = compute_coverage(io.load_workspace(path), "charging_piles", distance="euclidean")
+    assert res.facilities == 0
+    assert not res.households["covered"].any()
+    assert np.isinf(res.households["distance_m"]).all()
+    js = res.to_json()
+    _no_nan(js)
+    assert js["covered"] == 0 and js["share"] == 0.0
+    assert any("empty" in n for n in js["notes"])
+
+
+def test_missing_facility_layer_names_it(tmp_path):
+    layers = tiny_layers()
+    del layers["parking"]
+    path = tmp_path / "m.gpkg"
+    io.write_layers(path, layers)
+    with pytest.raises(LayerNotFoundError) as exc:
+        compute_coverage(io.load_workspace(path), "parking")
+    assert "parking" in str(exc.value)
+    # grid indicators still work and mark parking n/a
+    ind = grid_indicators(io.load_workspace(path), distance="euclidean")
+    assert ind["parking_spaces"].isna().all()
+    assert any("parking" in n for n in ind.attrs["notes"])
+
+
+def test_households_without_optional_columns_and_locations(tmp_path):
+    layers = tiny_layers()
+    hh = layers["households"].drop(columns=["residents", "elderly", "has_ev"])
+    hh.loc[hh.index[0], "geometry"] = None
+    layers["households"] = hh
+    path = tmp_path / "n.gpkg"
+    io.write_layers(path, layers)
+    ws = io.load_workspace(path)
+    res = compute_coverage(ws, "service_stations", 500, distance="euclidean")
+    js = res.to_json()
+    _no_nan(js)
+    assert js["residents"] is None and js["share_residents"] is None
+    assert js["households"] == len(hh) - 1
+    assert js["no_location"] == 1
+    assert any("H1" in n and "without a location" in n for n in js["notes"])
+    ind = grid_indicators(ws, distance="euclidean")
+    assert ind["residents"].isna().all()
+
+
+def test_bad_radius_and_distance(tiny_workspace):
+    ws = io.load_workspace(tiny_workspace)
+    with pytest.raises(SchemaError):
+        compute_coverage(ws, "service_stations", -5)
+    with pytest.raises(SchemaError):
+        compute_coverage(ws, "service_stations", distance="crow")
+    with pytest.raises(LayerNotFoundError):
+        compute_coverage(ws, "service_stations", distance="network")  # no roads layer
+
+
+def test_auto_uses_network_when_roads_exist(tmp_path):
+    layers = tiny_layers()
+    x0, y0, d = 111.47, 35.64, 0.001
+    layers["roads"] = gpd.GeoDataFrame(
+        {"road_id": ["R1", "R2"]},
+        geometry=[
+            LineString([(x0 - d, y0 + d), (x0 + 5 * d, y0 + d)]),
+            LineString([(x0 + 1.5 * d, y0 - d), (x0 + 1.5 * d, y0 + 3 * d)]),
+        ],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "r.gpkg"
+    io.write_layers(path, layers)
+    ws = io.load_workspace(path)
+    net = compute_coverage(ws, "service_stations", 1000)
+    euc = compute_coverage(ws, "service_stations", 1000, distance="euclidean")
+    assert net.distance == "network" and euc.distance == "euclidean"
+    dn = net.households["distance_m"].to_numpy()
+    de = euc.households["distance_m"].to_numpy()
+    assert (dn >= de - 0.11).all()  # walking is never shorter than the straight line
+    assert (dn > de + 1).any()
+
+
+def test_two_step_fca_by_hand():
+    # households 0,1,2; facility A (supply 8) reaches 0,1; facility B (supply 1) reaches 1,2
+    hh = np.array([0, 1, 1, 2])
+    fac = np.array([0, 0, 1, 1])
+    dist = np.array([100.0, 200.0, 50.0, 400.0])
+    demand = np.array([1.0, 1.0, 1.0])
+    acc, ratio = two_step_fca(hh, fac, dist, np.array([8.0, 1.0]), demand, 500.0)
+    # R_A = 8 / 2 = 4, R_B = 1 / 2 = 0.5; A_0 = 4, A_1 = 4.5, A_2 = 0.5
+    np.testing.assert_allclose(ratio, [4.0, 0.5])
+    np.testing.assert_allclose(acc, [4.0, 4.5, 0.5])
+    # total supply is conserved when every household has demand 1 and is reached
+    assert acc.sum() == pytest.approx(9.0)
+    # demand weights: household 1 has no EV -> R_A = 8/1, R_B = 1/1
+    acc2, _ = two_step_fca(hh, fac, dist, np.array([8.0, 1.0]), np.array([1.0, 0.0, 1.0]), 500.0)
+    np.testing.assert_allclose(acc2, [8.0, 9.0, 1.0])
+    # Gaussian decay: weights by hand
+    accg, ratiog = two_step_fca(hh, fac, dist, np.array([8.0, 1.0]), demand, 500.0, "gaussian")
+    w = gaussian_weight(dist, 500.0)
+    e = math.exp(-0.5)
+    assert w[0] == pytest.approx((math.exp(-0.5 * 0.04) - e) / (1 - e))
+    ra = 8.0 / (w[0] + w[1])
+    rb = 1.0 / (w[2] + w[3])
+    np.testing.assert_allclose(ratiog, [ra, rb])
+    np.testing.assert_allclose(accg, [ra * w[0], ra * w[1] + rb * w[2], rb * w[3]])
+
+
+def test_grid_indicators_supply_by_hand(tiny_workspace):
+    ind = grid_indicators(io.load_workspace(tiny_workspace), distance="euclidean")
+    ind = ind.set_index("grid_id")
+    # P1 (2 ports) in G1, P2 (8 ports) in G4; EV households: H1 (G1), H4 (G4), H6 (G3)
+    assert ind.loc["G1", "charging_ports"] == 2 and ind.loc["G4", "charging_ports"] == 8
+    assert ind.loc["G1", "ports_per_ev_household"] == 2.0
+    assert ind.loc["G3", "ports_per_ev_household"] == 0.0
+    assert ind.loc["G3", "parking_spaces"] == 40
+    assert ind.loc["G2", "service_stations"] == 1
+    assert np.isinf(ind.loc["G1", "households_per_station"])
+    assert ind.loc["G1", "elderly_share"] == pytest.approx(round(2 / 6, 4))
+    assert ind.loc["G1", "households_per_worker"] == 3.0
+    # 2SFCA for piles within 500 m: both piles reach all 3 located EV households
+    # inside the community: R = 10 / 3 per EV household
+    assert ind.loc["G1", "access_2sfca_charging_piles_500m"] == pytest.approx(10 / 3, abs=1e-3)
+
+
+def test_context_reuse_gives_same_result(tiny_workspace):
+    ws = io.load_workspace(tiny_workspace)
+    ctx = make_context(ws, "euclidean")
+    a = compute_coverage(ws, "parking", 300, context=ctx).to_json()
+    b = compute_coverage(ws, "parking", 300, distance="euclidean").to_json()
+    assert a == b
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "gridmap.cli", "coverage", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_cli_json_shape(tiny_workspace, tmp_path):
+    proc = _cli(
+        tiny_workspace, "--facility", "service_stations", "--radius", "500", "--format", "json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert doc["facility"] == "service_stations" and doc["radius_m"] == 500.0
+    assert doc["distance"] in ("euclidean", "network")
+    assert isinstance(doc["by_grid"], list) and len(doc["by_grid"]) == 4
+    for rec in doc["by_grid"]:
+        assert {"grid_id", "households", "covered", "share"} <= set(rec)
+    proc = _cli(
+        tiny_workspace,
+        "--facility",
+        "charging_piles",
+        "--format",
+        "json",
+        "--standards",
+        REPO / "gridmap" / "standards.toml",
+        "--propose",
+        "1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert doc["radius_m"] == 500.0  # the charging pile default
+    assert "grid_size" in doc["standards"]["failing"]["G1"]
+    assert "method" in doc["proposed_sites"]
+
+
+def test_cli_errors_are_one_line(tiny_workspace):
+    proc = _cli(tiny_workspace, "--facility", "kindergartens")
+    assert proc.returncode == 2
+    assert "kindergartens" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_outputs(tiny_workspace, tmp_path):
+    xlsx = tmp_path / "out" / "cov.xlsx"
+    proc = _cli(tiny_workspace, "--facility", "parking", "--out", xlsx)
+    assert proc.returncode == 0, proc.stderr
+    wb = openpyxl.load_workbook(xlsx)
+    assert {"community", "zone", "grid", "microgrid", "standards", "indicators"} <= set(
+        wb.sheetnames
+    )
+    for name in ("grid", "standards"):
+        assert wb[name].freeze_panes == "A2"
+    headers = [c.value for c in wb["grid"][1]]
+    assert "户数 Households" in headers
+    text = " ".join(str(c.value) for ws in wb for row in ws.iter_rows() for c in row)
+    for personal in ("张伟", "13800000001", "赵一", "西南街", "党员1 ", "1390000"):
+        assert personal not in text
+    assert "nan" not in text.lower().split()
+    csv = tmp_path / "cov.csv"
+    assert _cli(tiny_workspace, "--facility", "parking", "--out", csv).returncode == 0
+    df = pd.read_csv(csv, encoding="utf-8-sig")
+    assert list(df["grid_id"]) == ["G1", "G2", "G3", "G4"]
+    gpkg = tmp_path / "cov.gpkg"
+    proc = _cli(tiny_workspace, "--facility", "parking", "--out", gpkg, "--propose", "1")
+    assert proc.returncode == 0, proc.stderr
+    info = subprocess.run(["ogrinfo", "-so", "-al", str(gpkg)], capture_output=True, text=True)
+    assert "coverage_grids" in info.stdout and "Feature Count: 4" in info.stdout
+    assert "share_parking" in info.stdout and "rules_failed" in info.stdout
+    assert "staff_name" not in info.stdout and "staff_phone" not in info.stdout
+    bad = _cli(tiny_workspace, "--facility", "parking", "--out", tmp_path / "x.shp")
+    assert bad.returncode == 2 and ".shp" in bad.stderr
+    assert not list(tmp_path.glob(".cov*"))  # no temporary files left
+
+
+@pytest.mark.skipif(not (REPO / "data" / "geo" / "community.gpkg").exists(), reason="no sample")
+def test_sample_runs_with_network(sample_workspace):
+    ws = io.load_workspace(sample_workspace)
+    res = compute_coverage(ws, "service_stations", 500)
+    js = res.to_json()
+    _no_nan(js)
+    assert js["distance"] == ("network" if "roads" in ws.layers else "euclidean")
+    assert js["households"] + js["no_location"] == len(ws.layers["households"])
+    assert len(js["by_grid"]) == len(ws.layers["grids"])

@@ -51,7 +51,7 @@ _CN_NUM_CHARS = "零〇○一幺二两三四五六七八九十百千"
 
 #: Words after which a Chinese numeral is a number of the address (not part of a
 #: street name such as 五一路 or 三里屯).
-_NUM_FOLLOWERS = "号|栋|幢|座|单元|门|楼|层|室|房|户|-|#|$|\\d"
+_NUM_FOLLOWERS = "号|栋|幢|座|单元|门|楼|层|室|房|户|-|#|$"
 _CN_NUMBER_RE = re.compile(f"[{_CN_NUM_CHARS}]+(?=(?:{_NUM_FOLLOWERS}))")
 
 #: Administrative suffixes that may end a leading prefix the registry does not

@@ -14,8 +14,8 @@ normalisation) runs in three steps:
 2. **building**: the street and building (and unit, if given) are known but the
    room is not given or not in the registry; the building's owner answers when
    all its households share one owner, otherwise the answer is ambiguous;
-3. **fuzzy**: the street/compound name is compared with rapidfuzz (character
-   based, so unspaced Chinese works) while building, unit and room must still
+3. **fuzzy**: the street/compound name is compared with rapidfuzz's normalised
+   Levenshtein similarity (character based, so unspaced Chinese works) while building, unit and room must still
    agree. A fuzzy answer needs a street score of at least ``accept`` and a
    clear lead (``margin``) over every other street, else it is ambiguous.
 
@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 from gridmap.address import ParsedAddress, format_address, parse_address
 from gridmap.crs import metric_crs_for, parse_crs, to_wgs84
@@ -251,6 +252,8 @@ class AddressRegistry:
                 f"{len(unparsable)} records have an empty address and cannot be found by address "
                 f"(e.g. {', '.join(unparsable[:5])})"
             )
+        #: (street, building, unit, room) per record, plain Python (None, never NaN)
+        self._keys: list[tuple] = [p.key if p else (None, None, None, None) for p in parsed]
         records["street"] = [p.street if p else None for p in parsed]
         records["building"] = [p.building if p else None for p in parsed]
         records["unit"] = [p.unit if p else None for p in parsed]
@@ -452,24 +455,35 @@ class AddressRegistry:
         return sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
 
     def _fuzzy_streets(self, query: str, limit: int = 8) -> list[tuple[str, float]]:
-        """Known streets closest to ``query`` by rapidfuzz's character ratio."""
+        """Known streets closest to ``query``, scored 0-100 by normalised Levenshtein.
+
+        Character based (unspaced Chinese works; rapidfuzz's token scorers
+        would not), and a substituted character costs one edit, as in a typo.
+        """
         hits = process.extract(
-            query, self.streets, scorer=fuzz.ratio, limit=limit, score_cutoff=CANDIDATE_SCORE - 15
+            query,
+            self.streets,
+            scorer=Levenshtein.normalized_similarity,
+            limit=limit,
+            score_cutoff=(CANDIDATE_SCORE - 15) / 100,
         )
-        return sorted(((s, float(sc)) for s, sc, _ in hits), key=lambda kv: (-kv[1], kv[0]))
+        return sorted(
+            ((s, round(100 * sc, 1)) for s, sc, _ in hits), key=lambda kv: (-kv[1], kv[0])
+        )
 
     def _resolve(self, street: str, p: ParsedAddress) -> tuple[str, list[int]]:
         """Records of ``street`` agreeing with the query: (level, row numbers)."""
         rows = self._by_sb.get((street, p.building), [])
         if not rows:
             return "none", []
-        rec = self.records
+        keys = self._keys
         if p.unit is not None:
-            rows = [i for i in rows if rec.at[i, "unit"] is None or rec.at[i, "unit"] == p.unit]
+            # records without a unit (a building from the buildings layer) cover every unit
+            rows = [i for i in rows if keys[i][2] is None or keys[i][2] == p.unit]
             if not rows:
                 return "none", []
         if p.room is not None:
-            exact = [i for i in rows if rec.at[i, "room"] == p.room]
+            exact = [i for i in rows if keys[i][3] == p.room]
             if exact:
                 return "exact", exact
         return "building", rows

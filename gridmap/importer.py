@@ -134,6 +134,9 @@ class ImportedData:
         How :attr:`RowProblem.row` is counted for this input.
     notes
         Other things worth telling the user (renamed columns, dropped Z, ...).
+    attributes
+        The attribute columns of every input row, bad ones included, indexed
+        by row number (used to check ids across all rows).
     """
 
     gdf: gpd.GeoDataFrame
@@ -147,6 +150,7 @@ class ImportedData:
     lat_col: str | None = None
     row_numbering: str = "spreadsheet row (header = row 1)"
     notes: list[str] = field(default_factory=list)
+    attributes: pd.DataFrame | None = None
 
     @property
     def converted(self) -> bool:
@@ -249,66 +253,137 @@ def _sniff_delimiter(text: str) -> str:
         return ","
 
 
+def _cell_text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if not np.isfinite(v):
+            return ""
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return str(v).strip()
+
+
+def _read_rows(
+    path: Path, *, encoding: str | None, sheet: str | int | None
+) -> tuple[list[tuple[int, list[str]]], str | None]:
+    """All rows of a CSV/XLSX as text, with their spreadsheet row number (1-based)."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:
+            raise InputFileError(
+                f"cannot open the spreadsheet ({gio._short(exc)})", file=str(path)
+            ) from exc
+        try:
+            names = book.sheetnames
+            if sheet is None:
+                ws = book[names[0]]
+            elif str(sheet) in names:
+                ws = book[str(sheet)]
+            elif str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
+                ws = book[names[int(sheet) - 1]]
+            else:
+                raise InputFileError(
+                    f"no sheet '{sheet}' (the workbook has: {', '.join(names)})", file=str(path)
+                )
+            rows = [
+                (k, [_cell_text(v) for v in values])
+                for k, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)
+            ]
+        finally:
+            book.close()
+        return rows, None
+    data = path.read_bytes()
+    enc = encoding or detect_encoding(data, file=str(path))
+    try:
+        text = data.decode(enc)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise InputFileError(
+            f"the file is not readable as {enc} ({exc.__class__.__name__}); "
+            "try another --encoding (utf-8, gbk, gb18030)",
+            file=str(path),
+        ) from exc
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
+            enc = "utf-8-sig"
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
+    rows = []
+    try:
+        for values in reader:
+            # line_num counts physical lines, so quoted multi-line cells keep numbers right
+            rows.append((reader.line_num, [v.strip() for v in values]))
+    except csv.Error as exc:
+        raise InputFileError(
+            f"cannot read the CSV near line {reader.line_num} ({exc})", file=str(path)
+        ) from exc
+    return rows, enc
+
+
 def read_table(
-    file: str | os.PathLike, *, encoding: str | None = None, sheet: str | int | None = None
+    file: str | os.PathLike,
+    *,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    lon_col: str | None = None,
+    lat_col: str | None = None,
+    max_title_rows: int = 10,
 ) -> tuple[pd.DataFrame, str | None]:
     """Read a CSV or XLSX file with every cell as text.
 
-    Returns the frame (index = spreadsheet row number, header = row 1; empty
-    cells are ``""``) and the encoding used (None for XLSX).
+    The header is the first row that names the coordinate columns (or, when
+    none does, the first non-blank row), so title rows above the table, as in
+    many office ledgers ("XX社区住户台账"), are skipped. Blank rows are left
+    out.
+
+    Returns
+    -------
+    (frame, encoding)
+        ``frame`` is indexed by spreadsheet row number (the first row of the
+        file is row 1, as Excel shows it), empty cells are ``""``; the
+        encoding used is None for XLSX.
     """
     path = Path(file)
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
+    rows, enc = _read_rows(path, encoding=encoding, sheet=sheet)
+    rows = [(n, vals) for n, vals in rows if any(v != "" for v in vals)]
+    if not rows:
+        raise InputFileError("the table is empty", file=str(path))
+    header_pos = 0
+    for pos, (_, vals) in enumerate(rows[:max_title_rows]):
         try:
-            book = pd.ExcelFile(path, engine="openpyxl")
-        except Exception as exc:
-            raise InputFileError(f"cannot open the spreadsheet ({exc})", file=str(path)) from exc
-        names = book.sheet_names
-        if sheet is None:
-            use: str | int = 0
-        elif str(sheet) in names:
-            use = str(sheet)
-        elif str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
-            use = int(sheet) - 1
-        else:
-            raise InputFileError(
-                f"no sheet '{sheet}' (the workbook has: {', '.join(names)})", file=str(path)
-            )
-        frame = pd.read_excel(book, sheet_name=use, dtype=str, keep_default_na=False)
-        enc = None
-    else:
-        data = path.read_bytes()
-        enc = encoding or detect_encoding(data, file=str(path))
-        try:
-            text = data.decode(enc)
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise InputFileError(
-                f"the file is not readable as {enc} ({exc.__class__.__name__}); "
-                "try another --encoding (utf-8, gbk, gb18030)",
-                file=str(path),
-            ) from exc
-        if enc.lower().replace("_", "-") in ("utf-8", "utf8") and text.startswith("\ufeff"):
-            text = text[1:]
-            enc = "utf-8-sig"
-        try:
-            frame = pd.read_csv(
-                _io.StringIO(text),
-                sep=_sniff_delimiter(text),
-                dtype=str,
-                keep_default_na=False,
-                skip_blank_lines=False,
-            )
-        except Exception as exc:
-            raise InputFileError(f"cannot read the CSV ({exc})", file=str(path)) from exc
-        # skip_blank_lines=False keeps row numbers right; drop rows that are blank entirely
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame.index = pd.RangeIndex(2, 2 + len(frame))
-    blank = (
-        frame.apply(lambda r: all(str(v).strip() == "" for v in r), axis=1) if len(frame) else []
-    )
-    if len(frame):
-        frame = frame[~np.asarray(blank, dtype=bool)]
+            find_coordinate_columns([v for v in vals if v], lon_col, lat_col)
+        except InputFileError:
+            continue
+        header_pos = pos
+        break
+    header_row, header = rows[header_pos]
+    body = rows[header_pos + 1 :]
+    width = max([len(header)] + [len(v) for _, v in body])
+    names: list[str] = []
+    for k in range(width):
+        name = header[k] if k < len(header) else ""
+        name = name or f"column_{k + 1}"
+        base, n = name, 1
+        while name in names:
+            n += 1
+            name = f"{base}.{n}"
+        names.append(name)
+    data = [vals + [""] * (width - len(vals)) for _, vals in body]
+    frame = pd.DataFrame(data, columns=names, index=[n for n, _ in body], dtype=object)
+    # drop nameless columns that hold nothing (trailing commas, empty Excel columns)
+    empty_unnamed = [
+        c
+        for k, c in enumerate(names)
+        if c.startswith("column_")
+        and not (k < len(header) and header[k])
+        and (frame[c] == "").all()
+    ]
+    frame = frame.drop(columns=empty_unnamed)
+    frame.attrs["header_row"] = header_row
     return frame, enc
 
 
@@ -480,7 +555,7 @@ def _table_to_gdf(
     encoding,
     sheet,
 ) -> ImportedData:
-    frame, enc = read_table(path, encoding=encoding, sheet=sheet)
+    frame, enc = read_table(path, encoding=encoding, sheet=sheet, lon_col=lon_col, lat_col=lat_col)
     rows_read = len(frame)
     lon, lat = find_coordinate_columns(list(frame.columns), lon_col, lat_col, file=str(path))
     cs = gcrs.parse_crs(crs)
@@ -505,6 +580,9 @@ def _table_to_gdf(
             )
             good[k] = False
     gdf = gpd.GeoDataFrame(data[good], geometry=shapely.points(wx[good], wy[good]), crs=gcrs.WGS84)
+    header_row = frame.attrs.get("header_row", 1)
+    if header_row > 1:
+        notes.append(f"the header is in row {header_row}; the title rows above it were skipped")
     return ImportedData(
         gdf=gdf,
         problems=problems,
@@ -515,7 +593,9 @@ def _table_to_gdf(
         crs_assumed=crs is None,
         lon_col=lon,
         lat_col=lat,
+        row_numbering=f"spreadsheet row (header = row {header_row})",
         notes=notes,
+        attributes=pd.DataFrame(data),
     )
 
 
@@ -590,6 +670,7 @@ def _vector_to_gdf(path: Path, *, layer, crs) -> ImportedData:
         raise InputFileError("the file has no geometry column", file=str(path))
     rows_read = len(gdf)
     gdf.index = pd.RangeIndex(1, 1 + len(gdf))
+    attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     notes: list[str] = []
     if crs is None and gdf.crs is None:
         hint = " (a Shapefile whose .prj file is missing?)" if path.suffix.lower() == ".shp" else ""
@@ -649,6 +730,7 @@ def _vector_to_gdf(path: Path, *, layer, crs) -> ImportedData:
         source_crs=str(cs),
         row_numbering="feature number (first feature = 1)",
         notes=notes,
+        attributes=attributes,
     )
 
 
@@ -897,7 +979,11 @@ def import_layer(
     gdf = gdf.rename(columns=renamed)
     gio.normalise_ids(gdf, gio.id_columns_of(gdf))
     problems = list(data.problems)
-    problems += _id_problems(gdf[spec.id_column], spec.id_column)
+    # ids are checked over every input row, so a duplicate of a bad row is seen too
+    attrs = data.attributes if data.attributes is not None else pd.DataFrame(gdf)
+    attrs = attrs.rename(columns=renamed)
+    all_ids = gio.normalise_ids(attrs[[spec.id_column]].copy(), [spec.id_column])[spec.id_column]
+    problems += _id_problems(all_ids, spec.id_column)
     # geometry type
     types = np.asarray(gdf.geom_type.values, dtype=object)
     if spec.geometry == ("Point",):

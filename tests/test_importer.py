@@ -394,3 +394,37 @@ def test_sample_workspace_round_trip(tmp_path, sample_copy):
         hh.geometry.y.to_numpy(),
     )
     assert np.max(d) < 0.5
+
+
+def test_xlsx_ledger_with_title_rows_keeps_excel_row_numbers(tmp_path, ws):
+    wb = openpyxl.Workbook()
+    sh = wb.active
+    sh["A1"] = "西南社区住户台账（2026年11月）"
+    sh.merge_cells("A1:D1")
+    # row 2 left blank, header in row 3
+    sh.append([])
+    sh.append(["编号", "经度", "纬度", "人口"])
+    sh.append(["007", ORIG[0][0], ORIG[0][1], 3])  # row 4
+    sh.append(["008", ORIG[1][0], None, 2])  # row 5: empty latitude
+    sh.append([])  # row 6 blank
+    sh.append(["009", ORIG[2][0], ORIG[2][1], 1])  # row 7
+    src = tmp_path / "ledger.xlsx"
+    wb.save(src)
+    with pytest.raises(CoordinateError) as info:
+        import_layer(ws, "households", src)
+    assert "row 5: empty coordinate (纬度)" in str(info.value)
+    assert "header = row 3" in str(info.value)
+    rep = import_layer(ws, "households", src, skip_bad_rows=True, report=tmp_path / "r.csv")
+    assert [p.row for p in rep.skipped] == [5]
+    assert any("row 3" in n for n in rep.notes)
+    got = io.read_layer(ws, "households")
+    assert list(got["household_id"]) == ["007", "009"] and list(got["人口"]) == [3, 1]
+
+
+def test_duplicate_of_a_bad_row_is_reported(tmp_path, ws):
+    rows = [["H1", *ORIG[0]], ["H1", "", ""], ["H2", *ORIG[1]]]
+    src = write_csv(tmp_path / "d.csv", ["household_id", "lon", "lat"], rows, "utf-8")
+    rep = import_layer(ws, "households", src, skip_bad_rows=True, report=tmp_path / "r.csv")
+    # neither H1 row is guessed to be the right one
+    assert sorted({p.row for p in rep.skipped}) == [2, 3]
+    assert list(io.read_layer(ws, "households")["household_id"]) == ["H2"]

@@ -861,7 +861,7 @@ def synth_layers(
     hx = bx[h_b] + jitter[:, 0]
     hy = by[h_b] + jitter[:, 1]
     residents = rng.choice(np.arange(1, 7), H, p=[0.16, 0.32, 0.26, 0.14, 0.08, 0.04])
-    p_old = np.clip(rng.beta(2.2, 7.8, n_b)[h_b] + np.where(residents <= 2, 0.08, -0.05), 0, 1)
+    p_old = np.clip(rng.beta(2.33, 7.67, n_b)[h_b] + np.where(residents <= 2, 0.08, -0.05), 0, 1)
     elderly = rng.binomial(residents, p_old)
     lives_alone = residents == 1
     has_ev = rng.random(H) < 0.25
@@ -931,7 +931,6 @@ def synth_layers(
             "zone_id": zone_ids[zone_rank[grid_zone[g_order]]],
             "staff_name": _names(rng, G),
             "staff_phone": _phones(rng, G),
-            "households": np.bincount(grid_rank[mg_grid], hh_per_mg, G).astype(np.int64),
         },
         geometry=to_deg(grid_geom[g_order]),
         crs=CRS,

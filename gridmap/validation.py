@@ -452,45 +452,36 @@ def _check_hierarchy(
     for pid, g in zip(p_ids, p_geoms, strict=True):
         if pid is not None and pid not in p_geom_by_id:
             p_geom_by_id[pid] = g
-    # children outside their (derived) parent
-    tree_p = shapely.STRtree(p_geoms) if len(p_geoms) else None
-    for k, (cid, g) in enumerate(zip(c_ids, c_geoms, strict=True)):
-        if cid is None:
-            continue
-        pid = derived.get(cid)
-        label = _label(child, c_idx[k])
-        if pid is None:
-            area = float(shapely.area(g))
-            if area >= tol:
-                pt = shapely.point_on_surface(g)
-                lon, lat = _to_lonlat(np.array([pt]), metric)
-                f.append(
-                    Finding(
-                        "error",
-                        "outside_parent",
-                        child.name,
-                        [label],
-                        f"{label} ({area:.1f} m²) lies in no {parent.name} feature",
-                        lon=lon[0],
-                        lat=lat[0],
-                        value=area,
-                    )
-                )
-            continue
-        outside = _polygonal(np.array([shapely.difference(g, p_geom_by_id[pid])]))[0]
-        area = float(shapely.area(outside))
-        if area >= tol:
-            pt = shapely.point_on_surface(outside)
-            lon, lat = _to_lonlat(np.array([pt]), metric)
+    # children outside their (derived) parent, vectorised over all children
+    parent_of = [derived.get(cid) if cid is not None else None for cid in c_ids]
+    has_parent = np.array([p is not None for p in parent_of], dtype=bool)
+    has_id = np.array([cid is not None for cid in c_ids], dtype=bool)
+    outside = np.array(c_geoms, dtype=object).copy()
+    if has_parent.any():
+        aligned = np.array([p_geom_by_id[p] for p in np.array(parent_of, dtype=object)[has_parent]])
+        outside[has_parent] = _polygonal(shapely.difference(c_geoms[has_parent], aligned))
+    areas = shapely.area(outside)
+    flag = has_id & (areas >= tol)
+    if flag.any():
+        lon, lat = _to_lonlat(shapely.point_on_surface(outside[flag]), metric)
+        for n, k in enumerate(np.flatnonzero(flag)):
+            label = _label(child, c_idx[k])
+            pid = parent_of[k]
+            area = float(areas[k])
+            if pid is None:
+                ids, msg = [label], f"{label} ({area:.1f} m²) lies in no {parent.name} feature"
+            else:
+                what = SINGULAR.get(parent.name, parent.name)
+                ids, msg = [label, pid], f"{label} sticks out of its {what} {pid} by {area:.1f} m²"
             f.append(
                 Finding(
                     "error",
                     "outside_parent",
                     child.name,
-                    [label, pid],
-                    f"{label} sticks out of its {SINGULAR.get(parent.name, parent.name)} {pid} by {area:.1f} m²",
-                    lon=lon[0],
-                    lat=lat[0],
+                    ids,
+                    msg,
+                    lon=lon[n],
+                    lat=lat[n],
                     value=area,
                 )
             )
@@ -560,7 +551,6 @@ def _check_hierarchy(
                     value=area,
                 )
             )
-    del tree_p
     return f
 
 

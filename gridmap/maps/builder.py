@@ -699,20 +699,22 @@ def render_html(
                         p[tr(key, lang)] = int(row[col])
                 if "elderly_share" in row:
                     p[tr("elderly_share", lang)] = _pct(row["elderly_share"])
-                for fac in ctx.coverage:
+                for fac, fc in ctx.coverage.items():
                     col = f"cover_{fac}"
                     if col in row:
-                        p[tr("covered_share", lang, facility=_facility_label(fac, lang))] = _pct(
-                            row[col]
-                        )
-                if (
-                    ind_name
-                    and ind_name not in ("households", "residents", "elderly_share")
-                    and not ind_name.startswith("cover_")
-                ):
+                        fac_label = _facility_label(fac, lang)
+                        label = tr("ind_cover_r", lang, facility=fac_label, dist=_num(fc.radius_m))
+                        p[label] = _pct(row[col])
+                ind_label = _indicator_label(ind_name, lang) if ind_name else None
+                if ind_label and ind_label not in p:
                     v = row.get(ind_name)
                     ok = v is not None and not pd.isna(v) and math.isfinite(float(v))
-                    p[_indicator_label(ind_name, lang)] = _num(float(v)) if ok else "—"
+                    if not ok:
+                        p[ind_label] = "—"
+                    elif ind_spec[1]["kind"].startswith("share"):
+                        p[ind_label] = _pct(v)
+                    else:
+                        p[ind_label] = _num(float(v))
             if gid in fails:
                 p[tr("failing", lang)] = "；".join(fails[gid])
             if include_personal:

@@ -1,0 +1,521 @@
+"""The meeting map: self-contained, private, correct geometry, working in a real browser.
+
+Browser tests drive Debian's chromium through Playwright with every network
+request blocked; they fail (never skip) when chromium is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from gridmap import io
+from gridmap.crs import wgs84_to_gcj02
+from gridmap.errors import GridmapError, SchemaError
+from gridmap.maps import build_map, prepare_map, render_html, write_map
+from gridmap.maps.assets import external_references
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def embedded(html: str) -> dict:
+    """The map's embedded data document."""
+    m = re.search(r'<script type="application/json" id="gm-data">(.*?)</script>', html, re.S)
+    assert m, "the map has no embedded data block"
+    return json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def decode_ring(flat: list[int], d: dict) -> np.ndarray:
+    xy = np.cumsum(np.asarray(flat, dtype=np.int64).reshape(-1, 2), axis=0)
+    return np.column_stack(
+        [d["origin"][0] + xy[:, 0] / d["scale"], d["origin"][1] + xy[:, 1] / d["scale"]]
+    )
+
+
+def decode_geom(g: list, d: dict):
+    polys = []
+    for poly in g:
+        rings = [decode_ring(r, d) for r in poly]
+        polys.append(Polygon(rings[0], rings[1:]))
+    return MultiPolygon(polys) if len(polys) > 1 else polys[0]
+
+
+def decode_point(a: list[int], d: dict) -> tuple[float, float]:
+    return d["origin"][0] + a[0] / d["scale"], d["origin"][1] + a[1] / d["scale"]
+
+
+def personal_values(ws: io.Workspace) -> list[str]:
+    """Names, phones and household addresses present in the workspace."""
+    out: list[str] = []
+    for layer, cols in (
+        ("households", ("address", "head_name", "phone")),
+        ("grids", ("staff_name", "staff_phone")),
+        ("microgrids", ("leader_name", "leader_phone")),
+    ):
+        gdf = ws.get(layer)
+        if gdf is None:
+            continue
+        for col in cols:
+            if col in gdf:
+                out.extend(str(v) for v in gdf[col].dropna().unique() if str(v).strip())
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_ws(tmp_path_factory) -> io.Workspace:
+    from conftest import tiny_layers
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.gpkg"
+    io.write_layers(path, tiny_layers())
+    return io.load_workspace(path)
+
+
+@pytest.fixture(scope="module")
+def sample_ctx():
+    return prepare_map(REPO / "data" / "geo" / "community.gpkg")
+
+
+# ---------------------------------------------------------------------------
+# self-contained and private
+
+
+@pytest.mark.parametrize("basemap", ["none", "amap", "osm", "tianditu"])
+def test_no_network_scripts_or_styles(tiny_ws, basemap, monkeypatch):
+    monkeypatch.setenv("GRIDMAP_TIANDITU_KEY", "testkey123")
+    html = build_map(tiny_ws, basemap=basemap)
+    assert external_references(html) == []
+    # independent check: no script/link/img/iframe tag pointing anywhere but inline
+    for tag in re.findall(r"<(?:script|link|img|iframe)\b[^>]*>", html, re.I):
+        assert not re.search(r"\b(?:src|href)\s*=", tag, re.I), tag
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html and "cdnjs" not in html
+    # the Leaflet CSS images are data URIs, not relative files
+    assert "url(images/" not in html
+    if basemap == "none":
+        assert embedded(html)["basemap"] is None
+        assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+        assert not re.search(r"https://(?!www\.w3\.org)", embedded_text(html))
+
+
+def embedded_text(html: str) -> str:
+    return json.dumps(embedded(html), ensure_ascii=False)
+
+
+def test_tiny_map_keeps_personal_data_out(tiny_ws):
+    html = build_map(tiny_ws, basemap="none")
+    leaks = [v for v in personal_values(tiny_ws) if v in html]
+    assert leaks == []
+
+
+def test_sample_map_keeps_personal_data_out(sample_ctx):
+    html = render_html(sample_ctx, basemap="amap")
+    values = personal_values(sample_ctx.workspace)
+    assert len(values) > 3000  # addresses, names and phones of the sample
+    leaks = [v for v in values if v in html]
+    assert leaks == []
+
+
+def test_include_personal_adds_contacts_and_warning(tiny_ws, capsys):
+    html = build_map(tiny_ws, basemap="none", include_personal=True)
+    assert "张伟" in html and "13800000001" in html  # grid worker of G1
+    assert "党员1" in html  # micro-grid leader
+    d = embedded(html)
+    assert d["warning"] and "个人信息" in d["warning"]
+    assert "include-personal" in capsys.readouterr().err
+    # households stay aggregated even then
+    for v in ("赵一", "西南街1号楼1单元101室", "13700000000"):
+        assert v not in html
+
+
+def test_english(tiny_ws):
+    html = build_map(tiny_ws, basemap="none", lang="en")
+    d = embedded(html)
+    assert '<html lang="en">' in html
+    assert d["t"]["legend"] == "Legend" and d["t"]["layers"] == "Layers"
+    assert any(h["label"] == "Households" for h in d["headline"])
+    assert "图例" not in embedded_text(html)
+    zh = embedded(build_map(tiny_ws, basemap="none"))
+    assert zh["t"]["legend"] == "图例"
+
+
+def test_bad_options_give_clear_errors(tiny_ws, monkeypatch):
+    monkeypatch.delenv("GRIDMAP_TIANDITU_KEY", raising=False)
+    with pytest.raises(GridmapError, match="GRIDMAP_TIANDITU_KEY"):
+        build_map(tiny_ws, basemap="tianditu")
+    with pytest.raises(GridmapError, match="unknown basemap"):
+        build_map(tiny_ws, basemap="google")
+    with pytest.raises(GridmapError, match="unknown language"):
+        build_map(tiny_ws, lang="fr")
+    with pytest.raises(SchemaError, match="households"):  # lists what is available
+        build_map(tiny_ws, basemap="none", indicator="nonsense")
+
+
+def test_tianditu_uses_key(tiny_ws, monkeypatch):
+    monkeypatch.setenv("GRIDMAP_TIANDITU_KEY", "abc123")
+    d = embedded(build_map(tiny_ws, basemap="tianditu"))
+    urls = [t["url"] for t in d["basemap"]["tiles"]]
+    assert len(urls) == 2 and all("tk=abc123" in u and "tianditu.gov.cn" in u for u in urls)
+    assert "vec_w" in urls[0] and "cva_w" in urls[1]
+
+
+# ---------------------------------------------------------------------------
+# geometry, shifting and aggregation
+
+
+def test_tiny_geometry_is_exact_on_osm(tiny_ws):
+    d = embedded(build_map(tiny_ws, basemap="osm"))
+    grids = tiny_ws.get("grids").set_index("grid_id")
+    for f in d["layers"]["grids"]:
+        got = decode_geom(f["g"], d)
+        want = grids.loc[f["id"]].geometry
+        assert got.symmetric_difference(want).area < 1e-12, f["id"]
+    st = tiny_ws.get("service_stations").geometry.iloc[0]
+    x, y = decode_point(d["layers"]["service_stations"][0]["xy"], d)
+    assert abs(x - st.x) < 2e-6 and abs(y - st.y) < 2e-6
+
+
+def test_amap_shifts_every_layer_to_gcj02(tiny_ws):
+    d = embedded(build_map(tiny_ws, basemap="amap"))
+    st = tiny_ws.get("service_stations").geometry.iloc[0]
+    gx, gy = wgs84_to_gcj02(np.array([st.x]), np.array([st.y]))
+    x, y = decode_point(d["layers"]["service_stations"][0]["xy"], d)
+    assert abs(x - gx[0]) < 2e-6 and abs(y - gy[0]) < 2e-6
+    assert abs(x - st.x) > 1e-3  # hundreds of metres, not a no-op
+    g1 = tiny_ws.get("grids").geometry.iloc[0]
+    got = decode_geom(d["layers"]["grids"][0]["g"], d)
+    cx, cy = wgs84_to_gcj02(np.array([g1.centroid.x]), np.array([g1.centroid.y]))
+    assert abs(got.centroid.x - cx[0]) < 1e-5 and abs(got.centroid.y - cy[0]) < 1e-5
+
+
+def test_sample_microgrids_simplified_without_gaps_or_overlaps(sample_ctx):
+    d = embedded(render_html(sample_ctx, basemap="osm"))
+    mg = sample_ctx.workspace.get("microgrids")
+    got = gpd.GeoSeries([decode_geom(f["g"], d) for f in d["layers"]["microgrids"]], crs=4326)
+    assert len(got) == len(mg)
+    metric = got.estimate_utm_crs()
+    gm = got.to_crs(metric)
+    orig = mg.to_crs(metric)
+    union_got = shapely.union_all(gm.values)
+    union_orig = shapely.union_all(orig.geometry.values)
+    # no overlaps: the union is as large as the sum of the parts
+    assert gm.area.sum() - union_got.area < 1.0  # m²
+    # no new gaps and no lost area: the outline is the original one within the tolerance
+    assert abs(union_got.area - union_orig.area) / union_orig.area < 0.002
+    assert union_got.symmetric_difference(union_orig).area / union_orig.area < 0.005
+    holes_got = sum(len(p.interiors) for p in getattr(union_got, "geoms", [union_got]))
+    holes_orig = sum(len(p.interiors) for p in getattr(union_orig, "geoms", [union_orig]))
+    assert holes_got == holes_orig  # simplification opened no slivers between neighbours
+
+
+def test_household_aggregates_add_up_to_an_independent_join(sample_ctx):
+    d = embedded(render_html(sample_ctx, basemap="none"))
+    ws = sample_ctx.workspace
+    hh, mg = ws.get("households"), ws.get("microgrids")
+    joined = gpd.sjoin(
+        hh[["household_id", "geometry"]], mg[["microgrid_id", "geometry"]], predicate="covered_by"
+    )
+    inside = joined["household_id"].nunique()
+    in_bubbles = sum(a[2] for a in d["layers"]["hh"])
+    outside = sum(a[2] for a in d["layers"]["outside"])
+    assert in_bubbles == inside
+    assert outside == len(hh) - inside
+    assert outside > 0  # the sample has households in gaps
+    # aggregated positions are cell centres, never a household's own position
+    pos = np.column_stack([hh.geometry.x, hh.geometry.y])
+    for a in d["layers"]["outside"] + d["layers"]["uncovered"]["pts"]:
+        x, y = decode_point(a, d)
+        assert np.min(np.hypot(pos[:, 0] - x, pos[:, 1] - y)) > 1e-6
+    # per-micro-grid counts match the independent join
+    counts = joined.groupby("microgrid_id")["household_id"].nunique()
+    names = dict(zip(mg["name"], mg["microgrid_id"], strict=True))
+    for a in d["layers"]["hh"][:50]:
+        assert counts[names[a[3]]] == a[2]
+
+
+def test_headline_and_choropleth_from_coverage(sample_ctx):
+    d = embedded(render_html(sample_ctx, basemap="none"))
+    ind = d["indicator"]
+    assert ind and ind["name"].startswith(
+        ("coverage_share_service_stations", "cover_service_stations")
+    )
+    assert len(ind["colors"]) == len(ind["labels"]) == len(ind["breaks"]) - 1
+    fc = sample_ctx.coverage["service_stations"]
+    # grid values are the share of covered households, recomputed here from the flags
+    a = sample_ctx.households_assignment
+    share = fc.covered.groupby(a["grid_id"]).mean()
+    for f in d["layers"]["grids"]:
+        if f["v"] is not None and f["id"] in share.index:
+            assert abs(f["v"] - share[f["id"]]) < 1e-3, f["id"]
+    labels = [h["label"] for h in d["headline"]]
+    assert "住户" in labels and any("服务驿站" in x for x in labels)
+
+
+def test_other_indicator_and_title(tiny_ws):
+    d = embedded(build_map(tiny_ws, basemap="none", indicator="households", title="十一月例会"))
+    assert d["title"] == "十一月例会"
+    assert d["indicator"]["name"] == "households"
+    by_id = {f["id"]: f["v"] for f in d["layers"]["grids"]}
+    assert by_id == {"G1": 3, "G2": 0, "G3": 1, "G4": 1}  # H1-H3 in G1, H6 in G3, H4 in G4's gap
+
+
+def test_write_map_is_atomic_and_complete(tiny_ws, tmp_path):
+    out = tmp_path / "maps" / "m.html"
+    p = write_map(out, tiny_ws, basemap="none")
+    assert p == out and out.read_text(encoding="utf-8").rstrip().endswith("</html>")
+    assert [f.name for f in out.parent.iterdir()] == ["m.html"]
+
+
+def test_png_with_cjk_font(sample_ctx, tmp_path):
+    from gridmap.maps.static import find_cjk_font, render_png
+
+    assert "CJK" in find_cjk_font()
+    out = render_png(tmp_path / "map.png", sample_ctx, dpi=60)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_cli_map_writes_file_and_summary(tiny_ws, tmp_path):
+    out = tmp_path / "cli.html"
+    png = tmp_path / "cli.png"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gridmap.cli",
+            "map",
+            str(tiny_ws.path),
+            "--out",
+            str(out),
+            "--basemap",
+            "none",
+            "--png",
+            str(png),
+            "--lang",
+            "en",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and png.exists()
+    assert "map written" in r.stdout and "households per grid" in r.stdout
+    assert "H5" in r.stdout  # the household outside everything is listed by id
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gridmap.cli",
+            "map",
+            str(tiny_ws.path),
+            "--out",
+            str(out),
+            "--basemap",
+            "tianditu",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert bad.returncode == 2 and "GRIDMAP_TIANDITU_KEY" in bad.stderr
+
+
+# ---------------------------------------------------------------------------
+# real browser, network blocked
+
+
+def _launch(p):
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.fail(
+            f"chromium not found at {CHROMIUM}: install Debian's chromium package "
+            "('make system-deps' or 'apt-get install chromium') to run the browser tests"
+        )
+    return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def open_map(
+    html_path: Path, screenshot: Path | None = None, actions=None, tile_host: str | None = None
+):
+    """Open the map with all network blocked; return (console errors, requests, result of actions)."""
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+            def on_console(msg):
+                if msg.type != "error":
+                    return
+                url = (msg.location or {}).get("url", "")
+                if tile_host and tile_host in url and "Failed to load resource" in msg.text:
+                    return  # a basemap tile, blocked on purpose
+                errors.append(msg.text)
+
+            page.on("console", on_console)
+            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+
+            def route(r):
+                url = r.request.url
+                if url.startswith(("file:", "data:")):
+                    return r.continue_()
+                requests.append(url)
+                return r.abort()
+
+            page.route("**/*", route)
+            page.goto(html_path.as_uri())
+            page.wait_for_selector("path.gm-grid", timeout=20_000)
+            page.wait_for_timeout(300)
+            result = actions(page) if actions else None
+            if screenshot:
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot))
+                print(f"screenshot: {screenshot}")
+        finally:
+            browser.close()
+    return errors, requests, result
+
+
+def _check_page(page, n_grids: int, n_stations: int, grid_name: str) -> dict:
+    tree = page.locator(".gm-tree").inner_text()
+    out = {"tree": tree}
+    out["grid_paths"] = page.locator("path.gm-grid").count()
+    out["stations"] = page.locator(".gm-station").count()
+    # a click inside the first grid (its label point) opens the grid popup
+    box = page.evaluate(
+        """() => { const g = window.gridmap.data.layers.grids[0];
+                   const D = window.gridmap.data;
+                   const ll = [D.origin[1] + g.lab[1] / D.scale, D.origin[0] + g.lab[0] / D.scale];
+                   const p = window.gridmap.map.latLngToContainerPoint(ll);
+                   const r = document.getElementById('map').getBoundingClientRect();
+                   return {x: r.left + p.x, y: r.top + p.y}; }"""
+    )
+    page.mouse.click(box["x"], box["y"])
+    page.wait_for_selector(".leaflet-popup-content", timeout=5_000)
+    out["grid_popup"] = page.locator(".leaflet-popup-content").inner_text()
+    page.keyboard.press("Escape")
+    # a click on a service-station marker opens its popup
+    # (the first marker that no panel covers)
+    k = page.evaluate(
+        """() => [...document.querySelectorAll('.gm-station')].findIndex(el => {
+                 const r = el.getBoundingClientRect();
+                 const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                 return hit && el.contains(hit); })"""
+    )
+    assert k >= 0, "no service-station marker is visible"
+    page.locator(".gm-station").nth(k).click()
+    page.wait_for_timeout(300)
+    out["station_popup"] = page.locator(".leaflet-popup-content").inner_text()
+    # search by grid name
+    page.fill(".gm-search input", grid_name)
+    page.wait_for_selector(".gm-result", timeout=5_000)
+    out["search_results"] = page.locator(".gm-result").all_inner_texts()
+    # turning the grid layer off removes its paths
+    page.locator('.gm-tree input[data-layer="grids"]').uncheck()
+    out["grid_paths_off"] = page.locator("path.gm-grid").count()
+    page.locator('.gm-tree input[data-layer="grids"]').check()
+    out["legend"] = page.locator(".gm-legend").inner_text()
+    return out
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("basemap", ["none", "amap"])
+def test_browser_tiny(tiny_ws, tmp_path, basemap):
+    html_path = tmp_path / f"tiny-{basemap}.html"
+    write_map(html_path, tiny_ws, basemap=basemap)
+    errors, requests, r = open_map(
+        html_path,
+        ARTIFACTS / f"tiny-{basemap}.png",
+        lambda page: _check_page(page, 4, 1, "二网格"),
+        tile_host="autonavi.com",
+    )
+    assert errors == []
+    if basemap == "none":
+        assert requests == []
+    else:
+        assert requests and all("autonavi.com" in u for u in requests)
+    for label in ("社区", "片区", "网格", "微网格", "党群服务驿站", "充电桩", "停车场", "住户"):
+        assert label in r["tree"]
+    assert r["grid_paths"] == 4 and r["stations"] == 1
+    assert "一网格" in r["grid_popup"] and "G1" in r["grid_popup"]
+    # the micro-grid under the click (the label point lies on the M01|M02 edge) is named too
+    assert "(M01)" in r["grid_popup"] or "(M02)" in r["grid_popup"]
+    assert "党群服务驿站一" in r["station_popup"]
+    assert any("二网格" in t for t in r["search_results"])
+    assert r["grid_paths_off"] == 0
+    assert "图例" in r["legend"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("basemap", ["none", "amap"])
+def test_browser_sample(sample_ctx, tmp_path, basemap):
+    html_path = tmp_path / f"community-{basemap}.html"
+    html_path.write_text(render_html(sample_ctx, basemap=basemap), encoding="utf-8")
+    ws = sample_ctx.workspace
+    grids = ws.get("grids")
+    errors, requests, r = open_map(
+        html_path,
+        ARTIFACTS / f"community-{basemap}.png",
+        lambda page: _check_page(page, len(grids), len(ws.get("service_stations")), "第12网格"),
+        tile_host="autonavi.com",
+    )
+    assert errors == []
+    if basemap == "none":
+        assert requests == []
+    assert r["grid_paths"] == len(grids)
+    assert r["stations"] == len(ws.get("service_stations"))
+    first = grids.iloc[0]
+    assert first["name"] in r["grid_popup"]
+    assert ws.get("service_stations")["name"].str.contains("驿站").all()
+    assert "驿站" in r["station_popup"]
+    assert r["search_results"][0].startswith("第12网格")
+    for label in ("片区", "网格名称", "服务驿站", "覆盖", "住户"):
+        assert label in r["tree"]
+
+
+@pytest.mark.browser
+def test_browser_english_and_measure(tiny_ws, tmp_path):
+    html_path = tmp_path / "tiny-en.html"
+    write_map(html_path, tiny_ws, basemap="none", lang="en")
+
+    def act(page):
+        tree = page.locator(".gm-tree").inner_text()
+        page.locator(".gm-measure").click()
+        page.mouse.click(500, 450)
+        page.mouse.click(700, 450)
+        page.wait_for_timeout(200)
+        tip = page.locator(".gm-measure-tip").inner_text()
+        return tree, tip
+
+    errors, requests, (tree, tip) = open_map(html_path, ARTIFACTS / "tiny-en.png", act)
+    assert errors == [] and requests == []
+    assert "Grids" in tree and "Service stations" in tree and "网格" not in tree
+    assert re.fullmatch(r"[\d.]+ (m|km)", tip.strip())

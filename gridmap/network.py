@@ -29,6 +29,7 @@ says how many there are.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -229,7 +230,7 @@ def split_edges(
         chain.append((length, v))
         if len(chain) > 2:
             keep[e] = False
-            for (_, a), (_, b) in zip(chain[:-1], chain[1:], strict=True):
+            for (_, a), (_, b) in itertools.pairwise(chain):
                 added.append((a, b))
     out_edges = edges[keep]
     if added:
@@ -316,7 +317,9 @@ def _join_undershoots(net: RoadNetwork, snap_m: float) -> None:
     net.xy = xy
     net.edges = _dedupe_edges(np.concatenate([edges, connectors]))
     net._tree = None
-    net.notes.append(f"roads: {len(pi)} dead ends within {snap_m:g} m of a street were joined to it")
+    net.notes.append(
+        f"roads: {len(pi)} dead ends within {snap_m:g} m of a street were joined to it"
+    )
 
 
 @dataclass

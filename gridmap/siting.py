@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import warnings
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -29,7 +30,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.coverage import Facilities, facility_distances, facility_pairs, load_facilities, make_context
+from gridmap.coverage import (
+    Facilities,
+    facility_distances,
+    facility_pairs,
+    load_facilities,
+    make_context,
+)
 from gridmap.errors import LayerNotFoundError, SchemaError
 from gridmap.standards import load_standards
 
@@ -85,7 +92,7 @@ def greedy_mclp(groups: list[np.ndarray], weights: np.ndarray, n_sites: int, k: 
     chosen: list[int] = []
     value = 0.0
     while heap and len(chosen) < k:
-        neg, j = heapq.heappop(heap)
+        _, j = heapq.heappop(heap)
         g_now = gain(j)
         if heap and g_now < -heap[0][0] - 1e-12:
             heapq.heappush(heap, (-g_now, j))
@@ -112,13 +119,21 @@ def ilp_mclp(
     if "PULP_CBC_CMD" not in pulp.listSolvers(onlyAvailable=True):
         return None
     prob = pulp.LpProblem("mclp", pulp.LpMaximize)
-    x = [pulp.LpVariable(f"x{j}", cat="Binary") for j in range(n_sites)]
-    y = [pulp.LpVariable(f"y{g}", lowBound=0, upBound=1) for g in range(len(groups))]
+    if hasattr(prob, "add_variable"):  # PuLP >= 3.3
+        x = [prob.add_variable(f"x{j}", cat="Binary") for j in range(n_sites)]
+        y = [prob.add_variable(f"y{g}", 0, 1) for g in range(len(groups))]
+    else:  # pragma: no cover - older PuLP
+        x = [pulp.LpVariable(f"x{j}", cat="Binary") for j in range(n_sites)]
+        y = [pulp.LpVariable(f"y{g}", lowBound=0, upBound=1) for g in range(len(groups))]
     prob += pulp.lpSum(float(w) * yv for w, yv in zip(weights, y, strict=True))
     for g, sites in enumerate(groups):
         prob += y[g] <= pulp.lpSum(x[int(j)] for j in sites)
     prob += pulp.lpSum(x) <= k
-    status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
+    with warnings.catch_warnings():
+        # PULP_CBC_CMD is the CBC binary bundled with the wheel (nothing to download);
+        # PuLP 3.3 warns that it moves to an extra in 4.0
+        warnings.simplefilter("ignore", DeprecationWarning)
+        status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
     if pulp.LpStatus.get(status) != "Optimal":
         return None
     chosen = [j for j in range(n_sites) if (x[j].value() or 0) > 0.5]
@@ -140,7 +155,11 @@ def _candidates(ctx, candidates, notes: list[str]) -> tuple[np.ndarray, np.ndarr
         geoms = np.asarray(c.to_crs(ctx.metric).geometry.values)
         geoms = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
         idc = next((col for col in c.columns if col.endswith("_id")), None)
-        labels = c[idc].astype(str).to_numpy() if idc else np.array([str(i) for i in c.index], dtype=object)
+        labels = (
+            c[idc].astype(str).to_numpy()
+            if idc
+            else np.array([str(i) for i in c.index], dtype=object)
+        )
         return geoms, labels, "user"
     if candidates == "grid_centroids":
         grids = ctx.ws.require("grids")
@@ -153,14 +172,22 @@ def _candidates(ctx, candidates, notes: list[str]) -> tuple[np.ndarray, np.ndarr
         if net is None:
             if ctx.ws.get("roads") is None:
                 raise LayerNotFoundError(
-                    "street-node candidates need a 'roads' layer", file=str(ctx.ws.path), layer="roads"
+                    "street-node candidates need a 'roads' layer",
+                    file=str(ctx.ws.path),
+                    layer="roads",
                 )
             from gridmap.network import build_network
 
             net = build_network(ctx.ws.get("roads"), crs=ctx.metric)
         nodes = net.street_nodes()
-        return shapely.points(net.xy[nodes]), np.array([f"street node {i}" for i in nodes], dtype=object), candidates
-    raise SchemaError(f"unknown candidates '{candidates}' (use grid_centroids, street_nodes or a GeoDataFrame)")
+        return (
+            shapely.points(net.xy[nodes]),
+            np.array([f"street node {i}" for i in nodes], dtype=object),
+            candidates,
+        )
+    raise SchemaError(
+        f"unknown candidates '{candidates}' (use grid_centroids, street_nodes or a GeoDataFrame)"
+    )
 
 
 def propose_sites(
@@ -230,7 +257,9 @@ def propose_sites(
     else:
         w_all = hh[weight].to_numpy(dtype=float)
         if np.isnan(w_all).all():
-            raise SchemaError(f"the households layer has no '{weight}' figures to weight by", layer="households")
+            raise SchemaError(
+                f"the households layer has no '{weight}' figures to weight by", layer="households"
+            )
         if np.isnan(w_all[demand]).any():
             notes.append(f"households without a '{weight}' figure weigh 0")
         w_all = np.nan_to_num(w_all)
@@ -257,9 +286,13 @@ def propose_sites(
     if method in ("auto", "ilp") and len(frame) <= max_ilp_pairs and k_eff > 0 and len(groups):
         sol = ilp_mclp(groups, weights, n_sites, k_eff, time_limit_s)
         if sol is None:
-            notes.append("the exact solver (CBC) was unavailable or did not prove optimality; used greedy")
+            notes.append(
+                "the exact solver (CBC) was unavailable or did not prove optimality; used greedy"
+            )
     elif method in ("auto", "ilp") and len(frame) > max_ilp_pairs:
-        notes.append(f"{len(frame)} household-site pairs exceed max_ilp_pairs={max_ilp_pairs}; used greedy")
+        notes.append(
+            f"{len(frame)} household-site pairs exceed max_ilp_pairs={max_ilp_pairs}; used greedy"
+        )
     if sol is None:
         sol = greedy_mclp(groups, weights, n_sites, k_eff)
     # order the chosen sites by marginal gain (greedy order within the chosen set)
@@ -286,12 +319,17 @@ def propose_sites(
         )
         covered[new] = True
     if len(sol.chosen) < k_eff:
-        notes.append(f"only {len(sol.chosen)} sites add any coverage; the others would cover nobody new")
+        notes.append(
+            f"only {len(sol.chosen)} sites add any coverage; the others would cover nobody new"
+        )
     if not demand.any():
         notes.append(f"every located household is already within {radius_m:g} m of a {facility}")
     pts = [geoms[j] for j in ranked]
     out = gpd.GeoDataFrame(
-        rows, columns=["rank", "candidate", "newly_covered", "households_newly_covered"], geometry=pts, crs=ctx.metric
+        rows,
+        columns=["rank", "candidate", "newly_covered", "households_newly_covered"],
+        geometry=pts,
+        crs=ctx.metric,
     ).to_crs("EPSG:4326")
     out.attrs.update(
         {
@@ -315,7 +353,9 @@ def propose_sites(
 def sites_to_json(sites: gpd.GeoDataFrame) -> dict:
     """A JSON-safe summary of :func:`propose_sites` output (lon/lat per site)."""
     recs = []
-    for r, geom in zip(sites.drop(columns="geometry").to_dict(orient="records"), sites.geometry, strict=True):
+    for r, geom in zip(
+        sites.drop(columns="geometry").to_dict(orient="records"), sites.geometry, strict=True
+    ):
         r["lon"] = round(float(geom.x), 7)
         r["lat"] = round(float(geom.y), 7)
         recs.append(r)

@@ -145,7 +145,9 @@ def load_standards(path: str | os.PathLike | Standards | None = None) -> Standar
         raise SchemaError("[radii] must be a table of layer = metres", file=str(p))
     for key, val in radii.items():
         if not isinstance(val, int | float) or val <= 0:
-            raise SchemaError(f"radius for '{key}' must be a positive number of metres", file=str(p))
+            raise SchemaError(
+                f"radius for '{key}' must be a positive number of metres", file=str(p)
+            )
         if key == "default":
             std.default_radius = float(val)
         else:

@@ -1,0 +1,181 @@
+"""Street-network distances against networkx shortest paths built independently."""
+
+from __future__ import annotations
+
+import itertools
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import LineString, Point, Polygon, box
+
+from gridmap import io
+from gridmap.coverage import compute_coverage
+from gridmap.errors import SchemaError
+from gridmap.network import build_network, route
+
+CRS = "EPSG:32649"
+
+
+def lattice_roads(n: int = 4, step: float = 100.0) -> list[LineString]:
+    """Long horizontal and vertical streets crossing without shared vertices."""
+    span = (n - 1) * step
+    lines = [LineString([(0, i * step), (span, i * step)]) for i in range(n)]
+    lines += [LineString([(i * step, 0), (i * step, span)]) for i in range(n)]
+    return lines
+
+
+def reference_distances(lines, households, facilities):
+    """Independent reference: nx graph over every street, with entry points inserted.
+
+    Each feature enters at the nearest point of the nearest street (brute force
+    over all streets); every street is cut at the crossings and entry points on
+    it, consecutive points along it are linked.
+    """
+    entries = []
+    for geom in list(households) + list(facilities):
+        d = [geom.distance(line) for line in lines]
+        k = int(np.argmin(d))
+        pos = lines[k].project(geom) if geom.geom_type == "Point" else None
+        if pos is None:
+            pt = shapely.shortest_line(geom, lines[k]).coords[1]
+            pos = lines[k].project(Point(pt))
+        entries.append((k, pos, d[k]))
+    g = nx.Graph()
+    for k, line in enumerate(lines):
+        stops = {0.0, line.length}
+        for other in lines:
+            inter = line.intersection(other)
+            if not inter.is_empty and inter.geom_type == "Point":
+                stops.add(round(line.project(inter), 9))
+        stops |= {round(pos, 9) for kk, pos, _ in entries if kk == k}
+        pts = sorted(stops)
+        for a, b in itertools.pairwise(pts):
+            pa, pb = line.interpolate(a), line.interpolate(b)
+            g.add_edge((round(pa.x, 6), round(pa.y, 6)), (round(pb.x, 6), round(pb.y, 6)), w=b - a)
+
+    def node(k, pos):
+        p = lines[k].interpolate(pos)
+        return (round(p.x, 6), round(p.y, 6))
+
+    nh = len(households)
+    g.add_node("SRC")
+    for j, (k, pos, acc) in enumerate(entries[nh:]):
+        g.add_edge("SRC", ("F", j), w=0.0)
+        g.add_edge(("F", j), node(k, round(pos, 9)), w=acc)
+    dist = nx.single_source_dijkstra_path_length(g, "SRC", weight="w")
+    out = []
+    for k, pos, acc in entries[:nh]:
+        out.append(acc + dist.get(node(k, round(pos, 9)), np.inf))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_lattice_distances_equal_networkx(seed):
+    rng = np.random.default_rng(seed)
+    lines = lattice_roads()
+    roads = gpd.GeoDataFrame(geometry=lines, crs=CRS)
+    net = build_network(roads, crs=CRS)
+    assert net.n_components() == 1
+    hh = shapely.points(rng.uniform(-20, 320, 60), rng.uniform(-20, 320, 60))
+    fac = shapely.points(rng.uniform(0, 300, 3), rng.uniform(0, 300, 3))
+    got, src = route(net, fac).household_distances(hh)
+    ref = reference_distances(lines, hh, fac)
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+    assert (src >= 0).all()
+    # and the source is a facility at exactly that distance along the network
+    for i in range(0, 60, 7):
+        one, _ = route(net, fac[[src[i]]]).household_distances(hh[[i]])
+        assert one[0] == pytest.approx(got[i])
+
+
+def test_pairs_within_equal_per_facility_searches():
+    rng = np.random.default_rng(5)
+    lines = lattice_roads()
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    hh = shapely.points(rng.uniform(0, 300, 40), rng.uniform(0, 300, 40))
+    fac = shapely.points(rng.uniform(0, 300, 4), rng.uniform(0, 300, 4))
+    hi, fj, d = route(net, fac).pairs_within(hh, 250.0)
+    got = {(int(a), int(b)): float(c) for a, b, c in zip(hi, fj, d, strict=True)}
+    for j in range(4):
+        ref = reference_distances(lines, hh, fac[[j]])
+        for i in range(40):
+            if ref[i] <= 250.0:
+                assert got[(i, j)] == pytest.approx(ref[i], abs=1e-6)
+            else:
+                assert (i, j) not in got
+
+
+def test_polygon_facility_enters_at_nearest_street_point():
+    lines = [LineString([(0, 0), (300, 0)])]
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    lot = Polygon([(220, 10), (200, 50), (240, 50)])  # nearest corner 10 m north of the street
+    d, _ = route(net, np.array([lot])).household_distances(np.array([Point(0, 5)]))
+    # household: 5 m access + 220 m along the street to x=220 + 10 m to the lot's corner
+    assert d[0] == pytest.approx(235.0)
+
+
+def test_near_gaps_are_snapped_far_gaps_are_not():
+    lines = [
+        LineString([(0, 0), (100, 0)]),
+        LineString([(100.6, 0.3), (200, 0)]),  # end 0.67 m away: joined
+        LineString([(150, 0.8), (150, 100)]),  # T-junction undershoot 0.8 m: joined
+        LineString([(205, 0), (300, 0)]),  # 5 m gap: separate piece
+    ]
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    assert net.n_components() == 2
+    assert any("joined" in n for n in net.notes)
+    assert any("separate pieces" in n for n in net.notes)
+    r = route(net, np.array([Point(0, 0)]))
+    d, src = r.household_distances(np.array([Point(150, 90), Point(250, 1), Point(180, 0)]))
+    assert d[0] == pytest.approx(150 + 90, abs=1.5)
+    assert np.isinf(d[1]) and src[1] == -1
+    assert d[2] == pytest.approx(180, abs=1.0)
+    # networkx view agrees on the components
+    assert nx.number_connected_components(net.to_networkx()) == 2
+
+
+def test_roads_without_lines_is_a_clear_error():
+    roads = gpd.GeoDataFrame({"road_id": ["R1"]}, geometry=[box(0, 0, 1, 1)], crs=CRS)
+    with pytest.raises(SchemaError) as exc:
+        build_network(roads, crs=CRS)
+    assert "roads" in str(exc.value)
+
+
+def test_unreachable_households_are_noted_not_nan(tmp_path):
+    x0, y0 = 111.47, 35.64
+    hh = gpd.GeoDataFrame(
+        {"household_id": ["A", "B"]},
+        geometry=[Point(x0 + 0.0002, y0 + 0.0001), Point(x0 + 0.01, y0 + 0.0001)],
+        crs="EPSG:4326",
+    )
+    st = gpd.GeoDataFrame(
+        {"station_id": ["S"], "name": ["驿站"]},
+        geometry=[Point(x0 + 0.0005, y0 + 0.0001)],
+        crs="EPSG:4326",
+    )
+    roads = gpd.GeoDataFrame(
+        {"road_id": ["R1", "R2"]},
+        geometry=[
+            LineString([(x0, y0), (x0 + 0.002, y0)]),
+            LineString([(x0 + 0.009, y0), (x0 + 0.011, y0)]),
+        ],
+        crs="EPSG:4326",
+    )
+    grids = gpd.GeoDataFrame(
+        {"grid_id": ["G1"], "name": ["一"]},
+        geometry=[box(x0 - 0.001, y0 - 0.001, x0 + 0.012, y0 + 0.001)],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "u.gpkg"
+    io.write_layers(
+        path, {"grids": grids, "households": hh, "service_stations": st, "roads": roads}
+    )
+    res = compute_coverage(io.load_workspace(path), "service_stations", 2000)
+    assert res.distance == "network"
+    js = res.to_json()
+    assert js["unreachable"] == 1 and js["covered"] == 1 and js["share"] == 0.5
+    assert any("cannot reach" in n and "B" in n for n in js["notes"])
+    assert js["median_distance_m"] is None

@@ -1,0 +1,171 @@
+"""Streaming join of large point files: GeoParquet and GDAL formats, in chunks."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+from gridmap import io
+from gridmap.errors import InputFileError
+from gridmap.join import assign_points, build_hierarchy
+from gridmap.largeio import (
+    assign_file,
+    open_points,
+    read_geoparquet,
+    write_geoparquet,
+    write_partitioned,
+)
+
+COLS = [
+    "microgrid_id",
+    "grid_id",
+    "zone_id",
+    "community_id",
+    "assigned_level",
+    "nearest_microgrid_id",
+]
+
+
+def _random_households(layers, n: int, seed: int = 0) -> gpd.GeoDataFrame:
+    """Random points over the tiny community, plus exact vertices and edge points."""
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = layers["communities"].total_bounds
+    x = rng.uniform(minx - 0.001, maxx + 0.001, n)
+    y = rng.uniform(miny - 0.001, maxy + 0.001, n)
+    c = shapely.get_coordinates(layers["microgrids"].geometry.values)
+    x = np.concatenate([x, c[:, 0]])
+    y = np.concatenate([y, c[:, 1]])
+    return gpd.GeoDataFrame(
+        {
+            "household_id": [f"H{k:06d}" for k in range(len(x))],
+            "residents": rng.integers(1, 6, len(x)),
+        },
+        geometry=gpd.points_from_xy(x, y),
+        crs="EPSG:4326",
+    )
+
+
+def _expected(layers, pts: gpd.GeoDataFrame) -> pd.DataFrame:
+    res = assign_points(pts, build_hierarchy(layers))  # the reference STRtree
+    return res[COLS].astype(object).where(res[COLS].notna(), None).reset_index(drop=True)
+
+
+def _got(path) -> pd.DataFrame:
+    g = gpd.read_parquet(path)
+    return g, g[COLS].astype(object).where(g[COLS].notna(), None).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("engine", ["index", "reference"])
+def test_geoparquet_directory_in_chunks_equals_reference(
+    tiny_workspace, tiny_layers_dict, tmp_path, engine
+):
+    pts = _random_households(tiny_layers_dict, 5000)
+    src = write_partitioned(pts, tmp_path / "pts", rows_per_part=1700)
+    assert len(list(src.glob("part-*.parquet"))) == 3
+    out = tmp_path / "out.parquet"
+    res = assign_file(src, out, tiny_workspace, chunk_size=600, engine=engine, progress=False)
+    assert res.rows == len(pts)
+    assert res.chunks == 3 * 3  # 1700-row parts in 600-row chunks
+    g, got = _got(out)
+    assert g.crs.equals("EPSG:4326")
+    assert list(g["household_id"]) == list(pts["household_id"])
+    pd.testing.assert_frame_equal(got, _expected(tiny_layers_dict, pts))
+    assert sum(res.by_level.values()) == len(pts)
+    assert (g["nearest_microgrid_m"].notna() == (g["assigned_level"] != "microgrids")).all()
+
+
+def test_gpkg_input_partitioned_output(tiny_workspace, tiny_layers_dict, tmp_path):
+    pts = _random_households(tiny_layers_dict, 2000, seed=5)
+    src = tmp_path / "households.gpkg"
+    pts.to_file(src, layer="households", driver="GPKG")
+    res = assign_file(src, tmp_path / "out", tiny_workspace, chunk_size=500, progress=False)
+    parts = sorted((tmp_path / "out").glob("part-*.parquet"))
+    assert len(parts) == res.chunks == int(np.ceil(len(pts) / 500))
+    assert all(pq.ParquetFile(p).metadata.num_rows <= 500 for p in parts)
+    _, got = _got(tmp_path / "out")
+    pd.testing.assert_frame_equal(got, _expected(tiny_layers_dict, pts))
+
+
+def test_projected_points_are_converted(tiny_workspace, tiny_layers_dict, tmp_path):
+    pts = _random_households(tiny_layers_dict, 800, seed=9)
+    # round-trip through Web Mercator: the join compares in WGS84 like the reference
+    merc = pts.to_crs("EPSG:3857")
+    write_geoparquet(merc, tmp_path / "merc.parquet")
+    assign_file(tmp_path / "merc.parquet", tmp_path / "out.parquet", tiny_workspace, progress=False)
+    g, got = _got(tmp_path / "out.parquet")
+    assert g.crs.equals("EPSG:3857")
+    pd.testing.assert_frame_equal(got, _expected(tiny_layers_dict, merc))
+
+
+def test_existing_result_columns_are_replaced(tiny_workspace, tiny_layers_dict, tmp_path):
+    pts = _random_households(tiny_layers_dict, 300)
+    pts["microgrid_id"] = "stale"
+    write_geoparquet(pts, tmp_path / "p.parquet")
+    assign_file(tmp_path / "p.parquet", tmp_path / "o.parquet", tiny_workspace, progress=False)
+    g, _ = _got(tmp_path / "o.parquet")
+    assert list(g.columns).count("microgrid_id") == 1
+    assert "stale" not in set(g["microgrid_id"].dropna())
+
+
+def test_sample_households_streamed(sample_copy, tmp_path):
+    ws = io.load_workspace(sample_copy)
+    res = assign_file(
+        sample_copy,
+        tmp_path / "hh.parquet",
+        sample_copy,
+        layer="households",
+        chunk_size=1000,
+        progress=False,
+    )
+    assert res.rows == len(ws.layers["households"])
+    _, got = _got(tmp_path / "hh.parquet")
+    pd.testing.assert_frame_equal(got, _expected(ws.layers, ws.layers["households"]))
+
+
+def test_empty_input_writes_valid_empty_file(tiny_workspace, tiny_layers_dict, tmp_path):
+    pts = _random_households(tiny_layers_dict, 10).iloc[:0]
+    write_geoparquet(pts, tmp_path / "e.parquet")
+    res = assign_file(
+        tmp_path / "e.parquet", tmp_path / "o.parquet", tiny_workspace, progress=False
+    )
+    assert res.rows == 0
+    assert len(read_geoparquet(tmp_path / "o.parquet")) == 0
+
+
+def test_bad_inputs_name_the_file(tiny_workspace, tmp_path):
+    with pytest.raises(InputFileError, match="does not exist"):
+        assign_file(
+            tmp_path / "nope.parquet", tmp_path / "o.parquet", tiny_workspace, progress=False
+        )
+    pq.write_table(pa.table({"a": [1, 2]}), tmp_path / "plain.parquet")
+    with pytest.raises(InputFileError, match="not GeoParquet") as e:
+        open_points(tmp_path / "plain.parquet")
+    assert "plain.parquet" in str(e.value)
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(InputFileError, match=r"no \.parquet"):
+        open_points(tmp_path / "empty_dir")
+
+
+def test_failure_midway_leaves_no_output(tiny_workspace, tiny_layers_dict, tmp_path):
+    """A second part whose columns cannot be read like the first's: the error names
+    the part after the first chunks were written, and no partial output is left."""
+    pts = _random_households(tiny_layers_dict, 1000)
+    src = write_partitioned(pts, tmp_path / "pts", rows_per_part=400)
+    bad = pts.iloc[400:800].copy()
+    bad["residents"] = "three"  # text where the first part has integers
+    bad.to_parquet(src / "part-00001.parquet", index=False)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("previous result")
+    for out in (tmp_path / "o.parquet", out_dir):
+        with pytest.raises(InputFileError, match="part-00001"):
+            assign_file(src, out, tiny_workspace, chunk_size=100, progress=False)
+    assert not (tmp_path / "o.parquet").exists()
+    assert (out_dir / "keep.txt").read_text() == "previous result"
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers == []

@@ -375,6 +375,30 @@ def case_merged_header_xlsx(d: Path) -> BadCase:
     )
 
 
+def case_merged_title_xlsx(d: Path) -> BadCase:
+    from openpyxl import Workbook
+
+    rows = _households(4)
+    wb = Workbook()
+    ws = wb.active
+    ws["A1"] = "西南社区居民户台账（2026年11月）"  # title merged over the table
+    ws.merge_cells("A1:D1")
+    ws["A2"] = "填表单位：西南社区居委会"
+    ws.merge_cells("A2:D2")
+    ws.append(["户号", "地址", "经度", "纬度"])
+    for r in rows:
+        ws.append(r)
+    path = d / "households_merged_title.xlsx"
+    wb.save(path)
+    return BadCase(
+        "merged_title_xlsx",
+        "XLSX with two merged title rows above a one-row header (户号/地址/经度/纬度)",
+        "households",
+        path,
+        expected={"ids": [r[0] for r in rows], "lonlat": [(r[2], r[3]) for r in rows]},
+    )
+
+
 def case_bom_csv(d: Path) -> BadCase:
     rows = _households(4)
     path = d / "households_bom.csv"
@@ -426,6 +450,7 @@ CASES = [
     case_zero_byte,
     case_zero_byte_geojson,
     case_merged_header_xlsx,
+    case_merged_title_xlsx,
     case_bom_csv,
 ]
 

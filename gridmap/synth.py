@@ -802,9 +802,12 @@ def synth_layers(
     gap_w = np.r_[np.full(len(park_geom), 0.4 / max(1, len(park_geom))),
                   np.full(len(school_geom), 0.3 / max(1, len(school_geom))),
                   np.full(len(out_pick), 0.3 / max(1, len(out_pick)))]  # fmt: skip
-    hh_per_gap = (
-        rng.multinomial(n_gap, gap_w / gap_w.sum()) if n_gap else np.zeros(len(gap_sites), int)
-    )
+    # one household at least in the first park, school and outside site, the rest at random
+    firsts = np.cumsum([0, len(park_geom), len(school_geom)])
+    firsts = firsts[np.r_[len(park_geom), len(school_geom), len(out_pick)] > 0][:n_gap]
+    hh_per_gap = np.zeros(len(gap_sites), dtype=np.int64)
+    hh_per_gap[firsts] = 1
+    hh_per_gap += rng.multinomial(n_gap - len(firsts), gap_w / gap_w.sum())
     site_geom = np.r_[mg_geom, gap_sites]
     site_hh = np.r_[hh_per_mg, hh_per_gap]
     # buildings: about 30 households each (at least one per site with households)
@@ -861,7 +864,7 @@ def synth_layers(
     hx = bx[h_b] + jitter[:, 0]
     hy = by[h_b] + jitter[:, 1]
     residents = rng.choice(np.arange(1, 7), H, p=[0.16, 0.32, 0.26, 0.14, 0.08, 0.04])
-    p_old = np.clip(rng.beta(2.33, 7.67, n_b)[h_b] + np.where(residents <= 2, 0.08, -0.05), 0, 1)
+    p_old = np.clip(rng.beta(4.66, 15.34, n_b)[h_b] + np.where(residents <= 2, 0.08, -0.05), 0, 1)
     elderly = rng.binomial(residents, p_old)
     lives_alone = residents == 1
     has_ev = rng.random(H) < 0.25

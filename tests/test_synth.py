@@ -62,7 +62,12 @@ def scaled_layers() -> dict[str, gpd.GeoDataFrame]:
 # invariants shared by the default and the scaled run
 
 
-def check_invariants(layers: dict[str, gpd.GeoDataFrame], households: int, microgrids: int) -> None:
+def check_invariants(
+    layers: dict[str, gpd.GeoDataFrame],
+    households: int,
+    microgrids: int,
+    elderly_band: tuple[float, float] = (0.18, 0.26),
+) -> None:
     assert set(layers) == LAYER_NAMES
     for name, gdf in layers.items():
         assert gdf.crs is not None and gdf.crs.equals("EPSG:4326"), name
@@ -129,7 +134,7 @@ def check_invariants(layers: dict[str, gpd.GeoDataFrame], households: int, micro
     assert hh["residents"].between(1, 6).all()
     assert ((hh["elderly"] >= 0) & (hh["elderly"] <= hh["residents"])).all()
     share = hh["elderly"].sum() / hh["residents"].sum()
-    assert 0.18 <= share <= 0.26
+    assert elderly_band[0] <= share <= elderly_band[1]
     assert 0.15 <= hh["has_ev"].mean() <= 0.35
     assert (hh["lives_alone"] == (hh["residents"] == 1)).all()
     assert hh["household_id"].str.fullmatch(r"H\d{6,}").all()
@@ -227,6 +232,25 @@ def test_default_invariants(default_layers):
 def test_scaled_invariants(scaled_layers):
     check_invariants(scaled_layers, 20_000, 2_000)
     assert len(scaled_layers["communities"]) == plan_sizes(20_000, 2_000).communities
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_invariants_hold_for_other_seeds(seed):
+    # 600 households in ~20 buildings: the elderly share varies more than in the sample
+    layers = synth_layers(seed=seed, households=600, microgrids=50)
+    check_invariants(layers, 600, 50, elderly_band=(0.14, 0.30))
+
+
+def test_center_moves_the_town():
+    a = synth_layers(seed=2, households=300, microgrids=30)
+    b = synth_layers(seed=2, households=300, microgrids=30, center=(116.40, 39.90))
+    ca, cb = a["communities"].geometry.iloc[0].centroid, b["communities"].geometry.iloc[0].centroid
+    assert abs(ca.x - 111.47) < 0.02 and abs(ca.y - 35.64) < 0.02
+    assert abs(cb.x - 116.40) < 0.02 and abs(cb.y - 39.90) < 0.02
+    # same town, same size in metres
+    ma = a["microgrids"].to_crs(metric_crs_for(a["microgrids"])).area
+    mb = b["microgrids"].to_crs(metric_crs_for(b["microgrids"])).area
+    assert np.allclose(ma, mb, rtol=0.01)
 
 
 def test_not_a_chessboard(default_layers):

@@ -592,6 +592,17 @@ class AddressRegistry:
                 if set(rg) != set(groups):
                     cands.extend(self._candidate(o, r, "fuzzy", sc) for o, r in rg.items())
                     res.status = "ambiguous"
+        if level == "building" and p.room is not None:
+            # the room is not in this building, but a look-alike street has exactly this
+            # address (人民路 vs 人民三路): a one-character slip is as likely as a new room
+            for s, sc in self._fuzzy_streets(street):
+                if s == street or sc < self.accept:
+                    continue
+                lv, rws = self._resolve(s, p)
+                rg = self._owner_groups(rws)
+                if lv == "exact" and set(rg) != set(groups):
+                    cands.extend(self._candidate(o, r, "fuzzy", sc) for o, r in rg.items())
+                    res.status = "ambiguous"
         res.candidates = cands[:8]
         if len(groups) > 1:
             res.status = "ambiguous"
@@ -601,7 +612,8 @@ class AddressRegistry:
             )
         elif res.status == "ambiguous":
             res.message = (
-                f"the street '{p.street}' is close to more than one known street; confirm which"
+                f"'{p.street or street}' is close to more than one known street that has this "
+                "address; confirm which"
             )
         elif not exact_street and sscore < self.accept:
             res.status = "ambiguous"

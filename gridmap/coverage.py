@@ -357,10 +357,14 @@ def nearest_euclidean(
     Parameters
     ----------
     points
-        Shapely points in a metric CRS.
+        Shapely points in a metric CRS, or their coordinates as a float array
+        of shape (n, 2) (faster: no geometry objects are made for point
+        facilities).
     facilities
-        Shapely points or polygons in the same CRS. Points use a KD-tree;
-        polygons use the exact distance to the polygon (0 inside).
+        Shapely points or polygons in the same CRS, or point coordinates as a
+        float array of shape (m, 2). Points use a KD-tree
+        (``scipy.spatial.cKDTree``); polygons use the exact distance to the
+        polygon (0 inside) with shapely's STRtree.
     workers
         Threads for the KD-tree query (``-1``: all cores).
 
@@ -373,17 +377,23 @@ def nearest_euclidean(
     idx = np.full(n, -1, dtype=np.int64)
     if n == 0 or len(facilities) == 0:
         return dist, idx
-    xy = shapely.get_coordinates(points)
+    pts_are_xy = isinstance(points, np.ndarray) and points.dtype.kind == "f"
+    xy = points if pts_are_xy else shapely.get_coordinates(points)
+    if isinstance(facilities, np.ndarray) and facilities.dtype.kind == "f":
+        tree = cKDTree(facilities, balanced_tree=False, compact_nodes=False)
+        d, i = tree.query(xy, k=1, workers=workers)
+        return np.asarray(d, dtype=float), np.asarray(i, dtype=np.int64)
     is_point = shapely.get_type_id(facilities) == 0
     if is_point.any():
         fpos = np.flatnonzero(is_point)
         tree = cKDTree(shapely.get_coordinates(facilities[fpos]))
         d, i = tree.query(xy, k=1, workers=workers)
-        dist, idx = d, fpos[i]
+        dist, idx = np.asarray(d, dtype=float), fpos[i]
     if (~is_point).any():
+        geoms = shapely.points(xy) if pts_are_xy else points
         ppos = np.flatnonzero(~is_point)
         stree = shapely.STRtree(facilities[ppos])
-        (pi, ti), d = stree.query_nearest(points, return_distance=True, all_matches=False)
+        (pi, ti), d = stree.query_nearest(geoms, return_distance=True, all_matches=False)
         better = d < dist[pi]
         dist[pi[better]] = d[better]
         idx[pi[better]] = ppos[ti[better]]

@@ -435,3 +435,26 @@ def test_committed_sample_is_the_default_output(default_layers, tmp_path):
         ).all(), name
     hh = io.read_layer(copy, "households")
     assert list(hh["address"]) == list(default_layers["households"]["address"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--microgrids", "0"], "microgrids must be at least 1"),
+        (["--grids", "400"], "grids must be between 1 and microgrids"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    out = tmp_path / "x.gpkg"
+    res = subprocess.run([GRIDMAP, "synth", str(out), *args], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists()
+
+
+def test_cli_rejects_non_geopackage(tmp_path):
+    res = subprocess.run(
+        [GRIDMAP, "synth", str(tmp_path / "x.shp")], capture_output=True, text=True
+    )
+    assert res.returncode == 2 and "GeoPackage" in res.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -435,8 +435,13 @@ def _check_hierarchy(
     p_idx: np.ndarray,
     metric,
     tol: float,
+    overlapping: set[str] | None = None,
 ) -> list[Finding]:
-    """Gaps, children outside their parent, and parent-id disagreements."""
+    """Gaps, children outside their parent, and parent-id disagreements.
+
+    ``overlapping`` holds the ids of children found in an overlap (their
+    areas cannot simply be added up).
+    """
     f: list[Finding] = []
     spec = LAYERS[child.name]
     pcol = spec.parent_id_column
@@ -525,7 +530,19 @@ def _check_hierarchy(
         tree_c = shapely.STRtree(c_geoms)
         pi, ci = tree_c.query(p_geoms, predicate="intersects")
         groups = pd.Series(ci).groupby(pi).apply(list).to_dict() if len(pi) else {}
+        # Fast path: where a parent's children do not overlap each other, the
+        # area they cover is the sum of their intersections with the parent, so
+        # the union (the slow part) is only built for parents with a gap.
+        inter_area = shapely.area(_polygonal(shapely.intersection(p_geoms[pi], c_geoms[ci])))
+        covered_sum = np.bincount(pi, weights=inter_area, minlength=len(p_geoms))
+        p_area = shapely.area(p_geoms)
+        clean = np.ones(len(p_geoms), dtype=bool)
+        if overlapping:
+            bad_child = np.array([cid in overlapping for cid in c_ids], dtype=bool)
+            clean[np.unique(pi[bad_child[ci]])] = False
         for k, pgeom in enumerate(p_geoms):
+            if clean[k] and p_area[k] - covered_sum[k] < tol:
+                continue
             pid = p_ids[k]
             kids = groups.get(k, [])
             covered = shapely.union_all(c_geoms[kids]) if kids else shapely.Polygon()
@@ -736,11 +753,14 @@ def _run(path: Path, tol: float) -> list[Finding]:
         all_polys = pd.concat([layers[lvl].gdf[usable[lvl]].geometry for lvl in poly_present])
         metric = metric_crs_for(gpd.GeoDataFrame(geometry=all_polys, crs=WGS84))
         metric_geoms = {}
+        overlapping: dict[str, set[str]] = {}
         for lvl in poly_present:
             idx = np.flatnonzero(usable[lvl])
             g = _polygonal(_metric_geoms(layers[lvl], usable[lvl], metric))
             metric_geoms[lvl] = (g, idx)
-            findings += _check_overlaps(layers[lvl], g, idx, metric, tol)
+            ov = _check_overlaps(layers[lvl], g, idx, metric, tol)
+            overlapping[lvl] = {i for f in ov for i in f.ids}
+            findings += ov
         for lvl in poly_present:
             spec = LAYERS[lvl]
             if spec.parent is None or spec.parent not in metric_geoms:
@@ -750,7 +770,7 @@ def _run(path: Path, tol: float) -> list[Finding]:
             cg, ci = metric_geoms[lvl]
             pg, pi = metric_geoms[spec.parent]
             findings += _check_hierarchy(
-                layers[lvl], cg, ci, layers[spec.parent], pg, pi, metric, tol
+                layers[lvl], cg, ci, layers[spec.parent], pg, pi, metric, tol, overlapping.get(lvl)
             )
         findings += _check_points(layers, usable)
     order = {"error": 0, "warning": 1}

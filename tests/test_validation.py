@@ -313,3 +313,20 @@ def test_sample_workspace_validates(sample_workspace):
     # the synthetic town has deliberate gaps and households in them, but no errors
     assert rep.errors == [], [f.message for f in rep.errors][:5]
     assert all(f.layer and f.ids for f in rep.findings if f.code != "missing_layer")
+
+
+def test_gap_next_to_overlapping_children(tmp_path):
+    """Overlapping children cannot be summed: the gap must still come out exact."""
+    layers = tiny_layers()
+    mg = layers["microgrids"]
+    i = mg.index[mg["microgrid_id"] == "M04"][0]
+    mg.loc[i, "geometry"] = box(X0 + D, Y0 + 0.8 * D, X0 + 2 * D, Y0 + 1.6 * D)
+    path = write(tmp_path, layers)
+    rep = validate(path)
+    assert [f.ids for f in rep.by_code("overlap")] == [["M03", "M04"]]
+    gaps = {f.ids[0]: f for f in rep.by_code("gap")}
+    expected = area_m2(box(X0 + D, Y0 + 1.6 * D, X0 + 2 * D, Y0 + 2 * D))
+    assert gaps["G2"].value == pytest.approx(expected, rel=1e-3)
+    assert box(X0 + D, Y0 + 1.6 * D, X0 + 2 * D, Y0 + 2 * D).contains(
+        Point(gaps["G2"].lon, gaps["G2"].lat)
+    )

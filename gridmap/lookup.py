@@ -28,6 +28,7 @@ nearest service station.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -67,6 +68,8 @@ BUILDING_SCORE = 90.0
 NEAR_BOUNDARY_M = 5.0
 #: Street-name suffixes of administrative units before a known street name.
 _ADMIN_TAILS = ("省", "市", "区", "县", "旗", "镇", "乡", "街道", "办事处", "社区", "居委会")
+#: A stripped prefix that starts with a province or city: a postal prefix, not a street name.
+_POSTAL_PREFIX_RE = re.compile(r"^.{2,12}?(?:省|自治区|特别行政区|市)")
 #: Layers besides households that may carry addresses.
 ADDRESS_LAYERS = ("addresses", "buildings")
 ADDRESS_COLUMNS = ("address", "地址", "住址", "addr", "full_address", "门牌地址")
@@ -230,23 +233,28 @@ class AddressRegistry:
             if col not in records.columns:
                 records[col] = None
         addresses = [_clean(a) for a in records["address"]]
-        streets_seen = sorted(
-            {
-                parse_address(a).street_full
-                for a in addresses
-                if a is not None and not a.isspace() and any(ch.isalnum() for ch in a)
-            }
-        )
-        # first pass gives the street names; they protect themselves from prefix stripping
-        self._protected = frozenset(s for s in streets_seen if s)
+        # First pass without protection. A registry street that itself starts like an
+        # administrative unit (乐昌镇中心街, 开发区大道) is protected from stripping, unless its
+        # prefix is a full postal one starting with a province or city (a ledger that writes
+        # 山西省临汾市尧都区西南街 means 西南街).
         parsed: list[ParsedAddress | None] = []
         unparsable: list[str] = []
         for i, a in enumerate(addresses):
             try:
-                parsed.append(parse_address(a, self._protected) if a is not None else None)
+                parsed.append(parse_address(a))
             except AddressError:
                 parsed.append(None)
                 unparsable.append(str(records.at[i, "record_id"]))
+        self._protected = frozenset(
+            p.street_full
+            for p in parsed
+            if p is not None and p.prefix and not _POSTAL_PREFIX_RE.match(p.prefix)
+        )
+        if self._protected:
+            parsed = [
+                parse_address(p.raw, self._protected) if p is not None and p.prefix else p
+                for p in parsed
+            ]
         if unparsable:
             self.notes.append(
                 f"{len(unparsable)} records have an empty address and cannot be found by address "
@@ -446,6 +454,18 @@ class AddressRegistry:
         ]
         if suffix_hits:
             return [(max(suffix_hits, key=len), 100.0)]
+        # the registry carries a prefix the query left out (乐昌镇中心街 for 中心街): every
+        # such street is a full-score candidate, so two towns' 中心街 come out ambiguous
+        if len(p.street) >= 2:
+            longer = [
+                (s, 100.0)
+                for s in self.streets
+                if len(s) > len(p.street)
+                and s.endswith(p.street)
+                and s[: -len(p.street)].endswith(_ADMIN_TAILS)
+            ]
+            if longer:
+                return sorted(longer)
         if not p.street:
             return []
         found: dict[str, float] = {}

@@ -535,3 +535,77 @@ def test_cli_on_the_sample_default_workspace(sample_layers) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def _messy_registry() -> AddressRegistry:
+    layers = tiny_layers()
+    mg = layers["microgrids"].set_index("microgrid_id")
+    c1, c5 = mg.geometry["M01"].centroid, mg.geometry["M05"].centroid
+    hh = gpd.GeoDataFrame(
+        {
+            "household_id": ["R1", "R2", "D1", "D2", "N1", "E1"],
+            "address": [
+                "人民路1号楼1单元101室",
+                "人民三路1号楼1单元602室",
+                "团结里2号楼1单元101室",
+                "团结里2号楼1单元101室",  # the same flat twice, in two micro-grids
+                "团结里3号楼1单元101室",
+                None,  # no address
+            ],
+        },
+        geometry=[c1, c5, c1, c5, None, c1],
+        crs="EPSG:4326",
+    )
+    layers["households"] = hh
+    return AddressRegistry.from_workspace(io.Workspace(Path("mem.gpkg"), layers, (0, 0)))
+
+
+def test_messy_registry_never_guesses() -> None:
+    reg = _messy_registry()
+    # 人民路1-1 exists without room 602; 人民三路1-1-602 exists: a slip or a new room?
+    res = reg.match_address("人民路1号楼1单元602")
+    assert res.status == "ambiguous"
+    assert {c["microgrid_id"] for c in res.candidates} == {"M01", "M05"}
+    # the room that does exist on 人民路 is exact
+    assert reg.match_address("人民路1-1-101").microgrid_id == "M01"
+    # duplicated registry address with two owners
+    res = reg.match_address("团结里2号楼1单元101室")
+    assert res.status == "ambiguous" and res.microgrid_id is None
+    # a record without a location has no owner: not found, nothing invented
+    res = reg.match_address("团结里3号楼1单元101")
+    assert res.status == "not_found" and res.grid_id is None
+    assert any("empty address" in n for n in reg.notes)
+    assert len(reg) == 6
+
+
+def _registry_of(addresses: list[str]) -> AddressRegistry:
+    layers = tiny_layers()
+    mg = layers["microgrids"].set_index("microgrid_id")
+    cents = [mg.geometry[m].centroid for m in ("M01", "M03", "M05", "M07", "M02", "M04")]
+    hh = gpd.GeoDataFrame(
+        {"household_id": [f"X{i}" for i in range(len(addresses))], "address": addresses},
+        geometry=cents[: len(addresses)],
+        crs="EPSG:4326",
+    )
+    layers["households"] = hh
+    return AddressRegistry.from_workspace(io.Workspace(Path("mem.gpkg"), layers, (0, 0)))
+
+
+def test_registry_streets_that_look_like_prefixes() -> None:
+    reg = _registry_of(
+        [
+            "乐昌镇中心街1号楼1单元101室",
+            "坪石镇中心街1号楼1单元101室",
+            "开发区大道2号楼1单元101室",
+            "山西省临汾市尧都区西南街3号楼1单元101室",
+        ]
+    )
+    # registry street names keep their town; a postal prefix is stripped
+    assert set(reg.streets) == {"乐昌镇中心街", "坪石镇中心街", "开发区大道", "西南街"}
+    assert reg.match_address("乐昌镇中心街1-1-101").microgrid_id == "M01"
+    assert reg.match_address("韶关市坪石镇中心街1-1-101").microgrid_id == "M03"
+    # 中心街 alone could be either town's
+    assert reg.match_address("中心街1-1-101").status == "ambiguous"
+    assert reg.match_address("开发区大道2号楼1单元101").microgrid_id == "M05"
+    assert reg.match_address("西南街3号楼1单元101").microgrid_id == "M07"
+    assert reg.match_address("临汾市西南街3号楼1单元101").microgrid_id == "M07"

@@ -89,11 +89,42 @@ def progress():
 def assign(
     workspace: WorkspaceArg = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write to this GeoPackage instead of in place.")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write to this GeoPackage instead of in place; with --points: X.parquet "
+            "(one GeoParquet file) or a directory (one part per chunk).",
+        ),
     ] = None,
     engine: Annotated[
-        str, typer.Option(help="reference (shapely STRtree) or index (fast cell index).")
-    ] = "reference",
+        str,
+        typer.Option(
+            help="index (fast exact cell index, default), reference (shapely STRtree) or dask "
+            "(a Dask cluster; needs --points with GeoParquet)."
+        ),
+    ] = "index",
+    points: Annotated[
+        Path | None,
+        typer.Option(
+            "--points",
+            help="Join this point file (GeoParquet file or directory of parts, GeoPackage, "
+            "FlatGeobuf, ...) in chunks instead of the workspace's point layers.",
+        ),
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer --points file.")] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Points per chunk with --points.")
+    ] = 500_000,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler tcp://HOST:PORT for --engine dask (default: a local cluster)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Local Dask workers for --engine dask without --scheduler.")
+    ] = 2,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Write microgrid_id, grid_id, zone_id, community_id onto every point layer.
@@ -103,7 +134,45 @@ def assign(
     micro-grid are listed with the nearest micro-grid and the distance.
 
     Example: gridmap assign data/geo/community.gpkg --out /tmp/assigned.gpkg
+
+    Large files (streamed in chunks, GeoParquet out):
+    gridmap assign data/geo/community.gpkg --points city_points/ --out assigned.parquet
+
+    On Dask: gridmap assign WS --engine dask --points parts/ --out out_dir [--scheduler tcp://HOST:8786]
     """
+    from gridmap.errors import SchemaError
+
+    if engine not in ("index", "reference", "dask"):
+        raise SchemaError(f"unknown engine '{engine}' (use index, reference or dask)")
+    if engine == "dask" or points is not None:
+        if points is None or out is None:
+            raise SchemaError("this needs --points FILE and --out X.parquet or DIR")
+        if engine == "dask":
+            from gridmap.distributed import assign_dask
+
+            with progress() as bar:
+                bar.add_task("assigning on Dask", total=None)
+                res = assign_dask(
+                    points,
+                    out,
+                    workspace,
+                    scheduler=scheduler,
+                    n_workers=workers,
+                    chunk_size=chunk_size,
+                )
+        else:
+            from gridmap.largeio import assign_file
+
+            res = assign_file(
+                points, out, workspace, chunk_size=chunk_size, engine=engine, layer=layer
+            )
+        if fmt is Fmt.json:
+            print_json(res.to_dict())
+        else:
+            console.print(f"{res.rows} points -> {res.written_to}")
+            for lvl, n in sorted(res.by_level.items()):
+                console.print(f"  {lvl}: {n}")
+        return
     from gridmap.join import assign_workspace
     from gridmap.report import print_assign_summary
 
@@ -212,7 +281,8 @@ def import_cmd(
 
     Bad rows (empty, non-numeric, out-of-range or swapped coordinates, far
     from the workspace, empty or duplicate ids) stop the import and are listed
-    by row number (spreadsheet rows: header = row 1); nothing is written.
+    by row number (spreadsheet rows as Excel numbers them; vector files by
+    feature number); nothing is written.
     With --skip-bad-rows the good rows are imported and the bad ones written
     to a CSV report. Personal columns are kept but never printed.
 

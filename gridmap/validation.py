@@ -24,6 +24,7 @@ parent_mismatch           error     the parent id column disagrees with the geom
 gap                       warning   part of a parent covered by no child (often a
                                     park or school on purpose)
 point_outside             warning   a point layer feature lies in no micro-grid
+empty_layer               warning   a workspace layer has no features
 ========================  ========  =================================================
 
 Areas are computed in a metric CRS chosen from the data
@@ -748,7 +749,12 @@ def _run(path: Path, tol: float) -> list[Finding]:
         gf, ok = _check_geometry(lay)
         findings += gf
         usable[name] = ok
-    poly_present = [lvl for lvl in POLYGON_LEVELS if lvl in layers]
+    for name, lay in layers.items():
+        if name in LAYERS and len(lay.gdf) == 0:
+            findings.append(
+                Finding("warning", "empty_layer", name, [], "the layer has no features")
+            )
+    poly_present = [lvl for lvl in POLYGON_LEVELS if lvl in layers and usable[lvl].any()]
     if poly_present:
         all_polys = pd.concat([layers[lvl].gdf[usable[lvl]].geometry for lvl in poly_present])
         metric = metric_crs_for(gpd.GeoDataFrame(geometry=all_polys, crs=WGS84))

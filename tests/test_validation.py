@@ -330,3 +330,12 @@ def test_gap_next_to_overlapping_children(tmp_path):
     assert box(X0 + D, Y0 + 1.6 * D, X0 + 2 * D, Y0 + 2 * D).contains(
         Point(gaps["G2"].lon, gaps["G2"].lat)
     )
+
+
+def test_empty_layer_is_a_warning_not_a_cascade(tmp_path):
+    layers = tiny_layers()
+    layers["zones"] = layers["zones"].iloc[0:0]
+    rep = validate(write(tmp_path, layers))
+    assert [(f.layer, f.severity) for f in rep.by_code("empty_layer")] == [("zones", "warning")]
+    # grids are not reported as outside a parent layer that has no features
+    assert "outside_parent" not in codes(rep) and "unknown_parent" not in codes(rep)

@@ -996,7 +996,8 @@ def read_table(file: str | os.PathLike) -> pd.DataFrame:
             f"cannot read the file ({type(exc).__name__}: {exc})", file=str(path)
         ) from exc
     text = None
-    for enc in ("utf-8-sig", "gb18030"):
+    encodings = ("utf-16",) if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else ()
+    for enc in (*encodings, "utf-8-sig", "gb18030"):
         try:
             text = raw.decode(enc)
             break
@@ -1011,11 +1012,12 @@ def read_table(file: str | os.PathLike) -> pd.DataFrame:
         text = str(best)
     import io as _io
 
-    sep = "\t" if suffix == ".tsv" else None
+    header = text.split("\n", 1)[0]
+    sep = max((",", "\t", ";", "，"), key=header.count) if header else ","
+    if not header.count(sep):
+        sep = ","
     try:
-        return pd.read_csv(
-            _io.StringIO(text), dtype=object, sep=sep, engine="python", keep_default_na=False
-        )
+        return pd.read_csv(_io.StringIO(text), dtype=object, sep=sep, keep_default_na=False)
     except Exception as exc:
         raise InputFileError(f"cannot parse the CSV ({exc})", file=str(path)) from exc
 

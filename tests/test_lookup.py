@@ -609,3 +609,15 @@ def test_registry_streets_that_look_like_prefixes() -> None:
     assert reg.match_address("开发区大道2号楼1单元101").microgrid_id == "M05"
     assert reg.match_address("西南街3号楼1单元101").microgrid_id == "M07"
     assert reg.match_address("临汾市西南街3号楼1单元101").microgrid_id == "M07"
+
+
+def test_read_table_utf16_and_bad_files(tmp_path: Path) -> None:
+    src = tmp_path / "u16.csv"
+    src.write_bytes("地址\n西南街1号楼1单元101室\n".encode("utf-16"))
+    assert read_table(src)["地址"].tolist() == ["西南街1号楼1单元101室"]
+    with pytest.raises(InputFileError, match="not found"):
+        read_table(tmp_path / "missing.csv")
+    bad = tmp_path / "x.pdf"
+    bad.write_bytes(b"%PDF")
+    with pytest.raises(InputFileError, match="unsupported"):
+        read_table(bad)

@@ -57,6 +57,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
@@ -308,21 +310,33 @@ def _largest_remainder(total: int, weights: np.ndarray, minimum: int = 0) -> np.
     return out
 
 
-def _names(rng: np.random.Generator, n: int) -> np.ndarray:
+def _str(arr: pa.Array) -> pd.api.extensions.ExtensionArray:
+    """A pyarrow string array as a pandas ``str`` array (no Python objects)."""
+    return pd.array(arr, dtype="str")
+
+
+def _num_str(values: np.ndarray, width: int = 0) -> pa.Array:
+    """Integers as decimal strings, zero-padded to ``width``."""
+    out = pc.cast(pa.array(np.asarray(values, dtype=np.int64)), pa.string())
+    return pc.utf8_lpad(out, width, "0") if width else out
+
+
+def _names(rng: np.random.Generator, n: int) -> pd.api.extensions.ExtensionArray:
     """Fictional Chinese names: surname + one or two given-name characters."""
-    sur = np.array(SURNAMES, dtype=object)[rng.integers(0, len(SURNAMES), n)]
-    g1 = np.array(GIVEN_CHARS, dtype=object)[rng.integers(0, len(GIVEN_CHARS), n)]
-    g2 = np.array(GIVEN_CHARS, dtype=object)[rng.integers(0, len(GIVEN_CHARS), n)]
+    sur = pc.take(pa.array(SURNAMES), rng.integers(0, len(SURNAMES), n))
+    given = pa.array(GIVEN_CHARS)
+    g1 = pc.take(given, rng.integers(0, len(GIVEN_CHARS), n))
+    g2 = pc.take(given, rng.integers(0, len(GIVEN_CHARS), n))
     two = rng.random(n) < 0.7
-    given = np.where(two, g1 + g2, g1)
-    return sur + given
+    g2 = pc.if_else(pa.array(two), g2, pa.scalar(""))
+    return _str(pc.binary_join_element_wise(sur, g1, g2, ""))
 
 
-def _phones(rng: np.random.Generator, n: int) -> np.ndarray:
+def _phones(rng: np.random.Generator, n: int) -> pd.api.extensions.ExtensionArray:
     """Fictional mobile numbers: 1[3-9]x prefix + 8 digits (11 digits)."""
-    pre = np.array(PHONE_PREFIXES, dtype=object)[rng.integers(0, len(PHONE_PREFIXES), n)]
-    rest = pd.Series(rng.integers(0, 100_000_000, n)).astype(str).str.zfill(8).to_numpy(object)
-    return pre + rest
+    pre = pc.take(pa.array(PHONE_PREFIXES), rng.integers(0, len(PHONE_PREFIXES), n))
+    rest = _num_str(rng.integers(0, 100_000_000, n), 8)
+    return _str(pc.binary_join_element_wise(pre, rest, ""))
 
 
 def _street_names(stems: list[str], suffix: str, main: np.ndarray, main_suffix: str) -> list[str]:
@@ -346,6 +360,12 @@ def _street_names(stems: list[str], suffix: str, main: np.ndarray, main_suffix: 
 def _ids(prefix: str, n: int, width: int = 1) -> np.ndarray:
     w = max(width, len(str(n)))
     return np.array([f"{prefix}{i:0{w}d}" for i in range(1, n + 1)], dtype=object)
+
+
+def _str_ids(prefix: str, n: int, width: int = 1) -> pd.api.extensions.ExtensionArray:
+    """Like :func:`_ids`, vectorised for millions of rows."""
+    w = max(width, len(str(n)))
+    return _str(pc.binary_join_element_wise(prefix, _num_str(np.arange(1, n + 1), w), ""))
 
 
 def _random_points_in(
@@ -545,17 +565,17 @@ def synth_layers(
     jj, ii = np.nonzero(grid_sel)
     idx = jj * nx + ii
     pos = {int(c): k for k, c in enumerate(idx)}
-    pa, pb = [], []
+    nb_a, nb_b = [], []
     for c in idx.tolist():
         j, i = divmod(c, nx)
         if i + 1 < nx and grid_sel[j, i + 1]:
-            pa.append(pos[c])
-            pb.append(pos[c + 1])
+            nb_a.append(pos[c])
+            nb_b.append(pos[c + 1])
         if j + 1 < ny and grid_sel[j + 1, i]:
-            pa.append(pos[c])
-            pb.append(pos[c + nx])
+            nb_a.append(pos[c])
+            nb_b.append(pos[c + nx])
     ncomp, comp = connected_components(
-        _csr(len(idx), np.array(pa, int), np.array(pb, int)), directed=False
+        _csr(len(idx), np.array(nb_a, int), np.array(nb_b, int)), directed=False
     )
     if ncomp > 1:
         keep = np.bincount(comp).argmax()
@@ -851,15 +871,16 @@ def synth_layers(
     H = len(h_b)
     if H != households:
         raise SynthError(f"internal: placed {H} households instead of {households}")
-    address = (
-        pd.Series(b_street[h_b]).astype(str)
-        + pd.Series(b_no[h_b]).astype(str)
-        + "号楼"
-        + pd.Series(h_unit).astype(str)
-        + "单元"
-        + pd.Series(h_floor * 100 + h_door).astype(str)
-        + "室"
-    ).to_numpy(object)
+    address = pc.binary_join_element_wise(
+        pc.take(pa.array(b_street.astype(str)), h_b),
+        _num_str(b_no[h_b]),
+        "号楼",
+        _num_str(h_unit),
+        "单元",
+        _num_str(h_floor * 100 + h_door),
+        "室",
+        "",
+    )
     jitter = rng.uniform(-1.5, 1.5, (H, 2))
     hx = bx[h_b] + jitter[:, 0]
     hy = by[h_b] + jitter[:, 1]
@@ -959,8 +980,8 @@ def synth_layers(
     )
     hh_gdf = gpd.GeoDataFrame(
         {
-            "household_id": _ids("H", H, 6),
-            "address": address[ho],
+            "household_id": _str_ids("H", H, 6),
+            "address": _str(pc.take(address, ho)),
             "head_name": _names(rng, H),
             "phone": _phones(rng, H),
             "residents": residents[ho].astype(np.int64),
@@ -1059,9 +1080,9 @@ def _shared_edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _parent_pairs(
     a: np.ndarray, b: np.ndarray, parent: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    pa, pb = parent[a], parent[b]
-    diff = pa != pb
-    pairs = np.unique(np.c_[np.minimum(pa, pb)[diff], np.maximum(pa, pb)[diff]], axis=0)
+    qa, qb = parent[a], parent[b]
+    diff = qa != qb
+    pairs = np.unique(np.c_[np.minimum(qa, qb)[diff], np.maximum(qa, qb)[diff]], axis=0)
     return pairs[:, 0], pairs[:, 1]
 
 

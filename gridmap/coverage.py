@@ -830,10 +830,11 @@ def grid_indicators(
     over the grid's demand), at the default radius and at every radius a rule
     of the standards names.
 
-    Container ratios (ports, spaces, stations inside the grid per household)
-    are NaN where the denominator is 0 and infinite for households per station
-    or per worker when a grid has households but none of them; reports turn
-    both into "n/a"/None. The notes are in ``result.attrs["notes"]``.
+    Ratios are NaN (n/a) where the denominator is 0: every indicator column is
+    finite or NaN, never infinite, so maps can colour them directly. (A grid
+    with households but no station has households_per_station NaN;
+    :func:`gridmap.standards.check_standards` still fails it against a maximum.)
+    The notes are in ``result.attrs["notes"]``.
     """
     std = load_standards(standards)
     ctx = context if context is not None else make_context(ws, distance)
@@ -880,13 +881,13 @@ def grid_indicators(
             a = pd.Series([None] * len(fac.frame), index=fac.frame.index, dtype=object)
         return a, fac
 
-    def safe_div(num: np.ndarray, den: np.ndarray, inf_when_zero: bool = False) -> np.ndarray:
+    def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         num = np.asarray(num, dtype=float)
         den = np.asarray(den, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             r = num / den
         zero = den == 0
-        r[zero] = np.where(inf_when_zero & (num[zero] > 0), np.inf, np.nan)
+        r[zero] = np.nan
         return np.round(r, 4)
 
     pile_grid, piles = located_in_grid("charging_piles")
@@ -911,12 +912,12 @@ def grid_indicators(
         if stations is not None
         else np.nan
     )
-    out["households_per_station"] = safe_div(hhf, out["service_stations"], inf_when_zero=True)
+    out["households_per_station"] = safe_div(hhf, out["service_stations"])
     workers, note = _count_workers(g)
     if note:
         notes.append(note)
     out["grid_workers"] = workers
-    out["households_per_worker"] = safe_div(hhf, workers, inf_when_zero=True)
+    out["households_per_worker"] = safe_div(hhf, workers)
     # micro-grid sizes
     mg = ws_.get("microgrids")
     rng = next((r for r in std.rules if r.indicator == "microgrids_in_range_share"), None)

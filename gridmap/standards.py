@@ -40,6 +40,9 @@ SIMPLE_INDICATORS = (
     "microgrids_in_range_share",
 )
 FACILITY_INDICATORS = ("coverage_share", "access_2sfca")
+#: "households per X" indicators and the column holding X: a grid with
+#: households and no X fails a maximum (its figure is reported as None).
+_PER_UNIT = {"households_per_station": "service_stations", "households_per_worker": "grid_workers"}
 DECAY_KINDS = ("none", "gaussian")
 
 FALLBACK_RADII = {"service_stations": 1000.0, "charging_piles": 500.0, "parking": 300.0}
@@ -237,6 +240,11 @@ def check_standards(ws, rules=None, *, distance: str = "auto", indicators=None) 
         for rule, col in zip(std.rules, needed, strict=True):
             v = g[col]
             raw = None if v is None or pd.isna(v) else float(v)
+            den = _PER_UNIT.get(rule.indicator)
+            if raw is None and den is not None and g.get("households", 0) > 0:
+                # households but no station / no worker: "infinitely many per unit"
+                if g.get(den) == 0:
+                    raw = math.inf
             # an infinite figure (e.g. households per station with no station) fails a
             # maximum but is reported as None, never as inf/NaN
             value = raw if raw is not None and math.isfinite(raw) else None

@@ -446,9 +446,11 @@ def coverage(
         ws = gio.load_workspace(workspace)
         ctx = make_context(ws, distance)
         result = compute_coverage(ws, facility, radius, standards=std, context=ctx)
-        want_checks = standards is not None or (
-            out is not None and out.suffix.lower() in (".xlsx", ".gpkg")
+        want_checks = "grids" in ws and (
+            standards is not None or (out is not None and out.suffix.lower() in (".xlsx", ".gpkg"))
         )
+        if standards is not None and "grids" not in ws:
+            result.notes.append("the workspace has no 'grids' layer; standards not checked")
         indicators = checks = sites = None
         if want_checks:
             indicators = grid_indicators(ws, standards=std, context=ctx)

@@ -24,6 +24,7 @@ from gridmap.crs import wgs84_to_gcj02
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.maps import build_map, prepare_map, render_html, write_map
 from gridmap.maps.assets import external_references
+from gridmap.maps.i18n import table as i18n_table
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -132,6 +133,13 @@ def test_tiny_map_keeps_personal_data_out(tiny_ws):
 
 def test_sample_map_keeps_personal_data_out(sample_ctx):
     html = render_html(sample_ctx, basemap="amap")
+    # fixed interface text (the tile attribution "© 高德地图", "对齐高德底图") is not data:
+    # a person called 高德 in the sample must not count as a leak because of it
+    fixed = [t["options"]["attribution"] for t in embedded(html)["basemap"]["tiles"]]
+    fixed += [part for text in i18n_table("zh").values() for part in re.split(r"\{\w+\}", text)]
+    for text in sorted(fixed, key=len, reverse=True):
+        if len(text) > 3:
+            html = html.replace(text, "")
     values = personal_values(sample_ctx.workspace)
     assert len(values) > 3000  # addresses, names and phones of the sample
     leaks = [v for v in values if v in html]

@@ -278,13 +278,37 @@ def _standards(ctx: MapContext) -> None:
     ctx.failing = failed[["grid_id", "rule"]].copy()
 
 
+#: Above this many households the map takes its fast path (see :func:`prepare_map`).
+FULL_ANALYSIS_MAX_HOUSEHOLDS = 50_000
+
+
+def _standard_radius(facility: str) -> float:
+    """Default radius from the standards file when gridmap.standards is there."""
+    try:
+        from gridmap.standards import load_standards
+
+        return float(load_standards().radius_for(facility))
+    except Exception:  # optional part: fall back to the map's own defaults
+        return DEFAULT_RADII_M.get(facility, 500.0)
+
+
 def prepare_map(
     workspace: str | os.PathLike | io.Workspace | None,
     *,
     lang: str = "zh",
     distance: str = "auto",
+    full_analysis_max_households: int = FULL_ANALYSIS_MAX_HOUSEHOLDS,
 ) -> MapContext:
     """Load the workspace and compute what the map shows.
+
+    Up to ``full_analysis_max_households`` households (and always with
+    ``distance="network"``), coverage, per-grid indicators and the standards
+    check come from :mod:`gridmap.coverage` and :mod:`gridmap.standards`.
+    Above it the map takes a fast path so a city map is made in seconds:
+    straight-line coverage at the standard radii (KD-tree), basic per-grid
+    indicators (households, residents, elderly share, micro-grids, coverage
+    shares) and no standards check; a note in the map and on the console
+    says so (``gridmap coverage`` gives the full figures).
 
     Parameters
     ----------
@@ -296,6 +320,8 @@ def prepare_map(
     distance
         Passed to :func:`gridmap.coverage.compute_coverage` (``"auto"``,
         ``"euclidean"`` or ``"network"``).
+    full_analysis_max_households
+        Size limit of the full analysis (see above).
     """
     check_lang(lang)
     ws = _as_workspace(workspace)
@@ -316,13 +342,24 @@ def prepare_map(
         households_assignment=assignment,
         distance=distance,
     )
+    n = 0 if hh is None else len(hh)
+    fast = n > full_analysis_max_households and distance != "network"
+    if fast:
+        ctx.notes.append(
+            f"{n:,} households: fast map path (straight-line coverage at the standard radii, "
+            "basic grid indicators, no standards check); 'gridmap coverage' gives the full figures"
+        )
     for fac in (SERVICE_STATIONS, CHARGING_PILES, PARKING):
-        fc = _coverage(ctx, fac)
+        if fast:
+            fc = _fallback_coverage(ws, fac, _standard_radius(fac))
+        else:
+            fc = _coverage(ctx, fac)
         if fc is not None:
             ctx.coverage[fac] = fc
     if ws.get(GRIDS) is not None:
-        ctx.indicators = _indicators(ctx)
-        _standards(ctx)
+        ctx.indicators = _basic_indicators(ctx) if fast else _indicators(ctx)
+        if not fast:
+            _standards(ctx)
     return ctx
 
 
@@ -353,10 +390,11 @@ class _Encoder:
         """Each (Multi)Polygon -> list of polygons -> list of rings -> flat delta ints."""
         if len(geoms) == 0:
             return []
-        multi = np.array(
-            [g if shapely.get_type_id(g) == 6 else shapely.MultiPolygon([g]) for g in geoms],
-            dtype=object,
-        )
+        geoms = np.asarray(geoms, dtype=object)
+        multi = geoms.copy()
+        single = np.flatnonzero(shapely.get_type_id(geoms) == 3)
+        if len(single):  # wrap Polygons as one-part MultiPolygons, vectorised
+            multi[single] = shapely.multipolygons(geoms[single], indices=np.arange(len(single)))
         _, coords, (ring_off, poly_off, geom_off) = shapely.to_ragged_array(multi)
         q = np.round((coords - [self.ox, self.oy]) * self.scale).astype(np.int64)
         d = q.copy()
@@ -679,16 +717,15 @@ def render_html(
                 ctx.failing["grid_id"].astype(str), ctx.failing["rule"], strict=True
             ):
                 fails.setdefault(gid, []).append(str(rule))
+        ind_rows: dict = {}
+        if indicators is not None:
+            ind_rows = indicators[~indicators.index.duplicated()].to_dict("index")
         items = []
         for i, (gid, nm, gg, lab) in enumerate(
             zip(gd["grid_id"], names(gd, "grid_id"), geoms, labs, strict=True)
         ):
             gid = _text(gid)
-            row = (
-                indicators.loc[gid] if indicators is not None and gid in indicators.index else None
-            )
-            if isinstance(row, pd.DataFrame):
-                row = row.iloc[0]
+            row = ind_rows.get(gid)
             p: dict[str, object] = {tr("id", lang): gid}
             zid = zparents.get(gid)
             if zid:
@@ -751,10 +788,11 @@ def render_html(
         idc = FACILITY_POPUP_COLUMNS[fac][0]
         size_col = {CHARGING_PILES: "ports", PARKING: "spaces"}.get(fac)
         feats = []
-        for k, (_, r) in enumerate(f.iterrows()):
+        records = pd.DataFrame(f.drop(columns=[f.geometry.name])).to_dict("records")
+        for k, r in enumerate(records):
             p = {}
             for col in FACILITY_POPUP_COLUMNS[fac]:
-                if col in r.index and col not in PERSONAL_COLUMNS:
+                if col in r and col not in PERSONAL_COLUMNS:
                     v = r[col]
                     if isinstance(v, (bool, np.bool_)):
                         v = tr("yes" if v else "no", lang)
@@ -766,7 +804,7 @@ def render_html(
                 title_txt or f"{_facility_label(fac, lang)} {_text(r.get(idc)) or ''}".strip()
             )
             item = {"xy": xy[k], "title": title_txt, "p": p}
-            if size_col and size_col in r.index:
+            if size_col and size_col in r:
                 n = pd.to_numeric(r[size_col], errors="coerce")
                 item["n"] = None if pd.isna(n) else float(n)
             feats.append(item)

@@ -134,8 +134,8 @@
   function bubbles(items, color, scaleR, tip, cls) {
     var g = L.layerGroup();
     items.forEach(function (a) {
-      var m = L.circleMarker(pt(a), {renderer: R.pts, radius: scaleR(a[2]), color: color, weight: 1,
-        fillColor: color, fillOpacity: 0.4, opacity: 0.7, className: cls});
+      var m = L.circleMarker(pt(a), {renderer: R.pts, radius: scaleR(a[2]), color: '#fff', weight: 0.8,
+        fillColor: color, fillOpacity: 0.6, opacity: 0.9, className: cls});
       m.bindTooltip(tip(a));
       g.addLayer(m);
     });

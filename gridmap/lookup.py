@@ -638,6 +638,14 @@ class AddressRegistry:
         elif not exact_street and sscore < self.accept:
             res.status = "ambiguous"
             res.message = f"'{p.street}' is only a weak match for '{street}' (score {sscore:.0f})"
+        elif not exact_street and level == "building" and p.room is not None:
+            # two doubts at once: the street only looks like a known one, and that street's
+            # building has no such room
+            res.status = "ambiguous"
+            res.message = (
+                f"'{p.street}' looks like '{street}', but room {p.room} is not in "
+                f"{format_address(street, p.building, p.unit)}; confirm the address"
+            )
         else:
             res.status = "ok"
         if res.status == "ok":

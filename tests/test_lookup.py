@@ -578,10 +578,12 @@ def test_messy_registry_never_guesses() -> None:
     assert len(reg) == 6
 
 
-def _registry_of(addresses: list[str]) -> AddressRegistry:
+def _registry_of(
+    addresses: list[str], where: tuple[str, ...] = ("M01", "M03", "M05", "M07", "M02", "M04")
+) -> AddressRegistry:
     layers = tiny_layers()
     mg = layers["microgrids"].set_index("microgrid_id")
-    cents = [mg.geometry[m].centroid for m in ("M01", "M03", "M05", "M07", "M02", "M04")]
+    cents = [mg.geometry[m].centroid for m in where]
     hh = gpd.GeoDataFrame(
         {"household_id": [f"X{i}" for i in range(len(addresses))], "address": addresses},
         geometry=cents[: len(addresses)],
@@ -621,3 +623,11 @@ def test_read_table_utf16_and_bad_files(tmp_path: Path) -> None:
     bad.write_bytes(b"%PDF")
     with pytest.raises(InputFileError, match="unsupported"):
         read_table(bad)
+
+
+def test_fuzzy_street_with_unknown_room_is_not_ok() -> None:
+    reg = _registry_of(["朝阳路1号楼1单元202室", "朝阳路1号楼1单元301室"], ("M01", "M01"))
+    assert reg.match_address("朝阳1号楼1单元202").status == "ok"  # typo, room known
+    assert reg.match_address("朝阳1号楼1单元").status == "ok"  # typo, no room given
+    res = reg.match_address("朝阳1号楼1单元101")  # typo and an unknown room
+    assert res.status == "ambiguous" and res.candidates[0]["microgrid_id"] == "M01"

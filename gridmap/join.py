@@ -432,7 +432,7 @@ def assign_workspace(
     out: str | os.PathLike | None = None,
     layers: list[str] | None = None,
     write: bool = True,
-    engine: str = "reference",
+    engine: str = "index",
 ) -> AssignResult:
     """Run the core join on every point layer of a workspace and write the ids.
 
@@ -452,8 +452,9 @@ def assign_workspace(
     write
         False to compute without writing.
     engine
-        ``"reference"`` (shapely STRtree) or ``"index"`` (the fast cell index,
-        when available).
+        ``"index"`` (default: the exact cell index of :mod:`gridmap.index`,
+        cached in ``<workspace>.gridmap-index/``; same answers as the
+        reference on every point) or ``"reference"`` (shapely STRtree).
     """
     from gridmap import io
 

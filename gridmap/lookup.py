@@ -632,8 +632,8 @@ class AddressRegistry:
             )
         elif res.status == "ambiguous":
             res.message = (
-                f"'{p.street or street}' is close to more than one known street that has this "
-                "address; confirm which"
+                f"'{p.street or street}' is close to more than one known street with this "
+                "building; confirm which"
             )
         elif not exact_street and sscore < self.accept:
             res.status = "ambiguous"

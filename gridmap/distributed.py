@@ -125,6 +125,8 @@ def assign_dask(
     engine: str = "index",
     nearest: bool = True,
     connect_timeout: float = 20.0,
+    client=None,
+    numba_threads: int | None = None,
 ) -> DaskAssignResult:
     """Join partitioned GeoParquet points on a Dask cluster and write partitioned GeoParquet.
 
@@ -151,6 +153,12 @@ def assign_dask(
         Nearest micro-grid for points outside every micro-grid.
     connect_timeout
         Seconds to wait for ``scheduler``.
+    client
+        An existing ``distributed.Client`` to use (left open); overrides
+        ``scheduler`` and the LocalCluster options.
+    numba_threads
+        Threads each task's index query uses (default: all cores of the
+        worker's machine, or cores / workers on a LocalCluster).
 
     Returns
     -------
@@ -173,7 +181,10 @@ def assign_dask(
     hierarchy, locators = workspace_locators(workspace, engine)
     _drop_cached_trees(locators)
     cluster = None
-    if scheduler:
+    own_client = client is None
+    if client is not None:
+        pass
+    elif scheduler:
         try:
             client = Client(scheduler, timeout=f"{connect_timeout}s")
         except (OSError, TimeoutError) as exc:
@@ -181,7 +192,6 @@ def assign_dask(
                 f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
                 "'dask scheduler' and workers with 'dask worker tcp://HOST:8786'"
             ) from exc
-        numba_threads = None
     else:
         cluster = LocalCluster(
             n_workers=n_workers,
@@ -191,7 +201,8 @@ def assign_dask(
             silence_logs=40,
         )
         client = Client(cluster)
-        numba_threads = max(1, (os.cpu_count() or 1) // max(1, n_workers)) if processes else None
+        if numba_threads is None and processes:
+            numba_threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
     out = Path(out_dir).absolute()
     try:
         workers = len(client.scheduler_info().get("workers", {}))
@@ -218,7 +229,8 @@ def assign_dask(
                 shutil.rmtree(old, ignore_errors=True)
         address = client.scheduler.address if scheduler is None else scheduler
     finally:
-        client.close()
+        if own_client:
+            client.close()
         if cluster is not None:
             cluster.close()
     counts: dict[str, int] = {}

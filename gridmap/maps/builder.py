@@ -36,9 +36,9 @@ import pandas as pd
 import shapely
 
 from gridmap import io
-from gridmap.crs import gdf_wgs84_to, metric_crs_for
+from gridmap.crs import gdf_wgs84_to, metric_crs_for, wgs84_to_gcj02
 from gridmap.errors import GridmapError, SchemaError
-from gridmap.join import Hierarchy, assign_points, build_hierarchy
+from gridmap.join import Hierarchy, assign_points, build_hierarchy, point_coordinates
 from gridmap.maps import assets
 from gridmap.maps.i18n import check_lang, table, tr
 from gridmap.schema import (
@@ -128,26 +128,39 @@ def _as_workspace(workspace) -> io.Workspace:
     return io.load_workspace(workspace)
 
 
-def _fallback_coverage(ws: io.Workspace, facility: str, radius_m: float) -> FacilityCoverage | None:
-    """Straight-line coverage share (private helper for when gridmap.coverage is absent)."""
+def _household_metric_xy(ws: io.Workspace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Household x, y in a metric CRS (arrays, no geometry objects) and a "located" mask."""
+    import pyproj
+
+    hh = ws.require(HOUSEHOLDS)
+    x, y = point_coordinates(hh)
+    ok = np.isfinite(x) & np.isfinite(y)
+    tr_ = pyproj.Transformer.from_crs("EPSG:4326", metric_crs_for(hh), always_xy=True)
+    mx, my = tr_.transform(np.where(ok, x, 0.0), np.where(ok, y, 0.0))
+    return np.asarray(mx), np.asarray(my), ok
+
+
+def _fallback_coverage(
+    ws: io.Workspace,
+    facility: str,
+    radius_m: float,
+    hh_xy: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> FacilityCoverage | None:
+    """Straight-line coverage (KD-tree): used without gridmap.coverage and for city-size maps."""
     from scipy.spatial import cKDTree
 
     hh = ws.get(HOUSEHOLDS)
     fac = ws.get(facility)
     if hh is None or fac is None or len(hh) == 0:
         return None
-    metric = metric_crs_for(hh)
-    hp = hh.geometry.to_crs(metric)
-    fp = fac.geometry.to_crs(metric)
+    mx, my, ok = hh_xy if hh_xy is not None else _household_metric_xy(ws)
+    fp = fac.geometry.to_crs(metric_crs_for(hh))
     fp = fp[~(fp.isna() | fp.is_empty)]
-    ok = ~(hp.isna() | hp.is_empty).to_numpy()
     covered = np.zeros(len(hh), dtype=bool)
     if len(fp) and ok.any():
         fpts = shapely.point_on_surface(fp.values)
         tree = cKDTree(np.column_stack([shapely.get_x(fpts), shapely.get_y(fpts)]))
-        hx = shapely.get_x(hp.values[ok])
-        hy = shapely.get_y(hp.values[ok])
-        dist, _ = tree.query(np.column_stack([hx, hy]), k=1)
+        dist, _ = tree.query(np.column_stack([mx[ok], my[ok]]), k=1)
         covered[ok] = dist <= radius_m
     series = pd.Series(covered, index=hh.index)
     return FacilityCoverage(
@@ -349,9 +362,10 @@ def prepare_map(
             f"{n:,} households: fast map path (straight-line coverage at the standard radii, "
             "basic grid indicators, no standards check); 'gridmap coverage' gives the full figures"
         )
+    hh_xy = _household_metric_xy(ws) if fast else None
     for fac in (SERVICE_STATIONS, CHARGING_PILES, PARKING):
         if fast:
-            fc = _fallback_coverage(ws, fac, _standard_radius(fac))
+            fc = _fallback_coverage(ws, fac, _standard_radius(fac), hh_xy)
         else:
             fc = _coverage(ctx, fac)
         if fc is not None:
@@ -632,7 +646,9 @@ def render_html(
 
     polys = {n: layer(n) for n in (COMMUNITIES, ZONES, GRIDS, MICROGRIDS)}
     present = [g for g in polys.values() if g is not None]
-    hh = layer(HOUSEHOLDS)
+    hh = ws.get(HOUSEHOLDS)
+    if hh is not None and len(hh) == 0:
+        hh = None
     if not present and hh is None:
         raise GridmapError("the workspace has no layers to draw", file=str(ws.path))
     allb = np.array([g.total_bounds for g in present] or [hh.total_bounds])
@@ -835,9 +851,11 @@ def render_html(
     # aggregated households: outside every micro-grid, and beyond service-station reach
     cell_deg = max(0.0005, tol_deg * 50)
     if hh is not None:
-        hx = shapely.get_x(hh.geometry.to_numpy())
-        hy = shapely.get_y(hh.geometry.to_numpy())
+        hx, hy = point_coordinates(hh)
         ok = np.isfinite(hx) & np.isfinite(hy)
+        if shift and ok.any():
+            hx, hy = hx.copy(), hy.copy()
+            hx[ok], hy[ok] = wgs84_to_gcj02(hx[ok], hy[ok])
         if a is not None and mg is not None:
             out_mask = a["microgrid_id"].isna().to_numpy() & ok
             data_layers["outside"] = [

@@ -109,6 +109,18 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("dash2", re.compile(rf"^(?P<street>.*?)(?P<b>{_BUILDING})-(?P<r>{_ROOM})室?$")),
 )
 
+_ZEROS_RE = re.compile(r"0*(\d+)(.*)")
+_ORDINAL_RE = re.compile(f"第[0-9{_CN_NUM_CHARS}]")
+_MULTI_DASH_RE = re.compile(r"-+")
+_BUILDING_SYN_RE = re.compile(rf"({_BUILDING})(?:号楼|栋|幢|座|#)")
+_UNIT_SYN_RE = re.compile(r"(\d+)(?:单元|门|U)")
+_UNIT_PREFIX_RE = re.compile(r"U(\d+)")
+_ROOM_SYN_RE = re.compile(rf"({_ROOM})(?:室|房|户)")
+_ROOM_HAO_RE = re.compile(rf"(单元|-)({_ROOM})号$")
+_BARE_HAO_RE = re.compile(r"(\d+[A-Z]?)号(?=\d|-|$)")
+_ADMIN2_RE = re.compile("^(.{2,12}?)(" + "|".join(ADMIN_SUFFIXES) + ")")
+_STREET_END_RE = re.compile(r"\d|[A-Z](?:号楼|-)")
+
 
 @dataclass(frozen=True)
 class ParsedAddress:
@@ -215,7 +227,7 @@ def _strip_zeros(value: str | None) -> str | None:
     """``03`` -> ``3``, ``0501`` -> ``501``, ``05A`` -> ``5A``; letters kept."""
     if value is None:
         return None
-    m = re.fullmatch(r"0*(\d+)(.*)", value)
+    m = _ZEROS_RE.fullmatch(value)
     return m.group(1) + m.group(2) if m else value
 
 
@@ -256,19 +268,19 @@ def normalise_text(text: object) -> str:
     s = s.translate(_DASHES)
     s = _BRACKETS_RE.sub("", s)
     s = _KEEP_RE.sub("", s)
-    s = s.replace("第", "") if re.search(r"第[0-9" + _CN_NUM_CHARS + "]", s) else s
+    s = s.replace("第", "") if _ORDINAL_RE.search(s) else s
     s = _CN_NUMBER_RE.sub(lambda m: cn_numeral_to_digits(m.group(0)), s)
-    s = re.sub(r"-+", "-", s).strip("-")
+    s = _MULTI_DASH_RE.sub("-", s).strip("-")
     # building synonyms
-    s = re.sub(rf"({_BUILDING})(?:号楼|栋|幢|座|#)", r"\1号楼", s)
+    s = _BUILDING_SYN_RE.sub(r"\1号楼", s)
     # unit synonyms: 2单元, 2门, 2U, U2
-    s = re.sub(r"(\d+)(?:单元|门|U)", r"\1单元", s)
-    s = re.sub(r"U(\d+)", r"\1单元", s)
+    s = _UNIT_SYN_RE.sub(r"\1单元", s)
+    s = _UNIT_PREFIX_RE.sub(r"\1单元", s)
     # room words: 501房, 501户, 501号 after a unit or dash
-    s = re.sub(rf"({_ROOM})(?:室|房|户)", r"\1室", s)
-    s = re.sub(rf"(单元|-)({_ROOM})号$", r"\1\2室", s)
+    s = _ROOM_SYN_RE.sub(r"\1室", s)
+    s = _ROOM_HAO_RE.sub(r"\1\2室", s)
     # a bare 号 followed by more address (or nothing) is the building number
-    s = re.sub(r"(\d+[A-Z]?)号(?=\d|-|$)", r"\1号楼", s)
+    s = _BARE_HAO_RE.sub(r"\1号楼", s)
     return s
 
 
@@ -302,7 +314,7 @@ def strip_admin_prefix(
         name, suffix = m.group(1), m.group(2)
         if len(name) < 2 and suffix not in ("县", "旗"):
             # try a longer name (e.g. 城市花园 must not lose 城市)
-            m2 = re.match("^(.{2,12}?)(" + "|".join(ADMIN_SUFFIXES) + ")", rest)
+            m2 = _ADMIN2_RE.match(rest)
             if not m2:
                 break
             name, suffix = m2.group(1), m2.group(2)
@@ -320,7 +332,7 @@ def strip_admin_prefix(
 
 def _street_length(text: str) -> int:
     """Characters before the first digit or building letter (the street part)."""
-    m = re.search(r"\d|[A-Z](?:号楼|-)", text)
+    m = _STREET_END_RE.search(text)
     return m.start() if m else len(text)
 
 

@@ -749,6 +749,8 @@ def synth_layers(
     if n_cells_mg != M:
         raise SynthError(f"internal: made {n_cells_mg} micro-grid cells instead of {M}")
     mg_geom = _dissolve(faces, face_cell, n_cells_mg)
+    if shapely.is_empty(mg_geom).any():
+        raise SynthError("internal: a micro-grid lost its area while noding; try another --seed")
     park_blocks = np.flatnonzero(is_park)
     school_blocks = np.flatnonzero(is_school)
     park_face_label = np.full(len(faces), -1, dtype=np.int64)
@@ -786,7 +788,6 @@ def synth_layers(
     C = int(zone_comm.max()) + 1
 
     # order ids along the hierarchy: community, zone, grid, micro-grid
-    grid_comm = zone_comm[grid_zone]
     mg_grid = unit_grid[:M]
     mg_hkey = _hilbert_key(ux[:M], uy[:M])
     z_order = np.lexsort((np.arange(Z), zone_comm))
@@ -959,7 +960,6 @@ def synth_layers(
         geometry=to_deg(grid_geom[g_order]),
         crs=CRS,
     )
-    del grid_comm
     mg_grid_sorted = grid_ids[grid_rank[mg_grid[m_order]]]
     seq = pd.Series(mg_grid_sorted).groupby(mg_grid_sorted, sort=False).cumcount() + 1
     mg_gdf = gpd.GeoDataFrame(

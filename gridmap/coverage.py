@@ -506,8 +506,11 @@ class CoverageResult:
             "elderly_covered": _clean(eld_cov),
             "share_elderly": _ratio(eld_cov, eld),
             "unreachable": int((~finite).sum()),
-            "median_distance_m": _clean(round(float(np.median(hh["distance_m"])), 1))
-            if n and finite.all()
+            # unreachable households count as infinitely far: None when they are the majority
+            "median_distance_m": _clean(
+                round(float(np.median(hh["distance_m"].to_numpy(dtype=float))), 1)
+            )
+            if n
             else None,
         }
 

@@ -81,11 +81,11 @@ class Rule:
         return f"≤ {_fmt(self.max)}"
 
     def passes(self, value: float | None) -> bool | None:
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            if isinstance(value, float) and math.isinf(value):
-                return not (self.max is not None and value > 0) and not (
-                    self.min is not None and value < 0
-                )
+        """True/False against the bounds; None when the figure does not exist.
+
+        An infinite figure compares as usual (``inf`` fails a maximum).
+        """
+        if value is None or (isinstance(value, float) and math.isnan(value)):
             return None
         ok = True
         if self.min is not None:

@@ -179,3 +179,22 @@ def test_unreachable_households_are_noted_not_nan(tmp_path):
     assert js["unreachable"] == 1 and js["covered"] == 1 and js["share"] == 0.5
     assert any("cannot reach" in n and "B" in n for n in js["notes"])
     assert js["median_distance_m"] is None
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_random_crossing_streets_equal_networkx(seed):
+    """Streets at random angles: noding at crossings must match the reference."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(7):
+        a = rng.uniform(0, np.pi)
+        c = rng.uniform(50, 250, 2)
+        dxy = 400 * np.array([np.cos(a), np.sin(a)])
+        lines.append(LineString([tuple(c - dxy), tuple(c + dxy)]))
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    assert not any("joined" in n for n in net.notes)  # nothing snapped in these seeds
+    hh = shapely.points(rng.uniform(0, 300, 50), rng.uniform(0, 300, 50))
+    fac = shapely.points(rng.uniform(0, 300, 2), rng.uniform(0, 300, 2))
+    got, _ = route(net, fac).household_distances(hh)
+    ref = reference_distances(lines, hh, fac)
+    np.testing.assert_allclose(got, ref, atol=1e-6)

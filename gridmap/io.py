@@ -341,6 +341,7 @@ def write_layers(
             if delete:
                 _delete_layers(tmp, delete)
             _fsync(tmp)
+            _match_mode(tmp, p)
             os.replace(tmp, p)
             _fsync_dir(p.parent)
         except BaseException:
@@ -394,6 +395,7 @@ def atomic_write_file(path: str | os.PathLike, write) -> Path:
         tmp.unlink()
         write(tmp)
         _fsync(tmp)
+        _match_mode(tmp, p)
         os.replace(tmp, p)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -418,6 +420,20 @@ def _delete_layers(gpkg: Path, names: Sequence[str]) -> None:
         con.commit()
     finally:
         con.close()
+
+
+def _match_mode(tmp: Path, target: Path) -> None:
+    """Give the new file the permissions of the one it replaces (or the umask default).
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; a workspace
+    shared with a service account must keep its permissions across rewrites.
+    """
+    if target.exists():
+        shutil.copymode(target, tmp)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
 
 
 def _fsync(path: Path) -> None:

@@ -88,3 +88,25 @@ def test_mixed_polygon_types_written(tmp_path, tiny_layers_dict):
     back = io.read_layer(p, "microgrids")
     assert len(back) == len(mg)
     assert back.to_crs(32649).area.sum() == pytest.approx(mg.to_crs(32649).area.sum())
+
+
+def test_rewrite_keeps_file_permissions(tiny_workspace):
+    import os
+    import stat
+
+    os.chmod(tiny_workspace, 0o644)
+    io.write_layers(tiny_workspace, {})
+    assert stat.S_IMODE(os.stat(tiny_workspace).st_mode) == 0o644
+
+
+def test_new_workspace_gets_umask_default_permissions(tmp_path, tiny_layers_dict):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        p = tmp_path / "new.gpkg"
+        io.write_layers(p, {"grids": tiny_layers_dict["grids"]})
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o644
+    finally:
+        os.umask(old)

@@ -102,18 +102,21 @@ def records(df: pd.DataFrame) -> list[dict]:
     ]
 
 
+def _truthy(v) -> bool:
+    """Read a has_ev-style flag: True, 1, "true", "yes", "是", "有" ... are true."""
+    if v is None:
+        return False
+    if isinstance(v, str):
+        return v.strip().lower() in _TRUE
+    if pd.isna(v):
+        return False
+    return bool(v)
+
+
 def _to_bool(s: pd.Series) -> np.ndarray:
     if pd.api.types.is_bool_dtype(s):
         return s.fillna(False).to_numpy(dtype=bool)
-    return np.array(
-        [
-            False
-            if v is None or (not isinstance(v, str) and pd.isna(v))
-            else str(v).strip().lower() in _TRUE or (not isinstance(v, str) and bool(v))
-            for v in s
-        ],
-        dtype=bool,
-    )
+    return np.array([_truthy(v) for v in s], dtype=bool)
 
 
 @dataclass

@@ -70,6 +70,10 @@ NEAR_BOUNDARY_M = 5.0
 _ADMIN_TAILS = ("省", "市", "区", "县", "旗", "镇", "乡", "街道", "办事处", "社区", "居委会")
 #: A stripped prefix that starts with a province or city: a postal prefix, not a street name.
 _POSTAL_PREFIX_RE = re.compile(r"^.{2,12}?(?:省|自治区|特别行政区|市)")
+_NO_ADDRESSES = (
+    "the workspace has no addresses to look up: the households layer needs an 'address' "
+    "column (or add an 'addresses' or 'buildings' layer); coordinates still work"
+)
 #: Layers besides households that may carry addresses.
 ADDRESS_LAYERS = ("addresses", "buildings")
 ADDRESS_COLUMNS = ("address", "地址", "住址", "addr", "full_address", "门牌地址")
@@ -345,15 +349,14 @@ class AddressRegistry:
             for c in ASSIGN_COLUMNS:
                 frame[c] = owners[c].to_numpy(dtype=object)
             frames.append(frame)
+        if frames:
+            records = pd.concat(frames, ignore_index=True)
+        else:  # coordinate lookups still work; address lookups explain what is missing
+            records = pd.DataFrame({"address": pd.Series([], dtype=object)})
+        reg = cls(records, hierarchy=hierarchy, layers=ws.layers, source=str(ws.path), **kwargs)
         if not frames:
-            raise LayerNotFoundError(
-                "no layer with addresses: the households layer needs an 'address' column "
-                "(or add an 'addresses' layer)",
-                file=str(ws.path),
-                layer=HOUSEHOLDS,
-            )
-        records = pd.concat(frames, ignore_index=True)
-        return cls(records, hierarchy=hierarchy, layers=ws.layers, source=str(ws.path), **kwargs)
+            reg.notes.append(_NO_ADDRESSES)
+        return reg
 
     @classmethod
     def from_table(
@@ -535,6 +538,8 @@ class AddressRegistry:
         AddressError
             When the query is empty.
         """
+        if len(self.records) == 0:
+            raise LayerNotFoundError(_NO_ADDRESSES, file=self.source, layer=HOUSEHOLDS)
         p = parse_address(query, self._protected)
         res = LocateResult(
             query=str(query), kind="address", status="not_found", match_level="none", score=0.0

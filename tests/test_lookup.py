@@ -26,7 +26,7 @@ from shapely.geometry import Point, box
 from gridmap import io
 from gridmap.address import parse_address
 from gridmap.crs import metric_crs_for, wgs84_to_bd09, wgs84_to_gcj02
-from gridmap.errors import AddressError, CoordinateError, InputFileError
+from gridmap.errors import AddressError, CoordinateError, InputFileError, LayerNotFoundError
 from gridmap.join import assign_points, build_hierarchy
 from gridmap.lookup import AddressRegistry, locate, locate_file, read_table, registry_for
 
@@ -631,3 +631,14 @@ def test_fuzzy_street_with_unknown_room_is_not_ok() -> None:
     assert reg.match_address("朝阳1号楼1单元").status == "ok"  # typo, no room given
     res = reg.match_address("朝阳1号楼1单元101")  # typo and an unknown room
     assert res.status == "ambiguous" and res.candidates[0]["microgrid_id"] == "M01"
+
+
+def test_workspace_without_addresses_still_answers_coordinates(tmp_path: Path) -> None:
+    layers = tiny_layers()
+    layers["households"] = layers["households"].drop(columns=["address"])
+    path = tmp_path / "noaddr.gpkg"
+    io.write_layers(path, layers)
+    reg = AddressRegistry.from_workspace(path)
+    assert reg.match_point(111.4705, 35.6405).microgrid_id == "M01"
+    with pytest.raises(LayerNotFoundError, match="address"):
+        reg.match_address("西南街1号楼1单元101")

@@ -73,6 +73,9 @@ def _variants(
     return out
 
 
+KINDS = ("canonical", "dash", "numerals", "prefix", "typo")
+
+
 def _pct(ns: list[int]) -> tuple[float, float]:
     a = np.asarray(ns, dtype=float) / 1e3  # microseconds
     return float(np.percentile(a, 50)), float(np.percentile(a, 99))
@@ -102,12 +105,17 @@ def run(households: int, microgrids: int, queries: int, baseline_queries: int, s
     gc.collect()
     gc.disable()
     lat_ns, correct, ok, wrong_ok, wrong_examples = [], 0, 0, 0, []
+    not_ok_by_kind: dict[str, int] = {}
     for q, i in variants:
         t = time.perf_counter_ns()
         res = reg.match_address(q)
         lat_ns.append(time.perf_counter_ns() - t)
         exp = truth_mg[pick[i]]
         ok += res.status == "ok"
+        if res.status != "ok":
+            not_ok_by_kind[f"{KINDS[i % 5]}:{res.status}"] = (
+                not_ok_by_kind.get(f"{KINDS[i % 5]}:{res.status}", 0) + 1
+            )
         if res.status == "ok" and res.microgrid_id == exp:
             correct += 1
         elif res.status == "ok":
@@ -120,6 +128,7 @@ def run(households: int, microgrids: int, queries: int, baseline_queries: int, s
         "correct_share": correct / len(variants),
         "wrong_ok": wrong_ok,
         "wrong_examples": wrong_examples[:20],
+        "not_ok_by_kind": not_ok_by_kind,
         "n": len(variants),
     }
 
@@ -227,7 +236,8 @@ def markdown(r: dict) -> str:
         f"{ba['p50_us'] / a['p50_us']:.0f}x, coordinate {bc['p50_us'] / c['match_point_p50_us']:.1f}x "
         "(baseline / gridmap)."
     )
-    return head + "\n\n" + "\n".join(rows)
+    not_ok = ", ".join(f"{k} {v}" for k, v in sorted(a["not_ok_by_kind"].items())) or "none"
+    return head + "\n\n" + "\n".join(rows) + f"\n\nAddress answers not ok, by variant: {not_ok}."
 
 
 def main() -> None:

@@ -1046,6 +1046,11 @@ HEADERS = {
     "threshold": "标准 Threshold",
     "passed": "达标 Passed",
     "source": "依据 Source",
+    "notes": "说明 Notes",
+    "rank": "序号 Rank",
+    "candidate": "候选点 Candidate",
+    "newly_covered": "新增覆盖 Newly covered",
+    "households_newly_covered": "新增覆盖户数 Households newly covered",
 }
 
 
@@ -1056,7 +1061,25 @@ def _readable(df: pd.DataFrame) -> pd.DataFrame:
             out[c] = out[c].map(lambda v: "n/a" if v is None else v)
         elif pd.api.types.is_float_dtype(out[c]):
             out[c] = out[c].astype(object).map(lambda v: "n/a" if not math.isfinite(v) else v)
-    return out.rename(columns=lambda c: HEADERS.get(c, c))
+    return out.rename(columns=_header)
+
+
+_LAYER_ZH = {"service_stations": "服务驿站", "charging_piles": "充电桩", "parking": "停车"}
+_FAC_COL = re.compile(r"^(coverage_share|access_2sfca)_(.+)_(\d+(?:\.\d+)?)m$")
+
+
+def _header(col: str) -> str:
+    """Bilingual spreadsheet header for a column name."""
+    if col in HEADERS:
+        return HEADERS[col]
+    m = _FAC_COL.match(col)
+    if m:
+        kind, layer, r = m.groups()
+        zh = _LAYER_ZH.get(layer, layer)
+        if kind == "coverage_share":
+            return f"{zh}{r}米覆盖率 Share of households within {r} m of {layer}"
+        return f"{zh}{r}米可达性(2SFCA) Accessibility within {r} m of {layer} (2SFCA)"
+    return col
 
 
 def write_coverage(

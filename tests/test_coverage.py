@@ -391,3 +391,19 @@ def test_sample_runs_with_network(sample_workspace):
     assert js["distance"] == ("network" if "roads" in ws.layers else "euclidean")
     assert js["households"] + js["no_location"] == len(ws.layers["households"])
     assert len(js["by_grid"]) == len(ws.layers["grids"])
+
+
+def test_two_step_fca_conserves_supply_on_random_pairs():
+    """Without decay, demand-weighted accessibility sums to the supply that demand reaches."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        n_h, n_f = 30, 6
+        pairs = rng.random((n_h, n_f)) < 0.3
+        hi, fj = np.nonzero(pairs)
+        supply = rng.integers(1, 9, n_f).astype(float)
+        demand = (rng.random(n_h) < 0.7).astype(float)
+        acc, ratio = two_step_fca(hi, fj, rng.uniform(0, 500, len(hi)), supply, demand, 500.0)
+        reached = np.zeros(n_f, dtype=bool)
+        reached[fj[demand[hi] > 0]] = True
+        assert (demand * acc).sum() == pytest.approx(supply[reached].sum())
+        assert np.isnan(ratio[~reached]).all()

@@ -198,3 +198,15 @@ def test_random_crossing_streets_equal_networkx(seed):
     got, _ = route(net, fac).household_distances(hh)
     ref = reference_distances(lines, hh, fac)
     np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+def test_multilinestring_roads_equal_linestrings():
+    lines = lattice_roads(3)
+    multi = [shapely.MultiLineString(lines[:3]), shapely.MultiLineString(lines[3:])]
+    a = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    b = build_network(gpd.GeoDataFrame(geometry=multi, crs=CRS), crs=CRS)
+    hh = shapely.points([[10, 30], [150, 170], [190, 5]])
+    fac = shapely.points([[100, 100]])
+    np.testing.assert_allclose(
+        route(a, fac).household_distances(hh)[0], route(b, fac).household_distances(hh)[0]
+    )

@@ -275,6 +275,15 @@ def import_cmd(
     max_distance_km: Annotated[
         float, typer.Option(help="Rows farther than this from the workspace are bad (0 = off).")
     ] = 50.0,
+    make_valid: Annotated[
+        bool, typer.Option("--make-valid", help="Repair invalid polygons instead of refusing them.")
+    ] = False,
+    no_shift_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-shift-check", help="Do not check for GCJ-02/BD-09 points labelled WGS84."
+        ),
+    ] = False,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Import a file as a workspace layer (replacing it), converting coordinates to WGS84.
@@ -306,6 +315,8 @@ def import_cmd(
             skip_bad_rows=skip_bad_rows,
             report=report,
             max_distance_m=max_distance_km * 1000.0 if max_distance_km > 0 else None,
+            make_valid=make_valid,
+            shift_check=not no_shift_check,
         )
     if fmt is Fmt.json:
         print_json(rep.to_dict())

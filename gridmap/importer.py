@@ -216,14 +216,33 @@ def normalise_header(name: object) -> str:
     return text
 
 
+def _undecodable_rows(data: bytes, encoding: str) -> list[int]:
+    """Line numbers (1-based) that do not decode in ``encoding``."""
+    bad = []
+    for k, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError:
+            bad.append(k)
+    return bad
+
+
+def _rows_text(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:10])
+    word = "row" if len(rows) == 1 else "rows"
+    return f"{word} {shown}" + (f" (+{len(rows) - 10} more)" if len(rows) > 10 else "")
+
+
 def detect_encoding(data: bytes, *, file: str | None = None) -> str:
     """Decide how a CSV's bytes are encoded.
 
-    Strict try-order: a UTF-8 byte-order mark gives ``"utf-8-sig"``; bytes
-    that decode as UTF-8 give ``"utf-8"``; bytes that decode as GB18030 (a
-    superset of GBK and GB2312, used by Chinese office software) give
-    ``"gb18030"``. Anything else is passed to charset-normalizer; if that is
-    unsure too, an :class:`InputFileError` asks for ``--encoding``.
+    Strict try-order: a byte-order mark gives ``"utf-8-sig"`` (or UTF-16);
+    bytes that decode as UTF-8 give ``"utf-8"``; bytes that decode as GB18030
+    (a superset of GBK and GB2312, used by Chinese office software) give
+    ``"gb18030"``. Nothing is guessed beyond that, since a wrong guess imports
+    garbled addresses: a file that is neither (for example GBK with one row
+    pasted in as UTF-8) raises :class:`InputFileError` naming the rows that
+    break each encoding; ``--encoding`` overrides the detection.
     """
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
@@ -235,14 +254,21 @@ def detect_encoding(data: bytes, *, file: str | None = None) -> str:
         except UnicodeDecodeError:
             continue
         return enc
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise InputFileError(
-            "cannot tell the text encoding; pass --encoding (e.g. --encoding gbk)", file=file
+    not_utf8 = _undecodable_rows(data, "utf-8")
+    not_gbk = _undecodable_rows(data, "gb18030")
+    if not_gbk and len(not_gbk) <= len(not_utf8):
+        hint = (
+            f"{_rows_text(not_gbk)} cannot be read as GBK/GB18030 like the rest (UTF-8 pasted in?)"
         )
-    return best.encoding
+    else:
+        hint = f"{_rows_text(not_utf8)} cannot be read as UTF-8"
+        if not_gbk:
+            hint += f", and {_rows_text(not_gbk)} cannot be read as GBK/GB18030"
+    raise InputFileError(
+        f"the file mixes text encodings or uses an unknown one: {hint}. Save it again with one "
+        "encoding (in Excel: 'CSV UTF-8'), or pass --encoding (e.g. --encoding gbk, big5).",
+        file=file,
+    )
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -301,10 +327,15 @@ def _read_rows(
     enc = encoding or detect_encoding(data, file=str(path))
     try:
         text = data.decode(enc)
-    except (UnicodeDecodeError, LookupError) as exc:
+    except LookupError as exc:
         raise InputFileError(
-            f"the file is not readable as {enc} ({exc.__class__.__name__}); "
-            "try another --encoding (utf-8, gbk, gb18030)",
+            f"unknown --encoding '{enc}' (use utf-8, gbk, gb18030, big5 ...)", file=str(path)
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"the file is not readable as {enc}: {_rows_text(_undecodable_rows(data, enc))} "
+            f"cannot be read as {enc}; try another --encoding (utf-8, gbk, gb18030), or save the file again "
+            "with one encoding",
             file=str(path),
         ) from exc
     if text.startswith("\ufeff"):
@@ -361,6 +392,19 @@ def read_table(
         header_pos = pos
         break
     header_row, header = rows[header_pos]
+    if header_pos > 0:
+        above_row, above = rows[header_pos - 1]
+        split = [
+            k for k in range(min(len(header), len(above))) if header[k] == "" and above[k] != ""
+        ]
+        if above_row == header_row - 1 and split:
+            combined = [h or (above[k] if k < len(above) else "") for k, h in enumerate(header)]
+            raise InputFileError(
+                f"the header spans two rows (row {above_row}: {', '.join(v for v in above if v)}; "
+                f"row {header_row}: {', '.join(v for v in header if v)}), probably merged cells. "
+                f"Make one header row (e.g. {', '.join(c for c in combined if c)}) and import again.",
+                file=str(path),
+            )
     body = rows[header_pos + 1 :]
     width = max([len(header)] + [len(v) for _, v in body])
     names: list[str] = []
@@ -642,15 +686,55 @@ def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _unreadable(path: Path, exc: Exception, layer: str | None = None) -> InputFileError:
+    """Turn a GDAL/GEOS/SQLite error about an input file into a message people can act on."""
+    text = str(exc)
+    low = text.lower()
+    if "malformed" in low or "not a database" in low or "sqlite" in low or "truncated" in low:
+        return InputFileError(
+            "the file is damaged or incomplete (its database is malformed: an interrupted "
+            "copy or download?); copy it again from the source",
+            file=str(path),
+        )
+    if "closed linestring" in low or "linearring" in low:
+        bad = _features_with_bad_wkb(path, layer)
+        where = ", ".join(bad[:10]) if bad else "a feature"
+        return InputFileError(
+            f"{where}: a polygon ring is not closed (its last point differs from the first). "
+            "Close the ring in the GIS that made the file and export it again.",
+            file=str(path),
+        )
+    return InputFileError(
+        f"cannot read it as a vector file ({gio._short(exc)}). Supported: GeoPackage, "
+        "GeoJSON, Shapefile, KML and other GDAL formats, CSV, XLSX.",
+        file=str(path),
+    )
+
+
+def _features_with_bad_wkb(path: Path, layer: str | None) -> list[str]:
+    """Features whose geometry shapely cannot build, as 'feature N (id)'."""
+    try:
+        from pyogrio.raw import read as raw_read
+
+        meta, _, wkb, fields = raw_read(path, layer=layer)
+        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+    except Exception:
+        return []
+    names = list(meta.get("fields", []))
+    id_field = next((k for k, n in enumerate(names) if str(n).endswith("_id")), None)
+    out = []
+    for k, (w, g) in enumerate(zip(wkb, geoms, strict=True)):
+        if w is not None and g is None:
+            ident = f" ({fields[id_field][k]})" if id_field is not None else ""
+            out.append(f"feature {k + 1}{ident}")
+    return out
+
+
 def _vector_to_gdf(path: Path, *, layer, crs) -> ImportedData:
     try:
         layers = [str(n) for n, _ in pyogrio.list_layers(path)]
     except Exception as exc:
-        raise InputFileError(
-            f"cannot read it as a vector file ({gio._short(exc)}). Supported: GeoPackage, "
-            "GeoJSON, Shapefile, KML, CSV, XLSX.",
-            file=str(path),
-        ) from exc
+        raise _unreadable(path, exc) from exc
     if layer is None:
         if len(layers) > 1:
             raise InputFileError(
@@ -665,7 +749,7 @@ def _vector_to_gdf(path: Path, *, layer, crs) -> ImportedData:
     try:
         gdf = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:
-        raise InputFileError(f"cannot read the file ({gio._short(exc)})", file=str(path)) from exc
+        raise _unreadable(path, exc, layer=layer) from exc
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InputFileError("the file has no geometry column", file=str(path))
     rows_read = len(gdf)
@@ -785,6 +869,11 @@ def read_input(
         raise InputFileError("the input file does not exist", file=str(path))
     if path.is_dir() and path.suffix.lower() != ".gdb":
         raise InputFileError("this is a folder; give the data file itself", file=str(path))
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputFileError(
+            "the file is empty (0 bytes): an interrupted copy or export? Copy it again.",
+            file=str(path),
+        )
     if path.suffix.lower() in TABLE_SUFFIXES:
         data = _table_to_gdf(
             path, crs=crs, lon_col=lon_col, lat_col=lat_col, encoding=encoding, sheet=sheet
@@ -860,6 +949,96 @@ def write_problem_report(path: str | os.PathLike, problems: list[RowProblem]) ->
     return gio.atomic_write_file(path, _write)
 
 
+def _check_polygons(
+    gdf: gpd.GeoDataFrame, id_col: str, *, repair: bool, notes: list[str]
+) -> tuple[gpd.GeoDataFrame, list[RowProblem]]:
+    """Invalid polygons are bad rows, or repaired with ``repair`` (listed in ``notes``)."""
+    from gridmap.validation import make_polygonal_valid
+
+    geoms = gdf.geometry.values
+    poly = np.isin(np.asarray(gdf.geom_type.values, dtype=object), ["Polygon", "MultiPolygon"])
+    if not poly.any():
+        return gdf, []
+    idx = np.flatnonzero(poly)
+    invalid = idx[~shapely.is_valid(geoms[idx])]
+    if not len(invalid):
+        return gdf, []
+    problems: list[RowProblem] = []
+    fixed: list[str] = []
+    new = np.array(geoms, dtype=object).copy()
+    for k in invalid:
+        ident = gdf[id_col].iloc[k] if id_col in gdf.columns else None
+        label = f"{id_col} {ident}" if ident is not None else "the feature"
+        reason = shapely.is_valid_reason(geoms[k])
+        repaired = make_polygonal_valid(geoms[k]) if repair else None
+        if repaired is not None:
+            new[k] = repaired
+            fixed.append(f"{ident} ({reason.split('[')[0]})")
+            continue
+        hint = (
+            "no area is left after repair"
+            if repair
+            else "repair it in the source, or pass --make-valid to repair it on import"
+        )
+        problems.append(
+            RowProblem(int(gdf.index[k]), f"{label}: invalid polygon: {reason}; {hint}", "geometry")
+        )
+    if fixed:
+        notes.append(
+            f"repaired {len(fixed)} invalid polygon(s) with make_valid: {', '.join(fixed)}"
+        )
+        gdf = gdf.set_geometry(gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs))
+    return gdf, problems
+
+
+#: The shift check fires when at most this share of the points falls in the
+#: workspace's polygons as given, and at least SHIFT_SHIFTED_MIN once shifted.
+SHIFT_GIVEN_MAX = 0.5
+SHIFT_SHIFTED_MIN = 0.9
+
+
+def _check_shift(gdf: gpd.GeoDataFrame, ws_path: Path, data: ImportedData, layer: str) -> None:
+    """Refuse WGS84-labelled points that fit the workspace only as GCJ-02/BD-09."""
+    cs = gcrs.parse_crs(data.source_crs)
+    if cs.is_shifted or cs.crs is None or not cs.crs.is_geographic or len(gdf) < 3:
+        return
+    if not ws_path.exists() or ws_path.stat().st_size == 0:
+        return
+    names = set(gio.list_layers(ws_path))
+    level = next((lv for lv in POLYGON_LEVELS if lv in names and lv != layer), None)
+    if level is None:
+        return
+    from gridmap.join import point_coordinates, reference_locator
+
+    polys = gio.read_layer(ws_path, level)
+    if polys is None or not len(polys):
+        return
+    locate = reference_locator(polys, LAYERS[level].id_column)
+    x, y = point_coordinates(gdf)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or gcrs.out_of_china(x[ok], y[ok]).all():
+        return
+    x, y = x[ok], y[ok]
+    n = len(x)
+    given = sum(v is not None for v in locate(x, y)) / n
+    if given > SHIFT_GIVEN_MAX:
+        return
+    for name, func in (("gcj02", gcrs.gcj02_to_wgs84), ("bd09", gcrs.bd09_to_wgs84)):
+        sx, sy = func(x, y)
+        share = sum(v is not None for v in locate(np.asarray(sx), np.asarray(sy))) / n
+        if share >= SHIFT_SHIFTED_MIN:
+            app = "Amap/Gaode or Tencent" if name == "gcj02" else "Baidu"
+            what = {"microgrids": "micro-grid", "communities": "community"}.get(level, level[:-1])
+            raise CoordinateError(
+                f"{round(given * n)} of {n} points fall in a {what} as {cs}, but "
+                f"{round(share * n)} of {n} do when read as {name} ({app} coordinates are shifted "
+                f"by a few hundred metres). Import again with --crs {name}; if the coordinates "
+                "really are WGS84, pass --no-shift-check.",
+                file=str(data.source),
+                layer=layer,
+            )
+
+
 def import_layer(
     workspace: str | os.PathLike | None,
     layer: str,
@@ -875,6 +1054,8 @@ def import_layer(
     skip_bad_rows: bool = False,
     report: str | os.PathLike | None = None,
     max_distance_m: float | None = DEFAULT_MAX_DISTANCE_M,
+    make_valid: bool = False,
+    shift_check: bool = True,
 ) -> ImportReport:
     """Read ``file`` and write it as ``layer`` into a workspace (replacing it).
 
@@ -903,6 +1084,14 @@ def import_layer(
     max_distance_m
         Rows farther than this from the workspace extent are bad rows;
         None or 0 disables the check.
+    make_valid
+        Repair invalid polygons (self-intersections...) with
+        :func:`gridmap.validation.make_polygonal_valid` instead of treating
+        them as bad rows; the repaired ids are listed in the report's notes.
+    shift_check
+        For points given as WGS84, refuse the file when they fall in the
+        workspace's polygons only once read as GCJ-02 or BD-09 (coordinates
+        copied from Amap or Baidu but labelled WGS84).
     """
     if layer not in LAYERS:
         raise SchemaError(f"unknown layer '{layer}'; use one of: {', '.join(LAYERS)}", layer=layer)
@@ -1000,9 +1189,17 @@ def import_layer(
     for row, t in zip(gdf.index[wrong], types[wrong], strict=True):
         problems.append(
             RowProblem(
-                int(row), f"geometry is {t}; layer '{layer}' takes {'/'.join(spec.geometry)}"
+                int(row),
+                f"geometry is {t}; layer '{layer}' takes {'/'.join(spec.geometry)}",
+                "geometry",
             )
         )
+    gdf, invalid_problems = _check_polygons(
+        gdf, spec.id_column, repair=make_valid, notes=data.notes
+    )
+    problems += invalid_problems
+    if shift_check and not spec.is_polygon_layer:
+        _check_shift(gdf, ws_path, data, layer)
     problems.sort(key=lambda p: (p.row, p.reason))
     bad_rows = {p.row for p in problems}
     report_path = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import openpyxl
 import pyogrio
 import pytest
+import shapely
 from conftest import REPO, tiny_layers
 from shapely.geometry import Point, box
 
@@ -428,3 +430,127 @@ def test_duplicate_of_a_bad_row_is_reported(tmp_path, ws):
     # neither H1 row is guessed to be the right one
     assert sorted({p.row for p in rep.skipped}) == [2, 3]
     assert list(io.read_layer(ws, "households")["household_id"]) == ["H2"]
+
+
+def _bowtie_geojson(tmp_path: Path) -> Path:
+    x, y = X0 + D, Y0
+    mg = gpd.GeoDataFrame(
+        {"microgrid_id": ["M01", "M02"], "name": ["一", "二"]},
+        geometry=[
+            box(X0, Y0, X0 + D, Y0 + D),
+            shapely.Polygon([(x, y), (x + D, y + D), (x + D, y), (x, y + D)]),
+        ],
+        crs=4326,
+    )
+    src = tmp_path / "mg.geojson"
+    pyogrio.write_dataframe(mg, src, driver="GeoJSON")
+    return src
+
+
+def test_invalid_polygon_refused_or_repaired_on_request(tmp_path, ws):
+    src = _bowtie_geojson(tmp_path)
+    before = sha(ws)
+    with pytest.raises(SchemaError) as info:
+        import_layer(ws, "microgrids", src)
+    msg = str(info.value)
+    assert "row 2: microgrid_id M02: invalid polygon: Self-intersection" in msg
+    assert "--make-valid" in msg and sha(ws) == before
+    rep = import_layer(ws, "microgrids", src, make_valid=True)
+    assert any("M02" in n and "make_valid" in n for n in rep.notes)
+    got = io.read_layer(ws, "microgrids")
+    g = got.loc[got["microgrid_id"] == "M02", "geometry"].iloc[0]
+    assert g.is_valid and g.geom_type == "MultiPolygon" and len(got) == 2
+
+
+def test_unclosed_ring_names_the_feature(tmp_path, ws):
+    ring = [[X0, Y0], [X0 + D, Y0], [X0 + D, Y0 + D], [X0, Y0 + D]]  # last point missing
+    closed = [*ring, ring[0]]
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"microgrid_id": "M01", "name": "一"},
+             "geometry": {"type": "Polygon", "coordinates": [closed]}},
+            {"type": "Feature", "properties": {"microgrid_id": "M02", "name": "二"},
+             "geometry": {"type": "Polygon", "coordinates": [ring]}},
+        ],
+    }  # fmt: skip
+    src = tmp_path / "open.geojson"
+    src.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(InputFileError) as info:
+        import_layer(ws, "microgrids", src)
+    assert "feature 2 (M02)" in str(info.value) and "not closed" in str(info.value)
+    assert "IllegalArgumentException" not in str(info.value)
+
+
+def test_gcj02_labelled_wgs84_is_refused_with_hint(tmp_path, ws):
+    glon, glat = crs.wgs84_to_gcj02([p[0] for p in ORIG], [p[1] for p in ORIG])
+    rows = [[f"H{k}", glon[k], glat[k]] for k in range(len(ORIG))]
+    src = write_csv(tmp_path / "amap.csv", ["household_id", "lon", "lat"], rows, "utf-8")
+    before = sha(ws)
+    with pytest.raises(CoordinateError) as info:
+        import_layer(ws, "households", src, crs="wgs84")
+    msg = str(info.value)
+    assert "0 of 4 points" in msg and "4 of 4 do when read as gcj02" in msg
+    assert "--crs gcj02" in msg and sha(ws) == before
+    # the user's word wins when they insist
+    rep = import_layer(ws, "households", src, crs="wgs84", shift_check=False)
+    assert rep.imported == 4
+    # real WGS84 points pass the check
+    rows = [[f"H{k}", *ORIG[k]] for k in range(len(ORIG))]
+    ok = write_csv(tmp_path / "wgs.csv", ["household_id", "lon", "lat"], rows, "utf-8")
+    assert import_layer(ws, "households", ok, crs="wgs84").imported == 4
+
+
+def test_mixed_encoding_names_the_row(tmp_path, ws):
+    lines = ["household_id,地址,lon,lat\n"] + [
+        f"H{k},西南街{k}号楼,{ORIG[k][0]},{ORIG[k][1]}\n" for k in range(3)
+    ]
+    data = b"".join(line.encode("utf-8" if k == 2 else "gbk") for k, line in enumerate(lines))
+    src = tmp_path / "mixed.csv"
+    src.write_bytes(data)
+    with pytest.raises(InputFileError) as info:
+        import_layer(ws, "households", src)
+    assert "row 3 cannot be read as GBK/GB18030" in str(info.value) and "--encoding" in str(
+        info.value
+    )
+    with pytest.raises(InputFileError, match="not readable as utf-8: rows 1, 2, 4 cannot"):
+        import_layer(ws, "households", src, encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["empty.csv", "empty.geojson", "empty.xlsx"])
+def test_zero_byte_input(tmp_path, ws, name):
+    src = tmp_path / name
+    src.write_bytes(b"")
+    with pytest.raises(InputFileError, match=r"empty \(0 bytes\)"):
+        import_layer(ws, "households", src)
+
+
+def test_truncated_geopackage_input(tmp_path, ws):
+    full = tmp_path / "full.gpkg"
+    pts = gpd.GeoDataFrame(
+        {"household_id": [f"H{i}" for i in range(300)]},
+        geometry=[Point(*ORIG[i % 4]) for i in range(300)],
+        crs=4326,
+    )
+    pyogrio.write_dataframe(pts, full, layer="households")
+    cut = tmp_path / "cut.gpkg"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(InputFileError, match="damaged or incomplete"):
+        import_layer(ws, "households", cut)
+
+
+def test_two_row_header_is_explained(tmp_path, ws):
+    wb = openpyxl.Workbook()
+    sh = wb.active
+    sh["A1"] = "台账"
+    sh.append(["户号", "地址", "坐标", None])
+    sh.merge_cells("C2:D2")
+    sh.append([None, None, "经度", "纬度"])
+    sh.append(["H1", "西南街1号楼", ORIG[0][0], ORIG[0][1]])
+    src = tmp_path / "two.xlsx"
+    wb.save(src)
+    with pytest.raises(InputFileError) as info:
+        import_layer(ws, "households", src)
+    msg = str(info.value)
+    assert "row 2: 户号, 地址, 坐标" in msg and "row 3: 经度, 纬度" in msg and "merged" in msg
+    assert "户号, 地址, 经度, 纬度" in msg

@@ -233,7 +233,7 @@ def point_coordinates(points: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]
     g = points.geometry
     if points.crs is not None and not points.crs.equals("EPSG:4326"):
         g = g.to_crs("EPSG:4326")
-    geoms = g.values
+    geoms = np.asarray(g.values)  # plain object array: shapely ufuncs on it are fast
     n = len(geoms)
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
@@ -241,7 +241,9 @@ def point_coordinates(points: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]
     if present.any():
         sub = geoms[present]
         is_point = shapely.get_type_id(sub) == 0
-        rep = np.where(is_point, sub, shapely.point_on_surface(sub))
+        rep = sub.copy()
+        if not is_point.all():  # point_on_surface only where needed (it is slow)
+            rep[~is_point] = shapely.point_on_surface(sub[~is_point])
         x[present] = shapely.get_x(rep)
         y[present] = shapely.get_y(rep)
     return x, y

@@ -129,3 +129,64 @@ def test_street_nodes_need_roads(tmp_path):
 
     with pytest.raises(LayerNotFoundError):
         propose_sites(io.load_workspace(path), "service_stations", 1, candidates="street_nodes")
+
+
+def test_network_siting_equals_exhaustive_with_networkx_distances(tmp_path):
+    """Walking-distance MCLP against exhaustive search over networkx reference distances."""
+    import pyproj
+    from shapely.geometry import LineString, box
+    from test_network import lattice_roads, reference_distances
+
+    rng = np.random.default_rng(4)
+    x0, y0 = 540_000.0, 3_944_000.0  # UTM 49N near 111.44 E, 35.64 N
+    lines = [shapely.affinity.translate(g, x0, y0) for g in lattice_roads(4, 100.0)]
+    hh = shapely.points(x0 + rng.uniform(-10, 310, 80), y0 + rng.uniform(-10, 310, 80))
+    cand = shapely.points(x0 + rng.uniform(0, 300, 6), y0 + rng.uniform(0, 300, 6))
+    existing = shapely.points([[x0 + 5, y0 + 5]])
+    to_wgs = pyproj.Transformer.from_crs(UTM49, "EPSG:4326", always_xy=True)
+
+    def wgs(geoms):
+        return shapely.transform(
+            geoms, lambda c: np.column_stack(to_wgs.transform(c[:, 0], c[:, 1]))
+        )
+
+    layers = {
+        "grids": gpd.GeoDataFrame(
+            {"grid_id": ["G1"], "name": ["一"]},
+            geometry=wgs(np.array([box(x0 - 50, y0 - 50, x0 + 350, y0 + 350)])),
+            crs="EPSG:4326",
+        ),
+        "households": gpd.GeoDataFrame(
+            {"household_id": [f"H{i}" for i in range(80)]}, geometry=wgs(hh), crs="EPSG:4326"
+        ),
+        "service_stations": gpd.GeoDataFrame(
+            {"station_id": ["S0"], "name": ["驿站"]}, geometry=wgs(existing), crs="EPSG:4326"
+        ),
+        "roads": gpd.GeoDataFrame(
+            {"road_id": [f"R{i}" for i in range(len(lines))]},
+            geometry=wgs(np.array(lines, dtype=object)),
+            crs="EPSG:4326",
+        ),
+    }
+    path = tmp_path / "n.gpkg"
+    io.write_layers(path, layers)
+    cand_gdf = gpd.GeoDataFrame(
+        {"site_id": [f"C{i}" for i in range(6)]}, geometry=wgs(cand), crs="EPSG:4326"
+    )
+    radius = 150.0
+    sites = propose_sites(io.load_workspace(path), "service_stations", 2, radius, cand_gdf)
+    assert sites.attrs["distance"] == "network"
+    lines_l = [LineString(g) for g in lines]
+    d_exist = reference_distances(lines_l, hh, existing)
+    open_ = d_exist > radius
+    cover = np.stack(
+        [reference_distances(lines_l, hh, cand[[j]]) <= radius for j in range(6)], axis=1
+    )
+    best = max(
+        int((cover[:, list(c)].any(axis=1) & open_).sum())
+        for c in itertools.combinations(range(6), 2)
+    )
+    assert 0 < best < open_.sum() and (~open_).sum() > 0  # a non-trivial instance
+    assert sites.attrs["already_covered"] == int((~open_).sum())
+    assert sites.attrs["value"] == pytest.approx(best)
+    assert sites.attrs["gap"] == 0.0

@@ -1,7 +1,7 @@
 """Crash safety: SIGKILL ``gridmap assign`` / ``gridmap import`` at random moments.
 
-Each test runs the real command line as a subprocess on a workspace of about
-6,000 households (large enough that writing takes a noticeable moment), kills
+Each test runs the real command line as a subprocess on a copy of the sample
+workspace (3,500 households, 287 micro-grids), kills
 it with SIGKILL many times -- half at a random moment of the whole run, half
 at a random moment after the writer's temporary file appeared, so kills really
 land mid-write -- and after every kill checks that the workspace
@@ -30,8 +30,6 @@ import pyogrio
 import pytest
 from hardening_util import (
     GRIDMAP,
-    make_medium_workspace,
-    medium_layers,
     run_and_kill,
     temp_files_of,
     workspace_state,
@@ -42,7 +40,6 @@ from gridmap.importer import import_layer
 from gridmap.join import assign_workspace
 
 KILLS = 10
-N_HOUSEHOLDS = 6000
 
 
 def _check_opens(ws: Path) -> None:
@@ -52,20 +49,23 @@ def _check_opens(ws: Path) -> None:
 
 
 def _calibrate(cmd: list[str], ws: Path) -> tuple[float, float]:
-    """Run ``cmd`` to completion; return (total seconds, seconds from temp file to exit)."""
+    """Run ``cmd`` to completion; return (total seconds, seconds the temp file existed)."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    t_temp = None
+    t_temp = t_gone = None
     while proc.poll() is None:
-        if t_temp is None and temp_files_of(ws):
+        present = bool(temp_files_of(ws))
+        if t_temp is None and present:
             t_temp = time.monotonic()
-        time.sleep(0.002)
+        elif t_temp is not None and t_gone is None and not present:
+            t_gone = time.monotonic()
+        time.sleep(0.001)
     end = time.monotonic()
     err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
     assert proc.returncode == 0, err
     assert t_temp is not None, "the writer never made a temporary file next to the workspace"
-    return end - start, end - t_temp
+    return end - start, (t_gone or end) - t_temp
 
 
 def _validation_errors(ws: Path) -> set[tuple]:
@@ -85,16 +85,16 @@ def _kill_loop(
 ) -> dict[str, int]:
     """Kill ``cmd`` ``kills`` times; after each, the workspace must be in one ``allowed`` state.
 
-    ``timing`` is (seconds for a whole run, seconds from the temp file to the end).
+    ``timing`` is (seconds for a whole run, seconds the writer's temp file exists).
     """
     total, window = timing
     rng = random.Random(seed)
     outcomes = {"killed": 0, "killed-mid-write": 0, "completed": 0}
     for k in range(kills):
         if k % 2 == 0:
-            outcome = run_and_kill(cmd, delay=rng.uniform(0.2 * total, 1.2 * total), ws=ws)
+            outcome = run_and_kill(cmd, delay=rng.uniform(0.1 * total, 1.3 * total), ws=ws)
         else:
-            outcome = run_and_kill(cmd, delay=None, after_temp=rng.uniform(0, 0.8 * window), ws=ws)
+            outcome = run_and_kill(cmd, delay=None, after_temp=rng.uniform(0, 0.7 * window), ws=ws)
         outcomes[outcome] += 1
         _check_opens(ws)
         state = workspace_state(ws)
@@ -118,9 +118,11 @@ def _calibrate_copy(cmd: list[str], ws: Path) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def medium(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("medium") / "community.gpkg"
-    return make_medium_workspace(path, N_HOUSEHOLDS)
+def medium(tmp_path_factory, sample_workspace) -> Path:
+    """A private copy of the shipped sample workspace (3,500 households, 287 micro-grids)."""
+    path = tmp_path_factory.mktemp("sample") / "community.gpkg"
+    shutil.copyfile(sample_workspace, path)
+    return path
 
 
 def test_sigkill_during_assign_leaves_old_or_new(medium, tmp_path):
@@ -148,10 +150,11 @@ def test_sigkill_during_assign_leaves_old_or_new(medium, tmp_path):
     assert _validation_errors(ws) <= _validation_errors(ref)
 
 
-def _households_file(path: Path, version: str, n: int) -> Path:
-    hh = medium_layers(n)["households"]
+def _households_file(path: Path, source: Path, version: str) -> Path:
+    """The sample's households, edited (a new column, changed counts) as a user would."""
+    hh = pyogrio.read_dataframe(source, layer="households")
     hh["version"] = version
-    hh["residents"] = hh["residents"] + (1 if version == "B" else 0)
+    hh["residents"] = hh["residents"] + (1 if version == "B" else 2)
     pyogrio.write_dataframe(hh, path, layer="households", driver="GPKG")
     return path
 
@@ -161,7 +164,7 @@ def test_sigkill_during_import_leaves_old_or_new(medium, tmp_path):
     ws_dir.mkdir()
     ws = ws_dir / "community.gpkg"
     shutil.copyfile(medium, ws)
-    files = {v: _households_file(tmp_path / f"households_{v}.gpkg", v, N_HOUSEHOLDS) for v in "AB"}
+    files = {v: _households_file(tmp_path / f"households_{v}.gpkg", medium, v) for v in "AB"}
     old = workspace_state(ws)
     allowed = [old]
     refs = {}

@@ -195,6 +195,8 @@ def make_context(
     notes: list[str] = []
     metric = _metric_for(ws)
     n = len(hh)
+    if n == 0:
+        notes.append("the households layer is empty: every count is 0 and every share n/a")
     frame = pd.DataFrame(index=hh.index)
     frame["household_id"] = hh["household_id"].astype(object).to_numpy()
     polys_present = any(

@@ -140,7 +140,7 @@ def test_sample_map_keeps_personal_data_out(sample_ctx):
     for text in sorted(fixed, key=len, reverse=True):
         if len(text) > 3:
             html = html.replace(text, "")
-    values = personal_values(sample_ctx.workspace)
+    values = personal_values(io.load_workspace(sample_ctx.workspace.path))
     assert len(values) > 3000  # addresses, names and phones of the sample
     leaks = [v for v in values if v in html]
     assert leaks == []

@@ -49,6 +49,7 @@ from gridmap.schema import (
     MICROGRIDS,
     PARKING,
     PERSONAL_COLUMNS,
+    ROADS,
     SERVICE_STATIONS,
     ZONES,
 )
@@ -122,10 +123,29 @@ class MapContext:
 # preparation
 
 
+def load_map_workspace(workspace: str | os.PathLike | None) -> io.Workspace:
+    """Load a workspace for the map, leaving households' personal columns on disk.
+
+    Names, phones and addresses of households are never shown on the map, so
+    they are not even read (which also halves the reading time of a city).
+    """
+    import pyogrio
+
+    path = io.resolve_workspace(workspace)
+    ws = io.Workspace(path=path, signature=io.file_signature(path))
+    for name in io.list_layers(path):
+        columns = None
+        if name == HOUSEHOLDS:
+            fields = pyogrio.read_info(path, layer=name)["fields"]
+            columns = [str(c) for c in fields if str(c) not in PERSONAL_COLUMNS]
+        ws.layers[name] = io.read_layer(path, name, columns=columns)
+    return ws
+
+
 def _as_workspace(workspace) -> io.Workspace:
     if isinstance(workspace, io.Workspace):
         return workspace
-    return io.load_workspace(workspace)
+    return load_map_workspace(workspace)
 
 
 def _household_metric_xy(ws: io.Workspace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -421,6 +441,28 @@ class _Encoder:
         return [polys[s:e] for s, e in itertools.pairwise(geom_off)]
 
 
+def _encode_lines(enc: _Encoder, gdf: gpd.GeoDataFrame, tol_deg: float) -> list:
+    """(Multi)LineStrings -> list of parts -> flat delta ints (other geometry types skipped)."""
+    geoms = gdf.geometry.to_numpy()
+    types = shapely.get_type_id(geoms)
+    geoms = shapely.simplify(geoms[np.isin(types, [1, 5])], tol_deg)
+    geoms = geoms[~shapely.is_empty(geoms)]
+    if len(geoms) == 0:
+        return []
+    single = np.flatnonzero(shapely.get_type_id(geoms) == 1)
+    multi = geoms.copy()
+    if len(single):
+        multi[single] = shapely.multilinestrings(geoms[single], indices=np.arange(len(single)))
+    _, coords, (line_off, geom_off) = shapely.to_ragged_array(multi)
+    q = np.round((coords - [enc.ox, enc.oy]) * enc.scale).astype(np.int64)
+    d = q.copy()
+    d[1:] -= q[:-1]
+    d[line_off[:-1]] = q[line_off[:-1]]
+    flat = d.ravel().tolist()
+    parts = [flat[2 * a : 2 * b] for a, b in itertools.pairwise(line_off)]
+    return [parts[a:b] for a, b in itertools.pairwise(geom_off)]
+
+
 def _display_polygons(
     gdf: gpd.GeoDataFrame, tol_deg: float, layer: str, notes: list[str]
 ) -> gpd.GeoDataFrame:
@@ -446,6 +488,13 @@ def _display_polygons(
     out = gdf.copy()
     out[out.geometry.name] = gpd.GeoSeries(simple, index=gdf.index, crs=gdf.crs)
     return out
+
+
+def _personal_column(gdf: gpd.GeoDataFrame, col: str, wanted: bool) -> list:
+    """The column's values when personal data are wanted (and present), else Nones."""
+    if wanted and col in gdf:
+        return gdf[col].tolist()
+    return [None] * len(gdf)
 
 
 def _polygonal(geom):
@@ -678,6 +727,10 @@ def render_html(
             for i, n, gg in zip(g[idc], names(g, idc), geoms, strict=True)
         ]
 
+    roads = layer(ROADS)
+    if roads is not None:
+        data_layers["roads"] = {"lines": _encode_lines(enc, roads, tol_deg), "on": base is None}
+
     # micro-grids
     mg_by_grid: dict[str, list[str]] = {}
     hh_counts = pd.Series(dtype=int)
@@ -691,6 +744,8 @@ def render_html(
         parents = ctx.hierarchy.parents.get(MICROGRIDS, {}) if ctx.hierarchy else {}
         items = []
         hh_bubbles = []
+        counts = hh_counts.to_dict()
+        hh_label = tr("households", lang)
         rep = shapely.point_on_surface(mgd.geometry.to_numpy())
         reps = enc.points(rep)
         for mid, nm, gg, xy, leader, phone in zip(
@@ -698,13 +753,13 @@ def render_html(
             names(mgd, "microgrid_id"),
             geoms,
             reps,
-            mgd.get("leader_name", pd.Series([None] * len(mgd))),
-            mgd.get("leader_phone", pd.Series([None] * len(mgd))),
+            _personal_column(mgd, "leader_name", include_personal),
+            _personal_column(mgd, "leader_phone", include_personal),
             strict=True,
         ):
             mid = _text(mid)
-            n = int(hh_counts.get(mid, 0))
-            p = {tr("households", lang): n}
+            n = int(counts.get(mid, 0))
+            p = {hh_label: n}
             if include_personal and (_text(leader) or _text(phone)):
                 p[tr("leader", lang)] = " ".join(v for v in (_text(leader), _text(phone)) if v)
             items.append({"id": mid, "name": nm, "g": gg, "p": p})

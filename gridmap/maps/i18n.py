@@ -31,6 +31,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "grp_facilities": {"zh": "服务设施", "en": "Facilities"},
     "grp_coverage": {"zh": "覆盖范围", "en": "Coverage"},
     "grp_households": {"zh": "住户分布（汇总）", "en": "Households (aggregated)"},
+    "grp_base": {"zh": "基础要素", "en": "Base features"},
+    "roads": {"zh": "道路", "en": "Roads"},
     "grp_thematic": {"zh": "专题图", "en": "Thematic"},
     # layers
     "communities": {"zh": "社区", "en": "Community"},

@@ -81,6 +81,13 @@
     add('zones', 'grp_boundaries', T.zones, zones, true, {line: '#c51b8a', w: 3});
     if (!bounds) bounds = zones.getBounds();
   }
+  if (L_.roads && L_.roads.lines.length) {
+    var roads = L.layerGroup();
+    L_.roads.lines.forEach(function (parts) {
+      roads.addLayer(L.polyline(parts.map(ring), {renderer: R.mg, color: '#c8c8c8', weight: 5, opacity: 0.9, lineCap: 'round', interactive: false}));
+    });
+    add('roads', 'grp_base', T.roads, roads, L_.roads.on, {line: '#c8c8c8', w: 4});
+  }
   var gridShapes = [];
   if (L_.grids) {
     var grids = polyLayer(L_.grids, {color: '#253494', weight: 2, fill: false, interactive: false}, R.grid, 'gm-grid',
@@ -450,7 +457,7 @@
   });
   new Tree().addTo(map);
   var Legend = L.Control.extend({
-    options: {position: 'bottomright'},
+    options: {position: 'bottomleft'},
     onAdd: function () {
       legendDiv = L.DomUtil.create('div', 'gm-legend');
       L.DomEvent.disableScrollPropagation(legendDiv);

@@ -462,6 +462,7 @@ def test_invalid_polygon_refused_or_repaired_on_request(tmp_path, ws):
     assert g.is_valid and g.geom_type == "MultiPolygon" and len(got) == 2
 
 
+@pytest.mark.filterwarnings("ignore:Non closed ring")
 def test_unclosed_ring_names_the_feature(tmp_path, ws):
     ring = [[X0, Y0], [X0 + D, Y0], [X0 + D, Y0 + D], [X0, Y0 + D]]  # last point missing
     closed = [*ring, ring[0]]

@@ -628,7 +628,7 @@ class AddressRegistry:
                 if lv == "exact" and set(rg) != set(groups):
                     cands.extend(self._candidate(o, r, "fuzzy", sc) for o, r in rg.items())
                     res.status = "ambiguous"
-        res.candidates = cands[:8]
+        res.candidates = _dedupe(cands)[:8]
         if len(groups) > 1:
             res.status = "ambiguous"
             res.message = (
@@ -898,6 +898,17 @@ class AddressRegistry:
                 "distance_m": round(float(dist), 1),
             }
         return res
+
+
+def _dedupe(cands: list[dict]) -> list[dict]:
+    """Drop repeated candidates (same owner and address), keeping the first."""
+    seen, out = set(), []
+    for c in cands:
+        key = (c.get("microgrid_id"), c.get("grid_id"), c.get("address"), c.get("street"))
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
 
 
 def _nearest(tree: shapely.STRtree, pt) -> tuple[int, float]:

@@ -642,3 +642,11 @@ def test_workspace_without_addresses_still_answers_coordinates(tmp_path: Path) -
     assert reg.match_point(111.4705, 35.6405).microgrid_id == "M01"
     with pytest.raises(LayerNotFoundError, match="address"):
         reg.match_address("西南街1号楼1单元101")
+
+
+def test_candidates_are_not_repeated() -> None:
+    reg = _registry_of(["团结一路1号楼1单元101室", "团结二路1号楼1单元201室"], ("M01", "M03"))
+    res = reg.match_address("团结路1号楼1单元201")
+    assert res.status == "ambiguous"
+    keys = [(c.get("microgrid_id"), c.get("address")) for c in res.candidates]
+    assert len(keys) == len(set(keys)) and {k[0] for k in keys} == {"M01", "M03"}

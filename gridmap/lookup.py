@@ -230,6 +230,8 @@ class AddressRegistry:
         self.hierarchy = hierarchy
         self.layers = layers or {}
         self.notes: list[str] = []
+        #: False for a registry built for coordinate lookups only.
+        self.has_addresses = True
         self._lock = threading.Lock()
         self._geo: dict | None = None
         records = records.reset_index(drop=True)
@@ -306,20 +308,21 @@ class AddressRegistry:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_workspace(cls, workspace, **kwargs) -> AddressRegistry:
+    def from_workspace(cls, workspace, *, addresses: bool = True, **kwargs) -> AddressRegistry:
         """Registry from a workspace (path, None for the sample, or a loaded Workspace).
 
         Records come from the ``households`` layer's ``address`` column and,
         where present, the ``addresses`` and ``buildings`` layers; owners from
         the core join on each record's point (a building polygon uses a point
-        on its surface).
+        on its surface). With ``addresses=False`` only what coordinate lookups
+        need is built (fast on city-size workspaces).
         """
         from gridmap import io
 
         ws = workspace if isinstance(workspace, io.Workspace) else io.load_workspace(workspace)
         hierarchy = build_hierarchy(ws.layers)
         frames = []
-        for name in (HOUSEHOLDS, *ADDRESS_LAYERS):
+        for name in (HOUSEHOLDS, *ADDRESS_LAYERS) if addresses else ():
             gdf = ws.get(name)
             if gdf is None or len(gdf) == 0:
                 continue
@@ -354,7 +357,8 @@ class AddressRegistry:
         else:  # coordinate lookups still work; address lookups explain what is missing
             records = pd.DataFrame({"address": pd.Series([], dtype=object)})
         reg = cls(records, hierarchy=hierarchy, layers=ws.layers, source=str(ws.path), **kwargs)
-        if not frames:
+        reg.has_addresses = addresses
+        if not frames and addresses:
             reg.notes.append(_NO_ADDRESSES)
         return reg
 
@@ -538,6 +542,11 @@ class AddressRegistry:
         AddressError
             When the query is empty.
         """
+        if not self.has_addresses:
+            raise AddressError(
+                "this registry was built for coordinates only: "
+                "use AddressRegistry.from_workspace(ws) (addresses=True)"
+            )
         if len(self.records) == 0:
             raise LayerNotFoundError(_NO_ADDRESSES, file=self.source, layer=HOUSEHOLDS)
         p = parse_address(query, self._protected)
@@ -923,8 +932,13 @@ _CACHE: dict[tuple[str, tuple[int, int]], AddressRegistry] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def registry_for(workspace=None) -> AddressRegistry:
-    """The registry of a workspace, cached per file version (path, size, mtime)."""
+def registry_for(workspace=None, *, addresses: bool = True) -> AddressRegistry:
+    """The registry of a workspace, cached per file version (path, size, mtime).
+
+    With ``addresses=False`` a registry for coordinate lookups is enough (a
+    cached full registry is reused; otherwise a light one is built and cached
+    until a full one is asked for).
+    """
     from gridmap import io
 
     if isinstance(workspace, io.Workspace):
@@ -936,8 +950,8 @@ def registry_for(workspace=None) -> AddressRegistry:
         src = path
     with _CACHE_LOCK:
         reg = _CACHE.get(key)
-    if reg is None:
-        reg = AddressRegistry.from_workspace(src)
+    if reg is None or (addresses and not reg.has_addresses):
+        reg = AddressRegistry.from_workspace(src, addresses=addresses)
         with _CACHE_LOCK:
             for k in [k for k in _CACHE if k[0] == key[0]]:
                 del _CACHE[k]
@@ -992,7 +1006,7 @@ def locate(
         raise AddressError("give an address, or a coordinate with --lon and --lat")
     if has_point and (lon is None or lat is None):
         raise CoordinateError("give both --lon and --lat")
-    reg = registry if registry is not None else registry_for(workspace)
+    reg = registry if registry is not None else registry_for(workspace, addresses=query is not None)
     res = reg.match_address(query) if query is not None else reg.match_point(lon, lat, crs)
     if not include_contacts:
         res.grid_worker = None

@@ -650,3 +650,16 @@ def test_candidates_are_not_repeated() -> None:
     assert res.status == "ambiguous"
     keys = [(c.get("microgrid_id"), c.get("address")) for c in res.candidates]
     assert len(keys) == len(set(keys)) and {k[0] for k in keys} == {"M01", "M03"}
+
+
+def test_coordinate_only_registry_is_reused_and_upgraded(tiny_workspace: Path) -> None:
+    light = registry_for(tiny_workspace, addresses=False)
+    assert not light.has_addresses and len(light) == 0
+    assert locate(lon=111.4705, lat=35.6405, workspace=tiny_workspace).microgrid_id == "M01"
+    assert registry_for(tiny_workspace, addresses=False) is light
+    with pytest.raises(AddressError, match="coordinates only"):
+        light.match_address("西南街1号楼1单元101")
+    # an address query builds the full registry, which then serves coordinates too
+    assert locate("西南街1-1-101", workspace=tiny_workspace).microgrid_id == "M01"
+    full = registry_for(tiny_workspace)
+    assert full.has_addresses and registry_for(tiny_workspace, addresses=False) is full

@@ -7,9 +7,9 @@ is imported into a fresh copy of the tiny test workspace with
 ``gridmap import``; a few go through the real command line too (exit code 2,
 one-line message, no traceback).
 
-Tests marked ``xfail(strict=True)`` describe the message a community worker
-*should* get where today's is vague or where bad data is accepted silently;
-they turn into failures (and the marker is removed) once the importer is fixed.
+The first version of these tests marked eight cases ``xfail(strict=True)``
+(bad data accepted silently, or vague messages); the importer fixed all of them
+(commit 00d415d) and the markers were removed.
 """
 
 from __future__ import annotations
@@ -83,34 +83,46 @@ def imported(ws: Path, case, **options):
 # --------------------------------------------------------------- geometry
 
 
-def test_bowtie_is_caught_by_validation_with_location(corpus, ws):
-    """Accepted by import today; validate names M02, the reason and the place."""
+def _write_bypassing_import(ws: Path, case) -> None:
+    """Put the case's data into the workspace as an edit in QGIS would (no import checks)."""
+    import geopandas as gpd
+    import pyogrio
+
+    gdf = pyogrio.read_dataframe(case.path)
+    if not isinstance(gdf, gpd.GeoDataFrame):  # a CSV: points from its lon/lat columns
+        xy = gpd.points_from_xy(gdf["lon"].astype(float), gdf["lat"].astype(float))
+        gdf = gpd.GeoDataFrame(gdf.drop(columns=["lon", "lat"]), geometry=xy, crs="EPSG:4326")
+    if gdf.crs is None:
+        gdf = gdf.set_crs("EPSG:4326")
+    io.write_layers(ws, {case.layer: gdf})
+
+
+def test_bowtie_in_workspace_is_caught_by_validation_with_location(corpus, ws):
+    """Second line of defence: a bow-tie that got in by another route is reported."""
     from gridmap.validation import validate
 
-    case = corpus["bowtie"]
-    imported(ws, case)
+    _write_bypassing_import(ws, corpus["bowtie"])
     found = [f for f in validate(ws).findings if f.severity == "error" and "M02" in (f.ids or [])]
     assert found, "validation does not report the bow-tie micro-grid M02"
     assert "self-intersection" in found[0].message.lower()
     assert "111.4715 35.6405" in found[0].message  # where the ring crosses itself
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: import_layer accepts a self-intersecting polygon silently (validate catches it later)",
-)
+def test_bowtie_repaired_on_request(corpus, ws):
+    got = imported(ws, corpus["bowtie"], make_valid=True)
+    assert list(got["microgrid_id"]) == ["M01", "M02", "M03"]  # nothing dropped
+    assert got.geometry.is_valid.all()
+    assert got.geometry.area.iloc[1] > 0
+
+
 def test_bowtie_is_refused_at_import(corpus, ws):
-    refused(ws, corpus["bowtie"], SchemaError, "M02", "self-intersection")
+    refused(ws, corpus["bowtie"], SchemaError, "M02", "self-intersection", "--make-valid")
 
 
 def test_unclosed_ring_is_refused(corpus, ws):
     refused(ws, corpus["unclosed_ring"], InputFileError, "closed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the unclosed-ring error is GEOS text; it names neither the feature nor the fix",
-)
 def test_unclosed_ring_message_names_feature(corpus, ws):
     err = refused(ws, corpus["unclosed_ring"], InputFileError, "closed")
     msg = str(err)
@@ -158,21 +170,31 @@ def test_swapped_lonlat_rows_are_named(corpus, ws):
     assert "row 2" not in str(err) and "row 4" not in str(err)
 
 
-def test_gcj02_labelled_wgs84_is_caught_by_validation(corpus, ws):
-    """Accepted by import today; validate at least lists every household as outside."""
+def test_gcj02_in_workspace_is_caught_by_validation(corpus, ws):
+    """Second line of defence: shifted points that got in anyway are listed as outside."""
     from gridmap.validation import validate
 
     case = corpus["gcj02_as_wgs84"]
-    imported(ws, case)
+    _write_bypassing_import(ws, case)
     outside = {i for f in validate(ws).findings if f.code == "point_outside" for i in (f.ids or [])}
     assert set(case.bad_ids) <= outside
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: GCJ-02 coordinates declared WGS84 (~570 m off) are imported without a word; "
-    "the importer should notice they fit the micro-grids only when read as GCJ-02",
-)
+def test_gcj02_with_crs_given_lands_on_the_original_points(corpus, ws):
+    from gridmap.crs import haversine_m
+
+    case = corpus["gcj02_as_wgs84"]
+    got = imported(ws, case, crs="gcj02")
+    originals = corpus_mod._households(len(case.bad_ids))
+    for row, g in zip(originals, got.geometry, strict=True):
+        assert haversine_m(row[2], row[3], g.x, g.y) < 0.5
+
+
+def test_gcj02_check_can_be_overridden(corpus, ws):
+    got = imported(ws, corpus["gcj02_as_wgs84"], shift_check=False)
+    assert list(got["household_id"]) == corpus["gcj02_as_wgs84"].bad_ids
+
+
 def test_gcj02_labelled_wgs84_is_refused_with_hint(corpus, ws):
     refused(ws, corpus["gcj02_as_wgs84"], CoordinateError, "gcj02", "--crs")
 
@@ -226,9 +248,6 @@ def test_mixed_encoding_is_refused(corpus, ws):
     refused(ws, corpus["mixed_encoding"], InputFileError, "--encoding")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="gap: the encoding error does not say which line breaks the encoding"
-)
 def test_mixed_encoding_names_the_row(corpus, ws):
     refused(ws, corpus["mixed_encoding"], InputFileError, "row 4")
 
@@ -265,24 +284,15 @@ def test_truncated_geopackage_input(corpus, ws):
     refused(ws, corpus["truncated_gpkg"], InputFileError, "malformed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a truncated GeoPackage gets raw SQLite/SQL text instead of 'damaged or "
-    "incomplete: copy it again'",
-)
 def test_truncated_geopackage_input_plain_message(corpus, ws):
     err = refused(ws, corpus["truncated_gpkg"], InputFileError, "incomplete")
     assert "sqlite3_prepare" not in str(err)
 
 
-@pytest.mark.xfail(strict=True, reason="gap: a 0-byte CSV gets 'No columns to parse from file'")
 def test_zero_byte_csv(corpus, ws):
     refused(ws, corpus["zero_byte"], InputFileError, "empty", "0 bytes")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="gap: a 0-byte GeoJSON gets GDAL's 'not recognized as ... supported format'"
-)
 def test_zero_byte_geojson(corpus, ws):
     refused(ws, corpus["zero_byte_geojson"], InputFileError, "empty", "0 bytes")
 
@@ -305,12 +315,6 @@ def test_merged_title_rows_xlsx_is_read(corpus, ws):
     assert xy == case.expected["lonlat"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a two-level XLSX header (户号 in row 2, 经度/纬度 under a merged 坐标 in "
-    "row 3) is neither read nor explained: the error says 'household_id' is missing "
-    "(columns found: column_1, column_2)",
-)
 def test_merged_header_xlsx_read_or_explained(corpus, ws):
     case = corpus["merged_header_xlsx"]
     try:

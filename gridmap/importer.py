@@ -1015,28 +1015,54 @@ def _check_shift(gdf: gpd.GeoDataFrame, ws_path: Path, data: ImportedData, layer
         return
     locate = reference_locator(polys, LAYERS[level].id_column)
     x, y = point_coordinates(gdf)
+    found = shift_suspicion(x, y, locate)
+    if found is None:
+        return
+    name, n, n_given, n_shifted = found
+    app = "Amap/Gaode or Tencent" if name == "gcj02" else "Baidu"
+    what = {"microgrids": "micro-grid", "communities": "community"}.get(level, level[:-1])
+    raise CoordinateError(
+        f"{n_given} of {n} points fall in a {what} as {cs}, but {n_shifted} of {n} do when read "
+        f"as {name} ({app} coordinates are shifted by a few hundred metres). Import again with "
+        f"--crs {name}; if the coordinates really are WGS84, pass --no-shift-check.",
+        file=str(data.source),
+        layer=layer,
+    )
+
+
+def shift_suspicion(x: np.ndarray, y: np.ndarray, locate) -> tuple[str, int, int, int] | None:
+    """Do WGS84-labelled points fit the polygons only once read as GCJ-02 or BD-09?
+
+    Parameters
+    ----------
+    x, y
+        Point coordinates as given (degrees).
+    locate
+        A locator (:func:`gridmap.join.reference_locator`) of the polygons.
+
+    Returns
+    -------
+    (system, points, inside as given, inside when shifted) or None
+        None unless at most :data:`SHIFT_GIVEN_MAX` of the points fall in a
+        polygon as given and at least :data:`SHIFT_SHIFTED_MIN` do when read
+        as ``"gcj02"`` (or ``"bd09"``). Needs 3 or more points in China.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3 or gcrs.out_of_china(x[ok], y[ok]).all():
-        return
+        return None
     x, y = x[ok], y[ok]
     n = len(x)
-    given = sum(v is not None for v in locate(x, y)) / n
-    if given > SHIFT_GIVEN_MAX:
-        return
+    given = sum(v is not None for v in locate(x, y))
+    if given > SHIFT_GIVEN_MAX * n:
+        return None
     for name, func in (("gcj02", gcrs.gcj02_to_wgs84), ("bd09", gcrs.bd09_to_wgs84)):
         sx, sy = func(x, y)
-        share = sum(v is not None for v in locate(np.asarray(sx), np.asarray(sy))) / n
-        if share >= SHIFT_SHIFTED_MIN:
-            app = "Amap/Gaode or Tencent" if name == "gcj02" else "Baidu"
-            what = {"microgrids": "micro-grid", "communities": "community"}.get(level, level[:-1])
-            raise CoordinateError(
-                f"{round(given * n)} of {n} points fall in a {what} as {cs}, but "
-                f"{round(share * n)} of {n} do when read as {name} ({app} coordinates are shifted "
-                f"by a few hundred metres). Import again with --crs {name}; if the coordinates "
-                "really are WGS84, pass --no-shift-check.",
-                file=str(data.source),
-                layer=layer,
-            )
+        shifted = sum(v is not None for v in locate(np.asarray(sx), np.asarray(sy)))
+        if shifted >= SHIFT_SHIFTED_MIN * n:
+            return name, n, int(given), int(shifted)
+    return None
 
 
 def import_layer(

@@ -25,6 +25,8 @@ gap                       warning   part of a parent covered by no child (often 
                                     park or school on purpose)
 point_outside             warning   a point layer feature lies in no micro-grid
 empty_layer               warning   a workspace layer has no features
+crs_shift_suspected       warning   points fit the micro-grids only when read as
+                                    GCJ-02/BD-09 (imported without --crs gcj02?)
 ========================  ========  =================================================
 
 Areas are computed in a metric CRS chosen from the data
@@ -47,7 +49,14 @@ import shapely
 
 from gridmap import io as gio
 from gridmap.crs import WGS84, metric_crs_for
-from gridmap.join import _as_str_id, assign_points, build_hierarchy, derive_parents
+from gridmap.importer import shift_suspicion
+from gridmap.join import (
+    _as_str_id,
+    assign_points,
+    build_hierarchy,
+    derive_parents,
+    point_coordinates,
+)
 from gridmap.schema import (
     GRIDS,
     HOUSEHOLDS,
@@ -594,12 +603,26 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
         if not len(pts):
             continue
         res = assign_points(pts, hierarchy)
+        x_all, y_all = point_coordinates(pts)
+        shift = shift_suspicion(x_all, y_all, hierarchy.locator(MICROGRIDS))
+        if shift is not None:
+            system, n, n_given, n_shifted = shift
+            f.append(
+                Finding(
+                    "warning",
+                    "crs_shift_suspected",
+                    name,
+                    [],
+                    f"{n_given} of {n} features lie in a micro-grid as stored, but {n_shifted} "
+                    f"would if the coordinates were read as {system}: were they imported from "
+                    f"{'Amap/Tencent' if system == 'gcj02' else 'Baidu'} without --crs {system}?",
+                    value=float(n_shifted),
+                )
+            )
         outside = res["microgrid_id"].isna().to_numpy()
         if not outside.any():
             continue
         idx = np.flatnonzero(ok)[outside]
-        from gridmap.join import point_coordinates
-
         x, y = point_coordinates(pts[outside])
         for k, i in enumerate(idx):
             label = _label(lay, i)

@@ -339,3 +339,23 @@ def test_empty_layer_is_a_warning_not_a_cascade(tmp_path):
     assert [(f.layer, f.severity) for f in rep.by_code("empty_layer")] == [("zones", "warning")]
     # grids are not reported as outside a parent layer that has no features
     assert "outside_parent" not in codes(rep) and "unknown_parent" not in codes(rep)
+
+
+def test_gcj02_stored_as_wgs84_is_suspected(tmp_path):
+    from gridmap.crs import wgs84_to_gcj02
+
+    layers = tiny_layers()
+    hh = layers["households"]
+    inside = [(X0 + (i + 0.5) * D, Y0 + 0.5 * D) for i in range(3)] + [(X0 + 0.5 * D, Y0 + 1.5 * D)]
+    gx, gy = wgs84_to_gcj02([p[0] for p in inside], [p[1] for p in inside])
+    layers["households"] = gpd.GeoDataFrame(
+        {"household_id": ["A", "B", "C", "D"]},
+        geometry=[Point(x, y) for x, y in zip(gx, gy, strict=True)],
+        crs=hh.crs,
+    )
+    rep = validate(write(tmp_path, layers))
+    f = rep.by_code("crs_shift_suspected")
+    assert [(x.layer, x.severity) for x in f] == [("households", "warning")]
+    assert "0 of 4" in f[0].message and "gcj02" in f[0].message
+    # the untouched tiny workspace (4 of 6 households in micro-grids) raises no suspicion
+    assert not validate(write(tmp_path, tiny_layers(), "ok.gpkg")).by_code("crs_shift_suspected")

@@ -954,6 +954,7 @@ def render_html(
         "layers": data_layers,
         "indicator": ind_spec[1] if ind_spec else None,
         "labelMinZoom": label_zoom,
+        "minZoom": _min_zooms(data_layers, bounds),
         "hhScale": _hh_scale(hh_counts),
         "stationGlyph": "站" if lang == "zh" else "S",
     }
@@ -1002,6 +1003,45 @@ def _hh_scale(counts: pd.Series) -> float:
         return 1.0
     q = float(np.quantile(counts.to_numpy(), 0.9))
     return max(0.3, min(1.5, 9.0 / math.sqrt(max(q, 1.0))))
+
+
+#: Layers with more features than this appear only once zoomed in (see _min_zooms).
+DETAIL_FEATURES = 400
+
+
+def _zoom_for(n_units: int, bounds: np.ndarray, px: float) -> float:
+    """Zoom at which ``n_units`` equal cells covering ``bounds`` are ``px`` pixels wide."""
+    lat = (bounds[1] + bounds[3]) / 2
+    coslat = math.cos(math.radians(lat))
+    area_m2 = (bounds[2] - bounds[0]) * coslat * (bounds[3] - bounds[1]) * 111_320**2
+    width_m = math.sqrt(area_m2 / max(n_units, 1))
+    return float(math.ceil(math.log2(px * 156_543 * coslat / max(width_m, 1.0))))
+
+
+def _min_zooms(data_layers: dict, bounds: np.ndarray) -> dict[str, float]:
+    """Zoom from which each crowded layer is drawn, so a city overview stays readable.
+
+    A layer with more than DETAIL_FEATURES features appears when its features
+    are about 25 px apart on average (micro-grid outlines: 12 px wide).
+    """
+    out: dict[str, float] = {}
+    for key, px in (
+        ("hh", 25),
+        ("uncovered", 25),
+        ("outside", 25),
+        ("service_stations", 40),
+        ("charging_piles", 25),
+        ("parking", 25),
+        ("microgrids", 12),
+    ):
+        v = data_layers.get(key)
+        items = v["pts"] if isinstance(v, dict) else v
+        if items and len(items) > DETAIL_FEATURES:
+            out[key] = _zoom_for(len(items), bounds, px)
+    roads = data_layers.get("roads")
+    if roads and len(roads["lines"]) > 4 * DETAIL_FEATURES:
+        out["roads"] = _zoom_for(len(roads["lines"]), bounds, 25)
+    return out
 
 
 def _label_min_zoom(grids: gpd.GeoDataFrame | None, bounds: np.ndarray) -> float:

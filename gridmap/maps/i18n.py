@@ -114,6 +114,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Measure (click to add, double-click to end)",
     },
     "measure_clear": {"zh": "清除测距", "en": "Clear measurement"},
+    "zoom_in": {"zh": "放大到第{z}级后显示", "en": "shown from zoom level {z}"},
     "legend": {"zh": "图例", "en": "Legend"},
     "layers": {"zh": "图层", "en": "Layers"},
     "basemap_none": {"zh": "无底图", "en": "no basemap"},

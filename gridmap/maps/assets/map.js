@@ -53,7 +53,8 @@
   function add(key, group, label, layer, on, legend) {
     var e = {key: key, group: group, label: label, layer: layer, on: on, legend: legend};
     entries.push(e);
-    if (on) layer.addTo(map);
+    if (D.minZoom && D.minZoom[key] !== undefined) e.minZoom = D.minZoom[key];  // crowded: zoom in
+    else if (on) layer.addTo(map);
     return e;
   }
   var L_ = D.layers;
@@ -99,8 +100,8 @@
       labels.addLayer(L.marker(pt(f.lab), {pane: 'labels', interactive: false, keyboard: false,
         icon: L.divIcon({className: 'gm-label', html: '<span>' + esc(f.name) + '</span>', iconSize: null})}));
     });
-    var labelEntry = add('grid_labels', 'grp_boundaries', T.grid_labels, labels, true, {text: true});
-    labelEntry.minZoom = D.labelMinZoom;
+    var labelEntry = add('grid_labels', 'grp_boundaries', T.grid_labels, labels, false, {text: true});
+    labelEntry.minZoom = D.labelMinZoom; labelEntry.on = true;
   }
   var mgShapes = {};
   if (L_.microgrids) {
@@ -402,6 +403,13 @@
     });
     legendDiv.innerHTML = h;
   }
+  function markZoom() {
+    entries.forEach(function (e) {
+      if (e.item) e.item.classList.toggle('gm-waiting', !!(e.minZoom && e.wanted && map.getZoom() < e.minZoom));
+    });
+  }
+  map.on('zoomend', markZoom);
+  setTimeout(markZoom, 0);
   function setOn(e, on) {
     if (e.minZoom !== undefined) {
       e.wanted = on;
@@ -438,6 +446,8 @@
           var s = document.createElement('span'); s.innerHTML = swatch(e.legend); l.appendChild(s.firstChild || s);
           l.appendChild(document.createTextNode(e.label));
           cb.addEventListener('change', function () { setOn(e, cb.checked); sync(); });
+          e.item = l;
+          if (e.minZoom) l.title = fmt(T.zoom_in, {z: e.minZoom});
           boxes.push(cb);
         });
         function sync() {

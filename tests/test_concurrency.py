@@ -371,3 +371,18 @@ def test_second_writer_gets_workspace_busy(ws, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert file_hash(ws) != before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gap (gridmap/api/state.py _grid_of_points): 'ValueError: assignment destination is "
+    "read-only' when households already carry grid_id, so 'gridmap serve' cannot start on a "
+    "workspace that 'gridmap assign' has written",
+)
+def test_service_state_builds_on_an_assigned_workspace(ws):
+    from gridmap.api.state import build_state
+
+    assign_workspace(ws)
+    state = build_state(ws)
+    assert state.collections["households"].scope is not None
+    assert len(state.collections["households"].frame) == _count(ws, "households")

@@ -75,6 +75,20 @@ ADMIN_SUFFIXES: tuple[str, ...] = (
     "镇",
     "乡",
 )
+#: Names ending in 区 that are compounds, not districts.
+_COMPOUND_AREAS = (
+    "小区",
+    "园区",
+    "校区",
+    "景区",
+    "厂区",
+    "矿区",
+    "营区",
+    "院区",
+    "生活区",
+    "住宅区",
+    "宿舍区",
+)
 _ADMIN_RE = re.compile("^(.{1,12}?)(" + "|".join(ADMIN_SUFFIXES) + ")")
 _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−﹣～~_"})
 _BRACKETS_RE = re.compile(r"[(\[{（【〔［｛<《][^)\]}）】〕］｝>》]*[)\]}）】〕］｝>》]")
@@ -319,6 +333,8 @@ def strip_admin_prefix(
                 break
             name, suffix = m2.group(1), m2.group(2)
         component = name + suffix
+        if component.endswith(_COMPOUND_AREAS):
+            break  # 阳光小区, 科技园区: a compound, not a district
         remainder = rest[len(component) :]
         street_len = len(remainder) if street_only else _street_length(remainder)
         if street_len < min_street:

@@ -90,6 +90,10 @@ def test_admin_prefix_is_stripped_only_before_more_address() -> None:
     # a compound ending in 区 is not a district when nothing follows it
     assert parse_address("锦绣小区3号楼1单元101").street == "锦绣小区"
     assert parse_address("尧都区锦绣小区3号楼1单元101").street == "锦绣小区"
+    # a compound ending in 小区/园区 is kept even when more follows
+    assert parse_address("阳光小区二期3号楼1单元101").street == "阳光小区二期"
+    assert parse_address("临汾市阳光小区二期3号楼1单元101").street == "阳光小区二期"
+    assert parse_address("高新科技园区B座1单元101").street == "高新科技园区"
     # 城市花园 does not lose 城市
     assert parse_address("城市花园1号楼1单元101").street == "城市花园"
     # a town is stripped, never rewritten (乐昌镇 does not become 乐昌市)

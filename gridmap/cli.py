@@ -531,7 +531,7 @@ def locate(
 
     Examples:
       gridmap locate "西南街3号楼2单元501"
-      gridmap locate --lon 111.5189 --lat 36.0859 --crs gcj02
+      gridmap locate --lon 111.47497 --lat 35.64103 --crs gcj02
       gridmap locate --batch 工单.xlsx --column 地址 --out 工单-网格.xlsx
     """
     from gridmap.lookup import locate as _locate

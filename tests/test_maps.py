@@ -527,3 +527,38 @@ def test_browser_english_and_measure(tiny_ws, tmp_path):
     assert errors == [] and requests == []
     assert "Grids" in tree and "Service stations" in tree and "网格" not in tree
     assert re.fullmatch(r"[\d.]+ (m|km)", tip.strip())
+
+
+@pytest.mark.browser
+def test_browser_city_layers_wait_for_zoom(tmp_path):
+    """A small city: crowded layers are off at the overview and appear when zoomed in."""
+    from gridmap.synth import synth_layers
+
+    path = tmp_path / "city.gpkg"
+    io.write_layers(path, synth_layers(seed=3, households=12_000, microgrids=1_200))
+    html_path = write_map(tmp_path / "city.html", path, basemap="none")
+    d = embedded(html_path.read_text(encoding="utf-8"))
+    assert d["minZoom"]["microgrids"] > 0 and "hh" in d["minZoom"]
+
+    def act(page):
+        js = """(key) => { const e = window.gridmap.entries.find(x => x.key === key);
+                           return [window.gridmap.map.hasLayer(e.layer),
+                                   e.item.classList.contains('gm-waiting')]; }"""
+        zoom = (
+            "(z) => new Promise(r => { const m = window.gridmap.map;"
+            " if (m.getZoom() === z) return r(); m.once('zoomend', () => r());"
+            " m.setZoom(z, {animate: false}); })"
+        )
+        page.evaluate(zoom, d["minZoom"]["microgrids"] - 1)
+        before = page.evaluate(js, "microgrids")
+        page.evaluate(zoom, max(d["minZoom"].values()))
+        after = page.evaluate(js, "microgrids")
+        hh_after = page.evaluate(js, "hh")
+        return before, after, hh_after
+
+    errors, requests, (before, after, hh_after) = open_map(
+        html_path, ARTIFACTS / "city-zoomed.png", act
+    )
+    assert errors == [] and requests == []
+    assert before == [False, True]  # not drawn when zoomed out, marked in the tree
+    assert after == [True, False] and hh_after == [True, False]

@@ -13,7 +13,6 @@ from gridmap.api.state import personal_columns
 router = APIRouter(tags=["coverage"])
 
 LEVELS = ("community", "zone", "grid", "microgrid")
-SCALARS = ("facility", "radius_m", "distance", "households", "covered", "share")
 
 EXAMPLE = {
     "facility": "service_stations",
@@ -34,6 +33,12 @@ def _records(frame) -> list[dict]:
     if "geometry" in frame.columns:
         frame = frame.drop(columns="geometry")
     return json.loads(frame.to_json(orient="records", force_ascii=False))
+
+
+def _strip(record: dict) -> dict:
+    """Drop any personal-looking key from an aggregate record."""
+    drop = set(personal_columns("coverage", record))
+    return {k: v for k, v in record.items() if k not in drop}
 
 
 def _clean(value):
@@ -90,17 +95,13 @@ def coverage_endpoint(
 
     def run():
         res = compute_coverage(state.workspace, facility, radius, distance=distance)
-        doc = res.to_json()
-        out = {k: doc.get(k) for k in SCALARS}
-        out["by_grid"] = [
-            {k: g.get(k) for k in ("grid_id", "households", "covered", "share")}
-            for g in doc.get("by_grid", [])
-        ]
-        out["by_level_all"] = {
-            lv: _records(df) for lv, df in (res.by_level or {}).items() if lv in LEVELS
+        doc = _clean(res.to_json())
+        by_level = doc.pop("by_level", None) or {
+            lv: _records(df) for lv, df in (res.by_level or {}).items()
         }
-        out["notes"] = list(doc.get("notes", res.notes or []))
-        return _clean(out)
+        doc["by_grid"] = [_strip(r) for r in doc.get("by_grid", [])]
+        doc["by_level_all"] = {lv: [_strip(r) for r in recs] for lv, recs in by_level.items()}
+        return doc
 
     cached = state.cached(("coverage", facility, radius, distance), run)
     out = {k: v for k, v in cached.items() if k != "by_level_all"}

@@ -68,7 +68,7 @@ def shape_answer(answer: dict, principal: Principal, state: WorkspaceState) -> d
     elif principal.is_staff:
         out = dict(answer)
         if not principal.may_see_grid(answer.get("grid_id")):
-            for k in ("matched_address", "address", "household_id", "query"):
+            for k in ("matched_address", "address", "household_id", "query", "parsed"):
                 out.pop(k, None)
         cands = answer.get("candidates") or []
         out["candidates"] = [

@@ -13,6 +13,7 @@ The library is organised one module per concern:
 from gridmap.errors import GridmapError
 from gridmap.io import load_workspace, read_layer, write_layers
 from gridmap.join import assign_points, assign_workspace, build_hierarchy
+from gridmap.lookup import locate
 
 __all__ = [
     "GridmapError",
@@ -20,6 +21,7 @@ __all__ = [
     "assign_workspace",
     "build_hierarchy",
     "load_workspace",
+    "locate",
     "read_layer",
     "write_layers",
 ]

@@ -476,5 +476,16 @@
   });
   new Legend().addTo(map);
   refreshLegend();
+  // print: the page box differs from the screen, so re-measure and show the whole area
+  var home = bounds && bounds.isValid() ? bounds : null;
+  function toPrint() { map.invalidateSize(false); if (home) map.fitBounds(home, {animate: false, padding: [5, 5]}); }
+  function fromPrint() { map.invalidateSize(false); }
+  window.addEventListener('beforeprint', toPrint);
+  window.addEventListener('afterprint', fromPrint);
+  if (window.matchMedia) {
+    var mq = window.matchMedia('print');
+    var onChange = function (e) { if (e.matches) toPrint(); else fromPrint(); };
+    if (mq.addEventListener) mq.addEventListener('change', onChange); else if (mq.addListener) mq.addListener(onChange);
+  }
   window.gridmap = {map: map, entries: entries, data: D};
 })();

@@ -15,13 +15,15 @@ import logging
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridmap.api.auth import AuthenticationError, KeyStore
+from gridmap.api.deps import get_principal
 from gridmap.api.settings import Settings
 from gridmap.api.state import StateHolder
 from gridmap.errors import GridmapError
@@ -39,13 +41,22 @@ TAGS = [
 ]
 
 
+_PLAIN = re.compile(r"^[A-Za-z0-9_.:,+\-]{1,64}$")
+
+
 def _scrub(text: str | None, request: Request) -> str | None:
-    """Remove the caller's address query and phone-like numbers from a message."""
+    """Remove the caller's free-text input (an address, a name) and phone-like numbers.
+
+    Query values and path segments that are not plain identifiers or numbers
+    (``grids``, ``G01``, ``500``) are replaced by an ellipsis, so an error never
+    echoes an address that someone typed into a parameter.
+    """
     if not text:
         return text
-    for name in ("q", "address"):
-        value = request.query_params.get(name)
-        if value and len(value) >= 2:
+    values = list(request.query_params.values())
+    values += [unquote(seg) for seg in request.url.path.split("/")]
+    for value in sorted(values, key=len, reverse=True):
+        if value and len(value) >= 2 and not _PLAIN.match(value):
             text = text.replace(value, "…")
     return _PHONE_RE.sub("…", text)
 
@@ -54,8 +65,11 @@ def error_body(exc: GridmapError, request: Request) -> dict:
     """JSON body of an error: class name, message, where (file name only)."""
     body = exc.to_dict()
     body["message"] = _scrub(body["message"], request)
+    body["layer"] = _scrub(body["layer"], request)
+    if body.get("ids"):
+        body["ids"] = [_scrub(str(i), request) for i in body["ids"]]
     if body.get("file"):
-        body["file"] = Path(body["file"]).name
+        body["file"] = _scrub(Path(body["file"]).name, request)
     return body
 
 
@@ -150,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(get_principal)],  # an unknown key is refused everywhere
     )
     app.state.settings = settings
     app.state.keys = keys

@@ -100,8 +100,8 @@ def locate_endpoint(
         Query(
             min_length=1,
             max_length=200,
-            description="An address, e.g. 西南街3号楼2单元501室.",
-            examples=["西南街3号楼2单元501室"],
+            description="An address, e.g. 示例路1号楼1单元101室.",
+            examples=["示例路1号楼1单元101室"],
         ),
     ] = None,
     lon: Annotated[

@@ -1,0 +1,228 @@
+"""Access control over a real uvicorn server: every role against every endpoint.
+
+The personal strings (household names, phones, addresses; grid worker and
+micro-grid leader names and phones) are taken from the workspace file itself
+and searched for in every anonymous answer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from api_helpers import KEYS, client, get_all, running_server, write_keys
+
+from gridmap.api import Settings
+
+HAS_LOOKUP = importlib.util.find_spec("gridmap.lookup") is not None
+HAS_COVERAGE = importlib.util.find_spec("gridmap.coverage") is not None
+HAS_MAPS = importlib.util.find_spec("gridmap.maps.builder") is not None
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, sample_workspace):
+    path = tmp_path_factory.mktemp("access") / "community.gpkg"
+    shutil.copyfile(sample_workspace, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def layers(ws):
+    return {n: gpd.read_file(ws, layer=n) for n in ("households", "grids", "microgrids")}
+
+
+@pytest.fixture(scope="module")
+def scopes(layers):
+    gids = sorted(layers["grids"]["grid_id"].astype(str))
+    return {"staff1": [gids[0]], "staff2": gids[1:3]}
+
+
+@pytest.fixture(scope="module")
+def server(ws, scopes, tmp_path_factory):
+    keys = write_keys(
+        tmp_path_factory.mktemp("keys") / "keys.toml", scopes["staff1"], scopes["staff2"]
+    )
+    with running_server(Settings(workspace=ws, keys_file=keys, max_limit=5000)) as (base, _):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def household_grid(layers) -> pd.Series:
+    """Reference owner grid of each household: geopandas covered_by, smallest id on ties."""
+    hh, grids = layers["households"], layers["grids"]
+    j = gpd.sjoin(
+        hh[["household_id", "geometry"]], grids[["grid_id", "geometry"]], predicate="covered_by"
+    )
+    return j.groupby("household_id")["grid_id"].min()
+
+
+@pytest.fixture(scope="module")
+def personal_strings(layers) -> list[str]:
+    hh, grids, micro = layers["households"], layers["grids"], layers["microgrids"]
+    values = []
+    for frame, cols in (
+        (hh, ["address", "head_name", "phone"]),
+        (grids, ["staff_name", "staff_phone"]),
+        (micro, ["leader_name", "leader_phone"]),
+    ):
+        for c in cols:
+            if c in frame.columns:
+                values += [str(v) for v in frame[c].dropna().unique()]
+    assert len(values) > 3000
+    return values
+
+
+def _leaks(text: str, personal: list[str], shortest: int = 2) -> list[str]:
+    return [v for v in personal if len(v) >= shortest and v in text]
+
+
+def test_anonymous_sees_public_collections_only(server):
+    with client(server) as c:
+        ids = {d["id"] for d in c.get("/collections").json()["collections"]}
+        assert "households" not in ids
+        assert {"grids", "microgrids", "service_stations", "grid_stats"} <= ids
+        for url in ("/collections/households", "/collections/households/items"):
+            r = c.get(url)
+            assert r.status_code == 401
+            assert r.json()["error"] == "AuthenticationError"
+            assert "WWW-Authenticate" in r.headers
+        assert c.get("/collections/households/items/H00001").status_code == 401
+        grids = c.get("/collections/grids/items").json()["features"]
+        assert not {"staff_name", "staff_phone"} & set(grids[0]["properties"])
+        micro = c.get("/collections/microgrids/items").json()["features"]
+        assert not {"leader_name", "leader_phone"} & set(micro[0]["properties"])
+
+
+def test_unknown_key_is_401_everywhere(server):
+    bad = {"X-API-Key": "not-a-key"}
+    with client(server) as c:
+        for url in ("/", "/collections", "/collections/grids/items", "/locate?q=x", "/whoami"):
+            r = c.get(url, headers=bad)
+            assert r.status_code == 401, url
+            assert r.json()["error"] == "AuthenticationError"
+
+
+def test_roles_and_bearer_header(server, scopes):
+    with client(server) as c:
+        assert c.get("/whoami").json()["role"] == "public"
+        r = c.get("/whoami", headers={"Authorization": f"Bearer {KEYS['staff2']}"}).json()
+        assert r["role"] == "staff" and r["grids"] == sorted(scopes["staff2"])
+    with client(server, "admin") as c:
+        assert c.get("/whoami").json()["role"] == "admin"
+
+
+def test_public_key_is_forbidden_households(server):
+    with client(server, "public") as c:
+        r = c.get("/collections/households/items")
+        assert r.status_code == 403
+        assert r.json()["error"] == "PermissionDeniedError"
+        assert c.post("/admin/reload").status_code == 403
+
+
+@pytest.mark.parametrize("key", ["staff1", "staff2"])
+def test_staff_sees_own_grids_households_only(server, scopes, key, household_grid, layers):
+    want = set(household_grid[household_grid.isin(scopes[key])].index.astype(str))
+    assert want
+    with client(server, key) as c:
+        feats = get_all(c, f"{server}/collections/households/items?limit=100")
+        got = {f["id"] for f in feats}
+        assert got == want
+        assert all("head_name" in f["properties"] and "phone" in f["properties"] for f in feats)
+        outside = sorted(set(household_grid.index.astype(str)) - want)[0]
+        r = c.get(f"/collections/households/items/{outside}")
+        assert r.status_code == 403
+        inside = sorted(want)[0]
+        r = c.get(f"/collections/households/items/{inside}")
+        assert r.status_code == 200 and r.json()["properties"]["head_name"]
+        # staff contacts: only in the key's own grids
+        grids = c.get("/collections/grids/items?limit=1000").json()["features"]
+        for f in grids:
+            named = f["properties"].get("staff_name") is not None
+            assert named == (f["id"] in scopes[key]), f["id"]
+        assert c.post("/admin/reload").status_code == 403
+
+
+def test_admin_sees_everything(server, layers):
+    with client(server, "admin") as c:
+        doc = c.get("/collections/households/items?limit=1").json()
+        assert doc["numberMatched"] == len(layers["households"])
+        props = doc["features"][0]["properties"]
+        assert {"address", "head_name", "phone"} <= set(props)
+        grids = c.get("/collections/grids/items?limit=1000").json()["features"]
+        assert all(f["properties"].get("staff_name") for f in grids)
+        r = c.post("/admin/reload")
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+    with client(server) as c:
+        assert c.post("/admin/reload").status_code == 401
+
+
+@pytest.mark.skipif(not HAS_LOOKUP, reason="gridmap.lookup not in this build")
+def test_locate_answers_by_role(server, layers, household_grid, scopes):
+    hh = layers["households"]
+    row = hh[hh["household_id"].astype(str).map(household_grid) == scopes["staff1"][0]].iloc[0]
+    addr, gid = row["address"], scopes["staff1"][0]
+    with client(server) as c:
+        a = c.get("/locate", params={"q": addr}).json()
+        assert a["grid_id"] == gid
+        assert addr not in str(a) and "grid_worker" not in a and "matched_address" not in a
+    with client(server, "staff1") as c:
+        s = c.get("/locate", params={"q": addr}).json()
+        assert s["grid_id"] == gid and s["matched_address"] == addr
+        staff = layers["grids"].set_index("grid_id").loc[gid]
+        assert s["grid_worker"]["phone"] == str(staff["staff_phone"])
+    with client(server, "staff2") as c:
+        s = c.get("/locate", params={"q": addr}).json()
+        assert s["grid_id"] == gid
+        assert s["grid_worker"] is not None  # staff contacts for any grid
+        assert "matched_address" not in s and addr not in str(s)  # household outside its grids
+
+
+def test_no_personal_data_in_any_anonymous_answer(server, ws, layers, personal_strings):
+    hh = layers["households"]
+    texts: dict[str, str] = {}
+    with client(server) as c:
+        urls = ["/", "/conformance", "/api", "/openapi.json", "/docs", "/collections", "/healthz"]
+        urls += ["/whoami", "/maps", "/collections/households", "/collections/households/items"]
+        urls += ["/collections/households/items/" + str(hh["household_id"].iloc[0])]
+        urls += ["/collections/nope/items", "/nope", "/collections/grids/items?bbox=x"]
+        for d in c.get("/collections").json()["collections"]:
+            urls.append(f"/collections/{d['id']}")
+            for i, f in enumerate(get_all(c, f"{server}/collections/{d['id']}/items?limit=5000")):
+                texts[f"{d['id']}#{i}"] = str(f)
+            urls.append(f"/collections/{d['id']}/items/{f['id']}")
+        for url in urls:
+            texts[url] = c.get(url).text
+        if HAS_COVERAGE:
+            for fac in ("service_stations", "charging_piles", "parking"):
+                for level in ("community", "zone", "grid", "microgrid"):
+                    r = c.get("/coverage", params={"facility": fac, "radius": 300, "level": level})
+                    assert r.status_code == 200, r.text
+                    texts[f"coverage {fac} {level}"] = r.text
+        texts["coverage bad"] = c.get("/coverage", params={"facility": hh["address"].iloc[0]}).text
+        if HAS_MAPS:
+            r = c.get("/maps/overview.html")
+            assert r.status_code == 200
+            texts["map"] = r.text
+            assert c.get("/maps/overview.html?personal=true").status_code == 401
+        sample = hh.sample(40, random_state=1)
+        for _, row in sample.iterrows():
+            for q in (
+                row["address"],
+                row["address"] + "X",
+                str(row["phone"]),
+                str(row["head_name"]),
+            ):
+                r = c.get("/locate", params={"q": q})
+                assert r.status_code in (200, 422, 503), r.text
+                texts[f"locate {q}"] = r.text
+            p = row.geometry
+            texts[f"locate {p}"] = c.get("/locate", params={"lon": p.x, "lat": p.y}).text
+    # the map HTML carries library code and basemap credits (e.g. 高德, Amap's name,
+    # is also a two-character personal name in the sample): check 3+ characters there
+    leaks = {k: _leaks(t, personal_strings, 3 if k == "map" else 2) for k, t in texts.items()}
+    leaks = {k: v[:3] for k, v in leaks.items() if v}
+    assert not leaks
+    assert len(texts) > 400

@@ -201,7 +201,5 @@ def print_summary(
             "" if dist is None or (isinstance(dist, float) and np.isnan(dist)) else f"{dist:,.0f}",
         )
     if len(un) > show:
-        t.caption = (
-            f"... and {len(un) - show:,} more ('gridmap assign --format json' lists them all)"
-        )
+        t.caption = f"+{len(un) - show:,} more: gridmap assign --format json"
     console.print(t)

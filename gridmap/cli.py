@@ -747,7 +747,10 @@ def serve(
 def main() -> None:
     """Entry point: run the app, turning GridmapError into a one-line message."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # with standalone_mode=False click returns typer.Exit's code instead of exiting
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except GridmapError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)

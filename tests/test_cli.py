@@ -1,0 +1,70 @@
+"""The command line as a user meets it: help with examples, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GRIDMAP = str(Path(sys.executable).with_name("gridmap"))
+COMMANDS = ["assign", "synth", "import", "validate", "coverage", "locate", "map", "serve"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [GRIDMAP, *args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command):
+    res = run(command, "--help")
+    assert res.returncode == 0, res.stderr
+    assert f"gridmap {command}" in res.stdout.replace("\n", " ")
+
+
+def test_missing_workspace_is_one_line_error_exit_2(tmp_path):
+    res = run("assign", str(tmp_path / "missing.gpkg"))
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert "missing.gpkg" in res.stderr and "not found" in res.stderr
+
+
+def test_missing_layer_is_one_line_error(tiny_workspace):
+    res = run("coverage", str(tiny_workspace), "--facility", "no_such_layer")
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    assert "no_such_layer" in res.stderr
+
+
+def test_assign_json_is_one_document_on_stdout(tiny_workspace, tmp_path):
+    out = tmp_path / "out.gpkg"
+    res = run("assign", str(tiny_workspace), "--out", str(out), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    hh = doc["layers"]["households"]
+    assert hh["total"] == 6
+    assert hh["by_level"]["microgrids"] == 4
+    unassigned = {u["id"]: u for u in hh["unassigned"]}
+    assert unassigned["H4"]["assigned_level"] == "grids"
+    assert unassigned["H5"]["assigned_level"] is None
+    assert unassigned["H5"]["nearest_microgrid_m"] > 1000
+
+
+def test_validate_exit_code_1_on_errors(tmp_path, tiny_layers_dict):
+    from gridmap import io
+
+    layers = dict(tiny_layers_dict)
+    grids = layers["grids"].copy()
+    grids.loc[grids.index[1], "grid_id"] = "G1"  # duplicate id
+    layers["grids"] = grids
+    p = tmp_path / "dup.gpkg"
+    io.write_layers(p, layers)
+    res = run("validate", str(p), "--format", "json")
+    assert res.returncode == 1
+    json.loads(res.stdout)
+    clean = run("validate", "--help")
+    assert clean.returncode == 0

@@ -620,7 +620,7 @@ def build_index(
     polygons: gpd.GeoDataFrame,
     id_column: str,
     *,
-    max_edges: int = 8,
+    max_edges: int = 32,
     max_depth: int = MAX_DEPTH,
 ) -> CellIndex:
     """Build the exact cell index of one polygon layer.

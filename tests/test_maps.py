@@ -15,6 +15,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
@@ -296,11 +297,27 @@ def test_write_map_is_atomic_and_complete(tiny_ws, tmp_path):
     assert [f.name for f in out.parent.iterdir()] == ["m.html"]
 
 
-def test_png_with_cjk_font(sample_ctx, tmp_path):
+def test_failing_grids_match_the_standards_check(sample_ctx):
+    from gridmap.standards import check_standards
+
+    res = check_standards(sample_ctx.workspace)
+    failed = res[[p is not None and not pd.isna(p) and not bool(p) for p in res["passed"]]]
+    d = embedded(render_html(sample_ctx, basemap="none"))
+    head = {h["label"]: h["value"] for h in d["headline"]}
+    assert head["未达标网格"] == str(failed["grid_id"].nunique())
+    per_grid = failed.groupby("grid_id").size().to_dict()
+    for f in d["layers"]["grids"]:
+        text = f["p"].get("未达标项")
+        assert (0 if text is None else len(text.split("；"))) == per_grid.get(f["id"], 0), f["id"]
+
+
+def test_png_with_cjk_font(sample_ctx, tmp_path, recwarn):
     from gridmap.maps.static import find_cjk_font, render_png
 
     assert "CJK" in find_cjk_font()
     out = render_png(tmp_path / "map.png", sample_ctx, dpi=60)
+    missing = [str(w.message) for w in recwarn if "missing from" in str(w.message)]
+    assert missing == []  # every Chinese glyph was found in the font
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
 

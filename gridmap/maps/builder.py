@@ -307,8 +307,51 @@ def _standards(ctx: MapContext) -> None:
         ctx.notes.append(f"standards not checked ({exc})")
         return
     ctx.standards_checked = True
-    failed = res[~res["passed"].astype(bool)]
+    # passed is True/False, or None when the figure does not exist (not a failure)
+    failed = res[res["passed"].map(lambda v: v is not None and not pd.isna(v) and not bool(v))]
     ctx.failing = failed[["grid_id", "rule"]].copy()
+    ctx.failing["short"] = _rule_texts(failed, ctx.lang)
+
+
+def _rule_texts(failed: pd.DataFrame, lang: str) -> list[str]:
+    """Each failed check as '<indicator> <bound> (<value>)' in the map's language.
+
+    The rule text of a standards file is free text (often English); the
+    indicator name, bound and value read the same in every language.
+    """
+    rules: dict = {}
+    columns: dict[str, str] = {}
+    try:
+        from gridmap.standards import load_standards
+
+        std = load_standards()
+        rules = {r.id: r for r in std.rules}
+        columns = {r.id: r.column(std.radii, std.default_radius) for r in std.rules}
+    except Exception:  # optional part: fall back to the rule text
+        rules, columns = {}, {}
+    out = []
+    for r in failed.itertuples(index=False):
+        rid = getattr(r, "rule_id", None)
+        col = columns.get(rid)
+        if col is None:
+            out.append(str(r.rule))
+            continue
+        share = _indicator_kind(col, pd.Series(dtype=float)).startswith("share")
+
+        def show(v, share=share):
+            if v is None or pd.isna(v):
+                return "—"
+            return _pct(v) if share else _num(float(v))
+
+        rule = rules[rid]
+        if rule.min is not None and rule.max is not None:
+            bound = f"{show(rule.min)}–{show(rule.max)}"
+        elif rule.min is not None:
+            bound = f"≥ {show(rule.min)}"
+        else:
+            bound = f"≤ {show(rule.max)}"
+        out.append(f"{_indicator_label(col, lang)} {bound} ({show(getattr(r, 'value', None))})")
+    return out
 
 
 #: Above this many households the map takes its fast path (see :func:`prepare_map`).
@@ -785,7 +828,7 @@ def render_html(
         fails: dict[str, list[str]] = {}
         if ctx.failing is not None:
             for gid, rule in zip(
-                ctx.failing["grid_id"].astype(str), ctx.failing["rule"], strict=True
+                ctx.failing["grid_id"].astype(str), ctx.failing["short"], strict=True
             ):
                 fails.setdefault(gid, []).append(str(rule))
         ind_rows: dict = {}

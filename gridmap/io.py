@@ -261,7 +261,11 @@ def load_workspace(
 
 @contextlib.contextmanager
 def workspace_lock(path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the workspace's writer lock (``<file>.lock``) for the ``with`` block."""
+    """Hold the workspace's writer lock (``<file>.lock``) for the ``with`` block.
+
+    Not re-entrant: a read-modify-write that holds it from its read to its
+    write passes ``locked=True`` to :func:`write_layers`.
+    """
     lock = FileLock(str(path) + ".lock", timeout=timeout)
     try:
         lock.acquire()
@@ -302,6 +306,7 @@ def write_layers(
     delete: Sequence[str] = (),
     create: bool = True,
     lock_timeout: float = LOCK_TIMEOUT_S,
+    locked: bool = False,
 ) -> Path:
     """Write (replace) layers in a workspace atomically.
 
@@ -317,10 +322,13 @@ def write_layers(
         Layer name -> GeoDataFrame. Existing layers of that name are replaced.
     delete
         Layer names to remove.
+    locked
+        True when the caller already holds :func:`workspace_lock` for ``path``
+        (a read-modify-write holding it from its read to its write).
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with workspace_lock(p, lock_timeout):
+    with contextlib.nullcontext() if locked else workspace_lock(p, lock_timeout):
         exists = p.exists() and p.stat().st_size > 0
         if not exists and not create:
             raise WorkspaceError("workspace not found", file=str(p))

@@ -21,6 +21,7 @@ Semantics (DESIGN.md):
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -282,7 +283,27 @@ def assign_points(
         covered by a micro-grid.
     """
     x, y = point_coordinates(points)
-    n = len(points)
+    return assign_xy(x, y, hierarchy, locators=locators, nearest=nearest, index=points.index)
+
+
+def assign_xy(
+    x: np.ndarray,
+    y: np.ndarray,
+    hierarchy: Hierarchy,
+    *,
+    locators: Mapping[str, Locator] | None = None,
+    nearest: bool = True,
+    index: pd.Index | None = None,
+) -> pd.DataFrame:
+    """:func:`assign_points` for WGS84 coordinate arrays (NaN where a point has no geometry).
+
+    Used by the streaming join, which reads coordinates without building
+    shapely points. ``index`` labels the rows of the result (default 0..n-1).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(x)
+    index = pd.RangeIndex(n) if index is None else index
     levels = hierarchy.levels
     out = {col: np.full(n, None, dtype=object) for col in ASSIGN_COLUMNS}
     level_col = np.full(n, None, dtype=object)
@@ -316,10 +337,10 @@ def assign_points(
         if len(broken) and parent_level in hierarchy.polygons:
             out[pcol][broken] = get_loc(parent_level)(x[broken], y[broken])
     frame = pd.DataFrame(
-        {col: pd.Series(vals, index=points.index, dtype=object) for col, vals in out.items()}
+        {col: pd.Series(vals, index=index, dtype=object) for col, vals in out.items()}
     )
-    frame[LEVEL_COLUMN] = pd.Series(level_col, index=points.index, dtype=object)
-    frame[NEAREST_COLUMN] = pd.Series([None] * n, index=points.index, dtype=object)
+    frame[LEVEL_COLUMN] = pd.Series(level_col, index=index, dtype=object)
+    frame[NEAREST_COLUMN] = pd.Series([None] * n, index=index, dtype=object)
     frame[NEAREST_DIST_COLUMN] = np.nan
     if nearest and "microgrids" in hierarchy.polygons:
         need = np.array([v is None for v in out["microgrid_id"]]) & np.isfinite(x) & np.isfinite(y)
@@ -461,6 +482,23 @@ def assign_workspace(
     from gridmap import io
 
     path = io.resolve_workspace(workspace)
+    in_place = write and (out is None or Path(out).resolve() == path.resolve())
+    # hold the writer lock from the read to the write, so that a write by another
+    # process in between (an import) is not silently overwritten with old data
+    with io.workspace_lock(path) if in_place else contextlib.nullcontext():
+        return _assign_workspace(path, out=out, layers=layers, write=write, engine=engine)
+
+
+def _assign_workspace(
+    path: Path,
+    *,
+    out: str | os.PathLike | None,
+    layers: list[str] | None,
+    write: bool,
+    engine: str,
+) -> AssignResult:
+    from gridmap import io
+
     ws = io.load_workspace(path)
     hierarchy = build_hierarchy(ws.layers)
     locators = None
@@ -487,7 +525,8 @@ def assign_workspace(
             target = Path(out)
             if target.resolve() != path.resolve():
                 io.atomic_write_file(target, lambda tmp: __import__("shutil").copyfile(path, tmp))
-            written = io.write_layers(target, frames)
+            # out naming the workspace itself: the caller holds its lock
+            written = io.write_layers(target, frames, locked=target.resolve() == path.resolve())
         else:
-            written = io.write_layers(path, frames)
+            written = io.write_layers(path, frames, locked=True)  # lock held by the caller
     return AssignResult(workspace=path, written_to=written, layers=summaries, frames=frames)

@@ -227,12 +227,13 @@ def test_service_answers_old_or_new_during_assign(served):
 
 READER = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
     from gridmap import io
     path, seconds = sys.argv[1], float(sys.argv[2])
     loads, mixes, versions = 0, 0, set()
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    # read until the writer is done (it leaves PATH.done) and its last version was seen
+    while time.monotonic() < end and not (os.path.exists(path + ".done") and "v1" in versions):
         ws = io.load_workspace(path, layers=["households", "charging_piles"])
         v = set(ws.layers["households"]["version"]) | set(ws.layers["charging_piles"]["version"])
         loads += 1
@@ -254,6 +255,7 @@ WRITER = textwrap.dedent(
         hh = base.layers["households"].copy(); hh["version"] = v
         piles = base.layers["charging_piles"].copy(); piles["version"] = v
         io.write_layers(path, {"households": hh, "charging_piles": piles})
+    open(path + ".done", "w").close()
     print("done")
     """
 )
@@ -273,7 +275,7 @@ def test_library_readers_never_mix_layers_of_two_versions(ws):
         [sys.executable, "-c", WRITER, str(ws), "10"], stdout=subprocess.PIPE, text=True, env=env
     )
     reader = subprocess.run(
-        [sys.executable, "-c", READER, str(ws), "3"], capture_output=True, text=True, env=env
+        [sys.executable, "-c", READER, str(ws), "60"], capture_output=True, text=True, env=env
     )
     out, _ = writer.communicate(timeout=120)
     assert writer.returncode == 0 and "done" in out

@@ -275,16 +275,19 @@ def assign_table(
         ``microgrid_id``, ``grid_id``, ``zone_id``, ``community_id``,
         ``assigned_level``, ``nearest_microgrid_id``, ``nearest_microgrid_m``.
     """
-    from gridmap.join import assign_points
+    from gridmap.join import assign_xy, point_coordinates
 
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     if geometry_column not in table.column_names:
         raise SchemaError(f"the geometry column '{geometry_column}' is missing")
-    wkb = table.column(geometry_column).to_numpy(zero_copy_only=False)
-    geoms = shapely.from_wkb(wkb, on_invalid="warn")
-    pts = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=crs or "EPSG:4326"))
-    res = assign_points(pts, hierarchy, locators=locators, nearest=nearest)
+    col = table.column(geometry_column)
+    xy = _xy_from_wkb_points(col) if _is_lonlat(crs) else None
+    if xy is None:  # general case: any geometry type, any CRS
+        geoms = shapely.from_wkb(col.to_numpy(zero_copy_only=False), on_invalid="warn")
+        pts = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=crs or "EPSG:4326"))
+        xy = point_coordinates(pts)
+    res = assign_xy(xy[0], xy[1], hierarchy, locators=locators, nearest=nearest)
     names = [n for n, _ in RESULT_FIELDS]
     out = table.drop_columns([c for c in names if c in table.column_names])
     for name, typ in RESULT_FIELDS:
@@ -295,6 +298,44 @@ def assign_table(
             arr = pa.array(np.asarray(vals, dtype=float), type=typ, from_pandas=True)
         out = out.append_column(name, arr)
     return out
+
+
+def _is_lonlat(crs) -> bool:
+    """True for no CRS (taken as WGS84), EPSG:4326 or OGC:CRS84."""
+    if crs is None:
+        return True
+    c = CRS.from_user_input(crs)
+    return c.to_epsg() == 4326 or c.equals(CRS.from_user_input("OGC:CRS84"))
+
+
+def _xy_from_wkb_points(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """x, y straight from little-endian 2D WKB points (None if the column holds anything else).
+
+    Skips building shapely objects: for point files this is most of the
+    decoding time. ``POINT EMPTY`` (NaN coordinates) stays NaN, like a
+    missing geometry in :func:`gridmap.join.point_coordinates`.
+    """
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if arr.null_count or len(arr) == 0:
+        return None
+    if pa.types.is_binary(arr.type):
+        otype = np.int32
+    elif pa.types.is_large_binary(arr.type):
+        otype = np.int64
+    else:
+        return None
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=otype)[arr.offset : arr.offset + len(arr) + 1]
+    if not (np.diff(offsets) == 21).all():
+        return None
+    data = np.frombuffer(bufs[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(-1, 21)
+    if not (data[:, 0] == 1).all():
+        return None
+    if not (np.ascontiguousarray(data[:, 1:5]).view("<u4").ravel() == 1).all():
+        return None
+    x = np.ascontiguousarray(data[:, 5:13]).view("<f8").ravel()
+    y = np.ascontiguousarray(data[:, 13:21]).view("<f8").ravel()
+    return x.astype(float), y.astype(float)
 
 
 def _geo_metadata(geometry_column: str, crs: CRS | None) -> bytes:

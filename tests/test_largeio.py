@@ -169,3 +169,35 @@ def test_failure_midway_leaves_no_output(tiny_workspace, tiny_layers_dict, tmp_p
     assert (out_dir / "keep.txt").read_text() == "previous result"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_mixed_geometries_nulls_and_3d_points(tiny_workspace, tiny_layers_dict, tmp_path):
+    """Polygons (point on surface), 3D points, empty and missing geometries: the
+    general decoding path, same answers as the reference; plain 2D points use the
+    direct WKB path and must agree with it."""
+    from gridmap.largeio import _xy_from_wkb_points
+
+    pts = _random_households(tiny_layers_dict, 200, seed=2)
+    geoms = list(pts.geometry.values)
+    geoms[0] = shapely.box(111.4701, 35.6401, 111.4704, 35.6404)  # a parking lot polygon
+    geoms[1] = shapely.Point(111.4705, 35.6405, 12.0)  # with a height
+    geoms[2] = shapely.Point()  # empty
+    geoms[3] = None  # missing
+    mixed = gpd.GeoDataFrame(pts.drop(columns="geometry"), geometry=geoms, crs="EPSG:4326")
+    write_geoparquet(mixed, tmp_path / "mixed.parquet")
+    res = assign_file(
+        tmp_path / "mixed.parquet", tmp_path / "o.parquet", tiny_workspace, progress=False
+    )
+    assert res.rows == len(mixed)
+    _, got = _got(tmp_path / "o.parquet")
+    pd.testing.assert_frame_equal(got, _expected(tiny_layers_dict, mixed))
+    assert got.loc[3, "assigned_level"] is None and got.loc[2, "assigned_level"] is None
+    # direct WKB decoding equals shapely's
+    table = pq.read_table(tmp_path / "mixed.parquet")
+    assert _xy_from_wkb_points(table.column("geometry")) is None  # mixed: general path
+    write_geoparquet(pts, tmp_path / "pts.parquet")
+    col = pq.read_table(tmp_path / "pts.parquet").column("geometry")
+    x, y = _xy_from_wkb_points(col)
+    assert np.array_equal(x, shapely.get_x(pts.geometry.values)) and np.array_equal(
+        y, shapely.get_y(pts.geometry.values)
+    )

@@ -20,10 +20,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "grids": {"zh": "网格", "en": "Grids"},
     "microgrids_n": {"zh": "微网格", "en": "Micro-grids"},
     "grids_failing": {"zh": "未达标网格", "en": "Grids failing a standard"},
-    "covered_by": {"zh": "{dist}米内有{facility}", "en": "Within {dist} m of {facility}"},
+    "covered_by": {"zh": "{dist}米内有{facility}", "en": "Within {dist} m of a {facility}"},
     "covered_by_walk": {
         "zh": "步行{dist}米内有{facility}",
-        "en": "Within a {dist} m walk of {facility}",
+        "en": "Within a {dist} m walk of a {facility}",
     },
     "covered_share": {"zh": "{facility}覆盖率", "en": "{facility} coverage"},
     # groups of the layer tree
@@ -46,10 +46,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "service_stations_short": {"zh": "服务驿站", "en": "service station"},
     "charging_piles_short": {"zh": "充电桩", "en": "charging pile"},
     "parking_short": {"zh": "停车场", "en": "parking"},
-    "ring": {"zh": "{facility} {dist}米范围", "en": "{facility} within {dist} m"},
+    "ring": {"zh": "{facility} {dist}米范围", "en": "Within {dist} m of a {facility}"},
     "ring_straight": {
         "zh": "{facility} {dist}米直线范围",
-        "en": "{facility} within {dist} m (straight line)",
+        "en": "Within {dist} m of a {facility} (straight line)",
     },
     "hh_per_microgrid": {"zh": "各微网格住户数", "en": "Households per micro-grid"},
     "hh_uncovered": {
@@ -64,11 +64,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "ind_elderly": {"zh": "老年人数", "en": "Elderly residents"},
     "ind_elderly_share": {"zh": "老年人占比", "en": "Elderly share"},
     "ind_microgrids": {"zh": "微网格数", "en": "Micro-grids"},
-    "ind_cover": {"zh": "{facility}覆盖率", "en": "{facility} coverage share"},
-    "ind_cover_r": {"zh": "{facility}{dist}米覆盖率", "en": "{facility} coverage within {dist} m"},
+    "ind_cover": {"zh": "{facility}覆盖率", "en": "Share near a {facility}"},
+    "ind_cover_r": {
+        "zh": "{facility}{dist}米覆盖率",
+        "en": "Share within {dist} m of a {facility}",
+    },
     "ind_access_r": {
         "zh": "{facility}可达性(2SFCA, {dist}米)",
-        "en": "{facility} accessibility (2SFCA, {dist} m)",
+        "en": "Accessibility of {facility}s (2SFCA, {dist} m)",
     },
     "ind_ev_households": {"zh": "电动车住户数", "en": "EV households"},
     "ind_charging_piles": {"zh": "充电桩数", "en": "Charging piles"},

@@ -36,6 +36,10 @@ from gridmap.schema import (
     ZONES,
 )
 
+#: Above these counts the picture draws thinner outlines and smaller markers.
+CROWDED_POLYGONS = 3000
+CROWDED_POINTS = 400
+
 CJK_FONT_PREFERENCE = (
     "Noto Sans CJK SC",
     "Source Han Sans SC",
@@ -113,11 +117,11 @@ def render_png(
             for c, lab in zip(ind["colors"], ind["labels"], strict=True):
                 handles.append(Patch(facecolor=c, alpha=0.75, label=lab))
         mg = ws.get(MICROGRIDS)
-        if mg is not None:
+        if mg is not None and len(mg) <= CROWDED_POLYGONS:
             mg.boundary.plot(ax=ax, color="#41b6c4", linewidth=0.4)
             handles.append(Line2D([], [], color="#41b6c4", lw=0.8, label=tr("microgrids", lang)))
         if grids is not None:
-            grids.boundary.plot(ax=ax, color="#253494", linewidth=1.2)
+            grids.boundary.plot(ax=ax, color="#253494", linewidth=1.2 if len(grids) <= 200 else 0.3)
             handles.append(Line2D([], [], color="#253494", lw=1.2, label=tr("grid_layer", lang)))
             if len(grids) <= 80:
                 reps = grids.geometry.representative_point()
@@ -134,11 +138,12 @@ def render_png(
                         )
         zones = ws.get(ZONES)
         if zones is not None:
-            zones.boundary.plot(ax=ax, color="#c51b8a", linewidth=2)
+            zones.boundary.plot(ax=ax, color="#c51b8a", linewidth=2 if len(zones) <= 30 else 0.7)
             handles.append(Line2D([], [], color="#c51b8a", lw=2, label=tr("zones", lang)))
         comm = ws.get(COMMUNITIES)
         if comm is not None:
-            comm.boundary.plot(ax=ax, color="#7a0177", linewidth=2.5, linestyle="--")
+            lw = 2.5 if len(comm) <= 5 else 1.0
+            comm.boundary.plot(ax=ax, color="#7a0177", linewidth=lw, linestyle="--")
             handles.append(
                 Line2D([], [], color="#7a0177", lw=2.5, ls="--", label=tr("communities", lang))
             )
@@ -172,7 +177,10 @@ def render_png(
                 n = pd.to_numeric(f[size_col], errors="coerce").fillna(1).clip(lower=1).to_numpy()
                 sizes = 12 + 10 * np.sqrt(n)
             else:
-                sizes = 70
+                sizes = np.full(len(f), 70.0)
+            crowded = len(f) > CROWDED_POINTS
+            if crowded:  # a city: small dots, or they hide everything
+                sizes = np.clip(sizes * 0.05, 1.0, 6.0)
             ax.scatter(
                 pts.x,
                 pts.y,
@@ -180,7 +188,7 @@ def render_png(
                 marker=marker,
                 color=FACILITY_COLORS[fac],
                 edgecolors="white",
-                linewidths=0.8,
+                linewidths=0 if crowded else 0.8,
                 alpha=0.9,
                 zorder=5,
             )

@@ -579,3 +579,39 @@ def test_browser_city_layers_wait_for_zoom(tmp_path):
     assert errors == [] and requests == []
     assert before == [False, True]  # not drawn when zoomed out, marked in the tree
     assert after == [True, False] and hh_after == [True, False]
+
+
+def test_fast_path_coverage_matches_brute_force(tmp_path):
+    """Above the size limit the map's own straight-line coverage is used: check it exhaustively."""
+    ws_path = REPO / "data" / "geo" / "community.gpkg"
+    ctx = prepare_map(ws_path, full_analysis_max_households=100)
+    assert any("fast map path" in n for n in ctx.notes)
+    assert not ctx.standards_checked
+    full = io.load_workspace(ws_path)
+    hh = full.get("households")
+    metric = hh.estimate_utm_crs()
+    hm = hh.to_crs(metric)
+    for fac, fc in ctx.coverage.items():
+        assert fc.source == "fallback" and fc.distance == "euclidean"
+        pts = full.get(fac).to_crs(metric).geometry.representative_point()
+        dx = hm.geometry.x.to_numpy()[:, None] - pts.x.to_numpy()[None, :]
+        dy = hm.geometry.y.to_numpy()[:, None] - pts.y.to_numpy()[None, :]
+        brute = np.hypot(dx, dy).min(axis=1) <= fc.radius_m
+        assert (fc.covered.to_numpy() == brute).all(), fac
+
+
+def test_full_and_fast_paths_agree_on_straight_line_coverage():
+    ws_path = REPO / "data" / "geo" / "community.gpkg"
+    full = prepare_map(ws_path, distance="euclidean")
+    fast = prepare_map(ws_path, distance="euclidean", full_analysis_max_households=100)
+    for fac in full.coverage:
+        assert full.coverage[fac].source == "gridmap.coverage"
+        assert full.coverage[fac].radius_m == fast.coverage[fac].radius_m
+        diff = (full.coverage[fac].covered != fast.coverage[fac].covered).sum()
+        assert diff == 0, fac
+
+
+def test_map_never_reads_household_personal_columns(sample_ctx):
+    cols = set(sample_ctx.workspace.get("households").columns)
+    assert not cols & {"address", "head_name", "phone"}
+    assert {"household_id", "residents", "elderly"} <= cols

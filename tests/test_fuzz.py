@@ -37,22 +37,33 @@ FUZZ = settings(
     database=None,
 )
 
-_TMP = Path(tempfile.mkdtemp(prefix="gridmap-fuzz-"))
-_BASE_WS = _TMP / "base.gpkg"
-io.write_layers(_BASE_WS, tiny_layers())
+# hypothesis calls each test many times, so the workspaces live in one module-wide
+# temporary folder (made on first use, removed after the module's tests)
+_TMP: Path | None = None
+
+
+def _base_ws() -> Path:
+    global _TMP
+    if _TMP is None:
+        _TMP = Path(tempfile.mkdtemp(prefix="gridmap-fuzz-"))
+        io.write_layers(_TMP / "base.gpkg", tiny_layers())
+    return _TMP / "base.gpkg"
 
 
 def _fresh_ws() -> Path:
-    d = Path(tempfile.mkdtemp(dir=_TMP))
-    ws = d / "ws.gpkg"
-    shutil.copyfile(_BASE_WS, ws)
+    base = _base_ws()
+    ws = Path(tempfile.mkdtemp(dir=base.parent)) / "ws.gpkg"
+    shutil.copyfile(base, ws)
     return ws
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _cleanup():
+    global _TMP
     yield
-    shutil.rmtree(_TMP, ignore_errors=True)
+    if _TMP is not None:
+        shutil.rmtree(_TMP, ignore_errors=True)
+        _TMP = None
 
 
 def _only_gridmap_errors(fn, *args, **kwargs):
@@ -335,7 +346,7 @@ def _registry():
     if _REGISTRY is None:
         from gridmap.lookup import AddressRegistry
 
-        _REGISTRY = AddressRegistry.from_workspace(io.load_workspace(_BASE_WS))
+        _REGISTRY = AddressRegistry.from_workspace(io.load_workspace(_base_ws()))
     return _REGISTRY
 
 

@@ -200,6 +200,23 @@ class KeyStore:
             entries += _parse_entries(data, "GRIDMAP_API_KEYS")
         return cls(entries)
 
+    def cached(self, key: str | None) -> Principal | None:
+        """The principal of an already verified key (or anonymous), without hashing.
+
+        Returns None when ``key`` has not been seen yet; raises
+        :class:`AuthenticationError` for a key already known to be invalid.
+        """
+        if key is None or key == "":
+            return ANONYMOUS
+        fp = hashlib.sha256(key.encode()).digest()
+        with self._lock:
+            if fp not in self._cache:
+                return None
+            found = self._cache[fp]
+        if found is None:
+            raise _unknown_key()
+        return found
+
     def authenticate(self, key: str | None) -> Principal:
         """Return the principal of ``key``; anonymous without a key.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from gridmap.api.auth import (
     AuthenticationError,
@@ -34,14 +35,22 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_state(request: Request) -> WorkspaceState:
+async def get_state(request: Request) -> WorkspaceState:
+    """The current workspace state; file checks and reloads run off the event loop."""
     holder: StateHolder = request.app.state.holder
-    return holder.get()
+    state = holder.fresh()
+    if state is not None:
+        return state
+    return await run_in_threadpool(holder.get)
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
+    """Who is calling; a key seen for the first time is verified (scrypt) off the loop."""
     store: KeyStore = request.app.state.keys
-    principal = store.authenticate(key_from_headers(request.headers))
+    key = key_from_headers(request.headers)
+    principal = store.cached(key)
+    if principal is None:
+        principal = await run_in_threadpool(store.authenticate, key)
     request.state.principal = principal
     return principal
 

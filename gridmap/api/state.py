@@ -135,6 +135,10 @@ class WorkspaceState:
             )
         return col
 
+    def peek(self, key):
+        """The cached value for ``key``, or None if not computed yet."""
+        return self._cache.get(key)
+
     def cached(self, key, make: Callable):
         """Compute ``make()`` once per state version (thread-safe) and keep it."""
         with self._cache_lock:
@@ -282,6 +286,13 @@ class StateHolder:
             self._last_check = time.monotonic()
             log.info("workspace loaded: %s signature %s", self.path, state.signature)
             return state
+
+    def fresh(self) -> WorkspaceState | None:
+        """The current state if no check of the file is due yet, else None (no I/O)."""
+        state = self._state
+        if state is not None and time.monotonic() - self._last_check < self.check_every_s:
+            return state
+        return None
 
     def get(self) -> WorkspaceState:
         """The current state, reloading first if the file changed (checked cheaply)."""

@@ -12,6 +12,7 @@ import math
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 
 from gridmap.api.auth import Principal
 from gridmap.api.deps import BadParameterError, PrincipalDep, ServiceUnavailableError, StateDep
@@ -92,7 +93,7 @@ def shape_answer(answer: dict, principal: Principal, state: WorkspaceState) -> d
     summary="Which grid owns an address or a coordinate",
     responses={200: {"content": {"application/json": {"example": EXAMPLE}}}},
 )
-def locate_endpoint(
+async def locate_endpoint(
     state: StateDep,
     principal: PrincipalDep,
     q: Annotated[
@@ -122,7 +123,12 @@ def locate_endpoint(
 ) -> dict:
     """Give `q` (an address) or `lon` and `lat` (with `crs`). The answer has the owning
     `microgrid_id`, `grid_id`, `zone_id`, `community_id` (null where none owns the place)
-    and their names; with a staff key also the grid worker and leader contacts."""
+    and their names; with a staff key also the grid worker and leader contacts.
+
+    A lookup takes a few milliseconds of CPU, so it runs on the event loop: with
+    many concurrent clients that is faster than handing each one to a thread.
+    Building the address registry (once per workspace version) runs in a thread.
+    """
     if q is None and (lon is None or lat is None):
         raise BadParameterError("give an address (q=...) or both lon= and lat=")
     if q is None and not (math.isfinite(lon) and math.isfinite(lat)):
@@ -136,9 +142,13 @@ def locate_endpoint(
         ) from exc
     registry = None
     if q is not None:
-        registry = state.cached(
-            "address-registry", lambda: AddressRegistry.from_workspace(state.workspace)
-        )
+        registry = state.peek("address-registry")
+        if registry is None:
+            registry = await run_in_threadpool(
+                state.cached,
+                "address-registry",
+                lambda: AddressRegistry.from_workspace(state.workspace),
+            )
     result = locate(
         q,
         lon=None if q is not None else lon,

@@ -661,12 +661,18 @@ def map_(
     Example: gridmap map data/geo/community.gpkg --out maps/community.html --png maps/community.png
     """
     from gridmap import io
-    from gridmap.maps.builder import _basemap, prepare_map, render_html, warn_personal, write_html
+    from gridmap.maps.builder import (
+        check_basemap,
+        prepare_map,
+        render_html,
+        warn_personal,
+        write_html,
+    )
     from gridmap.maps.i18n import check_lang
     from gridmap.summary import print_summary, summarise_workspace
 
     check_lang(lang)
-    _basemap(basemap, lang)  # fail before the work on a bad basemap / missing key
+    check_basemap(basemap, lang)  # fail before the work on a bad basemap / missing key
     path = io.resolve_workspace(workspace)
     target = out if out is not None else Path("maps") / f"{path.stem}.html"
     with progress() as bar:

@@ -26,7 +26,6 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +110,7 @@ class MapContext:
     households_assignment: pd.DataFrame | None  # from gridmap.join.assign_points
     coverage: dict[str, FacilityCoverage] = field(default_factory=dict)
     indicators: pd.DataFrame | None = None  # one row per grid_id
-    failing: pd.DataFrame | None = None  # grid_id, rule (failed checks only)
+    failing: pd.DataFrame | None = None  # grid_id, rule, short (failed checks only)
     standards_checked: bool = False
     distance: str = "auto"
     raw_indicators: pd.DataFrame | None = None  # gridmap.coverage.grid_indicators output
@@ -662,6 +661,11 @@ def _bins(x: np.ndarray, y: np.ndarray, cell_deg: float) -> list[tuple[float, fl
         ((kx + 0.5) * cell_deg, (ky + 0.5) * cell_deg, int(c))
         for (kx, ky), c in zip(keys.tolist(), counts.tolist(), strict=True)
     ]
+
+
+def check_basemap(basemap: str, lang: str = "zh") -> None:
+    """Raise a GridmapError for an unknown basemap or a missing tianditu key."""
+    _basemap(basemap, lang)
 
 
 def _basemap(basemap: str, lang: str) -> dict | None:
@@ -1217,8 +1221,3 @@ def write_map(out_path: str | os.PathLike, workspace, **options) -> Path:
 def write_html(out_path: str | os.PathLike, text: str) -> Path:
     """Write HTML text atomically (UTF-8)."""
     return io.atomic_write_file(out_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def layers_summary(layers: Mapping[str, gpd.GeoDataFrame]) -> dict[str, int]:
-    """Feature count per layer."""
-    return {name: len(gdf) for name, gdf in layers.items()}

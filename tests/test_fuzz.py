@@ -362,3 +362,35 @@ def test_locate_on_any_text(text):
     assert d["status"] in ("ok", "ambiguous", "not_found")
     if d["status"] != "ok":
         assert d["microgrid_id"] is None or d["status"] == "ambiguous"
+
+
+# ------------------------------------------------------- coordinates and CRS names
+
+CRS_TEXT = st.one_of(
+    st.sampled_from(["wgs84", "gcj02", "bd09", "4326", "EPSG:4547", "4547", "GCJ02", " bd09 ", ""]),
+    st.integers(min_value=-10, max_value=10**6).map(str),
+    st.text(max_size=12),
+)
+ANY_FLOAT = st.one_of(st.floats(), st.floats(min_value=-200, max_value=200))
+
+
+@FUZZ
+@given(text=CRS_TEXT)
+def test_parse_crs_on_any_text(text):
+    from gridmap.crs import parse_crs
+
+    _only_gridmap_errors(parse_crs, text)
+
+
+@FUZZ
+@given(lon=ANY_FLOAT, lat=ANY_FLOAT, crs=CRS_TEXT)
+def test_locate_on_any_coordinate(lon, lat, crs):
+    from gridmap.lookup import locate
+
+    res = _only_gridmap_errors(locate, lon=lon, lat=lat, crs=crs, registry=_registry())
+    if res is None:
+        return
+    d = res.to_dict()
+    assert d["status"] in ("ok", "ambiguous", "not_found")
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        assert d["status"] != "ok", f"a non-finite coordinate was located: {d}"

@@ -195,3 +195,20 @@ def test_debian_ogrinfo_counts_features(server, ws):
     assert out.returncode == 0, out.stderr
     n = len(pyogrio.read_dataframe(ws, layer="microgrids", read_geometry=False))
     assert out.stdout.count("OGRFeature(microgrids)") == n
+
+
+def test_api_document_is_valid_openapi_30(server):
+    import schemathesis
+
+    base, _ = server
+    with client(base) as c:
+        doc = c.get("/api").json()
+        doc31 = c.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.0.") and doc31["openapi"].startswith("3.1.")
+    schemathesis.openapi.from_dict(doc).validate()  # OpenAPI 3.0 meta-schema
+    schemathesis.openapi.from_dict(doc31).validate()
+    text = json.dumps(doc)
+    assert '"type": "null"' not in text
+    items = doc["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    limit = next(p for p in items if p["name"] == "limit")
+    assert limit["schema"]["type"] == "integer" and limit["schema"].get("nullable")

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from gridmap.api.access import can_list, deny, in_scope, visible_frame
 from gridmap.api.deps import BadParameterError, PrincipalDep, SettingsDep, StateDep
+from gridmap.api.oas30 import to_openapi30
 from gridmap.api.state import Collection
 from gridmap.errors import NotFoundError
 
@@ -105,9 +106,13 @@ def conformance(f: FParam = None) -> JSONResponse:
 
 @router.get("/api", summary="The API definition (OpenAPI)")
 def api_definition(request: Request, f: FParam = None) -> JSONResponse:
-    """This API's OpenAPI document (same as `/openapi.json`)."""
+    """This API's OpenAPI 3.0 document (`/openapi.json` has FastAPI's 3.1 version)."""
     _check_f(f)
-    return JSONResponse(request.app.openapi(), media_type=OPENAPI_MEDIA)
+    app = request.app
+    doc = getattr(app.state, "openapi30", None)
+    if doc is None:
+        doc = app.state.openapi30 = to_openapi30(app.openapi())
+    return JSONResponse(doc, media_type=OPENAPI_MEDIA)
 
 
 def _collection_doc(col: Collection, base: str) -> dict:

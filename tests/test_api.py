@@ -297,3 +297,29 @@ def test_gridmap_serve_rejects_bad_key_file(tmp_path):
     )
     assert out.returncode == 2
     assert "keys.toml" in out.stderr and "hash" in out.stderr
+
+
+def test_make_key_command_prints_a_usable_entry(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gridmap.api.auth",
+            "--role",
+            "staff",
+            "--grids",
+            "G1",
+            "--name",
+            "网格员",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    key = out.stderr.strip().rsplit(" ", 1)[-1]
+    assert key not in out.stdout  # only the hash is written to the file
+    f = tmp_path / "keys.toml"
+    f.write_text(out.stdout, encoding="utf-8")
+    p = KeyStore.from_file(f).authenticate(key)
+    assert p.role == "staff" and p.grids == {"G1"} and p.name == "网格员"

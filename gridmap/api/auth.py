@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--key", help="hash this key instead of making a random one")
     args = ap.parse_args(argv)
     key = args.key or "gm_" + secrets.token_urlsafe(24)
-    entry = f'[[keys]]\nname = {json.dumps(args.name or args.role)}\nhash = "{hash_key(key)}"\n'
+    name = json.dumps(args.name or args.role, ensure_ascii=False)
+    entry = f'[[keys]]\nname = {name}\nhash = "{hash_key(key)}"\n'
     entry += f'role = "{args.role}"\n'
     if args.grids:
         entry += f"grids = {json.dumps(args.grids, ensure_ascii=False)}\n"

@@ -405,6 +405,18 @@ def _edges(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
     Returns (geom index per edge, x1, y1, x2, y2). Points become zero-length
     segments so that cells holding them are tested (by shapely).
     """
+    tid0 = shapely.get_type_id(geoms)
+    if len(geoms) and (tid0 == 3).all() and (shapely.get_num_interior_rings(geoms) == 0).all():
+        # common case, simple polygons without holes: one closed ring each
+        coords, gidx = shapely.get_coordinates(geoms, return_index=True)
+        same = gidx[1:] == gidx[:-1]
+        return (
+            gidx[:-1][same].astype(np.int64),
+            coords[:-1, 0][same],
+            coords[:-1, 1][same],
+            coords[1:, 0][same],
+            coords[1:, 1][same],
+        )
     parts, pidx = shapely.get_parts(geoms, return_index=True)
     # nested collections: flatten until no collection is left
     for _ in range(4):

@@ -615,3 +615,28 @@ def test_map_never_reads_household_personal_columns(sample_ctx):
     cols = set(sample_ctx.workspace.get("households").columns)
     assert not cols & {"address", "head_name", "phone"}
     assert {"household_id", "residents", "elderly"} <= cols
+
+
+@pytest.mark.browser
+def test_browser_names_are_text_not_markup(tmp_path):
+    """A grid or station name holding markup is shown as text and never runs."""
+    from conftest import tiny_layers
+
+    layers = tiny_layers()
+    evil = '<img src=x onerror="window.__xss=1">一网格</script><!--'
+    layers["grids"].loc[0, "name"] = evil
+    layers["service_stations"].loc[0, "name"] = '<b onmouseover="window.__xss=2">驿站</b>'
+    path = tmp_path / "evil.gpkg"
+    io.write_layers(path, layers)
+    html = build_map(path, basemap="none", title="<i>标题</i>")
+    assert evil not in html and "<img" not in html
+    html_path = tmp_path / "evil.html"
+    html_path.write_text(html, encoding="utf-8")
+    errors, requests, r = open_map(
+        html_path,
+        None,
+        lambda page: _check_page(page, 4, 1, "二网格") | {"xss": page.evaluate("window.__xss")},
+    )
+    assert errors == [] and requests == []
+    assert r["xss"] is None
+    assert "<img" in r["grid_popup"]  # shown literally

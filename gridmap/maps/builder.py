@@ -1008,7 +1008,7 @@ def render_html(
     blob = json.dumps(
         payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
     )
-    blob = blob.replace("</", "<\\/")
+    blob = blob.replace("<", "\\u003c")  # inert inside <script>, whatever the names hold
     return _TEMPLATE.format(
         lang="zh-CN" if lang == "zh" else "en",
         title=html.escape(title),

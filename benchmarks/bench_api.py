@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -110,6 +111,62 @@ async def run_load(
     return lat, errors, wall
 
 
+async def run_load_raw(
+    base: str, params: list[dict], clients: int, time_limit: float
+) -> tuple[list[float], int, float]:
+    """Like :func:`run_load`, with a minimal HTTP/1.1 keep-alive client on asyncio streams.
+
+    httpx costs about as much CPU per request as the server does, and on a small
+    machine the load generator then measures itself; this client does almost no
+    work per request, so the figures are the server's.
+    """
+    host, port = base.removeprefix("http://").split(":")
+    lat: list[float] = []
+    errors = 0
+    samples: list[str] = []
+    it = iter(params)
+    stop = time.perf_counter() + time_limit
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for p in it:
+                if time.perf_counter() > stop:
+                    return
+                path = "/locate?" + urlencode(p)
+                t0 = time.perf_counter()
+                try:
+                    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                    status = int((await reader.readline()).split()[1])
+                    length = 0
+                    while (line := await reader.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.decode("latin-1").partition(":")
+                        if name.lower() == "content-length":
+                            length = int(value)
+                    body = await reader.readexactly(length)
+                    ok, why = status == 200, f"HTTP {status}: {body[:120]!r}"
+                except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+                    ok, why = False, repr(exc)[:160]
+                lat.append(time.perf_counter() - t0)
+                if not ok:
+                    errors += 1
+                    if len(samples) < 3:
+                        samples.append(why)
+                    if why.startswith(("Incomplete", "Connection")):
+                        writer.close()
+                        reader, writer = await asyncio.open_connection(host, int(port))
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    wall = time.perf_counter() - t0
+    for why in samples:
+        print("error:", why, file=sys.stderr)
+    return lat, errors, wall
+
+
 def summarise(label: str, lat: list[float], errors: int, wall: float, clients: int) -> dict:
     a = np.array(lat) * 1000
     return {
@@ -134,6 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true", help="print one JSON document")
+    ap.add_argument(
+        "--client",
+        choices=["raw", "httpx", "both"],
+        default="both",
+        help="load generator: raw asyncio streams, httpx.AsyncClient, or both",
+    )
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_api_"))
@@ -146,17 +209,20 @@ def main(argv: list[str] | None = None) -> None:
     startup = time.perf_counter() - t0
     results = []
     try:
+        runners = {"raw": run_load_raw, "httpx": run_load}
+        chosen = ["raw", "httpx"] if args.client == "both" else [args.client]
         for kind in ("address", "coordinate"):
             warm = queries(ws, kind, 20, args.seed + 1)
             asyncio.run(run_load(base, warm, 1, 120))  # builds the address registry
-            single = queries(ws, kind, args.baseline_requests, args.seed)
-            lat, err, wall = asyncio.run(run_load(base, single, 1, args.time_limit))
-            results.append(summarise(f"{kind} single client", lat, err, wall, 1))
-            many = queries(ws, kind, args.requests, args.seed + 2)
-            lat, err, wall = asyncio.run(run_load(base, many, args.clients, args.time_limit))
-            results.append(
-                summarise(f"{kind} {args.clients} clients", lat, err, wall, args.clients)
-            )
+            for name in chosen:
+                run = runners[name]
+                single = queries(ws, kind, args.baseline_requests, args.seed)
+                lat, err, wall = asyncio.run(run(base, single, 1, args.time_limit))
+                results.append(summarise(f"{kind} {name} 1 client", lat, err, wall, 1))
+                many = queries(ws, kind, args.requests, args.seed + 2)
+                lat, err, wall = asyncio.run(run(base, many, args.clients, args.time_limit))
+                label = f"{kind} {name} {args.clients} clients"
+                results.append(summarise(label, lat, err, wall, args.clients))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -173,16 +239,16 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(doc, indent=2))
         return
     print(f"server: {doc['command']} (ready in {doc['server_start_s']} s), cpus {os.cpu_count()}")
-    print(f"{'run':28} {'req':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'run':32} {'req':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for r in results:
         print(
-            f"{r['run']:28} {r['requests']:>6} {r['errors']:>4} {r['rps']:>8} "
+            f"{r['run']:32} {r['requests']:>6} {r['errors']:>4} {r['rps']:>8} "
             f"{r['p50_ms']:>8} {r['p99_ms']:>8}"
         )
-    for kind in ("address", "coordinate"):
-        one, many = [r for r in results if r["run"].startswith(kind)]
+    for i in range(0, len(results), 2):
+        one, many = results[i], results[i + 1]
         if one["rps"]:
-            print(f"{kind}: {many['rps'] / one['rps']:.2f}x the single-client throughput")
+            print(f"{many['run']}: {many['rps'] / one['rps']:.2f}x the single-client throughput")
 
 
 if __name__ == "__main__":

@@ -212,3 +212,27 @@ def test_api_document_is_valid_openapi_30(server):
     items = doc["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
     limit = next(p for p in items if p["name"] == "limit")
     assert limit["schema"]["type"] == "integer" and limit["schema"].get("nullable")
+
+
+@pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="Debian ogrinfo not installed")
+def test_gdal_sends_a_staff_key_header(tmp_path):
+    from api_helpers import KEYS, write_keys
+    from conftest import tiny_layers
+
+    from gridmap import io
+
+    path = tmp_path / "tiny.gpkg"
+    io.write_layers(path, tiny_layers())
+    keys = write_keys(tmp_path / "keys.toml", ["G1"], ["G2"])
+    with running_server(Settings(workspace=path, keys_file=keys)) as (base, _):
+        src = f"OAPIF:{base}"
+
+        def count(*extra):
+            cmd = ["ogrinfo", "-ro", "-so", *extra, src, "households", "-oo", "PAGE_SIZE=2"]
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+        anon = count()
+        assert anon.returncode != 0  # households are not listed without a key
+        staff = count("--config", "GDAL_HTTP_HEADERS", f"X-API-Key: {KEYS['staff1']}")
+        assert staff.returncode == 0, staff.stderr
+        assert "Feature Count: 3" in staff.stdout  # H1-H3 lie in G1

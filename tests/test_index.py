@@ -305,3 +305,25 @@ def test_sample_copy_cache_next_to_workspace(sample_copy):
         cols = ["microgrid_id", "grid_id", "zone_id", "community_id", "assigned_level"]
         assert ref.frames[name][cols].astype(str).equals(res.frames[name][cols].astype(str))
     assert any(cache_dir_for(sample_copy).glob("*.npz"))
+
+
+@pytest.mark.parametrize("threshold", [0, 10**9])
+def test_sorted_and_unsorted_query_orders_agree(threshold, monkeypatch):
+    """Large batches are queried in a spatially sorted order; answers come back in input order."""
+    import gridmap.index as gi
+
+    monkeypatch.setattr(gi, "SORT_THRESHOLD", threshold)
+    rng = np.random.default_rng(8)
+    polys = [box(*_lattice(i, j), *_lattice(i + 1, j + 1)) for i in range(12) for j in range(12)]
+    ids = [f"M{k:03d}" for k in rng.permutation(len(polys))]
+    gdf = gpd.GeoDataFrame({"microgrid_id": ids}, geometry=polys, crs="EPSG:4326")
+    idx = build_index(gdf, "microgrid_id", max_edges=4)
+    x = X0 + rng.uniform(-D, 13 * D, 30000)
+    y = Y0 + rng.uniform(-D, 13 * D, 30000)
+    x[:500] = np.nan  # missing coordinates stay None, in place
+    lx, ly = _lattice(rng.integers(0, 13, 3000), rng.integers(0, 13, 3000))
+    x = np.concatenate([x, lx])
+    y = np.concatenate([y, ly])
+    got = idx(x, y)
+    assert (got == reference_locator(gdf, "microgrid_id")(x, y)).all()
+    assert all(v is None for v in got[:500])

@@ -323,3 +323,58 @@ def test_make_key_command_prints_a_usable_entry(tmp_path):
     f.write_text(out.stdout, encoding="utf-8")
     p = KeyStore.from_file(f).authenticate(key)
     assert p.role == "staff" and p.grids == {"G1"} and p.name == "网格员"
+
+
+def test_reload_under_concurrent_requests(tmp_path):
+    """Requests racing with workspace rewrites all succeed and see a whole version."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "tiny.gpkg"
+    io.write_layers(path, tiny_layers())
+    names = ["一网格", "v1", "v2", "v3"]
+    with running_server(Settings(workspace=path, reload_check_s=0)) as (base, _):
+
+        def hammer(_):
+            seen = []
+            with client(base) as c:
+                for _ in range(25):
+                    r = c.get("/collections/grids/items", params={"limit": 10})
+                    assert r.status_code == 200, r.text
+                    feats = {f["id"]: f["properties"]["name"] for f in r.json()["features"]}
+                    assert len(feats) == 4
+                    seen.append(feats["G1"])
+            return seen
+
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(hammer, i) for i in range(6)]
+            for name in names[1:]:
+                grids = io.read_layer(path, "grids")
+                grids.loc[grids["grid_id"] == "G1", "name"] = name
+                io.write_layers(path, {"grids": grids})
+                time.sleep(0.2)
+            seen = [n for f in futures for n in f.result()]
+        assert set(seen) <= set(names)
+        with client(base) as c:
+            assert _grid_name(c, "G1") == "v3"
+
+
+def test_unknown_layers_are_admin_only(tmp_path):
+    layers = tiny_layers()
+    extra = layers["households"][["household_id", "head_name", "geometry"]].rename(
+        columns={"household_id": "volunteer_id"}
+    )
+    layers["volunteers"] = extra
+    path = tmp_path / "tiny.gpkg"
+    io.write_layers(path, layers)
+    keys = write_keys(tmp_path / "keys.toml", ["G1"], ["G2"])
+    with running_server(Settings(workspace=path, keys_file=keys)) as (base, _):
+        with client(base) as c:
+            ids = {d["id"] for d in c.get("/collections").json()["collections"]}
+            assert "volunteers" not in ids
+            assert c.get("/collections/volunteers/items").status_code == 401
+        with client(base, "staff1") as c:
+            assert c.get("/collections/volunteers/items").status_code == 403
+        with client(base, "admin") as c:
+            doc = c.get("/collections/volunteers/items").json()
+            assert doc["numberMatched"] == 6
+            assert doc["features"][0]["properties"]["head_name"] == "赵一"

@@ -199,6 +199,30 @@ def test_gcj02_labelled_wgs84_is_refused_with_hint(corpus, ws):
     refused(ws, corpus["gcj02_as_wgs84"], CoordinateError, "gcj02", "--crs")
 
 
+def test_gauss_kruger_zone_prefix_rows_are_named(corpus, ws):
+    refused(ws, corpus["gk_zone_prefix"], CoordinateError, "row 2", "row 3", "row 4", "EPSG:4546")
+
+
+def test_gauss_kruger_zone_prefix_with_right_crs(corpus, ws):
+    case = corpus["gk_zone_prefix"]
+    got = imported(ws, case, crs=case.expected["crs"])
+    for (lon, lat), g in zip(case.expected["lonlat"], got.geometry, strict=True):
+        assert abs(g.x - lon) < 1e-6 and abs(g.y - lat) < 1e-6
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gap (gridmap/lookup.py, gridmap/crs.to_wgs84): a projected coordinate outside the "
+    "CRS's range (zone-prefixed Gauss-Kruger x with --crs 4547) becomes inf and locate raises "
+    "'ValueError: attempt to get argmin of an empty sequence' instead of a CoordinateError",
+)
+def test_locate_zone_prefixed_coordinate_gets_a_clear_error(tiny_workspace):
+    from gridmap.lookup import locate
+
+    with pytest.raises(CoordinateError, match="38500000"):
+        locate(lon=38_500_000.0, lat=3_950_000.0, crs="4547", workspace=tiny_workspace)
+
+
 # ---------------------------------------------------------------- columns
 
 

@@ -321,6 +321,29 @@ def case_mixed_encoding(d: Path) -> BadCase:
     )
 
 
+def case_zone_prefix(d: Path) -> BadCase:
+    import pyproj
+
+    to_gk = pyproj.Transformer.from_crs(4326, 4546, always_xy=True)  # CGCS2000 GK CM 111E
+    rows = []
+    for k in range(3):
+        x, y = to_gk.transform(*cell_centre(k, 0))
+        rows.append([f"H{k + 1}", f"{x + 37_000_000:.2f}", f"{y:.2f}"])  # zone 37 written in front
+    path = d / "households_gk_zone_prefix.csv"
+    path.write_text(_csv_text(["household_id", "x", "y"], rows), encoding="utf-8")
+    return BadCase(
+        "gk_zone_prefix",
+        "Gauss-Kruger x with the zone number in front (37xxxxxx.xx) declared as EPSG:4546 "
+        "(no prefix); EPSG:4525 is the prefixed zone-37 system",
+        "households",
+        path,
+        options={"crs": 4546},
+        bad_rows=[2, 3, 4],
+        bad_ids=["H1", "H2", "H3"],
+        expected={"crs": 4525, "lonlat": [cell_centre(k, 0) for k in range(3)]},
+    )
+
+
 def case_truncated_gpkg(d: Path) -> BadCase:
     pts = [Point(cell_centre(i % 3, i % 2)) for i in range(200)]
     gdf = gpd.GeoDataFrame(
@@ -441,6 +464,7 @@ CASES = [
     case_projected_no_prj,
     case_swapped,
     case_gcj_as_wgs,
+    case_zone_prefix,
     case_duplicate_null_ids,
     case_missing_column,
     case_missing_name,

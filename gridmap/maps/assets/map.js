@@ -470,6 +470,10 @@
     options: {position: 'bottomleft'},
     onAdd: function () {
       legendDiv = L.DomUtil.create('div', 'gm-legend');
+      legendDiv.addEventListener('click', function (ev) {
+        if (ev.target.classList.contains('gm-legend-title')) legendDiv.classList.toggle('gm-collapsed');
+      });
+      L.DomEvent.disableClickPropagation(legendDiv);
       L.DomEvent.disableScrollPropagation(legendDiv);
       return legendDiv;
     }

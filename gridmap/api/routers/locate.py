@@ -125,9 +125,9 @@ async def locate_endpoint(
     `microgrid_id`, `grid_id`, `zone_id`, `community_id` (null where none owns the place)
     and their names; with a staff key also the grid worker and leader contacts.
 
-    A lookup takes a few milliseconds of CPU, so it runs on the event loop: with
-    many concurrent clients that is faster than handing each one to a thread.
-    Building the address registry (once per workspace version) runs in a thread.
+    A lookup takes about a millisecond of CPU, so it runs on the event loop
+    instead of a worker thread. Building the address registry (once per
+    workspace version) runs in a thread.
     """
     if q is None and (lon is None or lat is None):
         raise BadParameterError("give an address (q=...) or both lon= and lat=")

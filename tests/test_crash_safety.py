@@ -15,7 +15,7 @@ and at the end that it validates with no errors beyond those of the old/new
 reference, and that temporary files left by the kills neither confuse a later
 run nor pile up (the next write removes them).
 
-The loop is bounded: 10 kills per command (a few seconds each on 2 cores).
+The loop is bounded: 8 kills per command (16 in all) (each kill costs about one run of the command).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from gridmap import io
 from gridmap.importer import import_layer
 from gridmap.join import assign_workspace
 
-KILLS = 10
+KILLS = 8
 
 
 def _check_opens(ws: Path) -> None:

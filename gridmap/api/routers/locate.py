@@ -12,7 +12,6 @@ import math
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.concurrency import run_in_threadpool
 
 from gridmap.api.auth import Principal
 from gridmap.api.deps import BadParameterError, PrincipalDep, ServiceUnavailableError, StateDep
@@ -93,7 +92,7 @@ def shape_answer(answer: dict, principal: Principal, state: WorkspaceState) -> d
     summary="Which grid owns an address or a coordinate",
     responses={200: {"content": {"application/json": {"example": EXAMPLE}}}},
 )
-async def locate_endpoint(
+def locate_endpoint(
     state: StateDep,
     principal: PrincipalDep,
     q: Annotated[
@@ -125,9 +124,8 @@ async def locate_endpoint(
     `microgrid_id`, `grid_id`, `zone_id`, `community_id` (null where none owns the place)
     and their names; with a staff key also the grid worker and leader contacts.
 
-    A lookup takes about a millisecond of CPU, so it runs on the event loop
-    instead of a worker thread. Building the address registry (once per
-    workspace version) runs in a thread.
+    Runs in the worker thread pool, so a slow lookup (a fuzzy match on a
+    city-size registry) never holds up other requests.
     """
     if q is None and (lon is None or lat is None):
         raise BadParameterError("give an address (q=...) or both lon= and lat=")
@@ -142,13 +140,9 @@ async def locate_endpoint(
         ) from exc
     registry = None
     if q is not None:
-        registry = state.peek("address-registry")
-        if registry is None:
-            registry = await run_in_threadpool(
-                state.cached,
-                "address-registry",
-                lambda: AddressRegistry.from_workspace(state.workspace),
-            )
+        registry = state.cached(
+            "address-registry", lambda: AddressRegistry.from_workspace(state.workspace)
+        )
     result = locate(
         q,
         lon=None if q is not None else lon,

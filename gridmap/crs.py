@@ -15,7 +15,7 @@ import numpy as np
 import pyproj
 from pyproj.exceptions import CRSError as _PyprojCRSError
 
-from gridmap.errors import CRSError
+from gridmap.errors import CoordinateError, CRSError
 
 WGS84 = "EPSG:4326"
 _A = 6378245.0  # Krasovsky 1940 semi-major axis used by GCJ-02
@@ -212,7 +212,15 @@ def to_wgs84(x, y, crs: str | int | CoordSystem | pyproj.CRS | None):
     if cs.crs.equals(pyproj.CRS.from_user_input(WGS84)):
         return x, y
     tr = pyproj.Transformer.from_crs(cs.crs, WGS84, always_xy=True)
-    return tr.transform(x, y)
+    lon, lat = tr.transform(x, y)
+    if np.ndim(x) == 0 and np.isfinite([x, y]).all() and not np.isfinite([lon, lat]).all():
+        # PROJ answers inf for positions outside the CRS's domain
+        raise CoordinateError(
+            f"({x}, {y}) is not a valid position in {cs}: check the coordinate system "
+            "(a Gauss-Kruger easting with a zone prefix such as 38500000 needs the "
+            "zone-prefixed EPSG code) and the order of x and y"
+        )
+    return lon, lat
 
 
 def from_wgs84(lon, lat, crs: str | int | CoordSystem | pyproj.CRS | None):

@@ -210,12 +210,6 @@ def test_gauss_kruger_zone_prefix_with_right_crs(corpus, ws):
         assert abs(g.x - lon) < 1e-6 and abs(g.y - lat) < 1e-6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap (gridmap/lookup.py, gridmap/crs.to_wgs84): a projected coordinate outside the "
-    "CRS's range (zone-prefixed Gauss-Kruger x with --crs 4547) becomes inf and locate raises "
-    "'ValueError: attempt to get argmin of an empty sequence' instead of a CoordinateError",
-)
 def test_locate_zone_prefixed_coordinate_gets_a_clear_error(tiny_workspace):
     from gridmap.lookup import locate
 

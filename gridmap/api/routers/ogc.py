@@ -39,6 +39,56 @@ CONFORMANCE = [
 F_VALUES = {"json", "geojson", "application/json", "application/geo+json"}
 
 
+_B = "http://127.0.0.1:8000"
+EX_LANDING = {
+    "title": "gridmap",
+    "description": "Community grid management (社区网格化管理)",
+    "links": [
+        {"href": f"{_B}/", "rel": "self", "type": JSON},
+        {"href": f"{_B}/api", "rel": "service-desc", "type": OPENAPI_MEDIA},
+        {"href": f"{_B}/docs", "rel": "service-doc", "type": "text/html"},
+        {"href": f"{_B}/conformance", "rel": "conformance", "type": JSON},
+        {"href": f"{_B}/collections", "rel": "data", "type": JSON},
+    ],
+}
+EX_COLLECTION = {
+    "id": "grids",
+    "title": "Grids (网格)",
+    "description": "Grid boundaries; staff contacts only for staff and admin keys.",
+    "itemType": "feature",
+    "crs": [CRS84],
+    "extent": {"spatial": {"bbox": [[111.46, 35.63, 111.49, 35.65]], "crs": CRS84}},
+    "links": [
+        {"href": f"{_B}/collections/grids", "rel": "self", "type": JSON},
+        {"href": f"{_B}/collections/grids/items", "rel": "items", "type": GEOJSON},
+    ],
+}
+EX_FEATURE = {
+    "type": "Feature",
+    "id": "G01",
+    "properties": {"grid_id": "G01", "name": "第1网格", "zone_id": "Z1"},
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [[[111.47, 35.64], [111.471, 35.64], [111.471, 35.641], [111.47, 35.64]]],
+    },
+}
+EX_ITEMS = {
+    "type": "FeatureCollection",
+    "features": [EX_FEATURE],
+    "numberMatched": 26,
+    "numberReturned": 1,
+    "timeStamp": "2026-11-23T08:00:00Z",
+    "links": [
+        {"href": f"{_B}/collections/grids/items?limit=1&offset=0", "rel": "self", "type": GEOJSON},
+        {"href": f"{_B}/collections/grids/items?limit=1&offset=1", "rel": "next", "type": GEOJSON},
+    ],
+}
+
+
+def _example(example: dict, media: str = JSON, description: str = "OK") -> dict:
+    return {200: {"description": description, "content": {media: {"example": example}}}}
+
+
 class GeoJSONResponse(JSONResponse):
     media_type = GEOJSON
 
@@ -76,7 +126,7 @@ def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict:
 @router.get(
     "/",
     summary="Landing page",
-    response_description="Links to the API description, conformance and collections.",
+    responses=_example(EX_LANDING, description="Links to the API, conformance and collections."),
 )
 def landing(request: Request, settings: SettingsDep, f: FParam = None) -> JSONResponse:
     """The OGC API landing page: links to `/api`, `/docs`, `/conformance`, `/collections`."""
@@ -97,7 +147,11 @@ def landing(request: Request, settings: SettingsDep, f: FParam = None) -> JSONRe
     )
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get(
+    "/conformance",
+    summary="Conformance classes",
+    responses=_example({"conformsTo": CONFORMANCE}),
+)
 def conformance(f: FParam = None) -> JSONResponse:
     """The OGC API - Features conformance classes this service implements."""
     _check_f(f)
@@ -134,7 +188,11 @@ def _collection_doc(col: Collection, base: str) -> dict:
     return doc
 
 
-@router.get("/collections", summary="The collections (layers) you may read")
+@router.get(
+    "/collections",
+    summary="The collections (layers) you may read",
+    responses=_example({"links": [], "collections": [EX_COLLECTION]}),
+)
 def collections(
     request: Request, state: StateDep, principal: PrincipalDep, f: FParam = None
 ) -> JSONResponse:
@@ -150,7 +208,11 @@ def collections(
     )
 
 
-@router.get("/collections/{collectionId}", summary="One collection's metadata")
+@router.get(
+    "/collections/{collectionId}",
+    summary="One collection's metadata",
+    responses=_example(EX_COLLECTION),
+)
 def collection(
     request: Request,
     state: StateDep,
@@ -208,7 +270,7 @@ def _timestamp() -> str:
     "/collections/{collectionId}/items",
     summary="Features of a collection (GeoJSON, paged)",
     response_class=GeoJSONResponse,
-    responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection."}},
+    responses=_example(EX_ITEMS, GEOJSON, "A GeoJSON FeatureCollection with paging links."),
 )
 def items(
     request: Request,
@@ -287,7 +349,7 @@ def items(
     "/collections/{collectionId}/items/{featureId}",
     summary="One feature by id",
     response_class=GeoJSONResponse,
-    responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON Feature."}},
+    responses=_example(EX_FEATURE, GEOJSON, "A GeoJSON Feature."),
 )
 def item(
     request: Request,

@@ -519,12 +519,12 @@ def _seg_touches(x1, y1, x2, y2, rx0, ry0, rx1, ry1):
     return not (pos == 4 or neg == 4)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _build_level(
     cell_start, pair_edge, cx, cy, base, d, depth, max_edges, x0, y0, width, margin,
     geom_of_edge, poly_start, edges, kind,
 ):  # fmt: skip
-    """Split one level of the quadtree.
+    """Split one level of the quadtree (parallel over cells and children).
 
     Cells hold the edges touching them (CSR ``cell_start``/``pair_edge``, edges
     in rank order). Cells with more than ``max_edges`` edges of polygons that
@@ -535,130 +535,146 @@ def _build_level(
     cannot decide are returned for shapely).
     """
     ncell = cx.shape[0]
-    split = np.zeros(ncell, np.bool_)
-    nsplit = 0
-    nleafcand = 0
-    nparentcand = 0
-    for c in range(ncell):
+    cnt = np.zeros(ncell, np.int64)
+    nu = np.zeros(ncell, np.int64)
+    for c in prange(ncell):
         b = base[c]
-        cnt = 0
-        nu = 0
+        m = 0
+        u = 0
         last = -1
         for j in range(cell_start[c], cell_start[c + 1]):
             r = geom_of_edge[pair_edge[j]]
             if b < 0 or r < b:
-                cnt += 1
+                m += 1
                 if r != last:
-                    nu += 1
+                    u += 1
                     last = r
-        if cnt > max_edges and d < depth:
+        cnt[c] = m
+        nu[c] = u
+    split = np.zeros(ncell, np.bool_)
+    kidx = np.full(ncell, -1, np.int64)
+    lidx = np.full(ncell, -1, np.int64)
+    nsplit = 0
+    nleaf = 0
+    for c in range(ncell):
+        if cnt[c] > max_edges and d < depth:
             split[c] = True
+            kidx[c] = nsplit
             nsplit += 1
-            nparentcand += 4 * nu
         else:
-            nleafcand += nu
-    nleaf = ncell - nsplit
+            lidx[c] = nleaf
+            nleaf += 1
     leaf_cells = np.empty(nleaf, np.int64)
-    leaf_cstart = np.empty(nleaf + 1, np.int64)
-    leaf_cand = np.empty(nleafcand, np.int32)
-    ccx = np.empty(4 * nsplit, np.int64)
-    ccy = np.empty(4 * nsplit, np.int64)
-    cbase = np.empty(4 * nsplit, np.int64)
-    child_start = np.zeros(4 * nsplit + 1, np.int64)
-    w = width / 2.0 ** (d + 1)
-    k = 0
-    li = 0
-    pos = 0
+    leaf_cstart = np.zeros(nleaf + 1, np.int64)
+    sp = np.empty(nsplit, np.int64)
     for c in range(ncell):
+        if split[c]:
+            sp[kidx[c]] = c
+        else:
+            leaf_cells[lidx[c]] = c
+            leaf_cstart[lidx[c] + 1] = nu[c]
+    for i in range(nleaf):
+        leaf_cstart[i + 1] += leaf_cstart[i]
+    leaf_cand = np.empty(leaf_cstart[nleaf], np.int32)
+    for i in prange(nleaf):
+        c = leaf_cells[i]
         b = base[c]
-        if not split[c]:
-            leaf_cells[li] = c
-            leaf_cstart[li] = pos
-            last = -1
-            for j in range(cell_start[c], cell_start[c + 1]):
-                r = geom_of_edge[pair_edge[j]]
-                if (b < 0 or r < b) and r != last:
-                    leaf_cand[pos] = r
-                    pos += 1
-                    last = r
-            li += 1
-            continue
-        for q in range(4):
-            ch = 4 * k + q
-            ccx[ch] = 2 * cx[c] + (q & 1)
-            ccy[ch] = 2 * cy[c] + (q >> 1)
-            cbase[ch] = b
-            rx0 = x0 + ccx[ch] * w - margin
-            ry0 = y0 + ccy[ch] * w - margin
-            rx1 = rx0 + w + 2 * margin
-            ry1 = ry0 + w + 2 * margin
-            cnt = 0
-            for j in range(cell_start[c], cell_start[c + 1]):
-                e = pair_edge[j]
-                r = geom_of_edge[e]
-                if (b < 0 or r < b) and _seg_touches(
-                    edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3], rx0, ry0, rx1, ry1
-                ):
-                    cnt += 1
-            child_start[ch + 1] = cnt
-        k += 1
-    leaf_cstart[nleaf] = pos
-    for i in range(4 * nsplit):
-        child_start[i + 1] += child_start[i]
-    child_edge = np.empty(child_start[4 * nsplit], np.int64)
-    un_c = np.empty(nparentcand, np.int64)
-    un_r = np.empty(nparentcand, np.int64)
-    nun = 0
-    k = 0
-    for c in range(ncell):
-        if not split[c]:
-            continue
-        b = base[c]
-        for q in range(4):
-            ch = 4 * k + q
-            rx0 = x0 + ccx[ch] * w - margin
-            ry0 = y0 + ccy[ch] * w - margin
-            rx1 = rx0 + w + 2 * margin
-            ry1 = ry0 + w + 2 * margin
-            p = child_start[ch]
-            for j in range(cell_start[c], cell_start[c + 1]):
-                e = pair_edge[j]
-                r = geom_of_edge[e]
-                if (b < 0 or r < b) and _seg_touches(
-                    edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3], rx0, ry0, rx1, ry1
-                ):
-                    child_edge[p] = e
-                    p += 1
-            # parent polygons with no edge in this child: constant over it
-            mx = x0 + (ccx[ch] + 0.5) * w
-            my = y0 + (ccy[ch] + 0.5) * w
-            t = child_start[ch]
-            tend = child_start[ch + 1]
-            last = -1
-            for j in range(cell_start[c], cell_start[c + 1]):
-                r = geom_of_edge[pair_edge[j]]
-                if not (b < 0 or r < b) or r == last:
-                    continue
+        pos = leaf_cstart[i]
+        last = -1
+        for j in range(cell_start[c], cell_start[c + 1]):
+            r = geom_of_edge[pair_edge[j]]
+            if (b < 0 or r < b) and r != last:
+                leaf_cand[pos] = r
+                pos += 1
                 last = r
-                while t < tend and geom_of_edge[child_edge[t]] < r:
-                    t += 1
-                if t < tend and geom_of_edge[child_edge[t]] == r:
-                    continue  # still touches the child
-                if cbase[ch] >= 0 and r >= cbase[ch]:
-                    continue  # cannot win here
-                res = 2
-                if kind[r] == 0:
-                    res = _pip(r, mx, my, poly_start, edges)
-                if res == 1:
-                    cbase[ch] = r
-                elif res == 2:
-                    un_c[nun] = ch
-                    un_r[nun] = r
-                    nun += 1
-        k += 1
+    nch = 4 * nsplit
+    ccx = np.empty(nch, np.int64)
+    ccy = np.empty(nch, np.int64)
+    cbase = np.empty(nch, np.int64)
+    child_start = np.zeros(nch + 1, np.int64)
+    mask = np.zeros(4 * pair_edge.shape[0], np.bool_)  # edge j touches child quadrant q
+    w = width / 2.0 ** (d + 1)
+    for ch in prange(nch):
+        q = ch % 4
+        c = sp[ch // 4]
+        b = base[c]
+        ccx[ch] = 2 * cx[c] + (q & 1)
+        ccy[ch] = 2 * cy[c] + (q >> 1)
+        cbase[ch] = b
+        rx0 = x0 + ccx[ch] * w - margin
+        ry0 = y0 + ccy[ch] * w - margin
+        rx1 = rx0 + w + 2 * margin
+        ry1 = ry0 + w + 2 * margin
+        m = 0
+        for j in range(cell_start[c], cell_start[c + 1]):
+            e = pair_edge[j]
+            r = geom_of_edge[e]
+            if (b < 0 or r < b) and _seg_touches(
+                edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3], rx0, ry0, rx1, ry1
+            ):
+                mask[4 * j + q] = True
+                m += 1
+        child_start[ch + 1] = m
+    for i in range(nch):
+        child_start[i + 1] += child_start[i]
+    child_edge = np.empty(child_start[nch], np.int64)
+    un_start = np.zeros(nch + 1, np.int64)
+    for ch in range(nch):
+        un_start[ch + 1] = un_start[ch] + nu[sp[ch // 4]]
+    un_c_all = np.empty(un_start[nch], np.int64)
+    un_r_all = np.empty(un_start[nch], np.int64)
+    un_n = np.zeros(nch, np.int64)
+    for ch in prange(nch):
+        q = ch % 4
+        c = sp[ch // 4]
+        b = base[c]
+        p = child_start[ch]
+        for j in range(cell_start[c], cell_start[c + 1]):
+            if mask[4 * j + q]:
+                child_edge[p] = pair_edge[j]
+                p += 1
+        # parent polygons with no edge in this child: constant over it
+        mx = x0 + (ccx[ch] + 0.5) * w
+        my = y0 + (ccy[ch] + 0.5) * w
+        t = child_start[ch]
+        tend = child_start[ch + 1]
+        last = -1
+        nun = 0
+        for j in range(cell_start[c], cell_start[c + 1]):
+            r = geom_of_edge[pair_edge[j]]
+            if not (b < 0 or r < b) or r == last:
+                continue
+            last = r
+            while t < tend and geom_of_edge[child_edge[t]] < r:
+                t += 1
+            if t < tend and geom_of_edge[child_edge[t]] == r:
+                continue  # still touches the child
+            if cbase[ch] >= 0 and r >= cbase[ch]:
+                continue  # cannot win here
+            res = 2
+            if kind[r] == 0:
+                res = _pip(r, mx, my, poly_start, edges)
+            if res == 1:
+                cbase[ch] = r
+            elif res == 2:
+                un_c_all[un_start[ch] + nun] = ch
+                un_r_all[un_start[ch] + nun] = r
+                nun += 1
+        un_n[ch] = nun
+    total = 0
+    for ch in range(nch):
+        total += un_n[ch]
+    un_c = np.empty(total, np.int64)
+    un_r = np.empty(total, np.int64)
+    k = 0
+    for ch in range(nch):
+        for i in range(un_n[ch]):
+            un_c[k] = un_c_all[un_start[ch] + i]
+            un_r[k] = un_r_all[un_start[ch] + i]
+            k += 1
     return (
         split, leaf_cells, leaf_cstart, leaf_cand, ccx, ccy, cbase, child_start, child_edge,
-        un_c[:nun], un_r[:nun],
+        un_c, un_r,
     )  # fmt: skip
 
 

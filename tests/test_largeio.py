@@ -201,3 +201,47 @@ def test_mixed_geometries_nulls_and_3d_points(tiny_workspace, tiny_layers_dict, 
     assert np.array_equal(x, shapely.get_x(pts.geometry.values)) and np.array_equal(
         y, shapely.get_y(pts.geometry.values)
     )
+
+
+def test_cli_streams_points_to_geoparquet(tiny_workspace, tiny_layers_dict, tmp_path):
+    """'gridmap assign --points' end to end, as a user runs it."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    gridmap = str(Path(sys.executable).with_name("gridmap"))
+    pts = _random_households(tiny_layers_dict, 1500, seed=12)
+    src = tmp_path / "pts.gpkg"
+    pts.to_file(src, layer="households", driver="GPKG")
+    out = tmp_path / "assigned.parquet"
+    cmd = [gridmap, "assign", str(tiny_workspace), "--points", str(src), "--out", str(out)]
+    p = subprocess.run([*cmd, "--chunk-size", "400", "-f", "json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["rows"] == len(pts) and doc["chunks"] == 4 and doc["engine"] == "index"
+    _, got = _got(out)
+    pd.testing.assert_frame_equal(got, _expected(tiny_layers_dict, pts))
+    # user mistakes: one clear line, exit code 2, no traceback
+    bad = subprocess.run(
+        [gridmap, "assign", str(tiny_workspace), "--points", str(src)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "--out" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([*cmd, "--engine", "fast"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown engine" in bad.stderr
+    bad = subprocess.run(
+        [
+            gridmap,
+            "assign",
+            str(tiny_workspace),
+            "--points",
+            str(tmp_path / "no.parquet"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "no.parquet" in bad.stderr and "Traceback" not in bad.stderr

@@ -732,9 +732,10 @@ def serve(
     import uvicorn
 
     from gridmap.api.auth import KeyStore
-    from gridmap.io import resolve_workspace
+    from gridmap.io import list_layers, resolve_workspace
 
     path = resolve_workspace(workspace)
+    list_layers(path)  # not a GeoPackage: one clear line now, not a server traceback
     os.environ["GRIDMAP_WORKSPACE"] = str(path.resolve())
     if keys is not None:
         KeyStore.from_file(keys)  # fail now with a clear message, not in a worker

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from gridmap.api.auth import AuthenticationError, PermissionDeniedError, Principal
 from gridmap.api.state import Collection
@@ -45,8 +46,7 @@ def in_scope(col: Collection, principal: Principal) -> np.ndarray:
         return np.ones(n, dtype=bool)
     if not principal.is_staff or col.scope is None:
         return np.zeros(n, dtype=bool)
-    grids = principal.grids
-    return np.fromiter((g in grids for g in col.scope), dtype=bool, count=n)
+    return pd.Series(col.scope, dtype=object).isin(principal.grids).to_numpy(dtype=bool)
 
 
 def visible_frame(col: Collection, principal: Principal) -> gpd.GeoDataFrame:

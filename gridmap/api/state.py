@@ -94,9 +94,16 @@ class Collection:
     description: str
     scope: np.ndarray | None = None  # grid id of each row, for staff scoping
     _index: dict[str, int] | None = field(default=None, repr=False)
+    _bbox: list[float] | None = field(default=None, repr=False)
 
     @property
     def bbox(self) -> list[float] | None:
+        """The layer's extent (lon/lat), computed once."""
+        if self._bbox is None:
+            self._bbox = self._extent() or []
+        return self._bbox or None
+
+    def _extent(self) -> list[float] | None:
         geoms = self.frame.geometry
         if len(geoms) == 0 or geoms.is_empty.all():
             return None

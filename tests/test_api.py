@@ -378,3 +378,17 @@ def test_unknown_layers_are_admin_only(tmp_path):
             doc = c.get("/collections/volunteers/items").json()
             assert doc["numberMatched"] == 6
             assert doc["features"][0]["properties"]["head_name"] == "赵一"
+
+
+def test_gridmap_serve_refuses_a_broken_workspace(tmp_path):
+    bad = tmp_path / "broken.gpkg"
+    bad.write_bytes(b"not a geopackage" * 10)
+    exe = Path(sys.executable).with_name("gridmap")
+    out = subprocess.run(
+        [str(exe), "serve", str(bad), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "broken.gpkg" in out.stderr and "Traceback" not in out.stderr

@@ -37,6 +37,7 @@ def _check(case, headers: dict) -> None:
 BOUNDED = settings(
     max_examples=20,
     derandomize=True,
+    database=None,  # write nothing into the repo tree
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )

@@ -187,14 +187,6 @@ def test_service_answers_old_or_new_during_imports(served, tmp_path):
     assert len(set(seen)) >= 2, "the service never saw the workspace change"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap (gridmap/api/state.py _grid_of_points): once households carry a grid_id column "
-    "(after 'gridmap assign'), building the state fails with 'ValueError: assignment "
-    "destination is read-only' (pandas 3 copy-on-write array); the service keeps serving the "
-    "old copy and /healthz says degraded. A workspace assigned before 'gridmap serve' cannot "
-    "be served at all.",
-)
 def test_service_answers_old_or_new_during_assign(served):
     base, ws = served
     piles_ids = sorted(pyogrio.read_dataframe(ws, layer="charging_piles")["pile_id"])
@@ -375,12 +367,6 @@ def test_second_writer_gets_workspace_busy(ws, tmp_path):
     assert file_hash(ws) != before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap (gridmap/api/state.py _grid_of_points): 'ValueError: assignment destination is "
-    "read-only' when households already carry grid_id, so 'gridmap serve' cannot start on a "
-    "workspace that 'gridmap assign' has written",
-)
 def test_service_state_builds_on_an_assigned_workspace(ws):
     from gridmap.api.state import build_state
 

@@ -179,11 +179,13 @@ def _grid_of_points(ws: Workspace, points: gpd.GeoDataFrame) -> np.ndarray:
     if GRIDS in polys:
         try:
             res = assign_points(points, build_hierarchy(polys), nearest=False)
-            computed = res["grid_id"].to_numpy(dtype=object)
+            # np.array copies: pandas 3 hands out read-only views (copy-on-write)
+            computed = np.array(res["grid_id"], dtype=object)
             if "grid_id" in points.columns:
-                stored = points["grid_id"].to_numpy(dtype=object)
-                missing = np.array([v is None for v in computed])
+                stored = np.array(points["grid_id"], dtype=object)
+                missing = pd.isna(computed)
                 computed[missing] = stored[missing]
+                computed[pd.isna(computed)] = None
             return computed
         except GridmapError as exc:  # broken hierarchy: fall back to stored ids
             log.warning("cannot join households to grids (%s); using stored grid_id", exc)

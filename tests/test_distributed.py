@@ -161,3 +161,36 @@ def test_unreachable_scheduler_is_a_clear_error(tiny_workspace, tiny_layers_dict
 def test_non_parquet_input_is_refused(tiny_workspace, tmp_path):
     with pytest.raises(InputFileError, match="partitioned GeoParquet"):
         assign_dask(tiny_workspace, tmp_path / "out", tiny_workspace)
+
+
+def test_cli_engine_dask(tiny_workspace, tiny_layers_dict, tmp_path):
+    """'gridmap assign --engine dask' with its default local cluster of worker processes."""
+    import json
+
+    gridmap = str(Path(sys.executable).with_name("gridmap"))
+    pts = _points(tiny_layers_dict, 2000, seed=7)
+    src = write_partitioned(pts, tmp_path / "pts", rows_per_part=700)
+    out = tmp_path / "out"
+    p = subprocess.run(
+        [
+            gridmap,
+            "assign",
+            str(tiny_workspace),
+            "--engine",
+            "dask",
+            "--points",
+            str(src),
+            "--out",
+            str(out),
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    doc = json.loads(p.stdout)
+    assert doc["rows"] == len(pts) and doc["parts"] == 3 and doc["workers"] == 2
+    assign_file(src, tmp_path / "single.parquet", tiny_workspace, progress=False)
+    pd.testing.assert_frame_equal(_frame(out), _frame(tmp_path / "single.parquet"))

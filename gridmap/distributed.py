@@ -27,7 +27,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from gridmap.errors import GridmapError, InputFileError, SchemaError
-from gridmap.largeio import DEFAULT_CHUNK, _tmp_dir_next_to, _with_geo, assign_table, open_points
+from gridmap.largeio import (
+    DEFAULT_CHUNK,
+    _tmp_dir_next_to,
+    _with_geo,
+    assign_table,
+    is_parquet_path,
+    open_points,
+)
 
 
 @dataclass
@@ -169,13 +176,15 @@ def assign_dask(
     from gridmap.largeio import workspace_locators
 
     t0 = time.perf_counter()
-    src = open_points(points_parquet_dir)
-    if src.kind != "parquet":
+    if not Path(points_parquet_dir).exists():
+        raise InputFileError("the point directory does not exist", file=str(points_parquet_dir))
+    if not is_parquet_path(points_parquet_dir):
         raise InputFileError(
             "the Dask path reads partitioned GeoParquet; convert the file first "
             "(gridmap assign --points FILE --out DIR.parquet, or geopandas.to_parquet)",
             file=str(points_parquet_dir),
         )
+    src = open_points(points_parquet_dir)
     if chunk_size < 1:
         raise SchemaError("chunk size must be at least 1")
     hierarchy, locators = workspace_locators(workspace, engine)

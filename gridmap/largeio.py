@@ -185,6 +185,12 @@ def _geo_meta(schema: pa.Schema) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def is_parquet_path(path: str | os.PathLike) -> bool:
+    """A directory of parts or a ``.parquet`` / ``.geoparquet`` / ``.pq`` file."""
+    p = Path(path)
+    return p.is_dir() or p.suffix.lower() in (".parquet", ".geoparquet", ".pq")
+
+
 def open_points(path: str | os.PathLike, layer: str | None = None) -> PointSource:
     """Open a point file for chunked reading (GeoParquet file/directory or any GDAL format).
 
@@ -196,7 +202,7 @@ def open_points(path: str | os.PathLike, layer: str | None = None) -> PointSourc
     p = Path(path)
     if not p.exists():
         raise InputFileError("the point file does not exist", file=str(p))
-    if p.is_dir() or p.suffix.lower() in (".parquet", ".geoparquet", ".pq"):
+    if is_parquet_path(p):
         files = sorted(f for f in p.rglob("*.parquet")) if p.is_dir() else [p]
         if not files:
             raise InputFileError("the directory holds no .parquet files", file=str(p))
@@ -224,7 +230,16 @@ def open_points(path: str | os.PathLike, layer: str | None = None) -> PointSourc
     import pyogrio
 
     try:
+        if layer is None:
+            names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+            if len(names) > 1:
+                raise InputFileError(
+                    f"the file has several layers ({', '.join(names)}); choose one with --layer",
+                    file=str(p),
+                )
         info = pyogrio.read_info(p, layer=layer)
+    except InputFileError:
+        raise
     except Exception as exc:  # pyogrio raises its own DataSourceError/DataLayerError
         raise InputFileError(
             f"cannot open the point file: {exc}", file=str(p), layer=layer

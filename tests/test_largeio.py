@@ -245,3 +245,13 @@ def test_cli_streams_points_to_geoparquet(tiny_workspace, tiny_layers_dict, tmp_
         text=True,
     )
     assert bad.returncode == 2 and "no.parquet" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_multi_layer_file_needs_a_layer(tiny_workspace, tmp_path):
+    with pytest.raises(InputFileError, match="several layers") as e:
+        assign_file(tiny_workspace, tmp_path / "o.parquet", tiny_workspace, progress=False)
+    assert "households" in str(e.value) and "--layer" in str(e.value)
+    res = assign_file(
+        tiny_workspace, tmp_path / "o.parquet", tiny_workspace, layer="households", progress=False
+    )
+    assert res.rows == 6

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +30,7 @@ console = Console(stderr=False)
 err_console = Console(stderr=True)
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     table = "table"
     json = "json"
 
@@ -42,9 +42,12 @@ WorkspaceArg = Annotated[
     ),
 ]
 WorkspaceOpt = Annotated[
-    Path | None, typer.Option("--workspace", "-w", help="Workspace GeoPackage (default: the sample).")
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace GeoPackage (default: the sample)."),
 ]
-FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="table for people, json for programs.")]
+FormatOpt = Annotated[
+    Fmt, typer.Option("--format", "-f", help="table for people, json for programs.")
+]
 
 
 @app.callback()
@@ -444,10 +447,9 @@ def coverage(
         records,
         write_coverage,
     )
+    from gridmap.errors import SchemaError
     from gridmap.siting import propose_sites, sites_to_json
     from gridmap.standards import check_standards, load_standards
-
-    from gridmap.errors import SchemaError
 
     if level not in ("community", "zone", "grid", "microgrid"):
         raise SchemaError(f"unknown level '{level}' (use community, zone, grid or microgrid)")
@@ -504,18 +506,21 @@ def coverage(
 @app.command()
 def locate(
     address: Annotated[
-        str | None, typer.Argument(help="Address as written, e.g. 西南街3号楼2单元501 or 西南街3-2-501.")
+        str | None,
+        typer.Argument(help="Address as written, e.g. 西南街3号楼2单元501 or 西南街3-2-501."),
     ] = None,
     lon: Annotated[float | None, typer.Option("--lon", help="Longitude (or easting).")] = None,
     lat: Annotated[float | None, typer.Option("--lat", help="Latitude (or northing).")] = None,
     crs: Annotated[
-        str, typer.Option("--crs", help="wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or an EPSG code.")
+        str,
+        typer.Option("--crs", help="wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or an EPSG code."),
     ] = "wgs84",
     batch: Annotated[
         Path | None, typer.Option("--batch", help="CSV/XLSX file with a column of addresses.")
     ] = None,
     column: Annotated[
-        str | None, typer.Option("--column", help="Address column of --batch (default: 地址/address).")
+        str | None,
+        typer.Option("--column", help="Address column of --batch (default: 地址/address)."),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Batch result file (.xlsx or .csv).")
@@ -539,7 +544,9 @@ def locate(
 
     if batch is not None:
         if address is not None or lon is not None or lat is not None:
-            raise GridmapError("--batch takes addresses from the file; do not give an address or --lon/--lat")
+            raise GridmapError(
+                "--batch takes addresses from the file; do not give an address or --lon/--lat"
+            )
         if out is None:
             raise GridmapError("--batch needs --out FILE.xlsx (or .csv) for the results")
         with progress() as bar:
@@ -597,7 +604,9 @@ def locate(
                 t.add_row(f"to {lvl} boundary", f"{d} m")
             if result.nearest_station:
                 ns = result.nearest_station
-                t.add_row("nearest station", f"{ns['name']} ({ns['station_id']}), {ns['distance_m']} m")
+                t.add_row(
+                    "nearest station", f"{ns['name']} ({ns['station_id']}), {ns['distance_m']} m"
+                )
         console.print(t)
         if result.candidates and result.status != "ok":
             ct = Table("candidate", "grid", "micro-grid", "level", "score", title="candidates")
@@ -615,6 +624,7 @@ def locate(
         if result.message:
             console.print(result.message, highlight=False)
 
+
 # --- command: map (owner adds it here) ---
 
 
@@ -623,7 +633,9 @@ def map_(
     workspace: WorkspaceArg = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="HTML file to write (default: maps/<workspace name>.html)."),
+        typer.Option(
+            "--out", "-o", help="HTML file to write (default: maps/<workspace name>.html)."
+        ),
     ] = None,
     title: Annotated[str | None, typer.Option(help="Map title (default: community name).")] = None,
     basemap: Annotated[
@@ -636,19 +648,26 @@ def map_(
     lang: Annotated[str, typer.Option(help="zh (Simplified Chinese) or en.")] = "zh",
     indicator: Annotated[
         str | None,
-        typer.Option(help="Per-grid indicator for the choropleth (default: service-station coverage)."),
+        typer.Option(
+            help="Per-grid indicator for the choropleth (default: service-station coverage)."
+        ),
     ] = None,
     include_personal: Annotated[
         bool,
         typer.Option(
-            "--include-personal", help="Put grid-worker / leader names and phones in popups (internal use only)."
+            "--include-personal",
+            help="Put grid-worker / leader names and phones in popups (internal use only).",
         ),
     ] = False,
     png: Annotated[
-        Path | None, typer.Option(help="Also write a static picture for slides (matplotlib, CJK font).")
+        Path | None,
+        typer.Option(help="Also write a static picture for slides (matplotlib, CJK font)."),
     ] = None,
     distance: Annotated[
-        str, typer.Option(help="Coverage distance: auto (network when roads exist), euclidean, network.")
+        str,
+        typer.Option(
+            help="Coverage distance: auto (network when roads exist), euclidean, network."
+        ),
     ] = "auto",
     fmt: FormatOpt = Fmt.table,
 ) -> None:
@@ -679,7 +698,11 @@ def map_(
         bar.add_task("building the map", total=None)
         ctx = prepare_map(path, lang=lang, distance=distance)
         html_text = render_html(
-            ctx, title=title, basemap=basemap, indicator=indicator, include_personal=include_personal
+            ctx,
+            title=title,
+            basemap=basemap,
+            indicator=indicator,
+            include_personal=include_personal,
         )
         written = write_html(target, html_text)
         picture = None

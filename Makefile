@@ -30,8 +30,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check gridmap tests benchmarks
 	$(VENV)/bin/ruff format --check gridmap tests benchmarks
 
+## bench: every benchmark at the sizes quoted in the README (long: tens of minutes)
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_assign.py --stream 10000000
+	$(PY) benchmarks/bench_coverage.py
+	$(PY) benchmarks/bench_map.py --browser
+	$(PY) benchmarks/bench_locate.py
+	$(PY) benchmarks/bench_api.py --requests 3000 --clients 50
 
 lock:
 	$(PY) -m pip freeze --exclude-editable | grep -vi '^gridmap' > requirements.lock

@@ -3,7 +3,7 @@
 Every finding names its layer and the id(s) concerned, and where it makes
 sense a WGS84 location and a value (an area in m², a distance in m).
 
-Severities (documented in docs/readme/import-validate.md):
+Severities (documented in docs/import-validate.md):
 
 ========================  ========  =================================================
 code                      severity  meaning

@@ -447,34 +447,15 @@ class _Lattice:
         X, Y = self.X, self.Y
         hx, hy = self.hmid
         vx, vy = self.vmid
-        ring_x = np.stack(
-            [
-                X[:-1, :-1],
-                hx[:-1, :],
-                X[:-1, 1:],
-                vx[:, 1:],
-                X[1:, 1:],
-                hx[1:, :],
-                X[1:, :-1],
-                vx[:, :-1],
-                X[:-1, :-1],
-            ],
-            axis=-1,
-        )
-        ring_y = np.stack(
-            [
-                Y[:-1, :-1],
-                hy[:-1, :],
-                Y[:-1, 1:],
-                vy[:, 1:],
-                Y[1:, 1:],
-                hy[1:, :],
-                Y[1:, :-1],
-                vy[:, :-1],
-                Y[:-1, :-1],
-            ],
-            axis=-1,
-        )
+
+        def ring(C: np.ndarray, h: np.ndarray, v: np.ndarray) -> np.ndarray:
+            # corners and edge mid-points of every cell, counter-clockwise, closed
+            parts = [C[:-1, :-1], h[:-1, :], C[:-1, 1:], v[:, 1:]]
+            parts += [C[1:, 1:], h[1:, :], C[1:, :-1], v[:, :-1], C[:-1, :-1]]
+            return np.stack(parts, axis=-1)
+
+        ring_x = ring(X, hx, vx)
+        ring_y = ring(Y, hy, vy)
         coords = np.stack([ring_x, ring_y], axis=-1).reshape(-1, 9, 2)
         return shapely.polygons(coords)
 

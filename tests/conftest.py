@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
+import shapely
 from shapely.geometry import Point, box
 
 from gridmap import io
+from gridmap.join import NEAREST_DIST_COLUMN, RESULT_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "geo" / "community.gpkg"
@@ -139,3 +142,29 @@ def sample_copy(tmp_path: Path, sample_workspace: Path) -> Path:
     dst = tmp_path / "community.gpkg"
     shutil.copyfile(sample_workspace, dst)
     return dst
+
+
+#: The join's output columns compared between engines (the distance is a float).
+ASSIGNED_COLUMNS = [c for c in RESULT_COLUMNS if c != NEAREST_DIST_COLUMN]
+
+
+def points_over(layers: dict[str, gpd.GeoDataFrame], n: int, seed: int = 0) -> gpd.GeoDataFrame:
+    """Random points over the community's extent (0.001 degrees beyond it on every side),
+    followed by every micro-grid vertex, as households (``pid``, ``household_id``,
+    ``residents``)."""
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = layers["communities"].total_bounds
+    x = rng.uniform(minx - 0.001, maxx + 0.001, n)
+    y = rng.uniform(miny - 0.001, maxy + 0.001, n)
+    c = shapely.get_coordinates(layers["microgrids"].geometry.values)
+    x = np.concatenate([x, c[:, 0]])
+    y = np.concatenate([y, c[:, 1]])
+    return gpd.GeoDataFrame(
+        {
+            "pid": np.arange(len(x)),
+            "household_id": [f"H{k:06d}" for k in range(len(x))],
+            "residents": rng.integers(1, 6, len(x)),
+        },
+        geometry=gpd.points_from_xy(x, y),
+        crs="EPSG:4326",
+    )

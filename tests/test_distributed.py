@@ -12,40 +12,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
+from conftest import ASSIGNED_COLUMNS, points_over
 
 from gridmap.distributed import assign_dask
 from gridmap.errors import GridmapError, InputFileError
 from gridmap.largeio import assign_file, write_partitioned
 
-COLS = [
-    "microgrid_id",
-    "grid_id",
-    "zone_id",
-    "community_id",
-    "assigned_level",
-    "nearest_microgrid_id",
-]
-
-
-def _points(layers, n: int, seed: int = 0) -> gpd.GeoDataFrame:
-    rng = np.random.default_rng(seed)
-    minx, miny, maxx, maxy = layers["communities"].total_bounds
-    x = np.concatenate(
-        [
-            rng.uniform(minx - 0.001, maxx + 0.001, n),
-            shapely.get_coordinates(layers["microgrids"].geometry.values)[:, 0],
-        ]
-    )
-    y = np.concatenate(
-        [
-            rng.uniform(miny - 0.001, maxy + 0.001, n),
-            shapely.get_coordinates(layers["microgrids"].geometry.values)[:, 1],
-        ]
-    )
-    return gpd.GeoDataFrame(
-        {"pid": np.arange(len(x))}, geometry=gpd.points_from_xy(x, y), crs="EPSG:4326"
-    )
+COLS = ASSIGNED_COLUMNS
 
 
 def _frame(path) -> pd.DataFrame:
@@ -55,7 +28,7 @@ def _frame(path) -> pd.DataFrame:
 
 
 def test_local_cluster_equals_single_machine(tiny_workspace, tiny_layers_dict, tmp_path):
-    pts = _points(tiny_layers_dict, 6000)
+    pts = points_over(tiny_layers_dict, 6000)
     src = write_partitioned(pts, tmp_path / "pts", rows_per_part=1500)
     single = assign_file(src, tmp_path / "single.parquet", tiny_workspace, progress=False)
     res = assign_dask(
@@ -124,7 +97,7 @@ def test_external_scheduler_and_worker_processes(tiny_workspace, tiny_layers_dic
                 cwd=tmp_path,
             )
         )
-        pts = _points(tiny_layers_dict, 3000, seed=4)
+        pts = points_over(tiny_layers_dict, 3000, seed=4)
         src = write_partitioned(pts, tmp_path / "pts", rows_per_part=1000)
         from distributed import Client
 
@@ -145,7 +118,7 @@ def test_external_scheduler_and_worker_processes(tiny_workspace, tiny_layers_dic
 
 
 def test_unreachable_scheduler_is_a_clear_error(tiny_workspace, tiny_layers_dict, tmp_path):
-    src = write_partitioned(_points(tiny_layers_dict, 10), tmp_path / "pts", rows_per_part=10)
+    src = write_partitioned(points_over(tiny_layers_dict, 10), tmp_path / "pts", rows_per_part=10)
     port = _free_port()
     with pytest.raises(GridmapError, match="cannot reach the Dask scheduler"):
         assign_dask(
@@ -168,7 +141,7 @@ def test_cli_engine_dask(tiny_workspace, tiny_layers_dict, tmp_path):
     import json
 
     gridmap = str(Path(sys.executable).with_name("gridmap"))
-    pts = _points(tiny_layers_dict, 2000, seed=7)
+    pts = points_over(tiny_layers_dict, 2000, seed=7)
     src = write_partitioned(pts, tmp_path / "pts", rows_per_part=700)
     out = tmp_path / "out"
     p = subprocess.run(

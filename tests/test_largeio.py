@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from conftest import ASSIGNED_COLUMNS, points_over
 
 from gridmap import io
 from gridmap.errors import InputFileError
@@ -21,33 +22,7 @@ from gridmap.largeio import (
     write_partitioned,
 )
 
-COLS = [
-    "microgrid_id",
-    "grid_id",
-    "zone_id",
-    "community_id",
-    "assigned_level",
-    "nearest_microgrid_id",
-]
-
-
-def _random_households(layers, n: int, seed: int = 0) -> gpd.GeoDataFrame:
-    """Random points over the tiny community, plus exact vertices and edge points."""
-    rng = np.random.default_rng(seed)
-    minx, miny, maxx, maxy = layers["communities"].total_bounds
-    x = rng.uniform(minx - 0.001, maxx + 0.001, n)
-    y = rng.uniform(miny - 0.001, maxy + 0.001, n)
-    c = shapely.get_coordinates(layers["microgrids"].geometry.values)
-    x = np.concatenate([x, c[:, 0]])
-    y = np.concatenate([y, c[:, 1]])
-    return gpd.GeoDataFrame(
-        {
-            "household_id": [f"H{k:06d}" for k in range(len(x))],
-            "residents": rng.integers(1, 6, len(x)),
-        },
-        geometry=gpd.points_from_xy(x, y),
-        crs="EPSG:4326",
-    )
+COLS = ASSIGNED_COLUMNS
 
 
 def _expected(layers, pts: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -64,7 +39,7 @@ def _got(path) -> pd.DataFrame:
 def test_geoparquet_directory_in_chunks_equals_reference(
     tiny_workspace, tiny_layers_dict, tmp_path, engine
 ):
-    pts = _random_households(tiny_layers_dict, 5000)
+    pts = points_over(tiny_layers_dict, 5000)
     src = write_partitioned(pts, tmp_path / "pts", rows_per_part=1700)
     assert len(list(src.glob("part-*.parquet"))) == 3
     out = tmp_path / "out.parquet"
@@ -80,7 +55,7 @@ def test_geoparquet_directory_in_chunks_equals_reference(
 
 
 def test_gpkg_input_partitioned_output(tiny_workspace, tiny_layers_dict, tmp_path):
-    pts = _random_households(tiny_layers_dict, 2000, seed=5)
+    pts = points_over(tiny_layers_dict, 2000, seed=5)
     src = tmp_path / "households.gpkg"
     pts.to_file(src, layer="households", driver="GPKG")
     res = assign_file(src, tmp_path / "out", tiny_workspace, chunk_size=500, progress=False)
@@ -92,7 +67,7 @@ def test_gpkg_input_partitioned_output(tiny_workspace, tiny_layers_dict, tmp_pat
 
 
 def test_projected_points_are_converted(tiny_workspace, tiny_layers_dict, tmp_path):
-    pts = _random_households(tiny_layers_dict, 800, seed=9)
+    pts = points_over(tiny_layers_dict, 800, seed=9)
     # round-trip through Web Mercator: the join compares in WGS84 like the reference
     merc = pts.to_crs("EPSG:3857")
     write_geoparquet(merc, tmp_path / "merc.parquet")
@@ -103,7 +78,7 @@ def test_projected_points_are_converted(tiny_workspace, tiny_layers_dict, tmp_pa
 
 
 def test_existing_result_columns_are_replaced(tiny_workspace, tiny_layers_dict, tmp_path):
-    pts = _random_households(tiny_layers_dict, 300)
+    pts = points_over(tiny_layers_dict, 300)
     pts["microgrid_id"] = "stale"
     write_geoparquet(pts, tmp_path / "p.parquet")
     assign_file(tmp_path / "p.parquet", tmp_path / "o.parquet", tiny_workspace, progress=False)
@@ -128,7 +103,7 @@ def test_sample_households_streamed(sample_copy, tmp_path):
 
 
 def test_empty_input_writes_valid_empty_file(tiny_workspace, tiny_layers_dict, tmp_path):
-    pts = _random_households(tiny_layers_dict, 10).iloc[:0]
+    pts = points_over(tiny_layers_dict, 10).iloc[:0]
     write_geoparquet(pts, tmp_path / "e.parquet")
     res = assign_file(
         tmp_path / "e.parquet", tmp_path / "o.parquet", tiny_workspace, progress=False
@@ -154,7 +129,7 @@ def test_bad_inputs_name_the_file(tiny_workspace, tmp_path):
 def test_failure_midway_leaves_no_output(tiny_workspace, tiny_layers_dict, tmp_path):
     """A second part whose columns cannot be read like the first's: the error names
     the part after the first chunks were written, and no partial output is left."""
-    pts = _random_households(tiny_layers_dict, 1000)
+    pts = points_over(tiny_layers_dict, 1000)
     src = write_partitioned(pts, tmp_path / "pts", rows_per_part=400)
     bad = pts.iloc[400:800].copy()
     bad["residents"] = "three"  # text where the first part has integers
@@ -177,7 +152,7 @@ def test_mixed_geometries_nulls_and_3d_points(tiny_workspace, tiny_layers_dict, 
     direct WKB path and must agree with it."""
     from gridmap.largeio import _xy_from_wkb_points
 
-    pts = _random_households(tiny_layers_dict, 200, seed=2)
+    pts = points_over(tiny_layers_dict, 200, seed=2)
     geoms = list(pts.geometry.values)
     geoms[0] = shapely.box(111.4701, 35.6401, 111.4704, 35.6404)  # a parking lot polygon
     geoms[1] = shapely.Point(111.4705, 35.6405, 12.0)  # with a height
@@ -211,7 +186,7 @@ def test_cli_streams_points_to_geoparquet(tiny_workspace, tiny_layers_dict, tmp_
     from pathlib import Path
 
     gridmap = str(Path(sys.executable).with_name("gridmap"))
-    pts = _random_households(tiny_layers_dict, 1500, seed=12)
+    pts = points_over(tiny_layers_dict, 1500, seed=12)
     src = tmp_path / "pts.gpkg"
     pts.to_file(src, layer="households", driver="GPKG")
     out = tmp_path / "assigned.parquet"

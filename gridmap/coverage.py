@@ -898,21 +898,18 @@ def grid_indicators(
         r[zero] = np.nan
         return np.round(r, 4)
 
-    pile_grid, piles = located_in_grid("charging_piles")
-    if piles is not None:
-        out["charging_piles"] = _per_grid_sum(pile_grid, np.ones(len(pile_grid)), index).to_numpy()
-        out["charging_ports"] = _per_grid_sum(pile_grid, piles.capacity, index).to_numpy()
-    else:
-        out["charging_piles"] = np.nan
-        out["charging_ports"] = np.nan
+    for layer, count_col, capacity_col in (
+        ("charging_piles", "charging_piles", "charging_ports"),
+        ("parking", "parking_lots", "parking_spaces"),
+    ):
+        fac_grid, fac = located_in_grid(layer)
+        if fac is None:
+            out[count_col] = np.nan
+            out[capacity_col] = np.nan
+            continue
+        out[count_col] = _per_grid_sum(fac_grid, np.ones(len(fac_grid)), index).to_numpy()
+        out[capacity_col] = _per_grid_sum(fac_grid, fac.capacity, index).to_numpy()
     out["ports_per_ev_household"] = safe_div(out["charging_ports"], out["ev_households"])
-    park_grid, parks = located_in_grid("parking")
-    if parks is not None:
-        out["parking_lots"] = _per_grid_sum(park_grid, np.ones(len(park_grid)), index).to_numpy()
-        out["parking_spaces"] = _per_grid_sum(park_grid, parks.capacity, index).to_numpy()
-    else:
-        out["parking_lots"] = np.nan
-        out["parking_spaces"] = np.nan
     out["spaces_per_household"] = safe_div(out["parking_spaces"], hhf)
     st_grid, stations = located_in_grid("service_stations")
     out["service_stations"] = (

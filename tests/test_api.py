@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -21,9 +20,6 @@ from gridmap import io
 from gridmap.api import Settings
 from gridmap.api.auth import KeyFileError, KeyStore, hash_key, verify_key
 
-HAS_LOOKUP = importlib.util.find_spec("gridmap.lookup") is not None
-HAS_COVERAGE = importlib.util.find_spec("gridmap.coverage") is not None
-HAS_MAPS = importlib.util.find_spec("gridmap.maps.builder") is not None
 MAX = 50
 
 
@@ -139,7 +135,6 @@ def test_healthz_and_docs(server):
 
 
 # ------------------------------------------------------------------ endpoints
-@pytest.mark.skipif(not HAS_LOOKUP, reason="gridmap.lookup not in this build")
 def test_locate_coordinates_match_shapely(server, ws):
     micro = gpd.read_file(ws, layer="microgrids")
     with client(server) as c:
@@ -153,7 +148,6 @@ def test_locate_coordinates_match_shapely(server, ws):
         assert far["grid_id"] is None and far["microgrid_id"] is None
 
 
-@pytest.mark.skipif(not HAS_LOOKUP, reason="gridmap.lookup not in this build")
 def test_locate_gcj02_input(server, ws):
     from gridmap.crs import wgs84_to_gcj02
 
@@ -167,7 +161,6 @@ def test_locate_gcj02_input(server, ws):
     assert b["microgrid_id"] != a["microgrid_id"]  # 300-600 m off when the CRS is ignored
 
 
-@pytest.mark.skipif(not HAS_COVERAGE, reason="gridmap.coverage not in this build")
 def test_coverage_is_the_library_answer(server, ws):
     from gridmap.coverage import compute_coverage
 
@@ -186,7 +179,6 @@ def test_coverage_is_the_library_answer(server, ws):
     assert z.json()["by_level"] == ref["by_level"]["zone"]
 
 
-@pytest.mark.skipif(not HAS_MAPS, reason="gridmap.maps not in this build")
 def test_map_is_cached_and_personal_needs_admin(server):
     with client(server) as c:
         r = c.get("/maps/overview.html")
@@ -218,13 +210,12 @@ def test_workspace_change_is_picked_up(tmp_path):
     with running_server(Settings(workspace=path, reload_check_s=0)) as (base, _):
         with client(base) as c:
             assert _grid_name(c, "G1") == "一网格"
-            etag = c.get("/maps/overview.html").headers.get("etag") if HAS_MAPS else None
+            etag = c.get("/maps/overview.html").headers.get("etag")
             grids = io.read_layer(path, "grids")
             grids.loc[grids["grid_id"] == "G1", "name"] = "新一网格"
             io.write_layers(path, {"grids": grids})  # atomic replace while serving
             assert _grid_name(c, "G1") == "新一网格"
-            if HAS_MAPS:
-                assert c.get("/maps/overview.html").headers["etag"] != etag
+            assert c.get("/maps/overview.html").headers["etag"] != etag
             # a broken file: keep serving the last good copy, say so in /healthz
             good = path.read_bytes()
             tmp = tmp_path / "broken.gpkg"

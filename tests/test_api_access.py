@@ -7,7 +7,6 @@ and searched for in every anonymous answer.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 
 import geopandas as gpd
@@ -16,10 +15,6 @@ import pytest
 from api_helpers import KEYS, client, get_all, running_server, write_keys
 
 from gridmap.api import Settings
-
-HAS_LOOKUP = importlib.util.find_spec("gridmap.lookup") is not None
-HAS_COVERAGE = importlib.util.find_spec("gridmap.coverage") is not None
-HAS_MAPS = importlib.util.find_spec("gridmap.maps.builder") is not None
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +154,6 @@ def test_admin_sees_everything(server, layers):
         assert c.post("/admin/reload").status_code == 401
 
 
-@pytest.mark.skipif(not HAS_LOOKUP, reason="gridmap.lookup not in this build")
 def test_locate_answers_by_role(server, layers, household_grid, scopes):
     hh = layers["households"]
     row = hh[hh["household_id"].astype(str).map(household_grid) == scopes["staff1"][0]].iloc[0]
@@ -195,18 +189,16 @@ def test_no_personal_data_in_any_anonymous_answer(server, ws, layers, personal_s
             urls.append(f"/collections/{d['id']}/items/{f['id']}")
         for url in urls:
             texts[url] = c.get(url).text
-        if HAS_COVERAGE:
-            for fac in ("service_stations", "charging_piles", "parking"):
-                for level in ("community", "zone", "grid", "microgrid"):
-                    r = c.get("/coverage", params={"facility": fac, "radius": 300, "level": level})
-                    assert r.status_code == 200, r.text
-                    texts[f"coverage {fac} {level}"] = r.text
+        for fac in ("service_stations", "charging_piles", "parking"):
+            for level in ("community", "zone", "grid", "microgrid"):
+                r = c.get("/coverage", params={"facility": fac, "radius": 300, "level": level})
+                assert r.status_code == 200, r.text
+                texts[f"coverage {fac} {level}"] = r.text
         texts["coverage bad"] = c.get("/coverage", params={"facility": hh["address"].iloc[0]}).text
-        if HAS_MAPS:
-            r = c.get("/maps/overview.html")
-            assert r.status_code == 200
-            texts["map"] = r.text
-            assert c.get("/maps/overview.html?personal=true").status_code == 401
+        r = c.get("/maps/overview.html")
+        assert r.status_code == 200
+        texts["map"] = r.text
+        assert c.get("/maps/overview.html?personal=true").status_code == 401
         sample = hh.sample(40, random_state=1)
         for _, row in sample.iterrows():
             for q in (

@@ -382,7 +382,6 @@ def test_cli_outputs(tiny_workspace, tmp_path):
     assert not list(tmp_path.glob(".cov*"))  # no temporary files left
 
 
-@pytest.mark.skipif(not (REPO / "data" / "geo" / "community.gpkg").exists(), reason="no sample")
 def test_sample_runs_with_network(sample_workspace):
     ws = io.load_workspace(sample_workspace)
     res = compute_coverage(ws, "service_stations", 500)

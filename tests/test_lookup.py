@@ -32,7 +32,6 @@ from gridmap.lookup import AddressRegistry, locate, locate_file, read_table, reg
 
 REPO = Path(__file__).resolve().parent.parent
 GRIDMAP = str(REPO / ".venv" / "bin" / "gridmap")
-needs_sample = pytest.mark.skipif(not SAMPLE.exists(), reason="sample workspace not generated yet")
 
 FULL = str.maketrans({c: chr(ord(c) + 0xFEE0) for c in "0123456789-ABCU#"})
 CN = "零一二三四五六七八九"
@@ -111,8 +110,6 @@ def make_variants(ref: pd.DataFrame, n_households: int, seed: int = 7) -> list[d
 
 @pytest.fixture(scope="module")
 def sample_layers() -> dict[str, gpd.GeoDataFrame]:
-    if not SAMPLE.exists():
-        pytest.skip("sample workspace not generated yet")
     return io.load_workspace(SAMPLE).layers
 
 
@@ -121,7 +118,6 @@ def sample_registry(sample_layers) -> AddressRegistry:
     return AddressRegistry.from_workspace(io.load_workspace(SAMPLE))
 
 
-@needs_sample
 def test_acceptance_address_variants(sample_layers, sample_registry) -> None:
     ref = reference_owners(sample_layers)
     variants = make_variants(ref, 130)
@@ -178,7 +174,6 @@ def test_acceptance_address_variants(sample_layers, sample_registry) -> None:
     assert correct / determinable >= 0.99, (correct, determinable, failures[:20])
 
 
-@needs_sample
 def test_unknown_rooms_and_buildings_are_not_matched_to_a_neighbour(sample_registry) -> None:
     reg = sample_registry
     keys = {(r.street, r.building, r.unit) for r in reg.records.itertuples() if r.building}
@@ -330,7 +325,6 @@ def test_boundary_warning_and_nearest_station(tiny_workspace: Path) -> None:
     assert res.nearest_microgrid["microgrid_id"] in ("M06", "M07")
 
 
-@needs_sample
 def test_shifted_coordinates_land_in_the_same_microgrid(sample_layers, sample_registry) -> None:
     mg = sample_layers["microgrids"]
     metric = metric_crs_for(mg)
@@ -525,7 +519,6 @@ def test_cli_batch(tmp_path: Path, tiny_workspace: Path) -> None:
     assert r.returncode == 2 and "--out" in r.stderr
 
 
-@needs_sample
 def test_cli_on_the_sample_default_workspace(sample_layers) -> None:
     addr = sample_layers["households"]["address"].iloc[0]
     r = _run(["locate", str(addr), "-f", "json"], REPO)

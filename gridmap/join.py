@@ -324,8 +324,8 @@ def assign_xy(
     for i, level in enumerate(POLYGON_LEVELS[:-1]):
         parent_level = POLYGON_LEVELS[i + 1]
         col, pcol = LAYERS[level].id_column, LAYERS[parent_level].id_column
-        have = np.array([v is not None for v in out[col]]) & np.array(
-            [v is None for v in out[pcol]]
+        have = np.array([v is not None for v in out[col]], dtype=bool) & np.array(
+            [v is None for v in out[pcol]], dtype=bool
         )
         if not have.any():
             continue
@@ -343,7 +343,11 @@ def assign_xy(
     frame[NEAREST_COLUMN] = pd.Series([None] * n, index=index, dtype=object)
     frame[NEAREST_DIST_COLUMN] = np.nan
     if nearest and "microgrids" in hierarchy.polygons:
-        need = np.array([v is None for v in out["microgrid_id"]]) & np.isfinite(x) & np.isfinite(y)
+        need = (
+            np.array([v is None for v in out["microgrid_id"]], dtype=bool)
+            & np.isfinite(x)
+            & np.isfinite(y)
+        )
         if need.any():
             nid, dist = nearest_polygon(
                 hierarchy.polygons["microgrids"], "microgrid_id", x[need], y[need]

@@ -199,3 +199,39 @@ def test_failed_write_leaves_workspace_unchanged(tiny_workspace, monkeypatch):
     assert tiny_workspace.read_bytes() == original
     leftovers = [p for p in tiny_workspace.parent.iterdir() if p.name.endswith(".tmp.gpkg")]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("engine", ["reference", "index"])
+def test_empty_point_layer_and_grids_only_with_integer_ids(tmp_path, engine):
+    """A workspace with only grids (integer ids, no micro-grids) and an empty point layer."""
+    layers = edge_case_layers()
+    grids = layers["grids"].copy()
+    grids["grid_id"] = [2, 10]  # integer ids: compared as strings, "10" < "2"
+    grids["geometry"] = [box(111.47, 35.64, 111.472, 35.642), box(111.471, 35.64, 111.474, 35.642)]
+    pts = gpd.GeoDataFrame(
+        {"household_id": ["A", "B", "C", "D"]},
+        geometry=[
+            Point(111.4705, 35.641),  # only grid 2
+            Point(111.4715, 35.641),  # overlap of 2 and 10 -> "10"
+            Point(111.4735, 35.641),  # only grid 10
+            Point(111.49, 35.65),  # outside
+        ],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "ws.gpkg"
+    io.write_layers(
+        path, {"grids": grids, "households": pts, "charging_piles": pts.iloc[:0].copy()}
+    )
+    result = assign_workspace(path, engine=engine)
+    piles = result.layers["charging_piles"]
+    assert piles.total == 0 and piles.unassigned.empty
+    hh = io.read_layer(path, "households").set_index("household_id")
+    ref = reference_owner(pts.set_index("household_id"), grids.astype({"grid_id": str}), "grid_id")
+    got = hh["grid_id"].where(hh["grid_id"].notna(), None)
+    assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in ref]
+    assert list(got) == ["2", "10", "10", None]
+    assert hh["microgrid_id"].isna().all()
+    assert result.layers["households"].by_level == {
+        "microgrids": 0, "grids": 3, "zones": 0, "communities": 0, "none": 1
+    }  # fmt: skip
+    assert len(io.read_layer(path, "charging_piles")) == 0

@@ -263,7 +263,8 @@ def import_cmd(
     lat_col: Annotated[str | None, typer.Option(help="Latitude column of a CSV/XLSX.")] = None,
     id_col: Annotated[str | None, typer.Option(help="Column holding the layer's id.")] = None,
     encoding: Annotated[
-        str | None, typer.Option(help="Text encoding of a CSV (default: detected).")
+        str | None,
+        typer.Option(help="Text encoding of a CSV or a Shapefile .dbf (default: detected)."),
     ] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name or number.")] = None,
     source_layer: Annotated[

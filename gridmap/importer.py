@@ -22,6 +22,7 @@ skipped rows are written to a CSV report.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io as _io
 import os
@@ -39,7 +40,7 @@ import shapely
 from gridmap import crs as gcrs
 from gridmap import io as gio
 from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
-from gridmap.schema import LAYERS, PERSONAL_COLUMNS, POLYGON_LEVELS
+from gridmap.schema import ASSIGN_COLUMNS, LAYERS, PERSONAL_COLUMNS, POLYGON_LEVELS
 
 #: Default distance beyond which a point counts as "far from the workspace".
 DEFAULT_MAX_DISTANCE_M = 50_000.0
@@ -730,7 +731,54 @@ def _features_with_bad_wkb(path: Path, layer: str | None) -> list[str]:
     return out
 
 
-def _vector_to_gdf(path: Path, *, layer, crs) -> ImportedData:
+def shapefile_encoding(path: Path) -> str | None:
+    """Encoding of a Shapefile's ``.dbf`` text when nothing in the files says it.
+
+    GDAL reads the ``.cpg`` file or the code-page byte of the ``.dbf`` header;
+    when both are missing it assumes ISO-8859-1, which turns Chinese text from
+    GBK/GB18030 (the usual encoding of Chinese GIS exports) or UTF-8 into
+    garbage. This returns ``"utf-8"`` or ``"gb18030"`` when the ``.dbf`` records
+    decode as such (strict, UTF-8 first, as for CSV), and None when a
+    ``.cpg`` or a code-page mark exists, the text is plain ASCII, or neither
+    encoding fits.
+    """
+    if path.suffix.lower() != ".shp":
+        return None
+    siblings = {p.suffix.lower(): p for p in path.parent.glob(path.stem + ".*")}
+    if ".cpg" in siblings or ".dbf" not in siblings:
+        return None
+    data = siblings[".dbf"].read_bytes()
+    if len(data) < 32 or data[29] != 0:  # byte 29: the language driver (code page) id
+        return None
+    body = data[int.from_bytes(data[8:10], "little") :]
+    if body.isascii():
+        return None
+    for enc in ("utf-8", "gb18030"):
+        try:
+            body.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return enc
+    return None
+
+
+def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> ImportedData:
+    notes: list[str] = []
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name  # latin-1 -> iso8859-1, a name GDAL knows
+        except LookupError as exc:
+            raise InputFileError(
+                f"unknown --encoding '{encoding}' (use utf-8, gbk, gb18030, big5 ...)",
+                file=str(path),
+            ) from exc
+    else:
+        encoding = shapefile_encoding(path)
+        if encoding is not None:
+            notes.append(
+                f"the Shapefile has no .cpg file saying how its text is encoded; "
+                f"it was read as {encoding} (detected; override with --encoding)"
+            )
     try:
         layers = [str(n) for n, _ in pyogrio.list_layers(path)]
     except Exception as exc:
@@ -747,7 +795,7 @@ def _vector_to_gdf(path: Path, *, layer, crs) -> ImportedData:
             f"no layer '{layer}' in the file (it has: {', '.join(layers)})", file=str(path)
         )
     try:
-        gdf = pyogrio.read_dataframe(path, layer=layer)
+        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
     except Exception as exc:
         raise _unreadable(path, exc, layer=layer) from exc
     if not isinstance(gdf, gpd.GeoDataFrame):
@@ -755,7 +803,6 @@ def _vector_to_gdf(path: Path, *, layer, crs) -> ImportedData:
     rows_read = len(gdf)
     gdf.index = pd.RangeIndex(1, 1 + len(gdf))
     attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    notes: list[str] = []
     if crs is None and gdf.crs is None:
         hint = " (a Shapefile whose .prj file is missing?)" if path.suffix.lower() == ".shp" else ""
         raise CRSError(
@@ -811,6 +858,7 @@ def _vector_to_gdf(path: Path, *, layer, crs) -> ImportedData:
         problems=problems,
         source=path,
         rows_read=rows_read,
+        encoding=encoding,
         source_crs=str(cs),
         row_numbering="feature number (first feature = 1)",
         notes=notes,
@@ -847,7 +895,8 @@ def read_input(
     lon_col, lat_col
         Coordinate columns of a table (default: recognised from the headers).
     encoding
-        Text encoding of a CSV (default: detected).
+        Text encoding of a CSV or of a Shapefile's .dbf (default: detected;
+        see :func:`shapefile_encoding`).
     sheet
         XLSX sheet name or 1-based number (default: the first).
     extent
@@ -879,7 +928,7 @@ def read_input(
             path, crs=crs, lon_col=lon_col, lat_col=lat_col, encoding=encoding, sheet=sheet
         )
     else:
-        data = _vector_to_gdf(path, layer=layer, crs=crs)
+        data = _vector_to_gdf(path, layer=layer, crs=crs, encoding=encoding)
     if extent is not None and max_distance_m and len(data.gdf):
         rep = data.gdf.geometry.values
         rep = np.where(shapely.get_type_id(rep) == 0, rep, shapely.point_on_surface(rep))
@@ -1163,6 +1212,15 @@ def import_layer(
                     layer=layer,
                 )
             renamed[id_col] = spec.id_column
+    # a Shapefile cuts field names at 10 characters: staff_phone -> staff_phon
+    known = (*spec.required, *spec.optional, *spec.personal, *ASSIGN_COLUMNS, "assigned_level")
+    cut = {}
+    for c in dict.fromkeys(known):
+        if len(c) > 10 and c not in columns and c[:10] in columns:
+            cut.setdefault(c[:10], []).append(c)
+    for short, full in cut.items():
+        if len(full) == 1 and short not in renamed and full[0] not in renamed.values():
+            renamed[short] = full[0]
     for req in spec.required:
         if req in columns or req in renamed.values():
             continue

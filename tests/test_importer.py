@@ -166,6 +166,32 @@ def test_shapefile_projected_and_missing_prj(tmp_path, ws):
     assert g3.normalize().equals_exact(mg.geometry.iloc[3].normalize(), 1e-8)
 
 
+@pytest.mark.parametrize("encoding", ["GBK", "UTF-8"])
+def test_shapefile_without_cpg_is_decoded_and_long_names_restored(tmp_path, ws, encoding):
+    """A Chinese Shapefile without .cpg (code page unmarked): text is detected, not garbled."""
+    grids = tiny_layers()["grids"].to_crs(4547)
+    src = tmp_path / "grids.shp"
+    with pytest.warns(RuntimeWarning, match="laundered"):
+        pyogrio.write_dataframe(grids, src, encoding=encoding)
+    src.with_suffix(".cpg").unlink()
+    dbf = src.with_suffix(".dbf").read_bytes()
+    assert dbf[29] == 0 and "一网格".encode(encoding.lower()) in dbf  # really unmarked
+    rep = import_layer(ws, "grids", src)
+    got = io.read_layer(ws, "grids")
+    assert list(got["name"]) == ["一网格", "二网格", "三网格", "四网格"]
+    assert list(got["staff_name"]) == ["张伟", "王芳", "李娜", "刘洋"]
+    # staff_phone was cut to staff_phon by the Shapefile: stored under its real name
+    assert rep.renamed == {"staff_phon": "staff_phone"}
+    assert list(got["staff_phone"]) == list(tiny_layers()["grids"]["staff_phone"])
+    assert rep.encoding == {"GBK": "gb18030", "UTF-8": "utf-8"}[encoding]
+    assert any(".cpg" in n for n in rep.notes)
+    # an explicit --encoding wins, an unknown one is a clear error
+    import_layer(ws, "grids", src, encoding="latin-1")
+    assert io.read_layer(ws, "grids")["name"].iloc[0] != "一网格"
+    with pytest.raises(InputFileError, match="unknown --encoding 'nope'"):
+        import_layer(ws, "grids", src, encoding="nope")
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

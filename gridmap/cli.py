@@ -336,12 +336,12 @@ def import_cmd(
         f"of {rep.workspace}"
     )
     if rep.encoding:
-        console.print(f"encoding: {rep.encoding}")
-    console.print(f"coordinates: {crs_text}")
+        console.print(f"encoding: {rep.encoding}", markup=False)
+    console.print(f"coordinates: {crs_text}", markup=False)  # '[assumed: ...]' is not markup
     for old, new in rep.renamed.items():
-        console.print(f"column '{old}' stored as '{new}'")
+        console.print(f"column '{old}' stored as '{new}'", markup=False)
     for note in rep.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False)
     if rep.skipped:
         console.print(
             f"[yellow]skipped {rep.skipped_rows} rows[/] (numbered by {rep.row_numbering}); "

@@ -406,6 +406,17 @@ def test_cli_import_summary_and_errors(tmp_path, ws):
     assert badcrs.returncode == 2 and "unknown coordinate system 'mars'" in badcrs.stderr
 
 
+def test_cli_import_prints_crs_assumption_and_bracketed_names(tmp_path, ws):
+    """Text in square brackets (the CRS assumption, headers like 经度[GCJ02]) is printed as is."""
+    src = write_csv(
+        tmp_path / "h.csv", ["户号", "经度", "纬度", "备注[说明]"], [["N1", *ORIG[0], "x"]], "utf-8"
+    )
+    ok = _run("import", "households", str(src), "-w", str(ws))
+    assert ok.returncode == 0, ok.stderr
+    out = " ".join(ok.stdout.split())
+    assert "[assumed: the table names no CRS; use --crs gcj02" in out
+
+
 def test_sample_workspace_round_trip(tmp_path, sample_copy):
     """Export the sample's households to a GBK CSV in GCJ-02 and import them back."""
     hh = io.read_layer(sample_copy, "households")

@@ -218,3 +218,46 @@ def test_no_personal_data_in_any_anonymous_answer(server, ws, layers, personal_s
     leaks = {k: v[:3] for k, v in leaks.items() if v}
     assert not leaks
     assert len(texts) > 400
+
+
+def test_personal_columns_under_other_names_stay_private(tmp_path):
+    """A real ledger names its people columns 网格员, 中心户, 负责人, 姓名, 联系电话...:
+    anonymous answers must not carry them; a staff key sees them in its own grid."""
+    from conftest import tiny_layers
+
+    from gridmap import io
+
+    layers = tiny_layers()
+    layers["grids"] = layers["grids"].rename(
+        columns={"staff_name": "网格员", "staff_phone": "网格员电话"}
+    )
+    layers["microgrids"] = layers["microgrids"].rename(
+        columns={"leader_name": "中心户", "leader_phone": "手机号"}
+    )
+    st = layers["service_stations"]
+    st["负责人"], st["manager"], st["联系人"] = ["王主任"], ["Li Lei"], ["赵大姐"]
+    hh = layers["households"].rename(columns={"head_name": "姓名", "phone": "联系电话"})
+    hh["身份证号"] = [f"14100219800101{k:04d}" for k in range(len(hh))]
+    layers["households"] = hh
+    path = tmp_path / "renamed.gpkg"
+    io.write_layers(path, layers)
+    personal = [*layers["grids"]["网格员"], *layers["grids"]["网格员电话"]]
+    personal += [*layers["microgrids"]["中心户"], *layers["microgrids"]["手机号"]]
+    personal += ["王主任", "Li Lei", "赵大姐", *hh["姓名"], *hh["联系电话"], *hh["身份证号"]]
+    keys = write_keys(tmp_path / "keys.toml", ["G1"], ["G2"])
+    with running_server(Settings(workspace=path, keys_file=keys)) as (base, _):
+        with client(base) as c:
+            texts = {}
+            for d in c.get("/collections").json()["collections"]:
+                texts[d["id"]] = str(get_all(c, f"{base}/collections/{d['id']}/items"))
+            texts["grid G1"] = c.get("/collections/grids/items/G1").text
+            for a in hh["address"]:
+                texts[a] = c.get("/locate", params={"q": a}).text
+        leaks = {k: _leaks(t, personal) for k, t in texts.items()}
+        assert not {k: v for k, v in leaks.items() if v}
+        assert "一网格" in texts["grids"]  # the grid names are still public
+        with client(base, "staff1") as c:
+            g1 = c.get("/collections/grids/items/G1").json()["properties"]
+            g2 = c.get("/collections/grids/items/G2").json()["properties"]
+        assert g1["网格员"] == "张伟" and g1["网格员电话"] == "13800000001"
+        assert g2.get("网格员") is None and g2.get("网格员电话") is None

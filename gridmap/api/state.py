@@ -48,7 +48,9 @@ PUBLIC_LAYERS = (*BOUNDARY_LAYERS, *FACILITY_LAYERS, ROADS)
 #: Column names that look personal wherever they appear (besides PERSONAL_COLUMNS).
 _PERSONAL_RE = re.compile(
     r"(phone|tel$|^tel|mobile|contact|leader|staff_name|head|owner|resident_name|person|"
-    r"address|addr|id_?card|email|wechat|姓名|电话|手机|住址|地址|联系|身份证|户主)",
+    r"address|addr|id_?card|email|wechat|^staff$|manager|^qq|"
+    r"姓名|名字|电话|手机|住址|地址|联系|身份证|户主|网格员|网格长|负责人|中心户|楼长|栋长|"
+    r"管理员|书记|主任|监护人|微信|邮箱)",
     re.IGNORECASE,
 )
 

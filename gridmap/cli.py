@@ -783,7 +783,10 @@ def main() -> None:
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except GridmapError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        # escape: file names and headers such as 'lon[deg]' are not rich markup
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -68,3 +68,12 @@ def test_validate_exit_code_1_on_errors(tmp_path, tiny_layers_dict):
     json.loads(res.stdout)
     clean = run("validate", "--help")
     assert clean.returncode == 0
+
+
+def test_error_text_with_square_brackets_is_printed_as_is(tmp_path, tiny_workspace):
+    """Headers like 'lon[deg]' in an error are user text, not rich markup."""
+    src = tmp_path / "b.csv"
+    src.write_text("id,lon[deg],lat[/deg]\n1,111.47,35.64\n", encoding="utf-8")
+    res = run("import", "households", str(src), "-w", str(tiny_workspace), "--lon-col", "foo")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "lon[deg], lat[/deg]" in " ".join(res.stderr.split())

@@ -786,7 +786,9 @@ def main() -> None:
         from rich.markup import escape
 
         # escape: file names and headers such as 'lon[deg]' are not rich markup
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -59,6 +59,8 @@ FORMAT_VERSION = 3
 MAX_DEPTH = 24
 #: Batches at least this large are queried in a spatially sorted order.
 SORT_THRESHOLD = 20_000
+#: The quadtree stops splitting before it exceeds this many nodes per polygon edge.
+NODE_BUDGET_PER_EDGE = 8
 _CCW_ERR = (3.0 + 16.0 * 2.0**-53) * 2.0**-53
 
 _ARRAYS = (
@@ -526,7 +528,7 @@ def _seg_touches(x1, y1, x2, y2, rx0, ry0, rx1, ry1):
 @njit(cache=True, parallel=True)
 def _build_level(
     cell_start, pair_edge, cx, cy, base, d, depth, max_edges, x0, y0, width, margin,
-    geom_of_edge, poly_start, edges, kind,
+    geom_of_edge, poly_start, edges, kind, max_children,
 ):  # fmt: skip
     """Split one level of the quadtree (parallel over cells and children).
 
@@ -536,7 +538,10 @@ def _build_level(
     whose candidates are those polygons. A polygon that touched the parent but
     no longer touches a child covers all of the child or none of it: its
     centre is tested and the child's base updated (pairs the compiled test
-    cannot decide are returned for shapely).
+    cannot decide are returned for shapely). When splitting would create more
+    than ``max_children`` cells (edges that no split separates, such as many
+    polygons with identical geometry), every cell of the level becomes a leaf:
+    leaves are exact at any depth, splitting only makes queries faster.
     """
     ncell = cx.shape[0]
     cnt = np.zeros(ncell, np.int64)
@@ -560,8 +565,13 @@ def _build_level(
     lidx = np.full(ncell, -1, np.int64)
     nsplit = 0
     nleaf = 0
+    nwant = 0
     for c in range(ncell):
         if cnt[c] > max_edges and d < depth:
+            nwant += 1
+    stop = 4 * nwant > max_children
+    for c in range(ncell):
+        if cnt[c] > max_edges and d < depth and not stop:
             split[c] = True
             kidx[c] = nsplit
             nsplit += 1
@@ -749,6 +759,10 @@ def build_index(
     depth = int(max_depth)
     scale = float(2**depth / width)
     margin = width / 2**depth * 1e-3  # absorbs the rounding of point -> cell
+    # node budget: normal layers use about 0.15 nodes per edge; edges that no split
+    # separates (identical polygons under different ids) would otherwise double the
+    # cells at every level down to max_depth and exhaust memory
+    max_nodes = NODE_BUDGET_PER_EDGE * nedge + 4096
 
     # level 0: the root holds every edge
     child0_levels: list[np.ndarray] = []
@@ -771,7 +785,7 @@ def build_index(
         (split, leaf_cells, lcs, lcand, ccx, ccy, cbase, child_start, child_edge, un_c, un_r) = (
             _build_level(
                 cell_start, pair_edge, cx, cy, base, d, depth, max_edges, x0, y0, width, margin,
-                geom_of_edge, poly_start, edges, kind,
+                geom_of_edge, poly_start, edges, kind, max_nodes - node_offset - ncell,
             )
         )  # fmt: skip
         if len(un_c):  # invalid geometries or unsure centres: ask shapely
@@ -861,8 +875,9 @@ def layer_key(polygons: gpd.GeoDataFrame, id_column: str) -> str:
     """Content hash of a layer's ids and geometries (the cache key)."""
     h = hashlib.sha1(f"v{FORMAT_VERSION}|{MAX_DEPTH}|".encode())
     for v in polygons[id_column]:
-        h.update(str(_as_str_id(v)).encode())
-        h.update(b"\x00")
+        sid = _as_str_id(v)
+        # a null id (dropped from the index) must not hash like the id "None"
+        h.update(b"\x01" if sid is None else sid.encode() + b"\x00")
     geoms = np.asarray(polygons.geometry.values)
     present = ~shapely.is_missing(geoms)
     h.update(present.tobytes())
@@ -883,8 +898,8 @@ def cached_index(
     if target.exists():
         try:
             return CellIndex.load(target)
-        except (OSError, ValueError, KeyError, GridmapError):
-            pass  # unreadable or old cache: rebuild below
+        except Exception:  # any unreadable cache (truncated, zero bytes, bad CRC,
+            pass  # old format) only costs a rebuild below
     index = build_index(polygons, id_column)
     try:
         cache.mkdir(parents=True, exist_ok=True)

@@ -327,3 +327,61 @@ def test_sorted_and_unsorted_query_orders_agree(threshold, monkeypatch):
     got = idx(x, y)
     assert (got == reference_locator(gdf, "microgrid_id")(x, y)).all()
     assert all(v is None for v in got[:500])
+
+
+def test_identical_polygons_under_many_ids_build_and_match():
+    """40 copies of one micro-grid (a layer imported twice over): no split separates their
+    edges; the build must stay small (it used to split to the deepest level and run out
+    of memory) and the smallest id must win everywhere."""
+    from gridmap.index import NODE_BUDGET_PER_EDGE
+
+    dup = box(*_lattice(2, 2), *_lattice(6, 5))
+    polys = [dup] * 40 + [
+        box(*_lattice(6, 2), *_lattice(9, 5)),
+        box(*_lattice(0, 0), *_lattice(2, 2)),
+    ]
+    ids = [f"D{k:02d}" for k in range(40, 0, -1)] + ["N1", "N2"]
+    gdf = gpd.GeoDataFrame({"microgrid_id": ids}, geometry=polys, crs="EPSG:4326")
+    idx = build_index(gdf, "microgrid_id")
+    assert idx.n_nodes <= NODE_BUDGET_PER_EDGE * len(idx.arrays["edges"]) + 4096
+    rng = np.random.default_rng(5)
+    x, y = _probe_points(polys, rng, n_random=5000)
+    got = idx(x, y)
+    assert (got == reference_locator(gdf, "microgrid_id")(x, y)).all()
+    assert idx.locate_one(*_lattice(4, 3)) == "D01"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[: len(b) // 2],  # truncated (copied while being written, disk full)
+        lambda b: b"",  # zero bytes
+        lambda b: b[:1000] + bytes([b[1000] ^ 0xFF]) + b[1001:],  # one flipped byte
+        lambda b: b[:-200] + bytes([b[-200] ^ 0x01]) + b[-199:],
+    ],
+    ids=["truncated", "zero-bytes", "flipped-early", "flipped-late"],
+)
+def test_damaged_cache_file_is_rebuilt_not_fatal(tmp_path, tiny_layers_dict, damage):
+    mg = tiny_layers_dict["microgrids"]
+    cache = tmp_path / "ws.gpkg.gridmap-index"
+    cached_index(mg, "microgrid_id", cache, "microgrids")
+    (f,) = cache.glob("microgrids-*.npz")
+    f.write_bytes(damage(f.read_bytes()))
+    idx = cached_index(mg, "microgrid_id", cache, "microgrids")
+    rng = np.random.default_rng(2)
+    x = rng.uniform(X0 - 0.001, X0 + 0.005, 5000)
+    y = rng.uniform(Y0 - 0.001, Y0 + 0.003, 5000)
+    assert (idx(x, y) == reference_locator(mg, "microgrid_id")(x, y)).all()
+    assert cached_index(mg, "microgrid_id", cache, "microgrids").build_seconds == 0.0  # healed
+
+
+def test_null_id_and_literal_none_id_get_different_cache_keys(tmp_path):
+    """A null id is left out of the index; an id spelled 'None' is kept: a shared cache
+    file would hand one layer the other's answers."""
+    g = [box(0, 0, 1, 1), box(2, 0, 3, 1)]
+    a = gpd.GeoDataFrame({"microgrid_id": ["A", None]}, geometry=g, crs="EPSG:4326")
+    b = gpd.GeoDataFrame({"microgrid_id": ["A", "None"]}, geometry=g, crs="EPSG:4326")
+    assert layer_key(a, "microgrid_id") != layer_key(b, "microgrid_id")
+    cache = tmp_path / "c"
+    assert cached_index(a, "microgrid_id", cache, "microgrids").locate_one(2.5, 0.5) is None
+    assert cached_index(b, "microgrid_id", cache, "microgrids").locate_one(2.5, 0.5) == "None"

@@ -23,7 +23,8 @@ unknown_parent            error     the parent id names no feature of the parent
 parent_mismatch           error     the parent id column disagrees with the geometry
 gap                       warning   part of a parent covered by no child (often a
                                     park or school on purpose)
-point_outside             warning   a point layer feature lies in no micro-grid
+point_outside             warning   a point layer feature lies in no micro-grid (or
+                                    no grid, when there are no micro-grids)
 empty_layer               warning   a workspace layer has no features
 crs_shift_suspected       warning   points fit the micro-grids only when read as
                                     GCJ-02/BD-09 (imported without --crs gcj02?)
@@ -55,6 +56,7 @@ from gridmap.join import (
     assign_points,
     build_hierarchy,
     derive_parents,
+    nearest_polygon,
     point_coordinates,
 )
 from gridmap.schema import (
@@ -590,8 +592,12 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
         g = lay.gdf[usable[lvl]]
         if len(g):
             polys[lvl] = g
-    if MICROGRIDS not in polys:
+    if not polys:
         return []
+    # the finest polygon level present: micro-grids, or grids in a workspace without them
+    finest = next(lvl for lvl in POLYGON_LEVELS if lvl in polys)
+    finest_col = LAYERS[finest].id_column
+    finest_word = SINGULAR.get(finest, finest)
     hierarchy = build_hierarchy(polys)
     f = []
     for name in POINT_LAYERS:
@@ -604,7 +610,7 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
             continue
         res = assign_points(pts, hierarchy)
         x_all, y_all = point_coordinates(pts)
-        shift = shift_suspicion(x_all, y_all, hierarchy.locator(MICROGRIDS))
+        shift = shift_suspicion(x_all, y_all, hierarchy.locator(finest))
         if shift is not None:
             system, n, n_given, n_shifted = shift
             f.append(
@@ -613,21 +619,26 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
                     "crs_shift_suspected",
                     name,
                     [],
-                    f"{n_given} of {n} features lie in a micro-grid as stored, but {n_shifted} "
+                    f"{n_given} of {n} features lie in a {finest_word} as stored, but {n_shifted} "
                     f"would if the coordinates were read as {system}: were they imported from "
                     f"{'Amap/Tencent' if system == 'gcj02' else 'Baidu'} without --crs {system}?",
                     value=float(n_shifted),
                 )
             )
-        outside = res["microgrid_id"].isna().to_numpy()
+        outside = res[finest_col].isna().to_numpy()
         if not outside.any():
             continue
         idx = np.flatnonzero(ok)[outside]
         x, y = point_coordinates(pts[outside])
+        if finest == MICROGRIDS:
+            nearest_ids = res["nearest_microgrid_id"].to_numpy()[outside]
+            nearest_m = res["nearest_microgrid_m"].to_numpy()[outside]
+        else:
+            nearest_ids, nearest_m = nearest_polygon(polys[finest], finest_col, x, y)
         for k, i in enumerate(idx):
             label = _label(lay, i)
-            near = res["nearest_microgrid_id"].to_numpy()[outside][k]
-            dist = res["nearest_microgrid_m"].to_numpy()[outside][k]
+            near = nearest_ids[k]
+            dist = nearest_m[k]
             level = res["assigned_level"].to_numpy()[outside][k]
             owner = (
                 f"; it is inside {SINGULAR.get(level, level)} {res[LAYERS[level].id_column].to_numpy()[outside][k]}"
@@ -640,7 +651,7 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
                     "point_outside",
                     name,
                     [label],
-                    f"{label} is in no micro-grid (nearest {near}, {dist:.1f} m away){owner}",
+                    f"{label} is in no {finest_word} (nearest {near}, {dist:.1f} m away){owner}",
                     lon=float(x[k]),
                     lat=float(y[k]),
                     value=float(dist) if dist is not None and np.isfinite(dist) else None,

@@ -359,3 +359,24 @@ def test_gcj02_stored_as_wgs84_is_suspected(tmp_path):
     assert "0 of 4" in f[0].message and "gcj02" in f[0].message
     # the untouched tiny workspace (4 of 6 households in micro-grids) raises no suspicion
     assert not validate(write(tmp_path, tiny_layers(), "ok.gpkg")).by_code("crs_shift_suspected")
+
+
+@pytest.mark.parametrize("empty_microgrids", [False, True])
+def test_points_outside_every_grid_when_there_are_no_microgrids(tmp_path, empty_microgrids):
+    """Without micro-grids (absent or empty), points are checked against the grids."""
+    layers = tiny_layers()
+    layers.pop("microgrids")
+    if empty_microgrids:
+        layers["microgrids"] = tiny_layers()["microgrids"].iloc[:0]
+    rep = validate(write(tmp_path, layers))
+    outside = rep.by_code("point_outside")
+    # independent reference: households covered by no grid, nearest grid in metres
+    hh, grids = layers["households"], layers["grids"]
+    covered = gpd.sjoin(hh, grids, predicate="covered_by").index
+    expected = sorted(hh.loc[~hh.index.isin(covered), "household_id"])
+    assert sorted(f.ids[0] for f in outside if f.layer == "households") == expected == ["H5"]
+    f = next(f for f in outside if f.layer == "households")
+    metric = metric_crs_for(grids)
+    d = grids.to_crs(metric).distance(hh[hh.household_id == "H5"].to_crs(metric).geometry.iloc[0])
+    assert f.value == pytest.approx(d.min(), abs=0.2)
+    assert "in no grid (nearest G4" in f.message

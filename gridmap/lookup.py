@@ -77,6 +77,45 @@ _NO_ADDRESSES = (
 #: Layers besides households that may carry addresses.
 ADDRESS_LAYERS = ("addresses", "buildings")
 ADDRESS_COLUMNS = ("address", "地址", "住址", "addr", "full_address", "门牌地址")
+#: Words that mark an address column under another name (详细地址, 家庭住址, 现住址...).
+ADDRESS_WORDS = ("地址", "住址", "address")
+
+#: Where the grid worker's and the micro-grid leader's name and phone may be, best first
+#: (the schema's names, then the words real ledgers use).
+STAFF_NAME_COLUMNS = ("staff_name", "网格员", "网格员姓名", "网格长", "负责人", "联系人", "staff")
+STAFF_PHONE_COLUMNS = (
+    "staff_phone",
+    "网格员电话",
+    "网格员手机",
+    "联系电话",
+    "电话",
+    "手机",
+    "手机号",
+    "联系方式",
+    "phone",
+)
+LEADER_NAME_COLUMNS = (
+    "leader_name",
+    "中心户",
+    "党员中心户",
+    "中心户姓名",
+    "微网格长",
+    "微网格员",
+    "负责人",
+    "联系人",
+    "leader",
+)
+LEADER_PHONE_COLUMNS = (
+    "leader_phone",
+    "中心户电话",
+    "中心户手机",
+    "联系电话",
+    "电话",
+    "手机",
+    "手机号",
+    "联系方式",
+    "phone",
+)
 
 Owner = tuple[str | None, str | None, str | None, str | None]
 
@@ -169,8 +208,19 @@ def _clean(v) -> str | None:
     return s or None
 
 
+def _first_column(df: pd.DataFrame, options: Sequence[str]) -> str | None:
+    """The first of ``options`` that is a column of ``df`` (case-insensitive), or None."""
+    lower = {str(c).strip().lower(): c for c in df.columns}
+    return next((lower[o.lower()] for o in options if o.lower() in lower), None)
+
+
 def _find_column(
-    df: pd.DataFrame, wanted: str | None, options: Sequence[str], what: str, source: str
+    df: pd.DataFrame,
+    wanted: str | None,
+    options: Sequence[str],
+    what: str,
+    source: str,
+    contains: Sequence[str] = (),
 ) -> str:
     if wanted is not None:
         if wanted in df.columns:
@@ -183,6 +233,16 @@ def _find_column(
     for opt in options:
         if opt.lower() in lower:
             return lower[opt.lower()]
+    # a ledger's own wording (详细地址, 家庭住址, 现住址...): one column containing the word
+    near = [c for k, c in lower.items() if any(w.lower() in k for w in contains)]
+    if len(near) == 1:
+        return near[0]
+    if len(near) > 1:
+        raise InputFileError(
+            f"several columns may hold the {what} ({', '.join(map(str, near))}); "
+            "name one with --column",
+            file=source,
+        )
     raise InputFileError(
         f"no {what} column found (looked for {', '.join(options)}; columns: "
         f"{', '.join(map(str, df.columns))}). Name it with --column.",
@@ -327,7 +387,9 @@ class AddressRegistry:
             if gdf is None or len(gdf) == 0:
                 continue
             try:
-                col = _find_column(gdf, None, ADDRESS_COLUMNS, "address", f"{ws.path}:{name}")
+                col = _find_column(
+                    gdf, None, ADDRESS_COLUMNS, "address", f"{ws.path}:{name}", ADDRESS_WORDS
+                )
             except InputFileError:
                 if name == HOUSEHOLDS:
                     continue
@@ -384,7 +446,7 @@ class AddressRegistry:
 
         df = read_table(file)
         src = str(file)
-        col = _find_column(df, address_col, ADDRESS_COLUMNS, "address", src)
+        col = _find_column(df, address_col, ADDRESS_COLUMNS, "address", src, ADDRESS_WORDS)
         records = pd.DataFrame(
             {"record_id": [f"row {i + 2}" for i in range(len(df))], "source": src}
         )
@@ -420,27 +482,32 @@ class AddressRegistry:
         return cls(records, hierarchy=hierarchy, layers=layers, source=src, **kwargs)
 
     def _load_contacts(self) -> None:
-        grids = self.layers.get(GRIDS)
-        if grids is not None and "grid_id" in grids.columns:
-            for row in grids.itertuples(index=False):
-                gid = _clean(getattr(row, "grid_id", None))
-                if gid:
-                    self._contacts_grid[gid] = {
-                        "grid_id": gid,
-                        "grid_name": _clean(getattr(row, "name", None)),
-                        "name": _clean(getattr(row, "staff_name", None)),
-                        "phone": _clean(getattr(row, "staff_phone", None)),
-                    }
-        micro = self.layers.get(MICROGRIDS)
-        if micro is not None and "microgrid_id" in micro.columns:
-            for row in micro.itertuples(index=False):
-                mid = _clean(getattr(row, "microgrid_id", None))
-                if mid:
-                    self._contacts_micro[mid] = {
-                        "microgrid_id": mid,
-                        "microgrid_name": _clean(getattr(row, "name", None)),
-                        "name": _clean(getattr(row, "leader_name", None)),
-                        "phone": _clean(getattr(row, "leader_phone", None)),
+        for layer, idc, names, phones, target in (
+            (GRIDS, "grid_id", STAFF_NAME_COLUMNS, STAFF_PHONE_COLUMNS, self._contacts_grid),
+            (
+                MICROGRIDS,
+                "microgrid_id",
+                LEADER_NAME_COLUMNS,
+                LEADER_PHONE_COLUMNS,
+                self._contacts_micro,
+            ),
+        ):
+            gdf = self.layers.get(layer)
+            if gdf is None or idc not in gdf.columns:
+                continue
+            name_col = _first_column(gdf, names)
+            phone_col = _first_column(gdf, phones)
+            title = gdf["name"] if "name" in gdf.columns else pd.Series(None, index=gdf.index)
+            who = gdf[name_col] if name_col else pd.Series(None, index=gdf.index)
+            tel = gdf[phone_col] if phone_col else pd.Series(None, index=gdf.index)
+            for i, t, n, ph in zip(gdf[idc], title, who, tel, strict=True):
+                key = _clean(i)
+                if key:
+                    target[key] = {
+                        idc: key,
+                        f"{layer[:-1]}_name": _clean(t),
+                        "name": _clean(n),
+                        "phone": _clean(ph),
                     }
 
     def __len__(self) -> int:
@@ -1090,7 +1157,7 @@ def locate_table(
     Rows whose status is not ``ok`` (ambiguous, not found, empty address) get
     ``review = True`` and a message; none is dropped.
     """
-    col = _find_column(df, column, ADDRESS_COLUMNS, "address", source)
+    col = _find_column(df, column, ADDRESS_COLUMNS, "address", source, ADDRESS_WORDS)
     out = df.copy()
     rows: list[dict] = []
     for value in df[col].tolist():

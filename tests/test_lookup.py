@@ -656,3 +656,36 @@ def test_coordinate_only_registry_is_reused_and_upgraded(tiny_workspace: Path) -
     assert locate("西南街1-1-101", workspace=tiny_workspace).microgrid_id == "M01"
     full = registry_for(tiny_workspace)
     assert full.has_addresses and registry_for(tiny_workspace, addresses=False) is full
+
+
+def test_contacts_from_columns_named_as_in_real_ledgers(tmp_path: Path) -> None:
+    """Grids with 网格员/网格员电话 and micro-grids with 中心户/联系电话 still give contacts."""
+    layers = tiny_layers()
+    layers["grids"] = layers["grids"].rename(
+        columns={"staff_name": "网格员", "staff_phone": "网格员电话"}
+    )
+    layers["microgrids"] = layers["microgrids"].rename(
+        columns={"leader_name": "中心户", "leader_phone": "联系电话"}
+    )
+    path = tmp_path / "renamed.gpkg"
+    io.write_layers(path, layers)
+    res = locate("西南街1号楼1单元101室", registry=AddressRegistry.from_workspace(path))
+    assert res.grid_worker["name"] == "张伟" and res.grid_worker["phone"] == "13800000001"
+    assert res.microgrid_leader["name"] == "党员1"
+    assert res.microgrid_leader["phone"] == "13900000001"
+
+
+@pytest.mark.parametrize("column", ["详细地址", "家庭住址", "现住址"])
+def test_address_column_under_other_names(tmp_path: Path, column: str) -> None:
+    """A households layer (or a batch file) whose address column is 详细地址/家庭住址/...
+    still builds a registry; the batch finds its column without --column."""
+    layers = tiny_layers()
+    layers["households"] = layers["households"].rename(columns={"address": column})
+    path = tmp_path / "ws.gpkg"
+    io.write_layers(path, layers)
+    reg = AddressRegistry.from_workspace(path)
+    assert locate("西南街1-1-101", registry=reg).microgrid_id == "M01"
+    src = tmp_path / "batch.csv"
+    src.write_text(f"序号,{column}\n1,西南街1号楼1单元101室\n", encoding="utf-8")
+    _, table = locate_file(src, tmp_path / "out.csv", registry=reg)
+    assert table["microgrid_id"].iloc[0] == "M01"

@@ -77,3 +77,22 @@ def test_error_text_with_square_brackets_is_printed_as_is(tmp_path, tiny_workspa
     res = run("import", "households", str(src), "-w", str(tiny_workspace), "--lon-col", "foo")
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "lon[deg], lat[/deg]" in " ".join(res.stderr.split())
+
+
+def test_assign_table_on_grids_only_workspace_and_odd_ids(tmp_path):
+    """No micro-grids: no 'nan' cells, the title says why; ids are printed literally."""
+    from conftest import tiny_layers
+
+    from gridmap import io
+
+    layers = tiny_layers()
+    del layers["microgrids"]
+    layers["households"]["household_id"] = [f"[red]H{k}" for k in range(1, 7)]
+    ws = tmp_path / "g.gpkg"
+    io.write_layers(ws, layers)
+    res = run("assign", str(ws))
+    assert res.returncode == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    assert "nan" not in out
+    assert "(the workspace has no micro-grids)" in out
+    assert "[red]H1" in out

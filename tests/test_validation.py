@@ -380,3 +380,15 @@ def test_points_outside_every_grid_when_there_are_no_microgrids(tmp_path, empty_
     d = grids.to_crs(metric).distance(hh[hh.household_id == "H5"].to_crs(metric).geometry.iloc[0])
     assert f.value == pytest.approx(d.min(), abs=0.2)
     assert "in no grid (nearest G4" in f.message
+
+
+def test_cli_table_prints_ids_and_columns_with_brackets_literally(tmp_path):
+    """Ids like '[b]7' and columns like 'x[/m]' are user text, not rich markup (no crash)."""
+    layers = tiny_layers()
+    hh = layers["households"]
+    hh["household_id"] = ["[b]7", "[b]7", "H3", "H4", "H5", "H6"]
+    layers["grids"] = layers["grids"].rename(columns={"name": "名称[/m]"})
+    res = _run("validate", str(write(tmp_path, layers)))
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    out = " ".join(res.stdout.split())
+    assert "'[b]7'" in out and "名称[/m]" in out

@@ -346,6 +346,26 @@ def strip_admin_prefix(
     return prefix, rest
 
 
+#: ``建设路88号阳光小区``: a road, its door number (号, Shanghai's 弄) and the compound behind it.
+_ROAD_NUMBER_RE = re.compile(
+    r"^(?P<road>.{1,12}?(?:路|街|道|巷|弄|胡同))(?P<no>\d+[A-Z]?(?:-\d+)?)(?:号|弄)(?P<compound>\D.+)$"
+)
+
+
+def split_road_number(street: str) -> tuple[str, str, str] | None:
+    """Split ``建设路88号阳光小区`` into (road, door number, compound).
+
+    Residents often name only the compound (``阳光小区3-2-501``) where a ledger
+    writes the road and door number before it, or the other way round. Returns
+    None when ``street`` has no road-and-number prefix or the compound part is
+    shorter than two characters (``建设路88号院`` is one compound, not two).
+    """
+    m = _ROAD_NUMBER_RE.match(street or "")
+    if m is None:
+        return None
+    return m.group("road"), m.group("no"), m.group("compound")
+
+
 def _street_length(text: str) -> int:
     """Characters before the first digit or building letter (the street part)."""
     m = _STREET_END_RE.search(text)

@@ -44,7 +44,7 @@ import shapely
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from gridmap.address import ParsedAddress, format_address, parse_address
+from gridmap.address import ParsedAddress, format_address, parse_address, split_road_number
 from gridmap.crs import metric_crs_for, parse_crs, to_wgs84
 from gridmap.errors import (
     AddressError,
@@ -64,6 +64,8 @@ CANDIDATE_SCORE = 45.0
 MARGIN = 5.0
 #: Score of an answer at building level (room not given or unknown).
 BUILDING_SCORE = 90.0
+#: Street score when the compound agrees but the query names another road before it.
+ROAD_MISMATCH_SCORE = 90.0
 #: Distance to a boundary (metres) under which a coordinate answer warns.
 NEAR_BOUNDARY_M = 5.0
 #: Street-name suffixes of administrative units before a known street name.
@@ -357,6 +359,13 @@ class AddressRegistry:
             )
         self.streets: list[str] = sorted(s for s in self._by_street if s)
         self._street_set = frozenset(self.streets)
+        #: compound name -> [(registry street, its road)] for streets like 建设路88号阳光小区
+        self._by_compound: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for s in self.streets:
+            split = split_road_number(s)
+            if split is not None:
+                self._by_compound[split[2]].append((s, split[0]))
+        self._compounds: list[str] = sorted(self._by_compound)
         no_owner = sum(1 for o in self._owners if all(v is None for v in o))
         if no_owner:
             self.notes.append(
@@ -540,15 +549,42 @@ class AddressRegistry:
             ]
             if longer:
                 return sorted(longer)
+        # the compound named with or without the road and door number in front of it
+        # (阳光小区 for 建设路88号阳光小区, or the other way round)
+        split = split_road_number(p.street)
+        compound = split[2] if split else p.street
+        aliases = self._compound_aliases(compound, split[0] if split else None)
+        if aliases:
+            resolving = [a for a in aliases if self._resolve(a[0], p)[0] != "none"]
+            return resolving or aliases
         if not p.street:
             return []
         found: dict[str, float] = {}
-        for q in {p.street, p.street_full} - {""}:
+        for q in {p.street, p.street_full, compound} - {""}:
             for s, score in self._fuzzy_streets(q):
                 found[s] = max(found.get(s, 0.0), score)
+        if self._by_compound:
+            for c, score in self._fuzzy_streets(compound, choices=self._compounds):
+                for s, sc in self._compound_aliases(c, split[0] if split else None):
+                    found[s] = max(found.get(s, 0.0), score * sc / 100)
         return sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
 
-    def _fuzzy_streets(self, query: str, limit: int = 8) -> list[tuple[str, float]]:
+    def _compound_aliases(self, compound: str, road: str | None) -> list[tuple[str, float]]:
+        """Registry streets that are ``compound``, bare or behind a road and door number.
+
+        Full score where the query's road (if any) agrees, :data:`ROAD_MISMATCH_SCORE`
+        where the query names another road.
+        """
+        out: dict[str, float] = {}
+        if road is not None and compound in self._street_set:
+            out[compound] = 100.0
+        for s, s_road in self._by_compound.get(compound, ()):
+            out[s] = 100.0 if road is None or road == s_road else ROAD_MISMATCH_SCORE
+        return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def _fuzzy_streets(
+        self, query: str, limit: int = 8, choices: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
         """Known streets closest to ``query``, scored 0-100 by normalised Levenshtein.
 
         Character based (unspaced Chinese works; rapidfuzz's token scorers
@@ -556,7 +592,7 @@ class AddressRegistry:
         """
         hits = process.extract(
             query,
-            self.streets,
+            self.streets if choices is None else choices,
             scorer=Levenshtein.normalized_similarity,
             limit=limit,
             score_cutoff=(CANDIDATE_SCORE - 15) / 100,

@@ -689,3 +689,42 @@ def test_address_column_under_other_names(tmp_path: Path, column: str) -> None:
     src.write_text(f"序号,{column}\n1,西南街1号楼1单元101室\n", encoding="utf-8")
     _, table = locate_file(src, tmp_path / "out.csv", registry=reg)
     assert table["microgrid_id"].iloc[0] == "M01"
+
+
+def _compound_registry(addresses: list[str], micro: list[str]) -> AddressRegistry:
+    layers = tiny_layers()
+    mg = layers["microgrids"].set_index("microgrid_id")
+    layers["households"] = gpd.GeoDataFrame(
+        {"household_id": [f"H{i}" for i in range(len(addresses))], "address": addresses},
+        geometry=[mg.geometry[m].centroid for m in micro],
+        crs="EPSG:4326",
+    )
+    return AddressRegistry.from_workspace(io.Workspace(Path("mem.gpkg"), layers, (0, 0)))
+
+
+def test_compound_with_or_without_the_road_and_door_number() -> None:
+    """'XX路88号XX小区3-2-501' in the ledger, '阳光小区3栋2单元501' from the resident,
+    and the other way round; two same-named compounds on two roads stay ambiguous."""
+    reg = _compound_registry(
+        ["建设路88号阳光小区3-2-501", "建设路88号阳光小区3-2-502", "锦绣花园1栋1单元101"],
+        ["M01", "M01", "M05"],
+    )
+    for q in ("阳光小区3栋2单元501", "阳光小区3-2-501室", "建设路88号阳光小区3号楼2单元501"):
+        res = reg.match_address(q)
+        assert (res.status, res.match_level, res.microgrid_id) == ("ok", "exact", "M01"), q
+    res = reg.match_address("阳光小区3栋2单元")
+    assert (res.status, res.match_level, res.microgrid_id) == ("ok", "building", "M01")
+    res = reg.match_address("幸福路6号锦绣花园1-1-101")  # the registry has no road: fine
+    assert (res.status, res.microgrid_id) == ("ok", "M05")
+    res = reg.match_address("解放路3号阳光小区3-2-501")  # another road: not a full match
+    assert res.status == "ok" and res.microgrid_id == "M01" and res.score < 100
+    res = reg.match_address("阳光晓区3-2-501")  # a typo in the compound name
+    assert res.status == "ok" and res.microgrid_id == "M01" and res.match_level == "fuzzy"
+    two = _compound_registry(
+        ["建设路88号阳光小区3-2-501", "解放路9号阳光小区3-2-501"], ["M01", "M05"]
+    )
+    res = two.match_address("阳光小区3-2-501")
+    assert res.status == "ambiguous" and res.microgrid_id is None
+    assert {c["microgrid_id"] for c in res.candidates} == {"M01", "M05"}
+    res = two.match_address("解放路9号阳光小区3-2-501")
+    assert (res.status, res.microgrid_id) == ("ok", "M05")

@@ -53,7 +53,7 @@ from numba import njit, prange
 from gridmap.errors import GridmapError
 
 #: Bump when the on-disk layout changes; old cache files are then ignored.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Resolution of the integer point coordinates (cells never get smaller than
 #: extent / 2**MAX_DEPTH).
 MAX_DEPTH = 24
@@ -75,6 +75,7 @@ _ARRAYS = (
     "poly_kind",
     "tile_node",
     "pbox",
+    "wild",
 )
 
 
@@ -338,6 +339,8 @@ class CellIndex:
         if unsure.any():
             idx = np.flatnonzero(unsure)
             out[idx] = self._shapely_ranks(x[idx], y[idx])
+        if len(a["wild"]):  # polygons with non-finite vertices: the reference's answer
+            out = self._with_wild(x, y, out)
         if order is not None:
             res = np.empty_like(out)
             res[order] = out
@@ -354,6 +357,24 @@ class CellIndex:
     def locate_one(self, x: float, y: float) -> str | None:
         """Id of the polygon covering one point (None if none)."""
         return self(np.array([x]), np.array([y]))[0]
+
+    def _with_wild(self, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Let the polygons kept out of the tree (non-finite vertices) win where smaller."""
+        wild = self.arrays["wild"]
+        if self.geoms is None:
+            raise GridmapError("the index was loaded without geometries; rebuild it")
+        ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+        pi, ti = shapely.STRtree(self.geoms[wild]).query(
+            shapely.points(x[ok], y[ok]), predicate="intersects"
+        )
+        if len(pi):
+            best = np.full(len(ok), np.iinfo(np.int32).max, dtype=np.int64)
+            np.minimum.at(best, pi, wild[ti])
+            cur = out[ok].astype(np.int64)
+            cur[cur < 0] = np.iinfo(np.int32).max
+            win = best < cur
+            out[ok[win]] = best[win]
+        return out
 
     def _shapely_ranks(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The reference answer (STRtree + intersects) for a few hard points."""
@@ -738,7 +759,13 @@ def build_index(
     npoly = len(ids)
     tid = shapely.get_type_id(geoms)
     kind = np.where(((tid == 3) | (tid == 6)) & shapely.is_valid(geoms), 0, 1).astype(np.int8)
-    geom_of_edge, ex1, ey1, ex2, ey2 = _edges(geoms)
+    # a NaN or infinite vertex would poison the extent (every answer None): such
+    # polygons stay out of the tree and are asked of shapely for every point
+    coords, coord_geom = shapely.get_coordinates(geoms, return_index=True)
+    wild = np.zeros(npoly, dtype=bool)
+    wild[coord_geom[~np.isfinite(coords).all(axis=1)]] = True
+    kind[wild] = 1
+    geom_of_edge, ex1, ey1, ex2, ey2 = _edges(np.where(wild, shapely.Polygon(), geoms))
     # one row per edge (x1, y1, x2, y2): a polygon's edges are contiguous in memory
     edges = np.ascontiguousarray(np.column_stack([ex1, ey1, ex2, ey2]).reshape(-1, 4))
     poly_start = np.searchsorted(geom_of_edge, np.arange(npoly + 1)).astype(np.int64)
@@ -840,6 +867,7 @@ def build_index(
         "poly_kind": kind,
         "tile_node": tile_node,
         "pbox": _poly_boxes(poly_start, ex1, ey1, ex2, ey2),
+        "wild": np.flatnonzero(wild).astype(np.int32),
     }
     return CellIndex(
         ids=ids,

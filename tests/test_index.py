@@ -385,3 +385,25 @@ def test_null_id_and_literal_none_id_get_different_cache_keys(tmp_path):
     cache = tmp_path / "c"
     assert cached_index(a, "microgrid_id", cache, "microgrids").locate_one(2.5, 0.5) is None
     assert cached_index(b, "microgrid_id", cache, "microgrids").locate_one(2.5, 0.5) == "None"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_polygon_with_non_finite_vertex_does_not_blank_the_layer(bad):
+    """One micro-grid with a NaN/inf vertex (broken digitising, a bad WKB) used to make the
+    extent NaN: every point of the layer got None and `assign` wrote null micro-grids."""
+    rng = np.random.default_rng(11)
+    cells = [box(*_lattice(i, j), *_lattice(i + 1, j + 1)) for i in range(8) for j in range(8)]
+    ids = [f"M{k:03d}" for k in range(len(cells))]
+    broken = Polygon([_lattice(2, 2), (bad, _lattice(3, 3)[1]), _lattice(4, 2)])
+    big_broken = Polygon(
+        [_lattice(-1, -1), _lattice(9, -1), (bad, _lattice(9, 9)[1]), _lattice(-1, 9)]
+    )
+    x, y = _probe_points(cells, rng, n_random=5000)
+    for extra, eid in [(broken, "A"), (big_broken, "B"), (broken, "Z")]:
+        gdf = gpd.GeoDataFrame(
+            {"microgrid_id": [*ids, eid]}, geometry=[*cells, extra], crs="EPSG:4326"
+        )
+        got = build_index(gdf, "microgrid_id")(x, y)
+        want = reference_locator(gdf, "microgrid_id")(x, y)
+        assert (got == want).all(), eid
+        assert sum(g is not None for g in got) > len(x) // 2

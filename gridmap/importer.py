@@ -606,6 +606,8 @@ def _table_to_gdf(
     cs = gcrs.parse_crs(crs)
     x, y, problems = check_coordinates(frame, lon, lat, geographic=cs.is_geographic)
     good = np.isfinite(x) & np.isfinite(y)
+    if crs is None and not good.any():
+        _refuse_metres_without_crs(frame, lon, lat, path)
     data = frame.drop(columns=[lon, lat])
     data = _infer_types(data)
     notes: list[str] = []
@@ -641,6 +643,28 @@ def _table_to_gdf(
         row_numbering=f"spreadsheet row (header = row {header_row})",
         notes=notes,
         attributes=pd.DataFrame(data),
+    )
+
+
+def _refuse_metres_without_crs(frame: pd.DataFrame, lon: str, lat: str, path: Path) -> None:
+    """Raise :class:`CRSError` when every coordinate is a number far beyond degrees.
+
+    A table of projected coordinates (metres, e.g. CGCS2000 Gauss-Krüger
+    x = 270203, y = 3948089) imported without ``--crs`` would otherwise be
+    refused row by row as "out of range", which does not tell what to do.
+    """
+    cells = list(zip(frame[lon], frame[lat], strict=True))
+    nums = [(_parse_number(a), _parse_number(b), a, b) for a, b in cells]
+    nums = [n for n in nums if n[0] is not None and n[1] is not None]
+    if not nums or not all(abs(n[0]) > 1000 or abs(n[1]) > 1000 for n in nums):
+        return
+    a, b = nums[0][2], nums[0][3]
+    raise CRSError(
+        f"the coordinates are not degrees ({lon} = {a}, {lat} = {b}): they "
+        "look like metres in a projected system such as CGCS2000 / Gauss-Krüger. Say which "
+        "with --crs and its EPSG code (e.g. --crs 4547 for CGCS2000 3-degree zone CM 114E, "
+        "--crs 4546 for CM 111E, --crs 3857 for Web Mercator).",
+        file=str(path),
     )
 
 

@@ -192,6 +192,24 @@ def test_shapefile_without_cpg_is_decoded_and_long_names_restored(tmp_path, ws, 
         import_layer(ws, "grids", src, encoding="nope")
 
 
+def test_projected_table_without_crs_asks_for_the_epsg_code(tmp_path, ws):
+    """X/Y in metres (CGCS2000 Gauss-Krüger) without --crs: one clear error, then it imports."""
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(4326, 4547, always_xy=True)
+    rows = [[f"N{k}", *(round(v, 3) for v in t.transform(*p))] for k, p in enumerate(ORIG)]
+    src = write_csv(tmp_path / "xy.csv", ["编号", "X", "Y"], rows, "gbk")
+    before = sha(ws)
+    with pytest.raises(CRSError, match=r"not degrees \(X = \d+\.\d+, Y = .*--crs 4547"):
+        import_layer(ws, "households", src)
+    assert sha(ws) == before
+    rep = import_layer(ws, "households", src, crs="4547")
+    got = io.read_layer(ws, "households")
+    assert rep.imported == 4
+    for g, p in zip(got.geometry, ORIG, strict=True):
+        assert dist_m((g.x, g.y), p) < 0.01
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

@@ -640,3 +640,21 @@ def test_browser_names_are_text_not_markup(tmp_path):
     assert errors == [] and requests == []
     assert r["xss"] is None
     assert "<img" in r["grid_popup"]  # shown literally
+
+
+def test_png_names_with_dollar_signs_are_text(tmp_path):
+    """'$' in a name or title is drawn literally, not parsed as TeX math (was a traceback)."""
+    from conftest import tiny_layers
+
+    from gridmap.maps.static import render_png
+
+    layers = tiny_layers()
+    layers["communities"]["name"] = "A$_b ^$ 社区"
+    layers["grids"].loc[0, "name"] = "成本$5 \\frac{a}{"
+    path = tmp_path / "dollar.gpkg"
+    io.write_layers(path, layers)
+    ctx = prepare_map(path)
+    out = render_png(tmp_path / "dollar.png", ctx, dpi=40)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = render_png(tmp_path / "dollar2.png", ctx, title="x$^$y", dpi=40)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

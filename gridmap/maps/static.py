@@ -95,6 +95,8 @@ def render_png(
     rc = {
         "font.family": [font, "sans-serif"] if font else ["DejaVu Sans"],
         "axes.unicode_minus": False,
+        # names are plain text: '$' in a grid or community name is not TeX math
+        "text.parse_math": False,
     }
     with plt.rc_context(rc):
         fig, ax = plt.subplots(figsize=(12, 9), dpi=dpi)

@@ -658,3 +658,32 @@ def test_png_names_with_dollar_signs_are_text(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = render_png(tmp_path / "dollar2.png", ctx, title="x$^$y", dpi=40)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_amap_outside_china_is_not_shifted_and_says_so(tmp_path):
+    """A workspace in Berlin on --basemap amap: positions unchanged, no "shifted" claim."""
+    from conftest import tiny_layers
+
+    layers = tiny_layers()
+    for gdf in layers.values():
+        gdf.geometry = gdf.geometry.translate(13.4 - 111.47, 52.5 - 35.64)
+    path = tmp_path / "berlin.gpkg"
+    io.write_layers(path, layers)
+    ctx = prepare_map(path)
+    d = embedded(render_html(ctx, basemap="amap"))
+    st = layers["service_stations"].geometry.iloc[0]
+    x, y = decode_point(d["layers"]["service_stations"][0]["xy"], d)
+    assert abs(x - st.x) < 2e-6 and abs(y - st.y) < 2e-6
+    assert "坐标已转为 GCJ-02" not in d["note"] and "中国境外" in d["note"]
+    assert any("outside mainland China" in n for n in ctx.notes)
+    # inside China the usual note stays
+    d_cn = embedded(build_map(tiny_layers_ws(tmp_path), basemap="amap"))
+    assert "坐标已转为 GCJ-02" in d_cn["note"]
+
+
+def tiny_layers_ws(tmp_path) -> Path:
+    from conftest import tiny_layers
+
+    path = tmp_path / "tiny-cn.gpkg"
+    io.write_layers(path, tiny_layers())
+    return path

@@ -35,7 +35,7 @@ import pandas as pd
 import shapely
 
 from gridmap import io
-from gridmap.crs import gdf_wgs84_to, metric_crs_for, wgs84_to_gcj02
+from gridmap.crs import gdf_wgs84_to, metric_crs_for, out_of_china, wgs84_to_gcj02
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.join import Hierarchy, assign_points, build_hierarchy, point_coordinates
 from gridmap.maps import assets
@@ -983,7 +983,16 @@ def render_html(
         default_title = f"{_text(comm['name'].iloc[0])} · {default_title}"
     title = title or default_title
     note_parts = [tr("data_note", lang)]
-    if shift:
+    if shift and bool(out_of_china(bounds[[0, 2]], bounds[[1, 3]]).all()):
+        # GCJ-02 leaves positions outside China unshifted: say so, not "shifted"
+        note_parts.append(tr("shift_outside_note", lang))
+        msg = (
+            "the data lie outside mainland China: no GCJ-02 shift was applied and Amap "
+            "tiles may be blank there; use --basemap osm"
+        )
+        if msg not in notes:
+            notes.append(msg)
+    elif shift:
         note_parts.append(tr("shift_note", lang))
     if base is None:
         note_parts.append(tr("basemap_none", lang))

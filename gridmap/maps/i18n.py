@@ -134,6 +134,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "坐标已转为 GCJ-02 以对齐高德底图",
         "en": "Shifted to GCJ-02 to match Amap tiles",
     },
+    "shift_outside_note": {
+        "zh": "数据位于中国境外：未做 GCJ-02 偏移，高德底图在此可能无内容",
+        "en": "Outside China: no GCJ-02 shift; Amap tiles may be empty here",
+    },
     "m": {"zh": "米", "en": "m"},
     "km": {"zh": "公里", "en": "km"},
 }

@@ -25,8 +25,8 @@ def _cell(v) -> str:
 
 def print_assign_summary(result: AssignResult, console: Console, max_rows: int = 20) -> None:
     """Print per-layer counts by level and the points outside every micro-grid."""
-    table = Table(title=f"assign: {result.written_to or result.workspace}")
-    table.add_column("layer")
+    table = Table(title=escape(f"assign: {result.written_to or result.workspace}"))
+    table.add_column("layer", no_wrap=True, min_width=16)
     table.add_column("points", justify="right")
     for label in LEVEL_LABELS.values():
         table.add_column(label, justify="right")

@@ -96,3 +96,4 @@ def test_assign_table_on_grids_only_workspace_and_odd_ids(tmp_path):
     assert "nan" not in out
     assert "(the workspace has no micro-grids)" in out
     assert "[red]H1" in out
+    assert "households" in res.stdout and "charging_piles" in res.stdout  # layer names whole

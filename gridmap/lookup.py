@@ -554,16 +554,19 @@ class AddressRegistry:
         split = split_road_number(p.street)
         compound = split[2] if split else p.street
         aliases = self._compound_aliases(compound, split[0] if split else None)
-        if aliases:
+        if aliases and (split is None or len(aliases) == 1):
             resolving = [a for a in aliases if self._resolve(a[0], p)[0] != "none"]
             return resolving or aliases
         if not p.street:
             return []
+        # several places share the compound's name and the query names a road and door
+        # number none of them has: the whole street part decides (a typo in the road)
+        queries = {p.street, p.street_full} | ({compound} if not aliases else set())
         found: dict[str, float] = {}
-        for q in {p.street, p.street_full, compound} - {""}:
+        for q in queries - {""}:
             for s, score in self._fuzzy_streets(q):
                 found[s] = max(found.get(s, 0.0), score)
-        if self._by_compound:
+        if self._by_compound and not aliases:
             for c, score in self._fuzzy_streets(compound, choices=self._compounds):
                 for s, sc in self._compound_aliases(c, split[0] if split else None):
                     found[s] = max(found.get(s, 0.0), score * sc / 100)
@@ -580,6 +583,11 @@ class AddressRegistry:
             out[compound] = 100.0
         for s, s_road in self._by_compound.get(compound, ()):
             out[s] = 100.0 if road is None or road == s_road else ROAD_MISMATCH_SCORE
+        if len(out) > 1:
+            # several places share the compound's name and none is written exactly as asked:
+            # the road is no tie-breaker (it may be the typo), so they compete on equal terms
+            top = max(out.values())
+            out = dict.fromkeys(out, top)
         return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
 
     def _fuzzy_streets(

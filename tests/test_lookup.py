@@ -728,3 +728,26 @@ def test_compound_with_or_without_the_road_and_door_number() -> None:
     assert {c["microgrid_id"] for c in res.candidates} == {"M01", "M05"}
     res = two.match_address("解放路9号阳光小区3-2-501")
     assert (res.status, res.microgrid_id) == ("ok", "M05")
+
+
+def test_same_compound_name_in_several_places_never_answers_a_wrong_owner() -> None:
+    """阳光小区 bare, behind 建设路88号 and behind 建设路90号, each a different owner: a typo
+    in the road must not make the bare one (or the other number) the confident answer."""
+    reg = _compound_registry(
+        ["阳光小区4栋1单元602", "建设路88号阳光小区4栋1单元602", "建设路90号阳光小区4栋1单元602"],
+        ["M01", "M03", "M05"],
+    )
+    truth = {"建设路90号阳光小区": "M05", "建设路88号阳光小区": "M03"}
+    queries = {
+        "建路90号阳光小区4栋1单元602": "建设路90号阳光小区",
+        "建设家路90号阳光小区4栋1单元602": "建设路90号阳光小区",
+        "建设路9路0号阳光小区4栋1单元602": "建设路90号阳光小区",
+        "建二设路88号阳光小区4栋1单元602": "建设路88号阳光小区",
+        "建设中路88号阳光小区4栋1单元602": "建设路88号阳光小区",
+    }
+    for q, street in queries.items():
+        res = reg.match_address(q)
+        assert res.status != "ok" or res.microgrid_id == truth[street], (q, res.microgrid_id)
+    res = reg.match_address("解放路7号阳光小区4栋1单元602")  # none of the three
+    assert res.status == "ambiguous" and res.microgrid_id is None
+    assert reg.match_address("建设路90号阳光小区4-1-602").microgrid_id == "M05"

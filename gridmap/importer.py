@@ -602,7 +602,17 @@ def _table_to_gdf(
 ) -> ImportedData:
     frame, enc = read_table(path, encoding=encoding, sheet=sheet, lon_col=lon_col, lat_col=lat_col)
     rows_read = len(frame)
-    lon, lat = find_coordinate_columns(list(frame.columns), lon_col, lat_col, file=str(path))
+    try:
+        lon, lat = find_coordinate_columns(list(frame.columns), lon_col, lat_col, file=str(path))
+    except InputFileError as exc:
+        others = _other_sheets(path) if sheet is None else []
+        if others:
+            raise InputFileError(
+                f"{exc.message} This is the first sheet; the workbook also has: "
+                f"{', '.join(others)}. Choose the one with the data with --sheet NAME.",
+                file=str(path),
+            ) from exc
+        raise
     cs = gcrs.parse_crs(crs)
     x, y, problems = check_coordinates(frame, lon, lat, geographic=cs.is_geographic)
     good = np.isfinite(x) & np.isfinite(y)
@@ -644,6 +654,19 @@ def _table_to_gdf(
         notes=notes,
         attributes=pd.DataFrame(data),
     )
+
+
+def _other_sheets(path: Path) -> list[str]:
+    """Names of the sheets after the first of a workbook ([] for other files)."""
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return []
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return list(book.sheetnames[1:])
+    finally:
+        book.close()
 
 
 def _refuse_metres_without_crs(frame: pd.DataFrame, lon: str, lat: str, path: Path) -> None:
@@ -945,6 +968,12 @@ def read_input(
     if path.is_file() and path.stat().st_size == 0:
         raise InputFileError(
             "the file is empty (0 bytes): an interrupted copy or export? Copy it again.",
+            file=str(path),
+        )
+    if path.suffix.lower() == ".xls":
+        raise InputFileError(
+            "old Excel .xls files are not read; open it in Excel or WPS and save it as .xlsx "
+            "(or as 'CSV UTF-8'), then import that file",
             file=str(path),
         )
     if path.suffix.lower() in TABLE_SUFFIXES:

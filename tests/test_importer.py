@@ -210,6 +210,27 @@ def test_projected_table_without_crs_asks_for_the_epsg_code(tmp_path, ws):
         assert dist_m((g.x, g.y), p) < 0.01
 
 
+def test_xlsx_data_on_second_sheet_and_old_xls(tmp_path, ws):
+    """A cover sheet first: the error names the other sheets; .xls asks for .xlsx."""
+    book = openpyxl.Workbook()
+    book.active.title = "说明"
+    book.active["A1"] = "本表为住户台账"
+    data = book.create_sheet("住户")
+    data.append(["户号", "经度", "纬度"])
+    data.append(["001", *ORIG[0]])
+    src = tmp_path / "two.xlsx"
+    book.save(src)
+    before = sha(ws)
+    with pytest.raises(InputFileError, match=r"the workbook also has: 住户.*--sheet"):
+        import_layer(ws, "households", src)
+    assert sha(ws) == before
+    assert import_layer(ws, "households", src, sheet="住户").imported == 1
+    old = tmp_path / "ledger.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))  # OLE2 header
+    with pytest.raises(InputFileError, match=r"\.xls files are not read.*\.xlsx"):
+        import_layer(ws, "households", old)
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

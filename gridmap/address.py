@@ -261,6 +261,8 @@ def _as_text(value: object) -> str:
         if isinstance(value, (bytes, bytearray)):
             raise AddressError("the address must be text, not bytes (decode it first)")
         value = str(value)
+    if not value.strip():
+        raise AddressError("the address is empty")
     return value
 
 

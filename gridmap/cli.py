@@ -561,6 +561,7 @@ def locate(
             "ok": int(counts.get("ok", 0)),
             "ambiguous": int(counts.get("ambiguous", 0)),
             "not_found": int(counts.get("not_found", 0)),
+            "blank": int(counts.get("blank", 0)),
             "review": int(table["review"].sum()),
         }
         if fmt is Fmt.json:
@@ -568,8 +569,9 @@ def locate(
         else:
             console.print(
                 f"wrote {summary['out']}: {summary['rows']} rows, {summary['ok']} ok, "
-                f"{summary['ambiguous']} ambiguous, {summary['not_found']} not found "
-                f"({summary['review']} marked for review)"
+                f"{summary['ambiguous']} ambiguous, {summary['not_found']} not found"
+                + (f", {summary['blank']} blank" if summary["blank"] else "")
+                + f" ({summary['review']} marked for review)"
             )
         return
     result = _locate(address, lon=lon, lat=lat, crs=crs, workspace=workspace)

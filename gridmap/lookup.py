@@ -1199,12 +1199,25 @@ def locate_table(
     """Locate every address of a table; the original columns are kept.
 
     Rows whose status is not ``ok`` (ambiguous, not found, empty address) get
-    ``review = True`` and a message; none is dropped.
+    ``review = True`` and a message; none is dropped. A row with no value in any
+    column (a blank line of the sheet) is kept with status ``"blank"`` and no review.
     """
     col = _find_column(df, column, ADDRESS_COLUMNS, "address", source, ADDRESS_WORDS)
     out = df.copy()
     rows: list[dict] = []
-    for value in df[col].tolist():
+    blank = df.apply(lambda r: all(_clean(v) is None for v in r), axis=1) if len(df.columns) else []
+    for value, is_blank in zip(df[col].tolist(), blank, strict=True):
+        if is_blank:  # an empty line of the sheet: nothing to look up, nothing to review
+            rows.append(
+                {
+                    "status": "blank",
+                    "review": False,
+                    "match_level": "none",
+                    "score": 0.0,
+                    "message": "blank row",
+                }
+            )
+            continue
         try:
             r = registry.match_address(value)
         except AddressError as exc:

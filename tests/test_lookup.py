@@ -511,12 +511,40 @@ def test_cli_batch(tmp_path: Path, tiny_workspace: Path) -> None:
         "ok": 1,
         "ambiguous": 0,
         "not_found": 1,
+        "blank": 0,
         "review": 1,
     }
     back = pd.read_excel(out, dtype=object)
     assert back["grid_id"].iloc[0] == "G1" and bool(back["review"].iloc[1]) is True
     r = _run(["locate", "--batch", str(src), "-w", str(tiny_workspace)], tmp_path)
     assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_cli_batch_gbk_with_blank_rows(tmp_path: Path, tiny_workspace: Path) -> None:
+    """A GBK work-order sheet with blank lines and rows without an address: every row is
+    kept; a blank line is 'blank' (no review), a row without an address needs review."""
+    src = tmp_path / "工单.csv"
+    text = (
+        "序号,地址,备注\n1,西南街1号楼1单元101室,a\n,,\n2,,没写地址\n3,  ,\n\n4,西南街2-1-102,b\n"
+    )
+    src.write_bytes(text.encode("gbk"))
+    out = tmp_path / "结果.csv"
+    r = _run(
+        ["locate", "--batch", str(src), "--out", str(out), "-w", str(tiny_workspace), "-f", "json"],
+        tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert (summary["rows"], summary["ok"], summary["blank"], summary["review"]) == (5, 2, 1, 2)
+    back = pd.read_csv(out, dtype=object, encoding="utf-8-sig", keep_default_na=False)
+    assert list(back["status"]) == ["ok", "blank", "not_found", "not_found", "ok"]
+    assert list(back["review"]) == ["False", "False", "True", "True", "False"]
+    assert back["message"].iloc[2] == back["message"].iloc[3] == "the address is empty"
+    assert list(back["microgrid_id"])[::4] == ["M01", "M01"]
+    r = _run(
+        ["locate", "--batch", str(src), "--out", str(out), "-w", str(tiny_workspace)], tmp_path
+    )
+    assert "1 blank" in r.stdout and "Traceback" not in r.stderr
 
 
 def test_cli_on_the_sample_default_workspace(sample_layers) -> None:

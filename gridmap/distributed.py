@@ -86,6 +86,8 @@ def _assign_part(src: str, dst: str, payload: _Payload) -> dict:
                 geometry_column=payload.geometry_column,
                 crs=payload.crs,
                 nearest=payload.nearest,
+                source=src,
+                row_offset=rows,
             )
             table = _with_geo(table, payload.geometry_column, payload.crs)
             if writer is None:

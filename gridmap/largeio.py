@@ -185,6 +185,40 @@ def _geo_meta(schema: pa.Schema) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+#: Names other tools give a WKB geometry column (DuckDB, Spark/Sedona, PostGIS, GDAL, ArcGIS).
+WKB_COLUMN_NAMES = ("geometry", "geom", "wkb_geometry", "wkb", "the_geom", "shape", "geog")
+
+
+def _guess_wkb_column(pf: pq.ParquetFile, file: Path) -> str:
+    """The WKB column of a Parquet file without GeoParquet metadata (taken as WGS84).
+
+    One binary column, or the binary column with a usual geometry name, whose
+    first values parse as WKB. Anything else is an error listing the columns.
+    """
+    schema = pf.schema_arrow
+    binary = [
+        f.name for f in schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+    ]
+    named = [n for n in binary if n.lower() in WKB_COLUMN_NAMES]
+    pick = named[0] if len(named) == 1 else (binary[0] if len(binary) == 1 else None)
+    if pick is not None and pf.metadata.num_rows:
+        try:
+            head = next(pf.iter_batches(batch_size=100, columns=[pick])).column(0)
+            vals = [v for v in head.to_pylist() if v is not None]
+            shapely.from_wkb(vals, on_invalid="raise")
+        except (shapely.errors.GEOSException, ValueError, StopIteration, pa.ArrowException):
+            pick = None
+    if pick is None:
+        cols = ", ".join(schema.names)
+        raise InputFileError(
+            "this Parquet file has no 'geo' metadata (not GeoParquet) and no WKB geometry "
+            f"column (columns: {cols}); write it with geopandas.to_parquet (lon/lat columns: "
+            "gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.lon, df.lat), crs=4326))",
+            file=str(file),
+        )
+    return pick
+
+
 def is_parquet_path(path: str | os.PathLike) -> bool:
     """A directory of parts or a ``.parquet`` / ``.geoparquet`` / ``.pq`` file."""
     p = Path(path)
@@ -212,12 +246,9 @@ def open_points(path: str | os.PathLike, layer: str | None = None) -> PointSourc
         except (OSError, pa.ArrowException) as exc:
             raise InputFileError(f"cannot read Parquet: {exc}", file=str(files[0])) from exc
         meta = _geo_meta(first.schema_arrow)
-        if meta is None:
-            raise InputFileError(
-                "this Parquet file has no 'geo' metadata (not GeoParquet); write it with "
-                "geopandas.to_parquet or 'gridmap assign --out X.parquet'",
-                file=str(files[0]),
-            )
+        if meta is None:  # plain Parquet from another tool: find the WKB column
+            col = _guess_wkb_column(first, files[0])
+            return PointSource(p, col, None, total, "parquet", files=files)
         col = meta.get("primary_column", "geometry")
         info = meta.get("columns", {}).get(col, {})
         if info.get("encoding", "WKB").upper() != "WKB":
@@ -266,6 +297,8 @@ def assign_table(
     geometry_column: str = "geometry",
     crs=None,
     nearest: bool = True,
+    source: str | None = None,
+    row_offset: int = 0,
 ) -> pa.Table:
     """Join one Arrow batch of points and append the result columns.
 
@@ -282,6 +315,8 @@ def assign_table(
         Where the geometry is and its CRS (None: WGS84).
     nearest
         Add the nearest micro-grid for points outside every micro-grid.
+    source, row_offset
+        File name and row number of the batch's first row, for error messages.
 
     Returns
     -------
@@ -297,11 +332,18 @@ def assign_table(
     if geometry_column not in table.column_names:
         raise SchemaError(f"the geometry column '{geometry_column}' is missing")
     col = table.column(geometry_column)
-    xy = _xy_from_wkb_points(col) if _is_lonlat(crs) else None
+    lonlat = _is_lonlat(crs)
+    xy = _xy_from_wkb_points(col) if lonlat else None
     if xy is None:  # general case: any geometry type, any CRS
         geoms = shapely.from_wkb(col.to_numpy(zero_copy_only=False), on_invalid="warn")
+        if lonlat:
+            minx, miny, maxx, maxy = _raw_xy(geoms)
+            _check_lonlat(minx, miny, crs, source, row_offset)
+            _check_lonlat(maxx, maxy, crs, source, row_offset)
         pts = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=crs or "EPSG:4326"))
         xy = point_coordinates(pts)
+    else:
+        _check_lonlat(xy[0], xy[1], crs, source, row_offset)
     res = assign_xy(xy[0], xy[1], hierarchy, locators=locators, nearest=nearest)
     names = [n for n, _ in RESULT_FIELDS]
     out = table.drop_columns([c for c in names if c in table.column_names])
@@ -313,6 +355,36 @@ def assign_table(
             arr = pa.array(np.asarray(vals, dtype=float), type=typ, from_pandas=True)
         out = out.append_column(name, arr)
     return out
+
+
+def _raw_xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bounds (minx, miny, maxx, maxy) of each geometry in its own CRS (NaN when empty)."""
+    b = shapely.bounds(geoms)
+    return b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+
+
+def _check_lonlat(x, y, crs, source: str | None, row_offset: int) -> None:
+    """Refuse coordinates that cannot be longitude/latitude in a lon/lat file.
+
+    Projected metres (a file with no CRS, or one declared WGS84 by mistake) and
+    swapped lat/lon in China would otherwise join to nothing, silently.
+    """
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero((np.abs(x) > 180) | (np.abs(y) > 90))
+    if len(bad) == 0:
+        return
+    i = int(bad[0])
+    declared = "declares no CRS" if crs is None else "declares longitude/latitude (WGS84)"
+    from gridmap.errors import CoordinateError
+
+    raise CoordinateError(
+        f"{len(bad)} point(s) of this chunk are not longitude/latitude, e.g. "
+        f"({x[i]:.6g}, {y[i]:.6g}), but the file {declared}: projected coordinates "
+        "(metres) or swapped lon/lat. Write the file with its real CRS "
+        "(geopandas: gdf.set_crs(...).to_parquet) and run again",
+        file=source,
+        row=row_offset + i,
+    )
 
 
 def _is_lonlat(crs) -> bool:
@@ -480,6 +552,8 @@ def assign_file(
                         geometry_column=src.geometry_column,
                         crs=src.crs,
                         nearest=nearest,
+                        source=str(src.path),
+                        row_offset=rows,
                     )
                     table = _with_geo(table, src.geometry_column, src.crs)
                     if single:

@@ -12,7 +12,7 @@ import shapely
 from conftest import ASSIGNED_COLUMNS, points_over
 
 from gridmap import io
-from gridmap.errors import InputFileError
+from gridmap.errors import GridmapError, InputFileError
 from gridmap.join import assign_points, build_hierarchy
 from gridmap.largeio import (
     assign_file,
@@ -230,3 +230,60 @@ def test_multi_layer_file_needs_a_layer(tiny_workspace, tmp_path):
         tiny_workspace, tmp_path / "o.parquet", tiny_workspace, layer="households", progress=False
     )
     assert res.rows == 6
+
+
+def _plain_parquet(pts: gpd.GeoDataFrame, path, geom_name: str, geoms=None) -> None:
+    """A Parquet file as DuckDB (no spatial extension), Spark or pandas write it: WKB, no 'geo'."""
+    wkb = shapely.to_wkb(pts.geometry.values if geoms is None else geoms)
+    t = pa.table(
+        {"hid": pts["household_id"].astype(str).to_numpy(), geom_name: pa.array(wkb, pa.binary())}
+    )
+    pq.write_table(t, path)
+    assert b"geo" not in (pq.read_schema(path).metadata or {})
+
+
+@pytest.mark.parametrize("geom_name", ["geometry", "geom", "wkb", "my_shape_blob"])
+def test_plain_parquet_with_a_wkb_column_is_read_as_wgs84(
+    tiny_workspace, tiny_layers_dict, tmp_path, geom_name
+):
+    pts = points_over(tiny_layers_dict, 700, seed=21)
+    src = tmp_path / "plain.parquet"
+    _plain_parquet(pts, src, geom_name)
+    assert open_points(src).geometry_column == geom_name
+    out = tmp_path / "o.parquet"
+    res = assign_file(src, out, tiny_workspace, chunk_size=300, progress=False)
+    assert res.rows == len(pts)
+    _, got = _got(out)
+    pd.testing.assert_frame_equal(got, _expected(tiny_layers_dict, pts))
+
+
+def test_plain_parquet_without_geometry_names_its_columns(tiny_workspace, tmp_path):
+    src = tmp_path / "lonlat.parquet"
+    pq.write_table(pa.table({"id": ["a"], "lon": [111.47], "lat": [35.64]}), src)
+    with pytest.raises(InputFileError, match="no WKB geometry column") as e:
+        assign_file(src, tmp_path / "o.parquet", tiny_workspace, progress=False)
+    assert "lon, lat" in str(e.value) and "lonlat.parquet" in str(e.value)
+    assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize("how", ["no-geo-metadata", "crs-null", "declared-wgs84", "swapped"])
+def test_projected_or_swapped_points_in_a_lonlat_file_are_refused(
+    tiny_workspace, tiny_layers_dict, tmp_path, how
+):
+    """Metres in a file that says (or is taken as) lon/lat used to join to nothing, exit 0."""
+    pts = points_over(tiny_layers_dict, 300, seed=22)
+    src = tmp_path / "pts.parquet"
+    if how == "no-geo-metadata":
+        _plain_parquet(pts, src, "geometry", pts.to_crs(4547).geometry.values)
+    elif how == "crs-null":
+        pts.to_crs(4547).set_crs(None, allow_override=True).to_parquet(src)
+    elif how == "declared-wgs84":
+        pts.to_crs(3857).set_crs(4326, allow_override=True).to_parquet(src)
+    else:
+        swapped = shapely.points(pts.geometry.y.values, pts.geometry.x.values)
+        gpd.GeoDataFrame(pts.drop(columns="geometry"), geometry=swapped, crs=4326).to_parquet(src)
+    out = tmp_path / "o.parquet"
+    with pytest.raises(GridmapError, match="not longitude/latitude") as e:
+        assign_file(src, out, tiny_workspace, chunk_size=100, progress=False)
+    assert "pts.parquet" in str(e.value) and "row 0" in str(e.value)
+    assert not out.exists()

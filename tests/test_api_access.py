@@ -261,3 +261,26 @@ def test_personal_columns_under_other_names_stay_private(tmp_path):
             g2 = c.get("/collections/grids/items/G2").json()["properties"]
         assert g1["网格员"] == "张伟" and g1["网格员电话"] == "13800000001"
         assert g2.get("网格员") is None and g2.get("网格员电话") is None
+
+
+def test_staff_scope_of_microgrids_without_a_grid_id_column(tmp_path):
+    """grid_id on micro-grids is optional (the parent comes from geometry): a staff key
+    still sees the leader contacts of its own grid's micro-grids, and only those."""
+    from conftest import tiny_layers
+
+    from gridmap import io
+
+    layers = tiny_layers()
+    layers["microgrids"] = layers["microgrids"].drop(columns=["grid_id"])
+    path = tmp_path / "nogrid.gpkg"
+    io.write_layers(path, layers)
+    keys = write_keys(tmp_path / "keys.toml", ["G1"], ["G2"])
+    with running_server(Settings(workspace=path, keys_file=keys)) as (base, _):
+        with client(base, "staff1") as c:
+            feats = get_all(c, f"{base}/collections/microgrids/items")
+        with client(base) as c:
+            anon = get_all(c, f"{base}/collections/microgrids/items")
+    leaders = {f["id"]: f["properties"].get("leader_name") for f in feats}
+    assert leaders["M01"] == "党员1" and leaders["M02"] == "党员2"  # M01, M02 lie in G1
+    assert all(leaders[m] is None for m in leaders if m not in ("M01", "M02"))
+    assert all("leader_name" not in f["properties"] for f in anon)

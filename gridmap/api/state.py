@@ -196,6 +196,22 @@ def _grid_of_points(ws: Workspace, points: gpd.GeoDataFrame) -> np.ndarray:
     return np.full(len(points), None, dtype=object)
 
 
+def _grid_of_microgrids(ws: Workspace, micro: gpd.GeoDataFrame) -> np.ndarray:
+    """The grid of each micro-grid: its ``grid_id`` column, else the grid its area lies in."""
+    stored = (
+        np.array(micro["grid_id"], dtype=object)
+        if "grid_id" in micro.columns
+        else np.full(len(micro), None, dtype=object)
+    )
+    missing = pd.isna(stored)
+    if missing.any() and GRIDS in ws.layers:
+        reps = micro.loc[missing, ["geometry"]].copy()
+        reps["geometry"] = reps.geometry.representative_point()
+        stored[missing] = _grid_of_points(ws, reps)
+    stored[pd.isna(stored)] = None
+    return stored
+
+
 def basic_grid_stats(ws: Workspace) -> gpd.GeoDataFrame:
     """Per-grid counts: households, residents, elderly, and facilities inside each grid."""
     from gridmap.join import assign_points, build_hierarchy
@@ -262,8 +278,8 @@ def build_state(path: Path) -> WorkspaceState:
         if name in (HOUSEHOLDS, GRIDS, MICROGRIDS) or (personal and name not in PUBLIC_LAYERS):
             if name == GRIDS:
                 col.scope = gdf["grid_id"].to_numpy(dtype=object)
-            elif name == MICROGRIDS and "grid_id" in gdf.columns:
-                col.scope = gdf["grid_id"].to_numpy(dtype=object)
+            elif name == MICROGRIDS:
+                col.scope = _grid_of_microgrids(ws, gdf)
             elif name == HOUSEHOLDS:
                 col.scope = _grid_of_points(ws, gdf)
         cols[name] = col

@@ -467,6 +467,13 @@ def find_coordinate_columns(
             for i, c in enumerate(columns)
             if normalise_header(c) in table
         ]
+        # headers that name a system: 百度经度, lng_gcj, GPS纬度 ...
+        hits += [
+            (table[_CRS_MARK_RE.sub("", normalise_header(c))] + 1, i, c)
+            for i, c in enumerate(columns)
+            if normalise_header(c) not in table
+            and _CRS_MARK_RE.sub("", normalise_header(c)) in table
+        ]
         return min(hits)[2] if hits else None
 
     lon = pick(lon_col, _LON_HEADERS, "longitude")
@@ -613,6 +620,16 @@ def _table_to_gdf(
                 file=str(path),
             ) from exc
         raise
+    notes: list[str] = []
+    named = crs_named_in_headers(lon, lat)
+    if crs is None and named is not None:
+        crs = named
+        notes.append(
+            f"the headers '{lon}'/'{lat}' say the coordinates are {named}: converted from "
+            f"{named} (override with --crs)"
+        )
+    elif named is not None and gcrs.parse_crs(crs).kind != gcrs.parse_crs(named).kind:
+        notes.append(f"the headers '{lon}'/'{lat}' say {named}, but --crs {crs} was used as given")
     cs = gcrs.parse_crs(crs)
     x, y, problems = check_coordinates(frame, lon, lat, geographic=cs.is_geographic)
     good = np.isfinite(x) & np.isfinite(y)
@@ -620,7 +637,6 @@ def _table_to_gdf(
         _refuse_metres_without_crs(frame, lon, lat, path)
     data = frame.drop(columns=[lon, lat])
     data = _infer_types(data)
-    notes: list[str] = []
     wx, wy = np.full(len(x), np.nan), np.full(len(y), np.nan)
     if good.any():
         cx, cy = gcrs.to_wgs84(x[good], y[good], cs)
@@ -654,6 +670,33 @@ def _table_to_gdf(
         notes=notes,
         attributes=pd.DataFrame(data),
     )
+
+
+_CRS_MARK_RE = re.compile(
+    r"gcj-?02|gcj|bd-?09|wgs-?84|wgs|gps|百度|高德|火星|腾讯|baidu|amap|gaode"
+)
+
+_HEADER_CRS = (
+    ("gcj02", ("gcj", "火星", "高德", "腾讯", "amap", "gaode", "tencent")),
+    ("bd09", ("bd09", "bd-09", "百度", "baidu")),
+    ("wgs84", ("wgs", "gps")),
+)
+
+
+def crs_named_in_headers(lon_col: str, lat_col: str) -> str | None:
+    """The coordinate system the coordinate headers name, e.g. ``经度(GCJ02)`` -> ``"gcj02"``.
+
+    Both headers must agree (or only one names a system); None when neither
+    names one or they disagree.
+    """
+    found = set()
+    for header in (lon_col, lat_col):
+        text = unicodedata.normalize("NFKC", str(header)).lower()
+        for name, marks in _HEADER_CRS:
+            if any(m in text for m in marks):
+                found.add(name)
+                break
+    return found.pop() if len(found) == 1 else None
 
 
 def _other_sheets(path: Path) -> list[str]:

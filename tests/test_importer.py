@@ -231,6 +231,30 @@ def test_xlsx_data_on_second_sheet_and_old_xls(tmp_path, ws):
         import_layer(ws, "households", old)
 
 
+@pytest.mark.parametrize(
+    ("lon_h", "lat_h", "system"),
+    [
+        ("经度(GCJ02)", "纬度(GCJ02)", "gcj02"),
+        ("百度经度", "百度纬度", "bd09"),
+        ("lng_gcj", "lat", "gcj02"),
+    ],
+)
+def test_crs_named_in_the_headers_is_used(tmp_path, ws, lon_h, lat_h, system):
+    """Headers such as 经度(GCJ02) say the system: converted, not silently taken as WGS84."""
+    fwd = crs.wgs84_to_gcj02 if system == "gcj02" else crs.wgs84_to_bd09
+    rows = [[f"N{k}", *fwd(*p)] for k, p in enumerate(ORIG)]
+    src = write_csv(tmp_path / "h.csv", ["户号", lon_h, lat_h], rows, "gbk")
+    rep = import_layer(ws, "households", src)
+    assert rep.source_crs == system and not rep.crs_assumed
+    assert any("say the coordinates are" in n for n in rep.notes)
+    got = io.read_layer(ws, "households")
+    for g, p in zip(got.geometry, ORIG, strict=True):
+        assert dist_m((g.x, g.y), p) < 0.5
+    # an explicit --crs wins, with a note
+    rep = import_layer(ws, "households", src, crs="wgs84", shift_check=False)
+    assert rep.source_crs == "EPSG:4326" and any("was used as given" in n for n in rep.notes)
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

@@ -721,12 +721,16 @@ def map_(
         doc.update(map=str(written), png=str(picture) if picture else None, notes=ctx.notes)
         print_json(doc)
         return
+    from rich.markup import escape
+
     size = written.stat().st_size
-    console.print(f"[bold green]map written:[/] {written} ({size / 1e6:.2f} MB, basemap {basemap})")
+    console.print(
+        f"[bold green]map written:[/] {escape(str(written))} ({size / 1e6:.2f} MB, basemap {basemap})"
+    )
     if picture:
-        console.print(f"[bold green]picture written:[/] {picture}")
+        console.print(f"[bold green]picture written:[/] {escape(str(picture))}")
     for note in ctx.notes:
-        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+        err_console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
     print_summary(summary, console)
 
 

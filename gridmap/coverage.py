@@ -1188,6 +1188,7 @@ def print_coverage(
     max_rows: int = 60,
 ) -> None:
     """Print a coverage result as rich tables (headline, one level, failures, sites, notes)."""
+    from rich.markup import escape
     from rich.table import Table
 
     t = result.totals()
@@ -1206,7 +1207,7 @@ def print_coverage(
         return f"{v:g}" if isinstance(v, float) else str(v)
 
     console.print(
-        f"[bold]{result.facility}[/]: {t['covered']} of {t['households']} households within "
+        f"[bold]{escape(result.facility)}[/]: {t['covered']} of {t['households']} households within "
         f"{result.radius_m:g} m ({pct(t['share'])}), {result.distance} distance, "
         f"{result.facilities} facilities. Residents {pct(t['share_residents'])}, "
         f"elderly {pct(t['share_elderly'])}."
@@ -1226,8 +1227,8 @@ def print_coverage(
         table.add_column(col, justify="left" if col in (id_col, "name") else "right")
     for rec in records(df)[:max_rows]:
         table.add_row(
-            str(rec[id_col]),
-            str(rec["name"] or ""),
+            escape(str(rec[id_col])),
+            escape(str(rec["name"] or "")),
             num(rec["households"]),
             num(rec["covered"]),
             pct(rec["share"]),
@@ -1246,7 +1247,12 @@ def print_coverage(
         for col in ("grid_id", "rule_id", "value", "threshold"):
             ft.add_column(col)
         for rec in records(failed)[:max_rows]:
-            ft.add_row(rec["grid_id"], rec["rule_id"], num(rec["value"]), rec["threshold"])
+            ft.add_row(
+                escape(str(rec["grid_id"])),
+                escape(str(rec["rule_id"])),
+                num(rec["value"]),
+                escape(str(rec["threshold"])),
+            )
         console.print(ft)
     if sites is not None:
         st = Table(
@@ -1256,10 +1262,14 @@ def print_coverage(
             st.add_column(col)
         for r, g in zip(sites.itertuples(index=False), sites.geometry, strict=True):
             st.add_row(
-                str(r.rank), str(r.candidate), f"{r.newly_covered:g}", f"{g.x:.6f}", f"{g.y:.6f}"
+                str(r.rank),
+                escape(str(r.candidate)),
+                f"{r.newly_covered:g}",
+                f"{g.x:.6f}",
+                f"{g.y:.6f}",
             )
         console.print(st)
     for note in result.notes + (sites.attrs.get("notes", []) if sites is not None else []):
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
     if out is not None:
-        console.print(f"written: {out}")
+        console.print(f"written: {escape(str(out))}")

@@ -406,3 +406,37 @@ def test_two_step_fca_conserves_supply_on_random_pairs():
         reached[fj[demand[hi] > 0]] = True
         assert (demand * acc).sum() == pytest.approx(supply[reached].sum())
         assert np.isnan(ratio[~reached]).all()
+
+
+def test_table_prints_names_with_square_brackets(tmp_path):
+    """Names and ids like '网格[/]1' or '[G1]' are printed as text (rich markup crashed)."""
+    import io as stdio
+
+    from rich.console import Console
+
+    from gridmap.coverage import print_coverage
+    from gridmap.siting import propose_sites
+    from gridmap.standards import check_standards
+
+    layers = tiny_layers()
+    names = ["一网格[/]", "二网格[b]", "[red]三网格", "四网格[/b]"]
+    layers["grids"]["name"] = names
+    path = tmp_path / "brackets.gpkg"
+    io.write_layers(path, layers)
+    ws = io.load_workspace(path)
+    res = compute_coverage(ws, "parking")
+    buf = stdio.StringIO()
+    print_coverage(
+        res,
+        "grid",
+        Console(file=buf, width=200),
+        checks=check_standards(ws),
+        sites=propose_sites(ws, "parking", 1, res.radius_m),
+        out=tmp_path / "[x].xlsx",
+    )
+    text = buf.getvalue()
+    for name in names:
+        assert name in text
+    assert "[x].xlsx" in text
+    proc = _cli(path, "--facility", "parking")  # the command itself
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr

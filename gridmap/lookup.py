@@ -391,6 +391,7 @@ class AddressRegistry:
         ws = workspace if isinstance(workspace, io.Workspace) else io.load_workspace(workspace)
         hierarchy = build_hierarchy(ws.layers)
         frames = []
+        skipped: list[str] = []
         for name in (HOUSEHOLDS, *ADDRESS_LAYERS) if addresses else ():
             gdf = ws.get(name)
             if gdf is None or len(gdf) == 0:
@@ -399,10 +400,9 @@ class AddressRegistry:
                 col = _find_column(
                     gdf, None, ADDRESS_COLUMNS, "address", f"{ws.path}:{name}", ADDRESS_WORDS
                 )
-            except InputFileError:
-                if name == HOUSEHOLDS:
-                    continue
-                raise
+            except InputFileError as exc:  # e.g. building footprints without addresses
+                skipped.append(f"layer '{name}' is not used for addresses: {exc.message}")
+                continue
             id_col = LAYERS[name].id_column if name in LAYERS else None
             ids = (
                 gdf[id_col].astype(object)
@@ -429,6 +429,7 @@ class AddressRegistry:
             records = pd.DataFrame({"address": pd.Series([], dtype=object)})
         reg = cls(records, hierarchy=hierarchy, layers=ws.layers, source=str(ws.path), **kwargs)
         reg.has_addresses = addresses
+        reg.notes.extend(skipped)
         if not frames and addresses:
             reg.notes.append(_NO_ADDRESSES)
         return reg

@@ -779,3 +779,18 @@ def test_same_compound_name_in_several_places_never_answers_a_wrong_owner() -> N
     res = reg.match_address("解放路7号阳光小区4栋1单元602")  # none of the three
     assert res.status == "ambiguous" and res.microgrid_id is None
     assert reg.match_address("建设路90号阳光小区4-1-602").microgrid_id == "M05"
+
+
+def test_buildings_layer_without_addresses_is_skipped_with_a_note(tmp_path: Path) -> None:
+    """Building footprints (no address column) must not break address lookup."""
+    layers = tiny_layers()
+    layers["buildings"] = gpd.GeoDataFrame(
+        {"building_id": ["B1"], "height": [18.0]},
+        geometry=[box(111.4701, 35.6401, 111.4702, 35.6402)],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "bld.gpkg"
+    io.write_layers(path, layers)
+    reg = AddressRegistry.from_workspace(path)
+    assert reg.match_address("西南街1号楼1单元101室").microgrid_id == "M01"
+    assert any("buildings" in n and "address" in n for n in reg.notes)

@@ -94,7 +94,7 @@ _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−﹣～~_"})
 _BRACKETS_RE = re.compile(r"[(\[{（【〔［｛<《][^)\]}）】〕］｝>》]*[)\]}）】〕］｝>》]")
 _KEEP_RE = re.compile(r"[^0-9A-Z\u3400-\u9fff\-#]")
 
-_BUILDING = r"\d+[A-Z]?|[A-Z]"
+_BUILDING = r"[A-Z]?\d+[A-Z]?|[A-Z]"
 _ROOM = r"\d+[A-Z]?"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -123,7 +123,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("dash2", re.compile(rf"^(?P<street>.*?)(?P<b>{_BUILDING})-(?P<r>{_ROOM})室?$")),
 )
 
-_ZEROS_RE = re.compile(r"0*(\d+)(.*)")
+_ZEROS_RE = re.compile(r"([A-Z]?)0*(\d+)(.*)")
+#: A dash right after a building or unit word (3号楼-2-501, 2单元-501) says nothing.
+_WORD_DASH_RE = re.compile(r"(号楼|单元)-(?=\d)")
 _ORDINAL_RE = re.compile(f"第[0-9{_CN_NUM_CHARS}]")
 _MULTI_DASH_RE = re.compile(r"-+")
 _BUILDING_SYN_RE = re.compile(rf"({_BUILDING})(?:号楼|栋|幢|座|#)")
@@ -238,11 +240,11 @@ def cn_numeral_to_digits(text: str) -> str:
 
 
 def _strip_zeros(value: str | None) -> str | None:
-    """``03`` -> ``3``, ``0501`` -> ``501``, ``05A`` -> ``5A``; letters kept."""
+    """``03`` -> ``3``, ``0501`` -> ``501``, ``05A`` -> ``5A``, ``B01`` -> ``B1``; letters kept."""
     if value is None:
         return None
     m = _ZEROS_RE.fullmatch(value)
-    return m.group(1) + m.group(2) if m else value
+    return m.group(1) + m.group(2) + m.group(3) if m else value
 
 
 def _as_text(value: object) -> str:
@@ -297,6 +299,7 @@ def normalise_text(text: object) -> str:
     s = _ROOM_HAO_RE.sub(r"\1\2室", s)
     # a bare 号 followed by more address (or nothing) is the building number
     s = _BARE_HAO_RE.sub(r"\1号楼", s)
+    s = _WORD_DASH_RE.sub(r"\1", s)
     return s
 
 

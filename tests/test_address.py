@@ -159,3 +159,17 @@ def test_parser_is_total_on_address_like_text(text: str) -> None:
     if p.parsed and p.street:
         again = parse_address(p.canonical())
         assert (again.building, again.unit, again.room) == (p.building, p.unit, p.room)
+
+
+def test_buildings_with_a_letter_before_the_number() -> None:
+    """B1栋 / A2座 are buildings of their own, never building 1 of a street '...B'."""
+    assert parse_address("阳光小区B1栋2单元501").key == ("阳光小区", "B1", "2", "501")
+    assert parse_address("阳光小区b01座2-501").key == ("阳光小区", "B1", "2", "501")
+    assert parse_address("阳光小区A2-1-302").key == ("阳光小区", "A2", "1", "302")
+    assert parse_address("高新科技园区B座1单元101").key == ("高新科技园区", "B", "1", "101")
+
+
+def test_dash_after_the_building_word() -> None:
+    assert parse_address("阳光小区A栋-2-501").key == ("阳光小区", "A", "2", "501")
+    assert parse_address("西南街3号楼-2-501").key == KEY
+    assert parse_address("西南街3栋2单元-501").key == KEY

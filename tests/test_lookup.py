@@ -794,3 +794,14 @@ def test_buildings_layer_without_addresses_is_skipped_with_a_note(tmp_path: Path
     reg = AddressRegistry.from_workspace(path)
     assert reg.match_address("西南街1号楼1单元101室").microgrid_id == "M01"
     assert any("buildings" in n and "address" in n for n in reg.notes)
+
+
+def test_letter_building_is_not_the_numbered_one() -> None:
+    """B1栋 is not 1栋 of a street '阳光小区B': no confident answer from building 1."""
+    reg = _compound_registry(["阳光小区1栋2单元501", "阳光小区B1栋2单元502"], ["M01", "M05"])
+    res = reg.match_address("阳光小区B1栋2单元501")
+    assert res.status != "ok" or res.microgrid_id == "M05"
+    res = reg.match_address("阳光小区b01座2-502")
+    assert (res.status, res.match_level, res.microgrid_id) == ("ok", "exact", "M05")
+    only_one = _compound_registry(["阳光小区1栋2单元501"], ["M01"])
+    assert only_one.match_address("阳光小区B1栋2单元501").status != "ok"

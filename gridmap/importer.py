@@ -384,7 +384,7 @@ def read_table(
     rows = [(n, vals) for n, vals in rows if any(v != "" for v in vals)]
     if not rows:
         raise InputFileError("the table is empty", file=str(path))
-    header_pos = 0
+    header_pos = None
     for pos, (_, vals) in enumerate(rows[:max_title_rows]):
         try:
             find_coordinate_columns([v for v in vals if v], lon_col, lat_col)
@@ -392,6 +392,17 @@ def read_table(
             continue
         header_pos = pos
         break
+    if header_pos is None and lon_col is None and lat_col is None:
+        # no lon/lat pair: a row naming one "lon,lat" column (坐标, location)
+        header_pos = next(
+            (
+                pos
+                for pos, (_, vals) in enumerate(rows[:max_title_rows])
+                if any(_CRS_MARK_RE.sub("", normalise_header(v)) in _COMBINED_HEADERS for v in vals)
+            ),
+            None,
+        )
+    header_pos = header_pos or 0
     header_row, header = rows[header_pos]
     if header_pos > 0:
         above_row, above = rows[header_pos - 1]
@@ -609,9 +620,17 @@ def _table_to_gdf(
 ) -> ImportedData:
     frame, enc = read_table(path, encoding=encoding, sheet=sheet, lon_col=lon_col, lat_col=lat_col)
     rows_read = len(frame)
+    notes: list[str] = []
     try:
         lon, lat = find_coordinate_columns(list(frame.columns), lon_col, lat_col, file=str(path))
     except InputFileError as exc:
+        combined = _combined_column(frame) if lon_col is None and lat_col is None else None
+        if combined is not None:
+            frame, lon, lat = _split_combined(frame, combined)
+            notes.append(f"longitude and latitude were read from the one column '{combined}'")
+            return _table_coordinates(
+                path, frame, lon, lat, crs=crs, enc=enc, rows_read=rows_read, notes=notes
+            )
         others = _other_sheets(path) if sheet is None else []
         if others:
             raise InputFileError(
@@ -620,7 +639,48 @@ def _table_to_gdf(
                 file=str(path),
             ) from exc
         raise
-    notes: list[str] = []
+    return _table_coordinates(
+        path, frame, lon, lat, crs=crs, enc=enc, rows_read=rows_read, notes=notes
+    )
+
+
+#: Headers of one column holding "lon,lat" (as Amap's API and many apps give it).
+_COMBINED_HEADERS = {
+    "坐标", "经纬度", "经纬度坐标", "坐标经纬度", "位置坐标", "坐标位置", "lnglat", "lonlat",
+    "location", "coordinates", "coordinate", "coords",
+}  # fmt: skip
+
+
+def _combined_column(frame: pd.DataFrame) -> str | None:
+    """The one column whose header says it holds both coordinates ("坐标", "location")."""
+    hits = [
+        c for c in frame.columns if _CRS_MARK_RE.sub("", normalise_header(c)) in _COMBINED_HEADERS
+    ]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _split_combined(frame: pd.DataFrame, col: str) -> tuple[pd.DataFrame, str, str]:
+    """Split "111.46,35.63" (comma, full-width comma, semicolon or space) into two columns."""
+    parts = [re.split(r"\s*[,，;；]\s*|\s+", str(v).strip(), maxsplit=1) for v in frame[col]]
+    lon, lat = f"{col}(经度)", f"{col}(纬度)"
+    out = frame.drop(columns=[col])
+    out[lon] = [p[0] if p else "" for p in parts]
+    out[lat] = [p[1] if len(p) > 1 else "" for p in parts]
+    return out, lon, lat
+
+
+def _table_coordinates(
+    path: Path,
+    frame: pd.DataFrame,
+    lon: str,
+    lat: str,
+    *,
+    crs,
+    enc: str | None,
+    rows_read: int,
+    notes: list[str],
+) -> ImportedData:
+    """Second half of :func:`_table_to_gdf`: parse, check and convert the coordinates."""
     named = crs_named_in_headers(lon, lat)
     if crs is None and named is not None:
         crs = named

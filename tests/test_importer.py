@@ -255,6 +255,26 @@ def test_crs_named_in_the_headers_is_used(tmp_path, ws, lon_h, lat_h, system):
     assert rep.source_crs == "EPSG:4326" and any("was used as given" in n for n in rep.notes)
 
 
+def test_one_coordinate_column_lng_comma_lat(tmp_path, ws):
+    """Amap-style "lng,lat" in one column (坐标), under a title row; a half-filled cell is a bad row."""
+    g = [crs.wgs84_to_gcj02(*p) for p in ORIG]
+    src = tmp_path / "one.csv"
+    lines = ["住户台账", "户号,高德坐标"]
+    lines += [f'N{k},"{x:.8f},{y:.8f}"' for k, (x, y) in enumerate(g[:3])]
+    lines += [f"N3,{g[3][0]:.8f}", f'N4,"{g[3][0]:.8f}， {g[3][1]:.8f}"']
+    src.write_text("\n".join(lines) + "\n", encoding="gbk")
+    before = sha(ws)
+    with pytest.raises(CoordinateError, match=r"row 6: empty coordinate"):
+        import_layer(ws, "households", src)
+    assert sha(ws) == before
+    rep = import_layer(ws, "households", src, skip_bad_rows=True)
+    assert rep.imported == 4 and rep.source_crs == "gcj02"
+    got = io.read_layer(ws, "households").set_index("household_id")
+    for k, p in enumerate([*ORIG[:3], ORIG[3]]):
+        hid = f"N{k}" if k < 3 else "N4"
+        assert dist_m((got.geometry[hid].x, got.geometry[hid].y), p) < 0.5
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

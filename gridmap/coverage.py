@@ -102,6 +102,25 @@ def records(df: pd.DataFrame) -> list[dict]:
     ]
 
 
+_COUNT = re.compile(
+    r"^\s*(?:约|大约|共|计)?\s*(\d+(?:\.\d+)?)\s*(?:人|口|户|个|位|辆|个?车位|个?端口|个?充电口)?\s*$"
+)
+
+
+def _numeric(s: pd.Series) -> pd.Series:
+    """Counts as floats: numbers, numbers stored as text, and "3人" / "约50个" style text.
+
+    Anything else is NaN (the caller notes it).
+    """
+    v = pd.to_numeric(s, errors="coerce").astype(float)
+    miss = v.isna() & s.notna()
+    if miss.any():
+        m = s[miss].astype(str).str.extract(_COUNT, expand=False)
+        v = v.copy()
+        v[miss] = pd.to_numeric(m, errors="coerce").astype(float)
+    return v
+
+
 def _truthy(v) -> bool:
     """Read a has_ev-style flag: True, 1, "true", "yes", "是", "有" ... are true."""
     if v is None:
@@ -214,7 +233,7 @@ def make_context(
     ctx_flags = {}
     for col in ("residents", "elderly"):
         if col in hh.columns:
-            vals = pd.to_numeric(hh[col], errors="coerce").astype(float)
+            vals = _numeric(hh[col])
             bad = vals.isna() | (vals < 0)
             if bad.any():
                 ids = [str(v) for v in hh.loc[bad, "household_id"]]
@@ -338,7 +357,7 @@ def load_facilities(ctx: CoverageContext, facility: str, *, required: bool = Tru
     )
     cap_col = CAPACITY_COLUMNS.get(facility)
     if cap_col and cap_col in kept.columns:
-        cap = pd.to_numeric(kept[cap_col], errors="coerce").astype(float).to_numpy()
+        cap = _numeric(kept[cap_col]).to_numpy(dtype=float, copy=True)
         bad = ~np.isfinite(cap) | (cap < 0)
         if bad.any():
             bad_ids = [str(v) for v in ids[ok][bad]]

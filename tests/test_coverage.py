@@ -440,3 +440,28 @@ def test_table_prints_names_with_square_brackets(tmp_path):
     assert "[x].xlsx" in text
     proc = _cli(path, "--facility", "parking")  # the command itself
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_counts_stored_as_text(tmp_path):
+    """'约40个' / '3人' are read as numbers; unreadable text is noted, never a traceback."""
+    from gridmap.coverage import load_facilities
+
+    layers = tiny_layers()
+    layers["charging_piles"]["ports"] = ["2个", "充电口若干"]
+    layers["parking"]["spaces"] = ["约40个"]
+    hh = layers["households"]
+    want_res = hh["residents"].sum()
+    hh["residents"] = [f"{v}人" for v in hh["residents"]]
+    path = tmp_path / "text.gpkg"
+    io.write_layers(path, layers)
+    ctx = make_context(path, "euclidean")
+    assert ctx.households["residents"].sum() == want_res
+    assert not any("residents" in n for n in ctx.notes)
+    piles = load_facilities(ctx, "charging_piles")
+    assert piles.capacity.tolist() == [2.0, 1.0]
+    assert any("P2" in n and "'ports'" in n for n in piles.notes)
+    assert load_facilities(ctx, "parking").capacity.tolist() == [40.0]
+    proc = _cli(path, "--facility", "charging_piles", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["residents"] == want_res

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gridmap import io
@@ -165,7 +166,7 @@ def print_summary(
             t.add_column("grid")
             t.add_column("households", justify="right")
         recs = [
-            (_grid_label(r.grid_id, r.name), f"{r.households:,}")
+            (escape(_grid_label(r.grid_id, r.name)), f"{r.households:,}")
             for r in rows.itertuples(index=False)
         ]
         height = -(-len(recs) // cols)
@@ -181,7 +182,12 @@ def print_summary(
 
     un = summary.unassigned
     if len(un) == 0:
-        console.print("Every household is inside a micro-grid.")
+        if summary.households == 0:
+            console.print("The workspace has no households.")
+        elif not summary.layer_counts.get(MICROGRIDS):
+            console.print("The workspace has no micro-grids: households are counted per grid only.")
+        else:
+            console.print("Every household is inside a micro-grid.")
         return
     t = Table(
         title=f"{len(un):,} households not in any micro-grid (farthest first)",
@@ -195,9 +201,9 @@ def print_summary(
         level = getattr(r, LEVEL_COLUMN)
         dist = getattr(r, NEAREST_DIST_COLUMN)
         t.add_row(
-            str(r.household_id),
+            escape(str(r.household_id)),
             _LEVEL_TEXT.get(level, "outside all") if not pd.isna(level) else "outside all",
-            "" if pd.isna(getattr(r, NEAREST_COLUMN)) else str(getattr(r, NEAREST_COLUMN)),
+            "" if pd.isna(getattr(r, NEAREST_COLUMN)) else escape(str(getattr(r, NEAREST_COLUMN))),
             "" if dist is None or (isinstance(dist, float) and np.isnan(dist)) else f"{dist:,.0f}",
         )
     if len(un) > show:

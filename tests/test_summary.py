@@ -125,3 +125,19 @@ def test_cli_json_summary(tiny_workspace, tmp_path):
     assert {g["grid_id"]: g["households"] for g in doc["households_per_grid"]}["G1"] == 3
     assert doc["households_not_in_microgrid"] == 2
     assert {u["household_id"] for u in doc["unassigned"]} == {"H4", "H5"}
+
+
+def test_no_false_all_inside_claim_without_microgrids_or_households(tmp_path):
+    """'Every household is inside a micro-grid' only when there are micro-grids and households."""
+    layers = tiny_layers()
+    del layers["microgrids"]
+    layers["grids"]["name"] = ["[b]一", "二", "三", "四"]  # user text, not rich markup
+    io.write_layers(tmp_path / "g.gpkg", layers)
+    text = _printed(summarise_workspace(tmp_path / "g.gpkg"))
+    assert "Every household is inside a micro-grid" not in text
+    assert "no micro-grids" in text and "[b]一" in text
+    layers = tiny_layers()
+    layers["households"] = layers["households"].iloc[:0]
+    io.write_layers(tmp_path / "e.gpkg", layers)
+    text = _printed(summarise_workspace(tmp_path / "e.gpkg"))
+    assert "Every household is inside a micro-grid" not in text and "no households" in text

@@ -24,7 +24,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gridmap.errors import AddressError
 
@@ -162,6 +162,9 @@ class ParsedAddress:
         A floor word (5楼 / 5层) if one was given; not used for matching.
     form
         Which pattern matched (``"full"``, ``"dash3"``, ...), or ``"unparsed"``.
+    ignored
+        Text after the address that was left out (a name or phone number pasted
+        with it), ``""`` if none.
     """
 
     raw: str
@@ -174,6 +177,7 @@ class ParsedAddress:
     room: str | None
     floor: str | None = None
     form: str = "unparsed"
+    ignored: str = ""
 
     @property
     def key(self) -> tuple[str, str | None, str | None, str | None]:
@@ -199,6 +203,7 @@ class ParsedAddress:
             "prefix": self.prefix,
             "form": self.form,
             "normalised": self.normalised,
+            "ignored": self.ignored,
         }
 
 
@@ -377,6 +382,35 @@ def _street_length(text: str) -> int:
     return m.start() if m else len(text)
 
 
+_RAW_PHONE_RE = re.compile(r"^(.*?\S)\s+((?:\+?86)?1[3-9]\d{9})\s*$")
+_AFTER_ROOM_RE = re.compile(r"^(.*?\d[A-Z]?室)(\D.*)$")
+_TRAILING_PHONE_RE = re.compile(r"^(.*?\d[A-Z]?室?)(\D*1[3-9]\d{9})$")
+
+
+def _match_patterns(raw: str, norm: str, protected: Collection[str]) -> ParsedAddress | None:
+    """The first address pattern matching ``norm``, parsed; None if none matches."""
+    for form, pattern in _PATTERNS:
+        m = pattern.match(norm)
+        if m is None:
+            continue
+        gd = m.groupdict()
+        street_full = gd["street"]
+        prefix, street = strip_admin_prefix(street_full, protected, street_only=True)
+        return ParsedAddress(
+            raw=raw,
+            normalised=norm,
+            street=street,
+            street_full=street_full,
+            prefix=prefix,
+            building=_strip_zeros(gd.get("b")),
+            unit=_strip_zeros(gd.get("u")),
+            room=_strip_zeros(gd.get("r")),
+            floor=_strip_zeros(gd.get("f")),
+            form=form,
+        )
+    return None
+
+
 def parse_address(text: object, protected: Collection[str] = ()) -> ParsedAddress:
     """Normalise and split an address into street, building, unit and room.
 
@@ -403,25 +437,29 @@ def parse_address(text: object, protected: Collection[str] = ()) -> ParsedAddres
     norm = normalise_text(raw)
     if not norm:
         raise AddressError(f"the address '{raw[:40]}' holds no letters or digits")
-    for form, pattern in _PATTERNS:
-        m = pattern.match(norm)
-        if m is None:
-            continue
-        gd = m.groupdict()
-        street_full = gd["street"]
-        prefix, street = strip_admin_prefix(street_full, protected, street_only=True)
-        return ParsedAddress(
-            raw=raw,
-            normalised=norm,
-            street=street,
-            street_full=street_full,
-            prefix=prefix,
-            building=_strip_zeros(gd.get("b")),
-            unit=_strip_zeros(gd.get("u")),
-            room=_strip_zeros(gd.get("r")),
-            floor=_strip_zeros(gd.get("f")),
-            form=form,
-        )
+    m = _RAW_PHONE_RE.match(raw)
+    if m:  # a phone number after a space would otherwise run into the room number
+        found = _match_patterns(raw, normalise_text(m.group(1)), protected)
+        if found is not None:
+            return replace(found, ignored=m.group(2))
+    found = _match_patterns(raw, norm, protected)
+    if found is not None:
+        return found
+    # a pasted work order: the address, then a name or a phone number
+    # (西南街3号楼2单元501 王大妈 13912345678, 西南街3号楼2单元501室王大妈)
+    tokens = raw.split()
+    heads = [(" ".join(tokens[:k]), " ".join(tokens[k:])) for k in range(len(tokens) - 1, 0, -1)]
+    m = _AFTER_ROOM_RE.match(norm)
+    if m:
+        heads.append((m.group(1), m.group(2)))
+    m = _TRAILING_PHONE_RE.match(norm)
+    if m:
+        heads.append((m.group(1), m.group(2)))
+    for head, rest in heads:
+        head_norm = normalise_text(head) if head.strip() else ""
+        found = _match_patterns(raw, head_norm, protected) if head_norm else None
+        if found is not None:
+            return replace(found, ignored=rest.strip())
     prefix, street = strip_admin_prefix(norm, protected)
     return ParsedAddress(
         raw=raw,

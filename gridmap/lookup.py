@@ -666,6 +666,10 @@ class AddressRegistry:
             query=str(query), kind="address", status="not_found", match_level="none", score=0.0
         )
         res.parsed = p.to_dict()
+        if p.ignored:
+            res.warnings.append(
+                "text after the address was left out (a name or phone number?): check the answer"
+            )
         if p.building is None:
             return self._match_unparsed(p, res)
         streets = self._street_candidates(p)

@@ -173,3 +173,19 @@ def test_dash_after_the_building_word() -> None:
     assert parse_address("阳光小区A栋-2-501").key == ("阳光小区", "A", "2", "501")
     assert parse_address("西南街3号楼-2-501").key == KEY
     assert parse_address("西南街3栋2单元-501").key == KEY
+
+
+@pytest.mark.parametrize(
+    ("text", "ignored"),
+    [
+        ("西南街3号楼2单元501 王大妈 13912345678", "王大妈 13912345678"),
+        ("西南街3号楼2单元501 13912345678", "13912345678"),  # not room 50113912345678
+        ("西南街3-2-501　+8613912345678", "+8613912345678"),
+        ("西南街3号楼2单元501室王大妈", "王大妈"),
+        ("西南街3号楼2单元501王大妈13912345678", "王大妈13912345678"),
+    ],
+)
+def test_pasted_work_order_keeps_the_address_and_sets_the_rest_aside(text, ignored) -> None:
+    p = parse_address(text)
+    assert p.key == KEY and p.ignored == ignored
+    assert parse_address("西南街3号楼2单元501室").ignored == ""

@@ -805,3 +805,13 @@ def test_letter_building_is_not_the_numbered_one() -> None:
     assert (res.status, res.match_level, res.microgrid_id) == ("ok", "exact", "M05")
     only_one = _compound_registry(["阳光小区1栋2单元501"], ["M01"])
     assert only_one.match_address("阳光小区B1栋2单元501").status != "ok"
+
+
+def test_work_order_text_after_the_address_is_set_aside_with_a_warning(
+    tiny_workspace: Path,
+) -> None:
+    reg = AddressRegistry.from_workspace(tiny_workspace)
+    res = reg.match_address("西南街1号楼1单元101室 赵一 13700000000")
+    assert (res.status, res.match_level, res.microgrid_id) == ("ok", "exact", "M01")
+    assert res.warnings and "left out" in res.warnings[0]
+    assert not reg.match_address("西南街1号楼1单元101室").warnings

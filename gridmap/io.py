@@ -83,6 +83,16 @@ def resolve_workspace(path: str | os.PathLike | None, *, must_exist: bool = True
         )
     if must_exist and p.stat().st_size == 0:
         raise WorkspaceError("the workspace file is empty (0 bytes)", file=str(p))
+    if p.is_file() and p.stat().st_size > 0 and p.suffix.lower() != ".gpkg":
+        with open(p, "rb") as fh:
+            is_sqlite = fh.read(16) == b"SQLite format 3\x00"
+        if not is_sqlite:
+            raise WorkspaceError(
+                f"this {p.suffix or 'file'} is not a workspace: a workspace is one GeoPackage "
+                "(.gpkg) file. Bring the data into one with 'gridmap import LAYER FILE "
+                "--workspace WORKSPACE.gpkg'.",
+                file=str(p),
+            )
     return p
 
 

@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gridmap.join import NEAREST_COLUMN, NEAREST_DIST_COLUMN, AssignResult
+from gridmap.schema import POINT_LAYERS
 
 LEVEL_LABELS = {
     "microgrids": "micro-grid",
@@ -25,6 +26,15 @@ def _cell(v) -> str:
 
 def print_assign_summary(result: AssignResult, console: Console, max_rows: int = 20) -> None:
     """Print per-layer counts by level and the points outside every micro-grid."""
+    if not result.layers:
+        console.print(
+            escape(
+                f"{result.workspace} has no point layer ({', '.join(POINT_LAYERS)}): "
+                "nothing was assigned. Import one with 'gridmap import households FILE'."
+            ),
+            style="yellow",
+        )
+        return
     table = Table(title=escape(f"assign: {result.written_to or result.workspace}"))
     table.add_column("layer", no_wrap=True, min_width=16)
     table.add_column("points", justify="right")

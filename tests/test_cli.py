@@ -97,3 +97,15 @@ def test_assign_table_on_grids_only_workspace_and_odd_ids(tmp_path):
     assert "(the workspace has no micro-grids)" in out
     assert "[red]H1" in out
     assert "households" in res.stdout and "charging_piles" in res.stdout  # layer names whole
+
+
+def test_assign_on_workspace_without_point_layers_says_so(tmp_path):
+    from conftest import tiny_layers
+
+    from gridmap import io
+
+    ws = tmp_path / "polys.gpkg"
+    io.write_layers(ws, {"grids": tiny_layers()["grids"]})
+    res = run("assign", str(ws))
+    assert res.returncode == 0, res.stderr
+    assert "has no point layer" in " ".join(res.stdout.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pytest
+from conftest import tiny_layers
 from shapely.geometry import Point
 
 from gridmap import io
@@ -110,3 +111,21 @@ def test_new_workspace_gets_umask_default_permissions(tmp_path, tiny_layers_dict
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o644
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("name", ["grids.shp", "ledger.xlsx", "h.csv"])
+def test_a_non_geopackage_file_is_not_a_workspace(tmp_path, name):
+    """Passing a Shapefile or spreadsheet as the workspace says how to import it."""
+    p = tmp_path / name
+    p.write_bytes(b"PK\x03\x04 not a database" if name.endswith("xlsx") else b"id,lon,lat\n")
+    with pytest.raises(WorkspaceError, match=r"not a workspace.*gridmap import"):
+        io.resolve_workspace(p)
+    with pytest.raises(WorkspaceError, match="not a workspace"):
+        io.resolve_workspace(p, must_exist=False)
+    # a GeoPackage under another suffix still is one
+    gpkg = tmp_path / "ws.gpkg"
+    io.write_layers(gpkg, {"grids": tiny_layers()["grids"]})
+    other = tmp_path / "ws.sqlite"
+    other.write_bytes(gpkg.read_bytes())
+    with pytest.warns(RuntimeWarning, match="non conformant file extension"):
+        assert io.list_layers(other) == ["grids"]

@@ -91,6 +91,7 @@ def test_bad_key_file_is_named(tmp_path, text, problem):
         ("/collections/grids/items?f=xml", "f="),
         ("/locate", "lon"),
         ("/locate?lon=111.4", "lon"),
+        ("/locate?q=西南街1号楼&lon=111.4&lat=35.6", "not both"),
         ("/coverage?facility=service_stations&radius=-5", "radius"),
         ("/coverage?facility=service_stations&level=city", "level"),
     ],

@@ -127,6 +127,8 @@ def locate_endpoint(
     Runs in the worker thread pool, so a slow lookup (a fuzzy match on a
     city-size registry) never holds up other requests.
     """
+    if q is not None and (lon is not None or lat is not None):
+        raise BadParameterError("give an address (q=...) or lon= and lat=, not both")
     if q is None and (lon is None or lat is None):
         raise BadParameterError("give an address (q=...) or both lon= and lat=")
     if q is None and not (math.isfinite(lon) and math.isfinite(lat)):

@@ -6,6 +6,7 @@ request blocked; they fail (never skip) when chromium is missing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -687,3 +688,22 @@ def tiny_layers_ws(tmp_path) -> Path:
     path = tmp_path / "tiny-cn.gpkg"
     io.write_layers(path, tiny_layers())
     return path
+
+
+def test_count_legend_has_whole_number_classes(sample_ctx):
+    """A count indicator gets whole-number, non-overlapping legend classes holding every grid."""
+    from gridmap.maps.builder import _indicator_spec
+
+    for name in ("households", "microgrids"):
+        _, spec = _indicator_spec(sample_ctx, name)
+        ranges = []
+        for lab in spec["labels"]:
+            assert re.fullmatch(r"\d+(–\d+)?", lab), lab
+            lo, _, hi = lab.partition("–")
+            ranges.append((int(lo), int(hi or lo)))
+        for (_, a), (b, _) in itertools.pairwise(ranges):
+            assert b == a + 1, ranges  # contiguous, no overlap
+        for v in sample_ctx.indicators[name].dropna():
+            # the class the map colours v with (first break >= v) is the one its label names
+            i = next(i for i, b in enumerate(spec["breaks"][1:]) if v <= b)
+            assert ranges[i][0] <= v <= ranges[i][1], (name, v, ranges)

@@ -626,12 +626,23 @@ def _indicator_spec(ctx: MapContext, name: str | None) -> tuple[str, dict] | Non
         if len(vals) == 0:
             breaks = [0.0, 1.0]
         else:
-            breaks = sorted(set(np.quantile(vals, [0, 0.2, 0.4, 0.6, 0.8, 1.0]).round(6).tolist()))
+            q = np.quantile(vals, [0, 0.2, 0.4, 0.6, 0.8, 1.0])
+            whole = bool((vals == np.round(vals)).all())
+            if whole:  # counts: whole-number class limits (v <= floor(q) iff v <= q)
+                q = np.floor(q)
+            breaks = sorted(set(q.round(6).tolist()))
             if len(breaks) == 1:
                 breaks = [breaks[0], breaks[0]]
         n = len(breaks) - 1
         colors = SEQUENTIAL[-n:] if n < len(SEQUENTIAL) else SEQUENTIAL
-        labels = [f"{_num(a)}–{_num(b)}" for a, b in itertools.pairwise(breaks)]
+        if len(vals) and whole:
+            # classes are (a, b]: whole numbers a+1..b (the first one also holds a)
+            labels = []
+            for i, (a, b) in enumerate(itertools.pairwise(breaks)):
+                lo = a if i == 0 else a + 1
+                labels.append(_num(b) if lo >= b else f"{_num(lo)}–{_num(b)}")
+        else:
+            labels = [f"{_num(a)}–{_num(b)}" for a, b in itertools.pairwise(breaks)]
         kind = "count"
     spec = {
         "name": name,

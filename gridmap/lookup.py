@@ -457,9 +457,12 @@ class AddressRegistry:
         df = read_table(file)
         src = str(file)
         col = _find_column(df, address_col, ADDRESS_COLUMNS, "address", src, ADDRESS_WORDS)
-        records = pd.DataFrame(
-            {"record_id": [f"row {i + 2}" for i in range(len(df))], "source": src}
-        )
+        # blank lines of the sheet hold nothing to register; row numbers stay the file's
+        row_no = np.arange(len(df)) + 2
+        if len(df):
+            blank = df.apply(lambda r: all(_clean(v) is None for v in r), axis=1).to_numpy(bool)
+            df, row_no = df.loc[~blank].reset_index(drop=True), row_no[~blank]
+        records = pd.DataFrame({"record_id": [f"row {i}" for i in row_no], "source": src})
         records["address"] = df[col].to_numpy(dtype=object)
         ws = None
         if workspace is not None or not any(c in df.columns for c in ASSIGN_COLUMNS):
@@ -480,7 +483,7 @@ class AddressRegistry:
                 raise InputFileError(
                     f"{len(bad)} rows have no usable coordinates in '{lx}'/'{ly}'",
                     file=src,
-                    row=int(bad[0]) + 2,
+                    row=int(row_no[bad[0]]),
                 )
             wx, wy = to_wgs84(xs, ys, crs)
             pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(wx, wy), crs="EPSG:4326")

@@ -815,3 +815,19 @@ def test_work_order_text_after_the_address_is_set_aside_with_a_warning(
     assert (res.status, res.match_level, res.microgrid_id) == ("ok", "exact", "M01")
     assert res.warnings and "left out" in res.warnings[0]
     assert not reg.match_address("西南街1号楼1单元101室").warnings
+
+
+def test_ledger_with_blank_lines_and_a_row_without_coordinates(
+    tmp_path: Path, tiny_workspace: Path
+) -> None:
+    """Blank lines of a GBK ledger are skipped; a row without coordinates is named by
+    its row number in the file."""
+    ledger = tmp_path / "ledger.csv"
+    text = "门牌地址,lon,lat\n和平里8号楼1单元101,111.4705,35.6405\n,,\n和平里9号楼1单元101,111.4725,35.6405\n"
+    ledger.write_bytes(text.encode("gbk"))
+    reg = AddressRegistry.from_table(ledger, workspace=tiny_workspace)
+    assert len(reg) == 2
+    assert locate("和平里9-1-101", registry=reg).microgrid_id == "M05"
+    ledger.write_bytes((text + "和平里10号楼1单元101,,\n").encode("gbk"))
+    with pytest.raises(InputFileError, match="row 5"):
+        AddressRegistry.from_table(ledger, workspace=tiny_workspace)

@@ -506,11 +506,27 @@ def find_coordinate_columns(
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
+# degrees, minutes, seconds: 111°27'50.5"E, 35度38分12秒, E111°27′50″, 111 27 50.5
+_DMS_RE = re.compile(
+    r"^([NSEW东西南北]?)\s*(\d+(?:\.\d+)?)\s*(?:°|度|\s)\s*(\d+(?:\.\d+)?)\s*(?:'|′|分|\s)\s*"
+    r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|''|′′|秒)?)?\s*([NSEW东西南北]?)$",
+    re.IGNORECASE,
+)
+
+
 def _parse_number(value: str) -> float | None:
+    """A decimal number, or degrees-minutes-seconds (``111°27'50.5"E``) as decimal degrees."""
     text = unicodedata.normalize("NFKC", str(value)).strip().rstrip("°").strip()
-    if not _NUM_RE.match(text):
+    if _NUM_RE.match(text):
+        return float(text)
+    m = _DMS_RE.match(text)
+    if m is None or (m.group(1) and m.group(5)):
         return None
-    return float(text)
+    deg, minutes, sec = float(m.group(2)), float(m.group(3)), float(m.group(4) or 0)
+    if minutes >= 60 or sec >= 60:
+        return None
+    sign = -1.0 if (m.group(1) or m.group(5)).upper() in ("S", "W", "西", "南") else 1.0
+    return sign * (deg + minutes / 60 + sec / 3600)
 
 
 # ---------------------------------------------------------------------- checking

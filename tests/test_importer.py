@@ -275,6 +275,27 @@ def test_one_coordinate_column_lng_comma_lat(tmp_path, ws):
         assert dist_m((got.geometry[hid].x, got.geometry[hid].y), p) < 0.5
 
 
+def _dms(v: float, pos: str, neg: str) -> str:
+    """Degrees-minutes-seconds text as in office ledgers: 111°28'12.35"E."""
+    a = abs(v)
+    d, rem = int(a), (a - int(a)) * 60
+    m, sec = int(rem), (rem - int(rem)) * 60
+    return f"{d}°{m}'{sec:.3f}\"{pos if v >= 0 else neg}"
+
+
+def test_degrees_minutes_seconds_are_read(tmp_path, ws):
+    rows = [[f"N{k}", _dms(x, "E", "W"), _dms(y, "N", "S")] for k, (x, y) in enumerate(ORIG)]
+    rows.append(["N9", "111°75'00\"E", "35°38'00\"N"])  # 75 minutes: not a position
+    src = write_csv(tmp_path / "dms.csv", ["户号", "经度", "纬度"], rows, "utf-8")
+    with pytest.raises(CoordinateError, match=r"row 6: not a number"):
+        import_layer(ws, "households", src)
+    rep = import_layer(ws, "households", src, skip_bad_rows=True)
+    assert rep.imported == 4
+    got = io.read_layer(ws, "households")
+    for g, p in zip(got.geometry, ORIG, strict=True):
+        assert dist_m((g.x, g.y), p) < 0.1  # 0.001" is 3 cm
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

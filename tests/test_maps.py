@@ -707,3 +707,17 @@ def test_count_legend_has_whole_number_classes(sample_ctx):
             # the class the map colours v with (first break >= v) is the one its label names
             i = next(i for i, b in enumerate(spec["breaks"][1:]) if v <= b)
             assert ranges[i][0] <= v <= ranges[i][1], (name, v, ranges)
+
+
+def test_default_choropleth_skips_an_indicator_without_figures(tmp_path):
+    """No service_stations layer: the default choropleth is not an all-"no data" map."""
+    from conftest import tiny_layers
+
+    layers = tiny_layers()
+    del layers["service_stations"]
+    path = tmp_path / "nostations.gpkg"
+    io.write_layers(path, layers)
+    d = embedded(build_map(path, basemap="none"))
+    assert not d["indicator"]["name"].startswith("coverage_share_service_stations")
+    assert any(g["v"] is not None for g in d["layers"]["grids"])
+    assert d["indicator"]["has_nodata"] is False

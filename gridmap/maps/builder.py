@@ -598,15 +598,17 @@ def _indicator_spec(ctx: MapContext, name: str | None) -> tuple[str, dict] | Non
         return None
     numeric = [c for c in ind.columns if pd.api.types.is_numeric_dtype(ind[c])]
     if name is None:
-        preferred = [c for c in numeric if c.startswith(f"coverage_share_{SERVICE_STATIONS}_")]
+        # the default colours something: skip columns with no figure at all (e.g. no stations)
+        filled = [c for c in numeric if ind[c].notna().any()]
+        preferred = [c for c in filled if c.startswith(f"coverage_share_{SERVICE_STATIONS}_")]
         for cand in (*preferred, f"cover_{SERVICE_STATIONS}", "households"):
-            if cand in numeric:
+            if cand in filled:
                 name = cand
                 break
         else:
             if not numeric:
                 return None
-            name = numeric[0]
+            name = (filled or numeric)[0]
     if name not in numeric:
         raise SchemaError(
             f"unknown indicator '{name}'. Available per grid: {', '.join(numeric) or 'none'}",

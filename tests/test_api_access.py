@@ -236,6 +236,8 @@ def test_personal_columns_under_other_names_stay_private(tmp_path):
     )
     st = layers["service_stations"]
     st["负责人"], st["manager"], st["联系人"] = ["王主任"], ["Li Lei"], ["赵大姐"]
+    layers["parking"]["车主"] = "孙车主"
+    layers["parking"]["车牌"] = "晋L12345"
     hh = layers["households"].rename(columns={"head_name": "姓名", "phone": "联系电话"})
     hh["身份证号"] = [f"14100219800101{k:04d}" for k in range(len(hh))]
     layers["households"] = hh
@@ -243,7 +245,8 @@ def test_personal_columns_under_other_names_stay_private(tmp_path):
     io.write_layers(path, layers)
     personal = [*layers["grids"]["网格员"], *layers["grids"]["网格员电话"]]
     personal += [*layers["microgrids"]["中心户"], *layers["microgrids"]["手机号"]]
-    personal += ["王主任", "Li Lei", "赵大姐", *hh["姓名"], *hh["联系电话"], *hh["身份证号"]]
+    personal += ["王主任", "Li Lei", "赵大姐", "孙车主", "晋L12345"]
+    personal += [*hh["姓名"], *hh["联系电话"], *hh["身份证号"]]
     keys = write_keys(tmp_path / "keys.toml", ["G1"], ["G2"])
     with running_server(Settings(workspace=path, keys_file=keys)) as (base, _):
         with client(base) as c:

@@ -50,7 +50,7 @@ _PERSONAL_RE = re.compile(
     r"(phone|tel$|^tel|mobile|contact|leader|staff_name|head|owner|resident_name|person|"
     r"address|addr|id_?card|email|wechat|^staff$|manager|^qq|"
     r"姓名|名字|电话|手机|住址|地址|联系|身份证|户主|网格员|网格长|负责人|中心户|楼长|栋长|"
-    r"管理员|书记|主任|监护人|微信|邮箱)",
+    r"管理员|书记|主任|监护人|微信|邮箱|业主|车主|房主|车牌|plate|birth|出生)",
     re.IGNORECASE,
 )
 

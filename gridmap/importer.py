@@ -961,11 +961,20 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
             f"no layer '{layer}' in the file (it has: {', '.join(layers)})", file=str(path)
         )
     try:
-        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, fid_as_index=True)
     except Exception as exc:
         raise _unreadable(path, exc, layer=layer) from exc
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InputFileError("the file has no geometry column", file=str(path))
+    if (
+        path.suffix.lower() in (".geojson", ".json")
+        and "id" not in gdf.columns
+        and len(gdf)
+        and not np.array_equal(np.asarray(gdf.index), np.arange(len(gdf)))
+    ):
+        # GeoJSON features with numeric "id" members: GDAL makes them the FID, not a column
+        gdf.insert(0, "id", [str(v) for v in gdf.index])
+        notes.append("the features' GeoJSON \"id\" members were kept as the column 'id'")
     rows_read = len(gdf)
     gdf.index = pd.RangeIndex(1, 1 + len(gdf))
     attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))

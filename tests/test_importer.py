@@ -296,6 +296,20 @@ def test_degrees_minutes_seconds_are_read(tmp_path, ws):
         assert dist_m((g.x, g.y), p) < 0.1  # 0.001" is 3 cm
 
 
+def test_geojson_numeric_feature_ids_are_kept(tmp_path, ws):
+    """Feature-level "id": 11 (not a property) would otherwise vanish into GDAL's FID."""
+    grids = tiny_layers()["grids"][["name", "geometry"]]
+    doc = json.loads(grids.to_json())
+    for k, feat in enumerate(doc["features"]):
+        feat["id"] = 11 + k
+        feat["properties"].pop("id", None)
+    src = tmp_path / "g.geojson"
+    src.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    rep = import_layer(ws, "grids", src)
+    assert rep.renamed == {"id": "grid_id"}
+    assert list(io.read_layer(ws, "grids")["grid_id"]) == ["11", "12", "13", "14"]
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

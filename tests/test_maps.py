@@ -721,3 +721,28 @@ def test_default_choropleth_skips_an_indicator_without_figures(tmp_path):
     assert not d["indicator"]["name"].startswith("coverage_share_service_stations")
     assert any(g["v"] is not None for g in d["layers"]["grids"])
     assert d["indicator"]["has_nodata"] is False
+
+
+@pytest.mark.browser
+def test_browser_long_grid_names_are_cut_on_the_map(tmp_path):
+    """A 150-character grid name does not run across the map; the popup keeps it whole."""
+    from conftest import tiny_layers
+
+    layers = tiny_layers()
+    long_name = "很长的网格名称" * 20 + "一网格"
+    layers["grids"].loc[0, "name"] = long_name
+    path = tmp_path / "long.gpkg"
+    io.write_layers(path, layers)
+    html_path = write_map(tmp_path / "long.html", path, basemap="none")
+
+    def act(page):
+        widths = page.evaluate(
+            "() => [...document.querySelectorAll('.gm-label span')]"
+            ".map(s => s.getBoundingClientRect().width)"
+        )
+        return widths, _check_page(page, 4, 1, "二网格")
+
+    errors, requests, (widths, r) = open_map(html_path, None, act)
+    assert errors == [] and requests == []
+    assert len(widths) == 4 and max(widths) < 250, widths
+    assert long_name in r["grid_popup"].replace("\n", "")

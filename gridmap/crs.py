@@ -9,6 +9,8 @@ millimetre.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +64,15 @@ _ALIASES = {
     "bd-09": "bd09",
     "bd09ll": "bd09",
     "baidu": "bd09",
+    # Chinese names people type
+    "火星坐标": "gcj02",
+    "火星坐标系": "gcj02",
+    "高德": "gcj02",
+    "腾讯": "gcj02",
+    "百度": "bd09",
+    "百度坐标": "bd09",
+    "百度坐标系": "bd09",
+    "国家2000": "EPSG:4490",
 }
 
 
@@ -89,7 +100,10 @@ def parse_crs(value: str | int | pyproj.CRS | CoordSystem | None) -> CoordSystem
         return CoordSystem("proj", pyproj.CRS.from_user_input(WGS84))
     if isinstance(value, pyproj.CRS):
         return CoordSystem("proj", value)
-    text = str(value).strip()
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    m = re.fullmatch(r"(?i)epsg\s*[:：]?\s*(\d+)", text)  # "EPSG 4547", "epsg4547"
+    if m:
+        text = m.group(1)
     alias = _ALIASES.get(text.lower(), text)
     if alias in SHIFTED:
         return CoordSystem(alias)

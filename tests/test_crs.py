@@ -115,6 +115,12 @@ def test_outside_china_is_identity(lon, lat):
         ("bd09", "bd09", None),
         ("baidu", "bd09", None),
         (None, "proj", 4326),
+        ("EPSG 4547", "proj", 4547),
+        ("epsg4547", "proj", 4547),
+        ("ＥＰＳＧ：４５４７", "proj", 4547),
+        ("火星坐标", "gcj02", None),
+        ("高德", "gcj02", None),
+        ("百度", "bd09", None),
     ],
 )
 def test_parse_crs_aliases(value, kind, epsg):

@@ -100,7 +100,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "full",
         re.compile(
-            rf"^(?P<street>.*?)(?P<b>{_BUILDING})号楼(?:(?P<u>\d+)单元)?"
+            rf"^(?P<street>.*?)(?P<b>{_BUILDING})号楼(?:(?P<u>\d+|[A-Z])单元)?"
             rf"(?:(?P<f>\d+)(?:楼|层))?(?:(?P<r>{_ROOM})室?)?$"
         ),
     ),

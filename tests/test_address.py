@@ -189,3 +189,8 @@ def test_pasted_work_order_keeps_the_address_and_sets_the_rest_aside(text, ignor
     p = parse_address(text)
     assert p.key == KEY and p.ignored == ignored
     assert parse_address("西南街3号楼2单元501室").ignored == ""
+
+
+def test_letter_units() -> None:
+    assert parse_address("阳光小区3栋A单元501").key == ("阳光小区", "3", "A", "501")
+    assert parse_address("阳光小区3号楼b单元501室").key == ("阳光小区", "3", "B", "501")

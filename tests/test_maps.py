@@ -746,3 +746,26 @@ def test_browser_long_grid_names_are_cut_on_the_map(tmp_path):
     assert errors == [] and requests == []
     assert len(widths) == 4 and max(widths) < 250, widths
     assert long_name in r["grid_popup"].replace("\n", "")
+
+
+def test_png_long_grid_names_do_not_shrink_the_map(tmp_path):
+    """Long grid names are cut in the picture: the map keeps its size (it shrank to a strip)."""
+    import matplotlib.image as mpimg
+    from conftest import tiny_layers
+
+    from gridmap.maps.static import render_png
+
+    def drawn_extent(layers, name):
+        path = tmp_path / f"{name}.gpkg"
+        io.write_layers(path, layers)
+        img = mpimg.imread(render_png(tmp_path / f"{name}.png", prepare_map(path), dpi=40))
+        # the grid choropleth fill: rows and columns holding coloured (non-grey) pixels
+        rgb = img[..., :3]
+        coloured = (rgb.max(axis=2) - rgb.min(axis=2)) > 0.15
+        rows = np.flatnonzero(coloured.any(axis=1))
+        return rows.max() - rows.min()
+
+    normal = drawn_extent(tiny_layers(), "normal")
+    layers = tiny_layers()
+    layers["grids"]["name"] = ["很长的网格名称" * 25 + str(i) for i in range(4)]
+    assert drawn_extent(layers, "long") > 0.8 * normal

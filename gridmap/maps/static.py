@@ -73,6 +73,10 @@ def find_cjk_font() -> str:
     )
 
 
+#: Grid labels longer than this are cut with an ellipsis in the picture.
+LABEL_MAX_CHARS = 14
+
+
 def render_png(
     out_path: str | os.PathLike,
     ctx: MapContext,
@@ -129,8 +133,11 @@ def render_png(
                 reps = grids.geometry.representative_point()
                 for p, nm in zip(reps, grids.get("name", grids["grid_id"]), strict=True):
                     if p is not None and not p.is_empty:
+                        label = _text(nm) or ""
+                        if len(label) > LABEL_MAX_CHARS:  # a long name would swamp the picture
+                            label = label[: LABEL_MAX_CHARS - 1] + "…"
                         ax.annotate(
-                            _text(nm) or "",
+                            label,
                             (p.x, p.y),
                             ha="center",
                             va="center",

@@ -897,7 +897,7 @@ def _features_with_bad_wkb(path: Path, layer: str | None) -> list[str]:
     return out
 
 
-def shapefile_encoding(path: Path) -> str | None:
+def shapefile_encoding(path: Path, *, ignore_cpg: bool = False) -> str | None:
     """Encoding of a Shapefile's ``.dbf`` text when nothing in the files says it.
 
     GDAL reads the ``.cpg`` file or the code-page byte of the ``.dbf`` header;
@@ -905,16 +905,16 @@ def shapefile_encoding(path: Path) -> str | None:
     GBK/GB18030 (the usual encoding of Chinese GIS exports) or UTF-8 into
     garbage. This returns ``"utf-8"`` or ``"gb18030"`` when the ``.dbf`` records
     decode as such (strict, UTF-8 first, as for CSV), and None when a
-    ``.cpg`` or a code-page mark exists, the text is plain ASCII, or neither
-    encoding fits.
+    ``.cpg`` or a code-page mark exists (unless ``ignore_cpg``: used when the
+    ``.cpg`` is wrong), the text is plain ASCII, or neither encoding fits.
     """
     if path.suffix.lower() != ".shp":
         return None
     siblings = {p.suffix.lower(): p for p in path.parent.glob(path.stem + ".*")}
-    if ".cpg" in siblings or ".dbf" not in siblings:
+    if (".cpg" in siblings and not ignore_cpg) or ".dbf" not in siblings:
         return None
     data = siblings[".dbf"].read_bytes()
-    if len(data) < 32 or data[29] != 0:  # byte 29: the language driver (code page) id
+    if len(data) < 32 or (data[29] != 0 and not ignore_cpg):  # byte 29: code page id
         return None
     body = data[int.from_bytes(data[8:10], "little") :]
     if body.isascii():
@@ -930,6 +930,7 @@ def shapefile_encoding(path: Path) -> str | None:
 
 def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> ImportedData:
     notes: list[str] = []
+    encoding_given = encoding is not None
     if encoding is not None:
         try:
             encoding = codecs.lookup(encoding).name  # latin-1 -> iso8859-1, a name GDAL knows
@@ -961,7 +962,25 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
             f"no layer '{layer}' in the file (it has: {', '.join(layers)})", file=str(path)
         )
     try:
-        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, fid_as_index=True)
+        try:
+            gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, fid_as_index=True)
+        except UnicodeDecodeError:
+            # a .cpg (or code page mark) that lies: "UTF-8" on a GBK .dbf
+            detected = None if encoding_given else shapefile_encoding(path, ignore_cpg=True)
+            if detected is None or detected == encoding:
+                raise
+            gdf = pyogrio.read_dataframe(path, layer=layer, encoding=detected, fid_as_index=True)
+            notes.append(
+                f"the Shapefile's text is not in the encoding its .cpg names; it was read as "
+                f"{detected} (detected; override with --encoding)"
+            )
+            encoding = detected
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"the text in the file cannot be read as {encoding or 'its declared encoding'} "
+            f"({gio._short(exc)}); pass --encoding (e.g. --encoding gbk, utf-8)",
+            file=str(path),
+        ) from exc
     except Exception as exc:
         raise _unreadable(path, exc, layer=layer) from exc
     if not isinstance(gdf, gpd.GeoDataFrame):

@@ -310,6 +310,22 @@ def test_geojson_numeric_feature_ids_are_kept(tmp_path, ws):
     assert list(io.read_layer(ws, "grids")["grid_id"]) == ["11", "12", "13", "14"]
 
 
+def test_shapefile_whose_cpg_lies(tmp_path, ws):
+    """A .cpg saying UTF-8 on a GBK .dbf: detected and read right; a wrong --encoding is an error."""
+    grids = tiny_layers()["grids"]
+    src = tmp_path / "grids.shp"
+    with pytest.warns(RuntimeWarning, match="laundered"):
+        pyogrio.write_dataframe(grids, src, encoding="GBK")
+    src.with_suffix(".cpg").write_text("UTF-8")
+    rep = import_layer(ws, "grids", src)
+    assert list(io.read_layer(ws, "grids")["name"]) == ["一网格", "二网格", "三网格", "四网格"]
+    assert rep.encoding == "gb18030" and any("its .cpg names" in n for n in rep.notes)
+    before = sha(ws)
+    with pytest.raises(InputFileError, match=r"cannot be read as utf-8.*--encoding"):
+        import_layer(ws, "grids", src, encoding="utf-8")
+    assert sha(ws) == before
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

@@ -236,7 +236,9 @@ def _find_column(
         if opt.lower() in lower:
             return lower[opt.lower()]
     # a ledger's own wording (详细地址, 家庭住址, 现住址...): one column containing the word
-    near = [c for k, c in lower.items() if any(w.lower() in k for w in contains)]
+    near = [
+        c for k, c in lower.items() if any(w.lower() in k for w in contains) and "mail" not in k
+    ]
     if len(near) == 1:
         return near[0]
     if len(near) > 1:

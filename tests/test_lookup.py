@@ -831,3 +831,11 @@ def test_ledger_with_blank_lines_and_a_row_without_coordinates(
     ledger.write_bytes((text + "和平里10号楼1单元101,,\n").encode("gbk"))
     with pytest.raises(InputFileError, match="row 5"):
         AddressRegistry.from_table(ledger, workspace=tiny_workspace)
+
+
+def test_batch_address_column_is_not_an_email_column(tiny_workspace: Path) -> None:
+    from gridmap.lookup import locate_table
+
+    reg = AddressRegistry.from_workspace(tiny_workspace)
+    df = pd.DataFrame({"email_address": ["a@b.cn"], "家庭住址": ["西南街1号楼1单元101室"]})
+    assert locate_table(df, reg)["microgrid_id"].iloc[0] == "M01"

@@ -769,3 +769,30 @@ def test_png_long_grid_names_do_not_shrink_the_map(tmp_path):
     layers = tiny_layers()
     layers["grids"]["name"] = ["很长的网格名称" * 25 + str(i) for i in range(4)]
     assert drawn_extent(layers, "long") > 0.8 * normal
+
+
+def test_3d_layers_draw_like_2d(tmp_path):
+    """PolygonZ / LineString Z / PointZ layers (CAD exports) give the same map as 2D ones."""
+    from conftest import tiny_layers
+    from shapely.geometry import LineString
+
+    def with_roads():
+        layers = tiny_layers()
+        layers["roads"] = gpd.GeoDataFrame(
+            {"road_id": ["R1"]},
+            geometry=[LineString([(111.4700, 35.6405), (111.4740, 35.6405)])],
+            crs="EPSG:4326",
+        )
+        return layers
+
+    flat = with_roads()
+    deep = with_roads()
+    for gdf in deep.values():
+        gdf.geometry = shapely.force_3d(gdf.geometry.values, 12.5)
+    io.write_layers(tmp_path / "flat.gpkg", flat)
+    io.write_layers(tmp_path / "deep.gpkg", deep)
+    a = embedded(build_map(tmp_path / "flat.gpkg", basemap="none"))
+    b = embedded(build_map(tmp_path / "deep.gpkg", basemap="none"))
+    for layer in ("grids", "microgrids", "roads", "service_stations"):
+        assert a["layers"][layer] == b["layers"][layer], layer
+    assert a["headline"] == b["headline"]

@@ -471,7 +471,8 @@ class _Encoder:
         single = np.flatnonzero(shapely.get_type_id(geoms) == 3)
         if len(single):  # wrap Polygons as one-part MultiPolygons, vectorised
             multi[single] = shapely.multipolygons(geoms[single], indices=np.arange(len(single)))
-        _, coords, (ring_off, poly_off, geom_off) = shapely.to_ragged_array(multi)
+        # force_2d: a 3D (PolygonZ) layer would give (n, 3) coordinates
+        _, coords, (ring_off, poly_off, geom_off) = shapely.to_ragged_array(shapely.force_2d(multi))
         q = np.round((coords - [self.ox, self.oy]) * self.scale).astype(np.int64)
         d = q.copy()
         d[1:] -= q[:-1]
@@ -495,7 +496,8 @@ def _encode_lines(enc: _Encoder, gdf: gpd.GeoDataFrame, tol_deg: float) -> list:
     multi = geoms.copy()
     if len(single):
         multi[single] = shapely.multilinestrings(geoms[single], indices=np.arange(len(single)))
-    _, coords, (line_off, geom_off) = shapely.to_ragged_array(multi)
+    # force_2d: street centre-lines from CAD are often LineString Z
+    _, coords, (line_off, geom_off) = shapely.to_ragged_array(shapely.force_2d(multi))
     q = np.round((coords - [enc.ox, enc.oy]) * enc.scale).astype(np.int64)
     d = q.copy()
     d[1:] -= q[:-1]

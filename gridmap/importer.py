@@ -913,7 +913,8 @@ def shapefile_encoding(path: Path, *, ignore_cpg: bool = False) -> str | None:
     siblings = {p.suffix.lower(): p for p in path.parent.glob(path.stem + ".*")}
     if (".cpg" in siblings and not ignore_cpg) or ".dbf" not in siblings:
         return None
-    data = siblings[".dbf"].read_bytes()
+    with open(siblings[".dbf"], "rb") as fh:
+        data = fh.read(_DBF_SAMPLE_BYTES)  # enough to decide; a city's .dbf can be GBs
     if len(data) < 32 or (data[29] != 0 and not ignore_cpg):  # byte 29: code page id
         return None
     body = data[int.from_bytes(data[8:10], "little") :]
@@ -921,11 +922,15 @@ def shapefile_encoding(path: Path, *, ignore_cpg: bool = False) -> str | None:
         return None
     for enc in ("utf-8", "gb18030"):
         try:
-            body.decode(enc)
+            # final=False: a character cut at the end of the sample is not an error
+            codecs.getincrementaldecoder(enc)().decode(body, final=False)
         except UnicodeDecodeError:
             continue
         return enc
     return None
+
+
+_DBF_SAMPLE_BYTES = 16 * 1024 * 1024
 
 
 def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> ImportedData:

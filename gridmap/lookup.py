@@ -296,6 +296,8 @@ class AddressRegistry:
         self.notes: list[str] = []
         #: False for a registry built for coordinate lookups only.
         self.has_addresses = True
+        #: Why layers that might hold addresses were not used (no or several address columns).
+        self.skipped: list[str] = []
         self._lock = threading.Lock()
         self._geo: dict | None = None
         records = records.reset_index(drop=True)
@@ -432,6 +434,7 @@ class AddressRegistry:
         reg = cls(records, hierarchy=hierarchy, layers=ws.layers, source=str(ws.path), **kwargs)
         reg.has_addresses = addresses
         reg.notes.extend(skipped)
+        reg.skipped = skipped
         if not frames and addresses:
             reg.notes.append(_NO_ADDRESSES)
         return reg
@@ -665,7 +668,8 @@ class AddressRegistry:
                 "use AddressRegistry.from_workspace(ws) (addresses=True)"
             )
         if len(self.records) == 0:
-            raise LayerNotFoundError(_NO_ADDRESSES, file=self.source, layer=HOUSEHOLDS)
+            why = "".join(f"; {n}" for n in self.skipped)
+            raise LayerNotFoundError(_NO_ADDRESSES + why, file=self.source, layer=HOUSEHOLDS)
         p = parse_address(query, self._protected)
         res = LocateResult(
             query=str(query), kind="address", status="not_found", match_level="none", score=0.0

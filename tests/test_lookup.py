@@ -839,3 +839,15 @@ def test_batch_address_column_is_not_an_email_column(tiny_workspace: Path) -> No
     reg = AddressRegistry.from_workspace(tiny_workspace)
     df = pd.DataFrame({"email_address": ["a@b.cn"], "家庭住址": ["西南街1号楼1单元101室"]})
     assert locate_table(df, reg)["microgrid_id"].iloc[0] == "M01"
+
+
+def test_two_address_like_columns_are_explained(tmp_path: Path) -> None:
+    layers = tiny_layers()
+    hh = layers["households"].rename(columns={"address": "家庭住址"})
+    hh["户籍地址"] = "外地"
+    layers["households"] = hh
+    path = tmp_path / "two.gpkg"
+    io.write_layers(path, layers)
+    reg = AddressRegistry.from_workspace(path)
+    with pytest.raises(LayerNotFoundError, match=r"家庭住址.*户籍地址|户籍地址.*家庭住址"):
+        reg.match_address("西南街1号楼1单元101室")

@@ -208,18 +208,20 @@ def build_hierarchy(layers: Mapping[str, gpd.GeoDataFrame]) -> Hierarchy:
     h = Hierarchy(polygons=polys)
     for level in POLYGON_LEVELS:
         spec = LAYERS[level]
-        if level not in polys or spec.parent is None or spec.parent not in polys:
+        if level not in polys or spec.parent is None:
             continue
         child = polys[level]
         pcol = spec.parent_id_column
+        if spec.parent not in polys and pcol not in child.columns:
+            continue
         mapping: dict[str, str | None] = {}
-        need_derive = True
+        need_derive = spec.parent in polys  # without the parent layer: the column only
         if pcol in child.columns:
             for cid, pid in zip(child[spec.id_column], child[pcol], strict=True):
                 cid = _as_str_id(cid)
                 if cid is not None and cid not in mapping:
                     mapping[cid] = _as_str_id(pid)
-            need_derive = any(v is None for v in mapping.values())
+            need_derive = need_derive and any(v is None for v in mapping.values())
         if need_derive:
             derived = derive_parents(child, spec.id_column, polys[spec.parent], pcol)
             for cid, pid in derived.items():
@@ -336,6 +338,20 @@ def assign_xy(
         broken = idx[np.array([v is None for v in vals], dtype=bool)]
         if len(broken) and parent_level in hierarchy.polygons:
             out[pcol][broken] = get_loc(parent_level)(x[broken], y[broken])
+    # a chain broken below a level (no grids layer, a micro-grid outside every grid):
+    # points owned at a finer level are joined to each coarser level directly
+    owned_finer = np.zeros(n, dtype=bool)
+    for i, level in enumerate(POLYGON_LEVELS[:-1]):
+        owned_finer |= level_col == level
+        parent_level = POLYGON_LEVELS[i + 1]
+        if parent_level not in hierarchy.polygons:
+            continue
+        pcol = LAYERS[parent_level].id_column
+        orphan = owned_finer & np.array([v is None for v in out[pcol]], dtype=bool)
+        orphan &= np.array([v is None for v in out[LAYERS[level].id_column]], dtype=bool)
+        if orphan.any():
+            idx = np.flatnonzero(orphan)
+            out[pcol][idx] = get_loc(parent_level)(x[idx], y[idx])
     frame = pd.DataFrame(
         {col: pd.Series(vals, index=index, dtype=object) for col, vals in out.items()}
     )

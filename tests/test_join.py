@@ -235,3 +235,26 @@ def test_empty_point_layer_and_grids_only_with_integer_ids(tmp_path, engine):
         "microgrids": 0, "grids": 3, "zones": 0, "communities": 0, "none": 1
     }  # fmt: skip
     assert len(io.read_layer(path, "charging_piles")) == 0
+
+
+@pytest.mark.parametrize("engine", ["reference", "index"])
+def test_chain_broken_by_a_missing_grids_layer(tmp_path, engine, tiny_layers_dict):
+    """Micro-grids and zones but no grids: grid_id comes from the micro-grids' column and
+    zone_id from the point's own zone (it used to stay empty for every point)."""
+    layers = dict(tiny_layers_dict)
+    del layers["grids"]
+    path = tmp_path / "nogrids.gpkg"
+    io.write_layers(path, layers)
+    assign_workspace(path, engine=engine)
+    hh = io.read_layer(path, "households").set_index("household_id")
+    pts = layers["households"].set_index("household_id")
+    zones_ref = reference_owner(pts, layers["zones"], "zone_id")
+    got = [None if pd.isna(v) else v for v in hh["zone_id"]]
+    assert got == [None if pd.isna(v) else v for v in zones_ref]
+    assert got.count(None) == 1  # only the household outside everything
+    mg_grid = layers["microgrids"].set_index("microgrid_id")["grid_id"]
+    inside = hh["microgrid_id"].notna()
+    assert inside.sum() == 4
+    assert (hh.loc[inside, "grid_id"] == hh.loc[inside, "microgrid_id"].map(mg_grid)).all()
+    comm = [None if pd.isna(v) else v for v in hh["community_id"]]
+    assert comm == ["C1"] * 4 + [None, "C1"]

@@ -717,6 +717,14 @@ def _table_coordinates(
     if good.any():
         cx, cy = gcrs.to_wgs84(x[good], y[good], cs)
         wx[good], wy[good] = np.asarray(cx, dtype=float), np.asarray(cy, dtype=float)
+    if not cs.is_geographic and good.any() and _projected_axes_swapped(x[good], y[good], cs):
+        raise CoordinateError(
+            f"'{lon}' and '{lat}' look swapped for {cs}: read as given the positions fall "
+            f"outside the area {cs} is made for, read the other way round they fall inside it. "
+            "In Chinese survey tables X is the northing and Y the easting; import again with "
+            f"--lon-col {lat} --lat-col {lon}.",
+            file=str(path),
+        )
     if not cs.is_geographic:
         # a projected CRS: check the converted positions
         for k in np.flatnonzero(
@@ -786,6 +794,25 @@ def _other_sheets(path: Path) -> list[str]:
         return list(book.sheetnames[1:])
     finally:
         book.close()
+
+
+def _projected_axes_swapped(x: np.ndarray, y: np.ndarray, cs: gcrs.CoordSystem) -> bool:
+    """True when no point lies in the CRS's area of use (widened by 3 degrees) as given, but
+    90 % do with x and y exchanged (a survey table's X = northing read as the easting)."""
+    area = cs.crs.area_of_use if cs.crs is not None else None
+    if area is None:
+        return False
+    w, s, e, n = area.bounds
+    w, s, e, n = w - 3, s - 3, e + 3, n + 3
+
+    def share(a: np.ndarray, b: np.ndarray) -> float:
+        with np.errstate(invalid="ignore"):
+            lon_, lat_ = (np.asarray(v, dtype=float) for v in gcrs.to_wgs84(a, b, cs))
+        ok = np.isfinite(lon_) & np.isfinite(lat_)
+        inside = ok & (lon_ >= w) & (lon_ <= e) & (lat_ >= s) & (lat_ <= n)
+        return float(inside.mean()) if len(inside) else 0.0
+
+    return share(x, y) == 0.0 and share(y, x) >= 0.9
 
 
 def _refuse_metres_without_crs(frame: pd.DataFrame, lon: str, lat: str, path: Path) -> None:

@@ -326,6 +326,24 @@ def test_shapefile_whose_cpg_lies(tmp_path, ws):
     assert sha(ws) == before
 
 
+def test_survey_table_with_x_northing_is_explained(tmp_path, ws):
+    """Chinese survey tables put the northing in X: the error says which columns to swap."""
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(4326, 4546, always_xy=True)  # CGCS2000 GK CM 111E
+    en = [t.transform(*p) for p in ORIG]
+    rows = [[f"N{k}", round(n, 3), round(e, 3)] for k, (e, n) in enumerate(en)]
+    src = write_csv(tmp_path / "survey.csv", ["编号", "X", "Y"], rows, "gbk")
+    before = sha(ws)
+    with pytest.raises(CoordinateError, match=r"look swapped.*--lon-col Y --lat-col X"):
+        import_layer(ws, "households", src, crs="4546")
+    assert sha(ws) == before
+    import_layer(ws, "households", src, crs="4546", lon_col="Y", lat_col="X")
+    got = io.read_layer(ws, "households")
+    for g, p in zip(got.geometry, ORIG, strict=True):
+        assert dist_m((g.x, g.y), p) < 0.01
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

@@ -540,8 +540,8 @@ def locate(
       gridmap locate --lon 111.47497 --lat 35.64103 --crs gcj02
       gridmap locate --batch 工单.xlsx --column 地址 --out 工单-网格.xlsx
     """
+    from gridmap.lookup import batch_summary, locate_file, registry_for
     from gridmap.lookup import locate as _locate
-    from gridmap.lookup import locate_file, registry_for
 
     if batch is not None:
         if address is not None or lon is not None or lat is not None:
@@ -554,16 +554,7 @@ def locate(
             bar.add_task("building the address registry", total=None)
             reg = registry_for(workspace)
         target, table = locate_file(batch, out, column=column, registry=reg)
-        counts = table["status"].value_counts().to_dict()
-        summary = {
-            "out": str(target),
-            "rows": len(table),
-            "ok": int(counts.get("ok", 0)),
-            "ambiguous": int(counts.get("ambiguous", 0)),
-            "not_found": int(counts.get("not_found", 0)),
-            "blank": int(counts.get("blank", 0)),
-            "review": int(table["review"].sum()),
-        }
+        summary = {"out": str(target), **batch_summary(table)}
         if fmt is Fmt.json:
             print_json(summary)
         else:

@@ -1270,6 +1270,7 @@ def locate_table(
             row["microgrid_leader_phone"] = (r.microgrid_leader or {}).get("phone")
         rows.append(row)
     res = pd.DataFrame(rows, index=df.index)
+    names: dict[str, str] = {}
     for c in BATCH_COLUMNS:
         if c not in res.columns:
             if not include_contacts and c.startswith(("grid_staff", "microgrid_leader")):
@@ -1277,7 +1278,25 @@ def locate_table(
             res[c] = None
         name = c if c not in out.columns else f"{c}_located"
         out[name] = res[c].astype(object)
+        names[c] = name
+    out.attrs["located_columns"] = names
     return out
+
+
+def batch_summary(table: pd.DataFrame) -> dict[str, int]:
+    """Counts of a :func:`locate_table` result: rows, ok, ambiguous, not_found, blank, review.
+
+    Reads the columns the lookup added, even where the input had its own
+    ``status`` or ``review`` column (the added ones are then ``status_located``...).
+    """
+    names = table.attrs.get("located_columns", {})
+    status = table[names.get("status", "status")]
+    counts = status.value_counts().to_dict()
+    summary = {"rows": len(table)}
+    for key in ("ok", "ambiguous", "not_found", "blank"):
+        summary[key] = int(counts.get(key, 0))
+    summary["review"] = int(table[names.get("review", "review")].astype(bool).sum())
+    return summary
 
 
 def locate_file(

@@ -851,3 +851,25 @@ def test_two_address_like_columns_are_explained(tmp_path: Path) -> None:
     reg = AddressRegistry.from_workspace(path)
     with pytest.raises(LayerNotFoundError, match=r"家庭住址.*户籍地址|户籍地址.*家庭住址"):
         reg.match_address("西南街1号楼1单元101室")
+
+
+def test_cli_batch_on_a_sheet_with_its_own_status_and_review_columns(
+    tmp_path: Path, tiny_workspace: Path
+) -> None:
+    """A work-order export with 'status'/'review' columns of its own: they are kept, the
+    lookup's columns get a suffix, and the summary counts the lookup's."""
+    src = tmp_path / "工单.csv"
+    src.write_text(
+        "地址,status,review\n西南街1号楼1单元101室,已办结,否\n胡乱,待办,是\n", encoding="utf-8"
+    )
+    out = tmp_path / "结果.csv"
+    r = _run(
+        ["locate", "--batch", str(src), "--out", str(out), "-w", str(tiny_workspace), "-f", "json"],
+        tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert (s["rows"], s["ok"], s["not_found"], s["review"]) == (2, 1, 1, 1)
+    back = pd.read_csv(out, dtype=object, encoding="utf-8-sig")
+    assert list(back["status"]) == ["已办结", "待办"]
+    assert list(back["status_located"]) == ["ok", "not_found"]

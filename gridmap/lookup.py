@@ -1140,15 +1140,43 @@ def locate(
 
 
 # ---------------------------------------------------------------------- batch
+def _is_header_row(cells: Sequence[object]) -> bool:
+    """True for a row of column names with an address column (not a one-cell title)."""
+    names = [str(c).strip().lower() for c in cells if _clean(c) is not None]
+    if len(names) < 2:
+        return False
+    exact = {c.lower() for c in ADDRESS_COLUMNS}
+    return any(
+        n in exact
+        or (len(n) <= 12 and any(w.lower() in n for w in ADDRESS_WORDS) and "mail" not in n)
+        for n in names
+    )
+
+
+#: How many leading rows (a sheet title, a date line...) may come before the header row.
+HEADER_SEARCH_ROWS = 10
+
+
 def read_table(file: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV (UTF-8, UTF-8 with BOM, GB18030/GBK, detected) or XLSX file as text columns."""
+    """Read a CSV (UTF-8, UTF-8 with BOM, GB18030/GBK, detected) or XLSX file as text columns.
+
+    Title lines above the column names (``XX社区工单台账``, a date line), as
+    Excel ledgers often have, are skipped: the header is the first of the first
+    :data:`HEADER_SEARCH_ROWS` rows that names an address column.
+    """
     path = Path(file)
     if not path.exists():
         raise InputFileError("file not found", file=str(path))
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
-            return pd.read_excel(path, dtype=object)
+            df = pd.read_excel(path, dtype=object)
+            if not _is_header_row(list(df.columns)):
+                top = pd.read_excel(path, dtype=object, header=None, nrows=HEADER_SEARCH_ROWS)
+                for i in range(len(top)):
+                    if _is_header_row(top.iloc[i].tolist()):
+                        return pd.read_excel(path, dtype=object, header=i)
+            return df
         if suffix not in (".csv", ".txt", ".tsv"):
             raise InputFileError("unsupported file type: use .csv or .xlsx", file=str(path))
         raw = path.read_bytes()
@@ -1175,8 +1203,18 @@ def read_table(file: str | os.PathLike) -> pd.DataFrame:
         text = str(best)
     import io as _io
 
+    lines = text.splitlines()
+    seps = (",", "\t", ";", "，")
+    start = 0
+    for i, line in enumerate(lines[:HEADER_SEARCH_ROWS]):
+        cells = line.split(max(seps, key=line.count))
+        if _is_header_row(cells):
+            start = i
+            break
+    if start:  # title lines above the column names
+        text = "\n".join(lines[start:])
     header = text.split("\n", 1)[0]
-    sep = max((",", "\t", ";", "，"), key=header.count) if header else ","
+    sep = max(seps, key=header.count) if header else ","
     if not header.count(sep):
         sep = ","
     try:

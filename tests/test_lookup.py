@@ -873,3 +873,32 @@ def test_cli_batch_on_a_sheet_with_its_own_status_and_review_columns(
     back = pd.read_csv(out, dtype=object, encoding="utf-8-sig")
     assert list(back["status"]) == ["已办结", "待办"]
     assert list(back["status_located"]) == ["ok", "not_found"]
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_batch_sheet_with_title_rows_above_the_header(
+    tmp_path: Path, tiny_workspace: Path, suffix: str
+) -> None:
+    """Ledgers often start with a title and a date line; the header is found below them."""
+    rows = [
+        ["西南社区工单台账（住址核对）", None, None],
+        ["导出日期：2026-11-20", None, None],
+        ["序号", "详细地址", "诉求"],
+        [1, "西南街1号楼1单元101室", "漏水"],
+        [2, "西南街6-1-106", "噪音"],
+    ]
+    src = tmp_path / f"工单{suffix}"
+    if suffix == ".xlsx":
+        import openpyxl
+
+        wb = openpyxl.Workbook()
+        for r in rows:
+            wb.active.append(r)
+        wb.save(src)
+    else:
+        lines = [",".join("" if v is None else str(v) for v in r) for r in rows]
+        src.write_bytes(("\n".join(lines) + "\n").encode("gbk"))
+    reg = AddressRegistry.from_workspace(tiny_workspace)
+    _, table = locate_file(src, tmp_path / "out.csv", registry=reg)
+    assert list(table["诉求"]) == ["漏水", "噪音"]
+    assert list(table["microgrid_id"]) == ["M01", "M05"]

@@ -15,7 +15,8 @@ Distances
     areas) use the exact distance to the polygon (0 inside it) with shapely's
     STRtree. ``network``: walking distance along the ``roads`` layer (see
     :mod:`gridmap.network`); polygons enter the network at the street point
-    nearest to the polygon. ``auto`` uses the network when the workspace has a
+    nearest to the polygon and wherever a street crosses or touches their
+    edge. ``auto`` uses the network when the workspace has a
     non-empty ``roads`` layer, else straight lines; results say which.
 
 Households

@@ -14,8 +14,9 @@ The network is built from LineString street centre-lines in a metric CRS:
 
 Households and facilities enter the network at the nearest point of the nearest
 street segment; the straight access distance from the feature to that point is
-added to the walking distance. Facilities are inserted as nodes (the segment
-is split there) and a multi-source Dijkstra search runs from all of them at
+added to the walking distance. A polygon facility (a parking lot drawn as an
+area) is also entered, with no access distance, wherever a street crosses or
+touches its edge. Facilities are inserted as nodes (the segment is split there) and a multi-source Dijkstra search runs from all of them at
 once (``scipy.sparse.csgraph.dijkstra``; :meth:`RoadNetwork.to_networkx`
 gives the same graph as a :class:`networkx.Graph`). A household's distance is
 then ``access + min(d[u] + offset, d[v] + length - offset)`` over the two ends
@@ -358,22 +359,35 @@ class Routing:
     """Facilities inserted into the network and the search from all of them."""
 
     net: RoadNetwork  # the network split at the facilities' entry points
-    entry_node: np.ndarray  # per facility
-    access: np.ndarray  # per facility
+    entry_node: np.ndarray  # per entry (one per facility unless entry_facility is given)
+    access: np.ndarray  # per entry
     dist: np.ndarray | None = None  # per node: distance to the nearest facility
     source: np.ndarray | None = None  # per node: index of that facility (-1 if none)
+    entry_facility: np.ndarray | None = None  # per entry: its facility (default: entry i -> i)
+    facilities: int | None = None  # number of facilities (default: one per entry)
 
     @property
     def n_facilities(self) -> int:
-        return len(self.entry_node)
+        return self.facilities if self.facilities is not None else len(self.entry_node)
 
     def _graph(self) -> sparse.csr_matrix:
         n = len(self.net.xy)
         f = self.n_facilities
         g = self.net.csgraph(extra_nodes=f).tocoo()
-        rows = np.concatenate([g.row, n + np.arange(f)])
-        cols = np.concatenate([g.col, self.entry_node])
-        w = np.concatenate([g.data, np.maximum(self.access, _EPS)])
+        fac = (
+            np.arange(len(self.entry_node))
+            if self.entry_facility is None
+            else np.asarray(self.entry_facility, dtype=np.int64)
+        )
+        node = np.asarray(self.entry_node, dtype=np.int64)
+        acc = np.maximum(np.asarray(self.access, dtype=float), _EPS)
+        # one link per (facility, node), the shortest: a sparse matrix would add duplicates up
+        order = np.lexsort((acc, node, fac))
+        fac, node, acc = fac[order], node[order], acc[order]
+        first = np.r_[True, (fac[1:] != fac[:-1]) | (node[1:] != node[:-1])]
+        rows = np.concatenate([g.row, n + fac[first]])
+        cols = np.concatenate([g.col, node[first]])
+        w = np.concatenate([g.data, acc[first]])
         return sparse.csr_matrix((w, (rows, cols)), shape=(n + f, n + f))
 
     def solve(self) -> Routing:
@@ -446,12 +460,60 @@ class Routing:
         return np.concatenate(hi), np.concatenate(fj), np.concatenate(dd)
 
 
+def _polygon_street_entries(net: RoadNetwork, geoms: np.ndarray):
+    """Where streets reach polygon facilities: every point a street crosses or touches the edge.
+
+    Returns (facility index, edge index, point (K, 2)) for streets meeting a
+    polygon; the walk ends there with no further access distance.
+    """
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)))
+    poly = np.flatnonzero(np.isin(shapely.get_type_id(geoms), [3, 6]))
+    if len(poly) == 0:
+        return empty
+    gi, ei = net.tree.query(geoms[poly], predicate="intersects")
+    if len(gi) == 0:
+        return empty
+    fac = poly[gi]
+    seg = net.segments[ei]
+    # the street pieces inside the polygon, and where they start and end (the crossings)
+    inside = shapely.intersection(seg, geoms[fac])
+    pts = shapely.intersection(shapely.boundary(geoms[fac]), seg)
+    p1, i1 = shapely.get_parts(shapely.boundary(shapely.force_2d(inside)), return_index=True)
+    p2, i2 = shapely.get_parts(pts, return_index=True)  # touching points (lines are in p1)
+    parts, idx = np.concatenate([p1, p2]), np.concatenate([i1, i2])
+    keep = ~shapely.is_empty(parts) & (shapely.get_type_id(parts) == 0)
+    parts, idx = parts[keep], idx[keep]
+    if len(parts) == 0:
+        return empty
+    return fac[idx], ei[idx], shapely.get_coordinates(parts)
+
+
 def route(net: RoadNetwork, facility_geoms: np.ndarray) -> Routing:
-    """Insert facilities (metric geometries) into the network, ready to search."""
+    """Insert facilities (metric geometries) into the network, ready to search.
+
+    A point facility enters the network at the nearest point of the nearest
+    street. A polygon facility (a parking lot drawn as an area) also enters
+    wherever a street crosses or touches its edge, so a lot between two
+    streets is reached from both.
+    """
     facility_geoms = np.asarray(facility_geoms)
     if len(facility_geoms) == 0:
         return Routing(net=net, entry_node=np.zeros(0, np.int64), access=np.zeros(0))
     entry = locate_on_network(net, facility_geoms)
-    xy, edges, node_of = split_edges(net.xy, net.edges, entry.edge, entry.point)
+    fac = np.arange(len(facility_geoms))
+    edge, points, access = entry.edge, entry.point, entry.access
+    pf, pe, pp = _polygon_street_entries(net, facility_geoms)
+    if len(pf):
+        fac = np.concatenate([fac, pf])
+        edge = np.concatenate([edge, pe])
+        points = np.concatenate([points, pp])
+        access = np.concatenate([access, np.zeros(len(pf))])
+    xy, edges, node_of = split_edges(net.xy, net.edges, edge, points)
     split = RoadNetwork(xy=xy, edges=edges, crs=net.crs, notes=net.notes)
-    return Routing(net=split, entry_node=node_of, access=entry.access)
+    return Routing(
+        net=split,
+        entry_node=node_of,
+        access=access,
+        entry_facility=fac,
+        facilities=len(facility_geoms),
+    )

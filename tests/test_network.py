@@ -210,3 +210,25 @@ def test_multilinestring_roads_equal_linestrings():
     np.testing.assert_allclose(
         route(a, fac).household_distances(hh)[0], route(b, fac).household_distances(hh)[0]
     )
+
+
+def test_polygon_facility_is_reached_from_every_street_it_meets():
+    """A lot between two streets, and a lot a street runs through, are entered where streets meet it."""
+    lines = [
+        LineString([(0, 0), (1000, 0)]),  # lower street
+        LineString([(0, 100), (1000, 100)]),  # upper street
+        LineString([(0, 0), (0, 100)]),  # the only link between them
+    ]
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    between = box(900, 0, 950, 100)  # touches both streets
+    through = box(400, -20, 450, 20)  # the lower street runs through it
+    hh = np.array([Point(1000, 105), Point(1000, -5), Point(500, -3), Point(300, 2)])
+    d, src = route(net, np.array([between])).household_distances(hh)
+    # by hand: 5 m to the street + 50 m along it to the lot's edge, on either street
+    assert d[:2] == pytest.approx([55.0, 55.0])
+    d, src = route(net, np.array([through, between])).household_distances(hh)
+    assert d[2] == pytest.approx(3 + 50) and src[2] == 0  # east crossing at x=450
+    assert d[3] == pytest.approx(2 + 100) and src[3] == 0  # west crossing at x=400
+    hi, fj, dd = route(net, np.array([through, between])).pairs_within(hh, 60.0)
+    got = {(int(a), int(b)): float(c) for a, b, c in zip(hi, fj, dd, strict=True)}
+    assert got == pytest.approx({(0, 1): 55.0, (1, 1): 55.0, (2, 0): 53.0})

@@ -445,6 +445,16 @@ def _routing(ctx: CoverageContext, fac: Facilities):
     return ctx._routing[key]
 
 
+def _inside_polygons(points: np.ndarray, facilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(point index, facility index) for points covered by a polygon facility."""
+    empty = np.zeros(0, np.int64)
+    poly = np.flatnonzero(np.isin(shapely.get_type_id(facilities), [3, 6]))
+    if len(poly) == 0 or len(points) == 0:
+        return empty, empty
+    pi, ti = shapely.STRtree(facilities[poly]).query(points, predicate="intersects")
+    return pi.astype(np.int64), poly[ti].astype(np.int64)
+
+
 def facility_distances(ctx: CoverageContext, fac: Facilities) -> tuple[np.ndarray, np.ndarray]:
     """Distance (m) and nearest facility index for every household (NaN/-1 where unlocated)."""
     dist = np.full(ctx.n, np.nan)
@@ -453,6 +463,8 @@ def facility_distances(ctx: CoverageContext, fac: Facilities) -> tuple[np.ndarra
     pts = ctx.points[loc]
     if ctx.distance == "network" and len(fac.geoms):
         d, i = _routing(ctx, fac).household_distances(pts)
+        hi, fj = _inside_polygons(pts, fac.geoms)
+        d[hi], i[hi] = 0.0, fj  # a household inside a lot is there: no walk
     else:
         d, i = nearest_euclidean(pts, fac.geoms)
     dist[loc] = d
@@ -466,6 +478,13 @@ def facility_pairs(ctx: CoverageContext, fac: Facilities, radius_m: float):
     pts = ctx.points[loc]
     if ctx.distance == "network" and len(fac.geoms):
         hi, fj, d = _routing(ctx, fac).pairs_within(pts, radius_m)
+        ih, jf = _inside_polygons(pts, fac.geoms)
+        if len(ih):  # households inside a lot: distance 0 to it
+            n_f = max(len(fac.geoms), 1)
+            known = np.isin(hi * n_f + fj, ih * n_f + jf)
+            hi = np.concatenate([hi[~known], ih])
+            fj = np.concatenate([fj[~known], jf])
+            d = np.concatenate([d[~known], np.zeros(len(ih))])
     else:
         hi, fj, d = pairs_euclidean(pts, fac.geoms, radius_m)
     return loc[hi], fj, d

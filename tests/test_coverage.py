@@ -465,3 +465,32 @@ def test_counts_stored_as_text(tmp_path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["residents"] == want_res
+
+
+def test_network_household_inside_a_polygon_lot_is_at_distance_zero(tmp_path):
+    """Walking distance to a parking lot drawn as an area is 0 for a household inside it."""
+    from gridmap.coverage import accessibility
+
+    layers = tiny_layers()
+    x0, y0, d = 111.47, 35.64, 0.001
+    layers["roads"] = gpd.GeoDataFrame(
+        {"road_id": ["R1"]},
+        geometry=[LineString([(x0 - d, y0 - 2 * d), (x0 + 5 * d, y0 - 2 * d)])],  # south of all
+        crs="EPSG:4326",
+    )
+    h = layers["households"].geometry.iloc[0]
+    layers["parking"] = gpd.GeoDataFrame(
+        {"parking_id": ["K1"], "spaces": [30]},
+        geometry=[box(h.x - 0.0002, h.y - 0.0002, h.x + 0.0002, h.y + 0.0002)],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "lot.gpkg"
+    io.write_layers(path, layers)
+    ctx = make_context(path, "network")
+    res = compute_coverage(path, "parking", 100, context=ctx)
+    hh = res.households.set_index("household_id")
+    first = layers["households"]["household_id"].iloc[0]
+    assert hh.loc[first, "distance_m"] == 0 and hh.loc[first, "covered"]
+    assert hh.loc[first, "nearest_facility_id"] == "K1"
+    access, _, _ = accessibility(ctx, "parking", 100)
+    assert access[0] > 0  # the lot's spaces count for the household inside it

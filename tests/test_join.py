@@ -10,6 +10,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from gridmap import io
+from gridmap.errors import SchemaError
 from gridmap.join import (
     assign_points,
     assign_workspace,
@@ -258,3 +259,12 @@ def test_chain_broken_by_a_missing_grids_layer(tmp_path, engine, tiny_layers_dic
     assert (hh.loc[inside, "grid_id"] == hh.loc[inside, "microgrid_id"].map(mg_grid)).all()
     comm = [None if pd.isna(v) else v for v in hh["community_id"]]
     assert comm == ["C1"] * 4 + [None, "C1"]
+
+
+def test_assign_out_must_be_a_geopackage(tiny_workspace, tmp_path):
+    """--out x.csv used to write a GeoPackage under a .csv name."""
+    original = tiny_workspace.read_bytes()
+    with pytest.raises(SchemaError, match=r"must be a GeoPackage file ending in \.gpkg"):
+        assign_workspace(tiny_workspace, out=tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+    assert tiny_workspace.read_bytes() == original

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Polygon, box
 
 from gridmap import io
 from gridmap.crs import wgs84_to_gcj02
@@ -796,3 +796,26 @@ def test_3d_layers_draw_like_2d(tmp_path):
     for layer in ("grids", "microgrids", "roads", "service_stations"):
         assert a["layers"][layer] == b["layers"][layer], layer
     assert a["headline"] == b["headline"]
+
+
+def test_fast_path_measures_to_polygon_lots_like_the_full_path(tmp_path):
+    """City-size maps (straight-line fast path) measure to a lot's edge, as gridmap.coverage does."""
+    from conftest import tiny_layers
+
+    layers = tiny_layers()
+    h = layers["households"].geometry
+    # one big lot covering the first household; its inner point is far from the others
+    layers["parking"] = gpd.GeoDataFrame(
+        {"parking_id": ["K1"], "spaces": [200]},
+        geometry=[
+            box(h.x.min() - 0.0001, h.y.min() - 0.0001, h.x.max() + 0.0001, h.y.min() + 0.0004)
+        ],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "lots.gpkg"
+    io.write_layers(path, layers)
+    full = prepare_map(path, distance="euclidean")
+    fast = prepare_map(path, distance="euclidean", full_analysis_max_households=1)
+    assert fast.coverage["parking"].source == "fallback"
+    assert full.coverage["parking"].radius_m == fast.coverage["parking"].radius_m
+    assert (full.coverage["parking"].covered == fast.coverage["parking"].covered).all()

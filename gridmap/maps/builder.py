@@ -177,9 +177,15 @@ def _fallback_coverage(
     fp = fp[~(fp.isna() | fp.is_empty)]
     covered = np.zeros(len(hh), dtype=bool)
     if len(fp) and ok.any():
-        fpts = shapely.point_on_surface(fp.values)
-        tree = cKDTree(np.column_stack([shapely.get_x(fpts), shapely.get_y(fpts)]))
-        dist, _ = tree.query(np.column_stack([mx[ok], my[ok]]), k=1)
+        geoms = np.asarray(fp.values)
+        xy = np.column_stack([mx[ok], my[ok]])
+        if (shapely.get_type_id(geoms) == 0).all():
+            tree = cKDTree(np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)]))
+            dist, _ = tree.query(xy, k=1)
+        else:  # parking lots drawn as areas: distance to the polygon (0 inside)
+            from gridmap.coverage import nearest_euclidean
+
+            dist, _ = nearest_euclidean(xy, geoms)
         covered[ok] = dist <= radius_m
     series = pd.Series(covered, index=hh.index)
     return FacilityCoverage(

@@ -753,10 +753,12 @@ def serve(
     import uvicorn
 
     from gridmap.api.auth import KeyStore
+    from gridmap.api.settings import check_port_free
     from gridmap.io import list_layers, resolve_workspace
 
     path = resolve_workspace(workspace)
     list_layers(path)  # not a GeoPackage: one clear line now, not a server traceback
+    check_port_free(host, port)
     os.environ["GRIDMAP_WORKSPACE"] = str(path.resolve())
     if keys is not None:
         KeyStore.from_file(keys)  # fail now with a clear message, not in a worker

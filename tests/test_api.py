@@ -384,3 +384,24 @@ def test_gridmap_serve_refuses_a_broken_workspace(tmp_path):
     )
     assert out.returncode == 2
     assert "broken.gpkg" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_gridmap_serve_says_when_the_port_is_taken(tmp_path):
+    import socket
+
+    path = tmp_path / "tiny.gpkg"
+    io.write_layers(path, tiny_layers())
+    exe = Path(sys.executable).with_name("gridmap")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run(
+            [str(exe), "serve", str(path), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 2
+    assert f"127.0.0.1:{port}" in out.stderr and "--port" in out.stderr
+    assert "Traceback" not in out.stderr and "Started server" not in out.stderr

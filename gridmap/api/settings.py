@@ -42,3 +42,34 @@ class Settings(BaseSettings):
         "Community grid management (社区网格化管理): grids, facilities, lookup and coverage.",
         description="Service description on the landing page.",
     )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with one clear line when ``host:port`` cannot be listened on.
+
+    ``gridmap serve`` calls it before loading the workspace, so a port already
+    in use is reported at once and without a traceback.
+
+    Raises
+    ------
+    GridmapError
+        The host is unknown or the port is taken (or not allowed).
+    """
+    import socket
+
+    from gridmap.errors import GridmapError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise GridmapError(f"cannot listen on host '{host}' ({exc.strerror})") from exc
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            raise GridmapError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): is another server "
+                "(gridmap serve?) running there? Stop it or choose another --port"
+            ) from exc

@@ -29,7 +29,7 @@ EXAMPLE = {
     "zone_id": "Z1",
     "community_id": "C1",
     "status": "ok",
-    "match_level": "room",
+    "match_level": "exact",
     "score": 100.0,
     "names": {"grid": "一网格", "microgrid": "微网格1", "zone": "东片区", "community": "示例社区"},
 }

@@ -61,6 +61,16 @@ def test_keys_from_env(monkeypatch, tmp_path):
     assert store.authenticate(None).role == "public"
 
 
+def test_staff_grids_in_a_key_file_are_trimmed_text(tmp_path):
+    """grids = [" G01 ", 7] (a stray space, a bare number) still scope to G01 and 7."""
+    keys = tmp_path / "keys.toml"
+    keys.write_text(
+        f'[[keys]]\nhash = "{hash_key("k")}"\nrole = "staff"\ngrids = [" G01 ", 7]\n',
+        encoding="utf-8",
+    )
+    assert KeyStore.from_file(keys).authenticate("k").grids == {"G01", "7"}
+
+
 @pytest.mark.parametrize(
     "text,problem",
     [

@@ -154,7 +154,7 @@ def _parse_entries(data, source: str) -> list[KeyEntry]:
                 "a staff key needs 'grids' (the grid ids it may see)", file=source, row=i + 1
             )
         name = str(item.get("name") or f"key {i + 1}")
-        out.append(KeyEntry(h, Principal(role, name, frozenset(str(g) for g in grids))))
+        out.append(KeyEntry(h, Principal(role, name, frozenset(str(g).strip() for g in grids))))
     return out
 
 

@@ -40,7 +40,13 @@ import shapely
 from gridmap import crs as gcrs
 from gridmap import io as gio
 from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
-from gridmap.schema import ASSIGN_COLUMNS, LAYERS, PERSONAL_COLUMNS, POLYGON_LEVELS
+from gridmap.schema import (
+    ASSIGN_COLUMNS,
+    LAYERS,
+    PERSONAL_COLUMNS,
+    POINT_LAYERS,
+    POLYGON_LEVELS,
+)
 
 #: Default distance beyond which a point counts as "far from the workspace".
 DEFAULT_MAX_DISTANCE_M = 50_000.0
@@ -1210,6 +1216,27 @@ def _id_problems(values: pd.Series, id_col: str) -> list[RowProblem]:
     return problems
 
 
+def _stale_assignment_notes(ws_path: Path, layer: str, out: gpd.GeoDataFrame) -> list[str]:
+    """Remind to run ``gridmap assign`` when the ids on point layers no longer fit."""
+    spec = LAYERS[layer]
+    if not spec.is_polygon_layer:
+        if layer in POINT_LAYERS and ASSIGN_COLUMNS[0] not in out.columns:
+            return [f"run 'gridmap assign' to write {', '.join(ASSIGN_COLUMNS)} onto the new layer"]
+        return []
+    stale = []
+    for name in gio.list_layers(ws_path):
+        if name in POINT_LAYERS:
+            fields = pyogrio.read_info(ws_path, layer=name).get("fields", [])
+            if ASSIGN_COLUMNS[0] in list(fields):
+                stale.append(name)
+    if not stale:
+        return []
+    return [
+        f"the ids on {', '.join(stale)} were computed with the old '{layer}': "
+        "run 'gridmap assign' again"
+    ]
+
+
 def _format_problems(problems: list[RowProblem], numbering: str) -> str:
     shown = "; ".join(str(p) for p in problems[:MAX_LISTED])
     more = f"; ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
@@ -1546,6 +1573,7 @@ def import_layer(
         )
         write_problem_report(report_path, problems)
     gio.write_layers(ws_path, {layer: out})
+    data.notes.extend(_stale_assignment_notes(ws_path, layer, out))
     return ImportReport(
         workspace=ws_path,
         layer=layer,

@@ -344,6 +344,19 @@ def test_survey_table_with_x_northing_is_explained(tmp_path, ws):
         assert dist_m((g.x, g.y), p) < 0.01
 
 
+def test_import_says_when_assign_must_run_again(tmp_path, ws):
+    from gridmap.join import assign_workspace
+
+    assign_workspace(ws)
+    src = tmp_path / "mg.geojson"
+    tiny_layers()["microgrids"].to_file(src)
+    rep = import_layer(ws, "microgrids", src)
+    assert any("households" in n and "gridmap assign' again" in n for n in rep.notes)
+    csv_src = write_csv(tmp_path / "h.csv", ["户号", "经度", "纬度"], [["N1", *ORIG[0]]], "utf-8")
+    rep = import_layer(ws, "households", csv_src)
+    assert any("run 'gridmap assign' to write microgrid_id" in n for n in rep.notes)
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

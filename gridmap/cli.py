@@ -469,6 +469,10 @@ def coverage(
         if want_checks:
             indicators = grid_indicators(ws, standards=std, context=ctx)
             checks = check_standards(ws, std, indicators=indicators)
+            # e.g. a rule naming a layer the workspace lacks: say why its figures are n/a
+            result.notes.extend(
+                n for n in indicators.attrs.get("notes", []) if n not in result.notes
+            )
         if propose is not None:
             sites = propose_sites(
                 ws,

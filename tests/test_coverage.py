@@ -494,3 +494,18 @@ def test_network_household_inside_a_polygon_lot_is_at_distance_zero(tmp_path):
     assert hh.loc[first, "nearest_facility_id"] == "K1"
     access, _, _ = accessibility(ctx, "parking", 100)
     assert access[0] > 0  # the lot's spaces count for the household inside it
+
+
+def test_cli_says_why_a_rule_is_na(tiny_workspace, tmp_path):
+    """A rule on a layer the workspace lacks is n/a for every grid, and the notes say why."""
+    rules = tmp_path / "std.toml"
+    rules.write_text(
+        '[[rule]]\nid = "kg"\nindicator = "coverage_share"\nfacility = "kindergartens"\n'
+        "min = 0.5\n",
+        encoding="utf-8",
+    )
+    proc = _cli(tiny_workspace, "--facility", "parking", "--standards", rules, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert all(r["passed"] is None for r in doc["standards"]["results"])
+    assert any("kindergartens" in n for n in doc["notes"])

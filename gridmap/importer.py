@@ -941,13 +941,12 @@ def shapefile_encoding(path: Path, *, ignore_cpg: bool = False) -> str | None:
     ``.cpg`` or a code-page mark exists (unless ``ignore_cpg``: used when the
     ``.cpg`` is wrong), the text is plain ASCII, or neither encoding fits.
     """
-    if path.suffix.lower() != ".shp":
+    found = _dbf_sample(path)
+    if found is None:
         return None
-    siblings = {p.suffix.lower(): p for p in path.parent.glob(path.stem + ".*")}
-    if (".cpg" in siblings and not ignore_cpg) or ".dbf" not in siblings:
+    data, has_cpg = found
+    if has_cpg and not ignore_cpg:
         return None
-    with open(siblings[".dbf"], "rb") as fh:
-        data = fh.read(_DBF_SAMPLE_BYTES)  # enough to decide; a city's .dbf can be GBs
     if len(data) < 32 or (data[29] != 0 and not ignore_cpg):  # byte 29: code page id
         return None
     body = data[int.from_bytes(data[8:10], "little") :]
@@ -964,6 +963,34 @@ def shapefile_encoding(path: Path, *, ignore_cpg: bool = False) -> str | None:
 
 
 _DBF_SAMPLE_BYTES = 16 * 1024 * 1024
+
+
+def _dbf_sample(path: Path) -> tuple[bytes, bool] | None:
+    """The first bytes of a Shapefile's .dbf (next to a .shp, or inside a .zip holding one
+    Shapefile) and whether a .cpg comes with it; None for other files."""
+    suffix = path.suffix.lower()
+    if suffix == ".shp":
+        siblings = {p.suffix.lower(): p for p in path.parent.glob(path.stem + ".*")}
+        if ".dbf" not in siblings:
+            return None
+        with open(siblings[".dbf"], "rb") as fh:
+            return fh.read(_DBF_SAMPLE_BYTES), ".cpg" in siblings  # a city's .dbf can be GBs
+    if suffix == ".zip":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+                dbfs = [n for n in names if n.lower().endswith(".dbf")]
+                if len(dbfs) != 1:
+                    return None
+                stem = dbfs[0][:-4].lower()
+                has_cpg = any(n.lower() == stem + ".cpg" for n in names)
+                with zf.open(dbfs[0]) as fh:
+                    return fh.read(_DBF_SAMPLE_BYTES), has_cpg
+        except (zipfile.BadZipFile, OSError):
+            return None
+    return None
 
 
 def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> ImportedData:

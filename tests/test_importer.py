@@ -185,6 +185,16 @@ def test_shapefile_without_cpg_is_decoded_and_long_names_restored(tmp_path, ws, 
     assert list(got["staff_phone"]) == list(tiny_layers()["grids"]["staff_phone"])
     assert rep.encoding == {"GBK": "gb18030", "UTF-8": "utf-8"}[encoding]
     assert any(".cpg" in n for n in rep.notes)
+    # the same Shapefile zipped, as it arrives by mail or WeChat
+    import zipfile
+
+    zipped = tmp_path / "grids.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for part in tmp_path.glob("grids.*"):
+            if part.suffix != ".zip":
+                zf.write(part, part.name)
+    import_layer(ws, "grids", zipped)
+    assert list(io.read_layer(ws, "grids")["name"]) == ["一网格", "二网格", "三网格", "四网格"]
     # an explicit --encoding wins, an unknown one is a clear error
     import_layer(ws, "grids", src, encoding="latin-1")
     assert io.read_layer(ws, "grids")["name"].iloc[0] != "一网格"

@@ -53,7 +53,7 @@ from numba import njit, prange
 from gridmap.errors import GridmapError
 
 #: Bump when the on-disk layout changes; old cache files are then ignored.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Resolution of the integer point coordinates (cells never get smaller than
 #: extent / 2**MAX_DEPTH).
 MAX_DEPTH = 24
@@ -61,6 +61,10 @@ MAX_DEPTH = 24
 SORT_THRESHOLD = 20_000
 #: The quadtree stops splitting before it exceeds this many nodes per polygon edge.
 NODE_BUDGET_PER_EDGE = 8
+#: Polygons with more edges than this get horizontal slabs (about SLAB_EDGES edges each)
+#: so that a point-in-polygon test reads a few edges, not the whole ring.
+SLAB_MIN_EDGES = 64
+SLAB_EDGES = 8
 _CCW_ERR = (3.0 + 16.0 * 2.0**-53) * 2.0**-53
 
 _ARRAYS = (
@@ -76,6 +80,11 @@ _ARRAYS = (
     "tile_node",
     "pbox",
     "wild",
+    "slab0",
+    "nslab",
+    "slab_h",
+    "slab_start",
+    "slab_edge",
 )
 
 
@@ -112,11 +121,31 @@ def _orient(ax, ay, bx, by, px, py):
     return 2
 
 
+@njit(cache=True, inline="always")
+def _slab(p, py, pbox, nslab, slab_h):
+    """Horizontal slab of polygon p holding y = py (monotonic in py, clamped)."""
+    k = np.int64((py - pbox[p, 1]) / slab_h[p]) if py > pbox[p, 1] else np.int64(0)
+    return min(k, nslab[p] - 1)
+
+
 @njit(cache=True)
-def _pip(p, px, py, poly_start, edges):
-    """1 if polygon p covers (px, py), 0 if not, 2 if float64 cannot decide."""
+def _pip(p, px, py, poly_start, edges, pbox, slab0, nslab, slab_h, slab_start, slab_edge):
+    """1 if polygon p covers (px, py), 0 if not, 2 if float64 cannot decide.
+
+    Polygons with many edges are cut into horizontal slabs, each listing the
+    edges whose y-range meets it: only edges whose y-range holds ``py`` can
+    cross the test ray or hold the point, and they are all in ``py``'s slab.
+    """
+    if nslab[p] > 0:
+        s = slab0[p] + _slab(p, py, pbox, nslab, slab_h)
+        a = slab_start[s]
+        b = slab_start[s + 1]
+    else:
+        a = poly_start[p]
+        b = poly_start[p + 1]
     cross = 0
-    for e in range(poly_start[p], poly_start[p + 1]):
+    for j in range(a, b):
+        e = slab_edge[j] if nslab[p] > 0 else j
         x1 = edges[e, 0]
         y1 = edges[e, 1]
         x2 = edges[e, 2]
@@ -156,6 +185,49 @@ def _pip(p, px, py, poly_start, edges):
     return cross
 
 
+@njit(cache=True)
+def _build_slabs(poly_start, edges, pbox, min_edges, per_slab):
+    """Slab tables of the polygons with more than ``min_edges`` edges (see :func:`_pip`)."""
+    npoly = poly_start.shape[0] - 1
+    slab0 = np.zeros(npoly, np.int64)
+    nslab = np.zeros(npoly, np.int64)
+    slab_h = np.ones(npoly, np.float64)
+    total = 0
+    for p in range(npoly):
+        ne = poly_start[p + 1] - poly_start[p]
+        h = pbox[p, 3] - pbox[p, 1]
+        if ne > min_edges and h > 0.0 and np.isfinite(h):
+            nslab[p] = max(1, ne // per_slab)
+            slab_h[p] = h / nslab[p]
+            slab0[p] = total
+            total += nslab[p]
+    counts = np.zeros(total + 1, np.int64)
+    for p in range(npoly):
+        if nslab[p] == 0:
+            continue
+        for e in range(poly_start[p], poly_start[p + 1]):
+            lo = _slab(p, min(edges[e, 1], edges[e, 3]), pbox, nslab, slab_h)
+            hi = _slab(p, max(edges[e, 1], edges[e, 3]), pbox, nslab, slab_h)
+            for k in range(lo, hi + 1):
+                counts[slab0[p] + k + 1] += 1
+    for k in range(total):
+        counts[k + 1] += counts[k]
+    slab_start = counts.copy()
+    slab_edge = np.empty(counts[total], np.int64)
+    fill = counts[:-1].copy()
+    for p in range(npoly):
+        if nslab[p] == 0:
+            continue
+        for e in range(poly_start[p], poly_start[p + 1]):
+            lo = _slab(p, min(edges[e, 1], edges[e, 3]), pbox, nslab, slab_h)
+            hi = _slab(p, max(edges[e, 1], edges[e, 3]), pbox, nslab, slab_h)
+            for k in range(lo, hi + 1):
+                s = slab0[p] + k
+                slab_edge[fill[s]] = e
+                fill[s] += 1
+    return slab0, nslab, slab_h, slab_start, slab_edge
+
+
 @njit(cache=True, parallel=True)
 def _query(
     x,
@@ -177,6 +249,11 @@ def _query(
     edges,
     poly_kind,
     pbox,
+    slab0,
+    nslab,
+    slab_h,
+    slab_start,
+    slab_edge,
     out,
     unsure,
 ):
@@ -207,7 +284,9 @@ def _query(
             if poly_kind[p] != 0:
                 unsure[i] = True
                 break
-            r = _pip(p, px, py, poly_start, edges)
+            r = _pip(
+                p, px, py, poly_start, edges, pbox, slab0, nslab, slab_h, slab_start, slab_edge
+            )
             if r == 2:
                 unsure[i] = True
                 break
@@ -333,6 +412,11 @@ class CellIndex:
             a["edges"],
             a["poly_kind"],
             a["pbox"],
+            a["slab0"],
+            a["nslab"],
+            a["slab_h"],
+            a["slab_start"],
+            a["slab_edge"],
             out,
             unsure,
         )
@@ -550,6 +634,7 @@ def _seg_touches(x1, y1, x2, y2, rx0, ry0, rx1, ry1):
 def _build_level(
     cell_start, pair_edge, cx, cy, base, d, depth, max_edges, x0, y0, width, margin,
     geom_of_edge, poly_start, edges, kind, max_children,
+    pbox, slab0, nslab, slab_h, slab_start, slab_edge,
 ):  # fmt: skip
     """Split one level of the quadtree (parallel over cells and children).
 
@@ -688,7 +773,10 @@ def _build_level(
                 continue  # cannot win here
             res = 2
             if kind[r] == 0:
-                res = _pip(r, mx, my, poly_start, edges)
+                res = _pip(
+                    r, mx, my, poly_start, edges, pbox, slab0, nslab, slab_h, slab_start,
+                    slab_edge,
+                )  # fmt: skip
             if res == 1:
                 cbase[ch] = r
             elif res == 2:
@@ -790,6 +878,8 @@ def build_index(
     # separates (identical polygons under different ids) would otherwise double the
     # cells at every level down to max_depth and exhaust memory
     max_nodes = NODE_BUDGET_PER_EDGE * nedge + 4096
+    pbox = _poly_boxes(poly_start, ex1, ey1, ex2, ey2)
+    slabs = _build_slabs(poly_start, edges, pbox, SLAB_MIN_EDGES, SLAB_EDGES)
 
     # level 0: the root holds every edge
     child0_levels: list[np.ndarray] = []
@@ -813,6 +903,7 @@ def build_index(
             _build_level(
                 cell_start, pair_edge, cx, cy, base, d, depth, max_edges, x0, y0, width, margin,
                 geom_of_edge, poly_start, edges, kind, max_nodes - node_offset - ncell,
+                pbox, *slabs,
             )
         )  # fmt: skip
         if len(un_c):  # invalid geometries or unsure centres: ask shapely
@@ -866,7 +957,12 @@ def build_index(
         "edges": edges,
         "poly_kind": kind,
         "tile_node": tile_node,
-        "pbox": _poly_boxes(poly_start, ex1, ey1, ex2, ey2),
+        "pbox": pbox,
+        "slab0": slabs[0],
+        "nslab": slabs[1],
+        "slab_h": slabs[2],
+        "slab_start": slabs[3],
+        "slab_edge": slabs[4],
         "wild": np.flatnonzero(wild).astype(np.int32),
     }
     return CellIndex(

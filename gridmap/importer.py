@@ -1535,6 +1535,11 @@ def import_layer(
         )
         if found is not None:
             renamed[found] = spec.parent_id_column
+    # a GeoPackage keeps its own feature id in 'fid': a column of that name (QGIS exports,
+    # spreadsheets) cannot be written, so it is kept as 'source_fid'
+    for c in columns:
+        if c.lower() == "fid" and c not in renamed and "source_fid" not in columns:
+            renamed[c] = "source_fid"
     gdf = gdf.rename(columns=renamed)
     gio.normalise_ids(gdf, gio.id_columns_of(gdf))
     problems = list(data.problems)

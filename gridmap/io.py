@@ -28,6 +28,7 @@ from filelock import FileLock, Timeout
 from gridmap.errors import (
     CRSError,
     LayerNotFoundError,
+    SchemaError,
     WorkspaceBusyError,
     WorkspaceError,
 )
@@ -309,6 +310,32 @@ def _prepare_for_write(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, bool]:
     return out, promote
 
 
+def _check_column_names(layer: str, gdf: gpd.GeoDataFrame) -> None:
+    """Refuse column names a GeoPackage cannot store, before anything is written.
+
+    GeoPackage (SQLite) column names are case-insensitive, and ``fid`` is the
+    feature id column; GDAL fails with a bare "Error adding field" otherwise.
+    """
+    seen: dict[str, str] = {}
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        key = str(col).lower()
+        if key == "fid" and not pd.api.types.is_integer_dtype(gdf[col]):
+            raise SchemaError(
+                f"the column '{col}' cannot be stored: a GeoPackage keeps its own feature id "
+                "under that name. Rename the column (e.g. to source_fid).",
+                layer=layer,
+            )
+        if key in seen:
+            raise SchemaError(
+                f"the columns '{seen[key]}' and '{col}' differ only in upper/lower case, which a "
+                "GeoPackage cannot keep apart. Rename one of them.",
+                layer=layer,
+            )
+        seen[key] = str(col)
+
+
 def write_layers(
     path: str | os.PathLike,
     layers: Mapping[str, gpd.GeoDataFrame],
@@ -352,6 +379,7 @@ def write_layers(
             else:
                 tmp.unlink()
             for name, gdf in layers.items():
+                _check_column_names(name, gdf)
                 out, promote = _prepare_for_write(gdf)
                 pyogrio.write_dataframe(
                     out, tmp, layer=name, driver="GPKG", promote_to_multi=promote or None

@@ -367,6 +367,14 @@ def test_import_says_when_assign_must_run_again(tmp_path, ws):
     assert any("run 'gridmap assign' to write microgrid_id" in n for n in rep.notes)
 
 
+def test_fid_column_from_a_qgis_export_is_kept_as_source_fid(tmp_path, ws):
+    rows = [["1", "A", *ORIG[0]], ["1", "B", *ORIG[1]], ["x", "C", *ORIG[2]]]
+    src = write_csv(tmp_path / "f.csv", ["fid", "户号", "经度", "纬度"], rows, "utf-8")
+    rep = import_layer(ws, "households", src)
+    assert rep.renamed["fid"] == "source_fid"
+    assert list(io.read_layer(ws, "households")["source_fid"]) == ["1", "1", "x"]
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

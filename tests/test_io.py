@@ -8,7 +8,13 @@ from conftest import tiny_layers
 from shapely.geometry import Point
 
 from gridmap import io
-from gridmap.errors import CRSError, LayerNotFoundError, WorkspaceBusyError, WorkspaceError
+from gridmap.errors import (
+    CRSError,
+    LayerNotFoundError,
+    SchemaError,
+    WorkspaceBusyError,
+    WorkspaceError,
+)
 
 
 def test_roundtrip_keeps_text_ids(tmp_path):
@@ -129,3 +135,15 @@ def test_a_non_geopackage_file_is_not_a_workspace(tmp_path, name):
     other.write_bytes(gpkg.read_bytes())
     with pytest.warns(RuntimeWarning, match="non conformant file extension"):
         assert io.list_layers(other) == ["grids"]
+
+
+def test_column_names_a_geopackage_cannot_store_are_refused_before_writing(tmp_path):
+    p = tmp_path / "w.gpkg"
+    io.write_layers(p, {"grids": tiny_layers()["grids"]})
+    before = p.read_bytes()
+    hh = tiny_layers()["households"]
+    with pytest.raises(SchemaError, match="'phone' and 'PHONE' differ only in upper/lower case"):
+        io.write_layers(p, {"households": hh.assign(PHONE=hh["phone"])})
+    with pytest.raises(SchemaError, match="'FID' cannot be stored"):
+        io.write_layers(p, {"households": hh.assign(FID=["a"] * len(hh))})
+    assert p.read_bytes() == before

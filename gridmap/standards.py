@@ -200,6 +200,22 @@ def _parse_rule(raw: dict, n: int, p: Path, seen: set[str]) -> Rule:
     )
     if rule.min is None and rule.max is None:
         raise SchemaError(f"{where}: give 'min', 'max' or both", file=str(p))
+    if rule.min is not None and rule.max is not None and rule.min > rule.max:
+        raise SchemaError(
+            f"{where}: 'min' ({rule.min:g}) is greater than 'max' ({rule.max:g}); "
+            "no grid could pass",
+            file=str(p),
+        )
+    if (
+        rule.range_min is not None
+        and rule.range_max is not None
+        and rule.range_min > rule.range_max
+    ):
+        raise SchemaError(
+            f"{where}: 'range_min' ({rule.range_min:g}) is greater than "
+            f"'range_max' ({rule.range_max:g})",
+            file=str(p),
+        )
     if rule.radius_m is not None and rule.radius_m <= 0:
         raise SchemaError(f"{where}: 'radius_m' must be positive", file=str(p))
     if ind == "microgrids_in_range_share" and (rule.range_min is None and rule.range_max is None):

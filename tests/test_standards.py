@@ -101,6 +101,12 @@ def test_households_per_station_without_station_fails_a_maximum(tmp_path, tiny_w
         ('[[rule]]\nid = "x"\nindicator = "households"\nmin = "many"\n', "must be a number"),
         ("[radii]\nparking = -3\n", "positive"),
         ('[decay]\nkind = "linear"\n', "decay"),
+        ('[[rule]]\nid = "x"\nindicator = "households"\nmin = 500\nmax = 300\n', "greater"),
+        (
+            '[[rule]]\nid = "x"\nindicator = "microgrids_in_range_share"\nmin = 1\n'
+            "range_min = 15\nrange_max = 5\n",
+            "'range_min' (15) is greater",
+        ),
     ],
 )
 def test_bad_standards_files_name_file_and_rule(tmp_path, text, fragment):

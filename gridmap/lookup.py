@@ -974,6 +974,12 @@ class AddressRegistry:
                 raise CoordinateError(
                     f"lon={fx} lat={fy} is outside the range of longitude/latitude"
                 )
+        elif abs(fx) <= 180 and abs(fy) <= 90:
+            # metres of a projected system are never this small where people live
+            raise CoordinateError(
+                f"{fx}, {fy} look like longitude/latitude degrees, but --crs {crs} is a "
+                "projected system in metres: use --crs wgs84 (or gcj02/bd09), or give x/y in metres"
+            )
         wx, wy = to_wgs84(fx, fy, cs)
         wx, wy = float(wx), float(wy)
         owner, assigned = self.owners_at(wx, wy)

@@ -902,3 +902,15 @@ def test_batch_sheet_with_title_rows_above_the_header(
     _, table = locate_file(src, tmp_path / "out.csv", registry=reg)
     assert list(table["诉求"]) == ["漏水", "噪音"]
     assert list(table["microgrid_id"]) == ["M01", "M05"]
+
+
+def test_degrees_given_with_a_projected_crs_are_refused_with_a_hint(
+    tiny_workspace: Path,
+) -> None:
+    from gridmap.crs import from_wgs84
+
+    reg = AddressRegistry.from_workspace(tiny_workspace)
+    with pytest.raises(CoordinateError, match="degrees"):
+        reg.match_point(111.4705, 35.6405, "EPSG:4547")
+    x, y = from_wgs84(111.4705, 35.6405, "EPSG:4547")  # the same point in metres works
+    assert reg.match_point(float(x), float(y), "EPSG:4547").microgrid_id == "M01"

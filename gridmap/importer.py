@@ -1459,6 +1459,16 @@ def import_layer(
     spec = LAYERS[layer]
     ws_path = gio.resolve_workspace(workspace, must_exist=False)
     extent = workspace_extent(ws_path, exclude=layer) if max_distance_m else None
+    picked = None
+    if source_layer is None and Path(file).suffix.lower() not in TABLE_SUFFIXES | {".xls"}:
+        # another workspace (or any multi-layer file) holding a layer of the same name
+        try:
+            names = [str(n) for n, _ in pyogrio.list_layers(file)]
+        except Exception:  # unreadable: read_input explains
+            names = []
+        if len(names) > 1 and layer in names:
+            source_layer = layer
+            picked = f"the file has {len(names)} layers; its layer '{layer}' was read"
     data = read_input(
         file,
         layer=source_layer,
@@ -1470,6 +1480,8 @@ def import_layer(
         extent=extent,
         max_distance_m=max_distance_m,
     )
+    if picked:
+        data.notes.insert(0, picked)
     src = str(data.source)
     gdf = data.gdf
     if spec.is_polygon_layer and data.lon_col is not None:

@@ -375,6 +375,17 @@ def test_fid_column_from_a_qgis_export_is_kept_as_source_fid(tmp_path, ws):
     assert list(io.read_layer(ws, "households")["source_fid"]) == ["1", "1", "x"]
 
 
+def test_layer_of_the_same_name_is_taken_from_another_workspace(tmp_path, ws):
+    other = tmp_path / "district.gpkg"
+    layers = tiny_layers()
+    io.write_layers(other, {"grids": layers["grids"].to_crs(4547), "zones": layers["zones"]})
+    rep = import_layer(ws, "grids", other)
+    assert any("its layer 'grids' was read" in n for n in rep.notes)
+    assert list(io.read_layer(ws, "grids")["grid_id"]) == ["G1", "G2", "G3", "G4"]
+    with pytest.raises(InputFileError, match="choose one with --source-layer"):
+        import_layer(ws, "microgrids", other)
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326

@@ -301,6 +301,8 @@ def import_cmd(
 
     Example: gridmap import households ledger.csv --crs gcj02 -w data/geo/community.gpkg
     """
+    from rich.markup import escape
+
     from gridmap.importer import import_layer
 
     with progress() as bar:
@@ -333,7 +335,8 @@ def import_cmd(
         )
     console.print(
         f"imported {rep.imported} of {rep.rows_read} rows into layer '{rep.layer}' "
-        f"of {rep.workspace}"
+        f"of {rep.workspace}",
+        markup=False,
     )
     if rep.encoding:
         console.print(f"encoding: {rep.encoding}", markup=False)
@@ -345,10 +348,10 @@ def import_cmd(
     if rep.skipped:
         console.print(
             f"[yellow]skipped {rep.skipped_rows} rows[/] (numbered by {rep.row_numbering}); "
-            f"list written to {rep.report_path}:"
+            f"list written to {escape(str(rep.report_path))}:"
         )
         for p in rep.skipped[:20]:
-            console.print(f"  {p}", highlight=False)
+            console.print(f"  {p}", highlight=False, markup=False)
         if len(rep.skipped) > 20:
             console.print(f"  ... and {len(rep.skipped) - 20} more (see the report)")
 
@@ -423,7 +426,10 @@ def coverage(
         int | None, typer.Option(help="Propose K new sites that cover most uncovered households.")
     ] = None,
     candidates: Annotated[
-        str, typer.Option(help="Candidate sites: grid_centroids or street_nodes.")
+        str,
+        typer.Option(
+            help="Candidate sites: grid_centroids, street_nodes or a candidate layer of the workspace."
+        ),
     ] = "grid_centroids",
     weight: Annotated[
         str, typer.Option(help="Maximise households, residents or elderly.")

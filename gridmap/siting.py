@@ -146,6 +146,14 @@ def ilp_mclp(
 
 def _candidates(ctx, candidates, notes: list[str]) -> tuple[np.ndarray, np.ndarray, str]:
     """Candidate points in the metric CRS and their labels."""
+    if (
+        isinstance(candidates, str)
+        and candidates not in ("grid_centroids", "street_nodes")
+        and ctx.ws.get(candidates) is not None
+    ):
+        candidates = ctx.ws.get(candidates)  # a candidate layer of the workspace
+        if len(candidates) == 0:
+            notes.append("candidates: the candidate layer is empty")
     if isinstance(candidates, gpd.GeoDataFrame):
         c = candidates[~(candidates.geometry.isna() | candidates.geometry.is_empty)]
         if len(c) < len(candidates):
@@ -186,7 +194,10 @@ def _candidates(ctx, candidates, notes: list[str]) -> tuple[np.ndarray, np.ndarr
             candidates,
         )
     raise SchemaError(
-        f"unknown candidates '{candidates}' (use grid_centroids, street_nodes or a GeoDataFrame)"
+        f"unknown candidates '{candidates}' (use grid_centroids, street_nodes, the name of a "
+        "point layer of the workspace (add one with 'gridmap import LAYER FILE'), "
+        "or a GeoDataFrame)",
+        file=str(ctx.ws.path),
     )
 
 
@@ -220,8 +231,9 @@ def propose_sites(
         Coverage radius (default from the standards file).
     candidates
         ``"grid_centroids"`` (a point inside each grid), ``"street_nodes"``
-        (junctions and dead ends of ``roads``) or a GeoDataFrame of candidate
-        places.
+        (junctions and dead ends of ``roads``), the name of a workspace layer
+        of candidate places (e.g. one added with ``gridmap import``), or a
+        GeoDataFrame of candidate places.
     weight
         What to maximise: ``"households"``, ``"residents"`` or ``"elderly"``.
     distance

@@ -190,3 +190,32 @@ def test_network_siting_equals_exhaustive_with_networkx_distances(tmp_path):
     assert sites.attrs["already_covered"] == int((~open_).sum())
     assert sites.attrs["value"] == pytest.approx(best)
     assert sites.attrs["gap"] == 0.0
+
+
+def test_candidate_layer_of_the_workspace_by_name(tmp_path):
+    """--candidates LAYER: a candidate layer stored in the workspace, same answer as exhaustive."""
+    import json
+    import subprocess
+    import sys
+
+    layers, path, cand = _instance(tmp_path, 14)
+    layers["candidate_sites"] = cand
+    path = tmp_path / "with_candidates.gpkg"
+    io.write_layers(path, layers)
+    ws = io.load_workspace(path)
+    sites = propose_sites(ws, "service_stations", 2, 180.0, "candidate_sites", distance="euclidean")
+    best, _ = _brute(layers, cand, 180.0, 2)
+    assert sites.attrs["value"] == pytest.approx(best)
+    assert set(sites["candidate"]) <= set(cand["site_id"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "gridmap.cli", "coverage", str(path), "--facility",
+         "service_stations", "--radius", "180", "--distance", "euclidean", "--propose", "2",
+         "--candidates", "candidate_sites", "--format", "json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)["proposed_sites"]
+    assert doc["value"] == pytest.approx(best)
+    assert {s["candidate"] for s in doc["sites"]} == set(sites["candidate"])
+    with pytest.raises(SchemaError, match="point layer of the workspace"):
+        propose_sites(ws, "service_stations", 1, 180.0, "no_such_layer", distance="euclidean")

@@ -195,8 +195,7 @@ def _candidates(ctx, candidates, notes: list[str]) -> tuple[np.ndarray, np.ndarr
         )
     raise SchemaError(
         f"unknown candidates '{candidates}' (use grid_centroids, street_nodes, the name of a "
-        "point layer of the workspace (add one with 'gridmap import LAYER FILE'), "
-        "or a GeoDataFrame)",
+        "point layer of the workspace (e.g. one added in QGIS), or a GeoDataFrame)",
         file=str(ctx.ws.path),
     )
 
@@ -232,7 +231,7 @@ def propose_sites(
     candidates
         ``"grid_centroids"`` (a point inside each grid), ``"street_nodes"``
         (junctions and dead ends of ``roads``), the name of a workspace layer
-        of candidate places (e.g. one added with ``gridmap import``), or a
+        of candidate places (e.g. one added in QGIS), or a
         GeoDataFrame of candidate places.
     weight
         What to maximise: ``"households"``, ``"residents"`` or ``"elderly"``.

@@ -109,3 +109,14 @@ def test_assign_on_workspace_without_point_layers_says_so(tmp_path):
     res = run("assign", str(ws))
     assert res.returncode == 0, res.stderr
     assert "has no point layer" in " ".join(res.stdout.split())
+
+
+def test_import_summary_prints_paths_literally(tmp_path):
+    """A workspace or report path with square brackets is printed as it is."""
+    ws = tmp_path / "[b]社区.gpkg"
+    src = tmp_path / "h.csv"
+    src.write_text("户号,经度,纬度\nA,111.47,35.64\nB,,\n", encoding="utf-8")
+    res = run("import", "households", str(src), "-w", str(ws), "--skip-bad-rows")
+    assert res.returncode == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    assert "[b]社区.gpkg" in out and "row 3: empty coordinate" in out

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -1246,6 +1247,51 @@ BATCH_COLUMNS = (
 )
 
 
+#: Columns of a ledger that writes the address in parts (小区 | 楼栋 | 单元 | 房号).
+PART_COLUMNS: dict[str, tuple[str, ...]] = {
+    "street": ("小区", "小区名称", "小区名", "街路巷", "路名", "院落", "street", "compound"),
+    "building": ("楼栋", "楼号", "栋号", "楼栋号", "幢号", "楼幢", "栋", "building"),
+    "unit": ("单元", "单元号", "unit"),
+    "room": ("房号", "门牌号", "室号", "房间号", "户号", "room"),
+}
+
+
+def _part(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 3.0 from a spreadsheet is building 3
+    return unicodedata.normalize("NFKC", _clean(value) or "")
+
+
+def _bare(text: str) -> bool:
+    """True when a part ends in a digit or Latin letter (no 栋/单元 word of its own)."""
+    return bool(text) and text[-1].isascii() and text[-1].isalnum()
+
+
+def compose_addresses(df: pd.DataFrame) -> pd.Series | None:
+    """Addresses of a ledger that keeps them in parts (小区, 楼栋, 单元, 房号 columns).
+
+    Returns None unless the table has a street/compound and a building column.
+    Each row becomes ``阳光小区3号楼2单元501`` (a building or unit word already
+    in the cell is kept: ``3栋`` stays ``3栋``).
+    """
+    cols = {k: _first_column(df, opts) for k, opts in PART_COLUMNS.items()}
+    if cols["street"] is None or cols["building"] is None:
+        return None
+
+    def one(row) -> str:
+        street, b = _part(row[cols["street"]]), _part(row[cols["building"]])
+        u = _part(row[cols["unit"]]) if cols["unit"] else ""
+        r = _part(row[cols["room"]]) if cols["room"] else ""
+        if not b:
+            return street
+        text = street + b + ("号楼" if _bare(b) else "")
+        if u:
+            text += u + ("单元" if _bare(u) else "")
+        return text + r
+
+    return df.apply(one, axis=1)
+
+
 def locate_table(
     df: pd.DataFrame,
     registry: AddressRegistry,
@@ -1260,11 +1306,18 @@ def locate_table(
     ``review = True`` and a message; none is dropped. A row with no value in any
     column (a blank line of the sheet) is kept with status ``"blank"`` and no review.
     """
-    col = _find_column(df, column, ADDRESS_COLUMNS, "address", source, ADDRESS_WORDS)
+    try:
+        col = _find_column(df, column, ADDRESS_COLUMNS, "address", source, ADDRESS_WORDS)
+        values = df[col].tolist()
+    except InputFileError:
+        composed = compose_addresses(df) if column is None else None
+        if composed is None:
+            raise
+        values = composed.tolist()
     out = df.copy()
     rows: list[dict] = []
     blank = df.apply(lambda r: all(_clean(v) is None for v in r), axis=1) if len(df.columns) else []
-    for value, is_blank in zip(df[col].tolist(), blank, strict=True):
+    for value, is_blank in zip(values, blank, strict=True):
         if is_blank:  # an empty line of the sheet: nothing to look up, nothing to review
             rows.append(
                 {

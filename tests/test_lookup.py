@@ -914,3 +914,25 @@ def test_degrees_given_with_a_projected_crs_are_refused_with_a_hint(
         reg.match_point(111.4705, 35.6405, "EPSG:4547")
     x, y = from_wgs84(111.4705, 35.6405, "EPSG:4547")  # the same point in metres works
     assert reg.match_point(float(x), float(y), "EPSG:4547").microgrid_id == "M01"
+
+
+def test_batch_ledger_with_the_address_in_parts(tmp_path: Path, tiny_workspace: Path) -> None:
+    """小区 | 楼栋 | 单元 | 房号 columns (numbers stored as numbers or text, words or not)."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    for row in (
+        ["小区", "楼栋", "单元", "房号", "姓名"],
+        ["西南街", 1, 1, 101, "赵一"],
+        ["西南街", "6栋", "1单元", "106室", "吴六"],
+        [None, None, None, None, None],
+        ["西南街", 6, None, None, "楼长"],
+    ):
+        wb.active.append(row)
+    src = tmp_path / "台账.xlsx"
+    wb.save(src)
+    reg = AddressRegistry.from_workspace(tiny_workspace)
+    _, table = locate_file(src, tmp_path / "out.xlsx", registry=reg)
+    assert list(table["status"]) == ["ok", "ok", "blank", "ok"]
+    assert list(table["microgrid_id"])[:2] == ["M01", "M05"]
+    assert table["match_level"].iloc[3] == "building"

@@ -196,11 +196,26 @@ def _build_slabs(poly_start, edges, pbox, min_edges, per_slab):
     for p in range(npoly):
         ne = poly_start[p + 1] - poly_start[p]
         h = pbox[p, 3] - pbox[p, 1]
-        if ne > min_edges and h > 0.0 and np.isfinite(h):
-            nslab[p] = max(1, ne // per_slab)
-            slab_h[p] = h / nslab[p]
-            slab0[p] = total
-            total += nslab[p]
+        if not (ne > min_edges and h > 0.0 and np.isfinite(h)):
+            continue
+        b = max(1, ne // per_slab)
+        while b >= 2:  # edges spanning many bands (a comb) repeat: keep the tables small
+            nslab[p] = b
+            slab_h[p] = h / b
+            entries = 0
+            for e in range(poly_start[p], poly_start[p + 1]):
+                lo = _slab(p, min(edges[e, 1], edges[e, 3]), pbox, nslab, slab_h)
+                hi = _slab(p, max(edges[e, 1], edges[e, 3]), pbox, nslab, slab_h)
+                entries += hi - lo + 1
+            if entries <= 8 * ne:
+                break
+            b //= 2
+        if b < 2:
+            nslab[p] = 0
+            slab_h[p] = 1.0
+            continue
+        slab0[p] = total
+        total += nslab[p]
     counts = np.zeros(total + 1, np.int64)
     for p in range(npoly):
         if nslab[p] == 0:

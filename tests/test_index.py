@@ -467,3 +467,21 @@ def test_detailed_boundary_uses_slabs_and_matches_reference():
     ref = gdf.geometry.values[0]
     want = np.where(shapely.intersects(ref, shapely.points(x, y)), "C1", None)
     assert (idx(x, y) == want).all()
+
+
+def test_comb_polygon_keeps_slab_tables_small():
+    """A comb (thousands of teeth spanning the full height): every long edge would sit in
+    every band; the bands are coarsened so the tables stay within 8 entries per edge."""
+    n = 2000
+    xs = np.linspace(0, 1, 2 * n)
+    ring = []
+    for k in range(n):
+        ring += [(xs[2 * k], 0.0), (xs[2 * k], 1.0), (xs[2 * k + 1], 1.0), (xs[2 * k + 1], 0.01)]
+    g = Polygon([*ring, (1.0, -0.1), (0.0, -0.1)])
+    gdf = gpd.GeoDataFrame({"community_id": ["C"]}, geometry=[g])
+    idx = build_index(gdf, "community_id")
+    assert len(idx.arrays["slab_edge"]) <= 8 * len(idx.arrays["edges"])
+    rng = np.random.default_rng(9)
+    x, y = rng.uniform(-0.1, 1.1, 3000), rng.uniform(-0.2, 1.1, 3000)
+    want = np.where(shapely.intersects(g, shapely.points(x, y)), "C", None)
+    assert (idx(x, y) == want).all()

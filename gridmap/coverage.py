@@ -1189,7 +1189,12 @@ def write_coverage(
     if suffix == ".gpkg":
         ind = indicators
         if ind is None:
-            raise GridmapError("pass indicators=grid_indicators(ws) to write a .gpkg", file=str(p))
+            raise GridmapError(
+                "a .gpkg output holds the grid polygons with their indicators; a workspace "
+                "without a 'grids' layer can write .xlsx or .csv instead "
+                "(library: pass indicators=grid_indicators(ws))",
+                file=str(p),
+            )
         cov = grid[["grid_id", "households", "covered", "share"]].rename(
             columns={"covered": f"covered_{result.facility}", "share": f"share_{result.facility}"}
         )

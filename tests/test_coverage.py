@@ -509,3 +509,14 @@ def test_cli_says_why_a_rule_is_na(tiny_workspace, tmp_path):
     doc = json.loads(proc.stdout)
     assert all(r["passed"] is None for r in doc["standards"]["results"])
     assert any("kindergartens" in n for n in doc["notes"])
+
+
+def test_cli_gpkg_without_grids_explains_itself(tmp_path):
+    layers = {k: v for k, v in tiny_layers().items() if k in ("households", "parking")}
+    path = tmp_path / "nogrids.gpkg"
+    io.write_layers(path, layers)
+    proc = _cli(path, "--facility", "parking", "--out", tmp_path / "out.gpkg")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "'grids' layer" in proc.stderr and ".xlsx" in proc.stderr
+    assert not (tmp_path / "out.gpkg").exists()
+    assert _cli(path, "--facility", "parking", "--out", tmp_path / "out.xlsx").returncode == 0

@@ -405,9 +405,13 @@ class AddressRegistry:
                 col = _find_column(
                     gdf, None, ADDRESS_COLUMNS, "address", f"{ws.path}:{name}", ADDRESS_WORDS
                 )
+                texts = gdf[col].to_numpy(dtype=object)
             except InputFileError as exc:  # e.g. building footprints without addresses
-                skipped.append(f"layer '{name}' is not used for addresses: {exc.message}")
-                continue
+                composed = compose_addresses(gdf)  # or 小区/楼栋/单元/房号 columns
+                if composed is None:
+                    skipped.append(f"layer '{name}' is not used for addresses: {exc.message}")
+                    continue
+                texts = composed.to_numpy(dtype=object)
             id_col = LAYERS[name].id_column if name in LAYERS else None
             ids = (
                 gdf[id_col].astype(object)
@@ -420,7 +424,7 @@ class AddressRegistry:
                 {
                     "record_id": ids.to_numpy(dtype=object),
                     "source": name,
-                    "address": gdf[col].to_numpy(dtype=object),
+                    "address": texts,
                     "lon": x,
                     "lat": y,
                 }

@@ -936,3 +936,16 @@ def test_batch_ledger_with_the_address_in_parts(tmp_path: Path, tiny_workspace: 
     assert list(table["status"]) == ["ok", "ok", "blank", "ok"]
     assert list(table["microgrid_id"])[:2] == ["M01", "M05"]
     assert table["match_level"].iloc[3] == "building"
+
+
+def test_households_with_the_address_in_parts(tmp_path: Path) -> None:
+    layers = tiny_layers()
+    hh = layers["households"].drop(columns=["address"])
+    hh["小区"], hh["楼栋"], hh["单元"] = "西南街", [f"{k}栋" for k in range(1, 7)], 1
+    hh["房号"] = [100 + k for k in range(1, 7)]
+    layers["households"] = hh
+    path = tmp_path / "parts.gpkg"
+    io.write_layers(path, layers)
+    reg = AddressRegistry.from_workspace(path)
+    res = reg.match_address("西南街1-1-101")
+    assert (res.status, res.match_level, res.microgrid_id) == ("ok", "exact", "M01")

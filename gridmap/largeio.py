@@ -380,8 +380,8 @@ def _check_lonlat(x, y, crs, source: str | None, row_offset: int) -> None:
     raise CoordinateError(
         f"{len(bad)} point(s) of this chunk are not longitude/latitude, e.g. "
         f"({x[i]:.6g}, {y[i]:.6g}), but the file {declared}: projected coordinates "
-        "(metres) or swapped lon/lat. Write the file with its real CRS "
-        "(geopandas: gdf.set_crs(...).to_parquet) and run again",
+        "(metres) or swapped lon/lat. Give the file its real CRS (a .prj next to a "
+        "Shapefile; geopandas: gdf.set_crs(...) before writing) and run again",
         file=source,
         row=row_offset + i,
     )

@@ -92,6 +92,22 @@ PARENT_ALIASES: dict[str, tuple[str, ...]] = {
     "zone_id": ("所属片区", "片区编号"),
     "grid_id": ("所属网格", "网格编号"),
 }
+#: Common ledger headers of optional columns (renamed when the canonical column is absent and
+#: exactly one alias is present): address lookup and coverage read the canonical names.
+OPTIONAL_ALIASES: dict[str, tuple[str, ...]] = {
+    "address": ("地址", "住址", "详细地址", "门牌地址", "家庭住址", "住户地址"),
+    "residents": ("人口", "人数", "居住人数", "常住人口", "家庭人口", "户人口", "在住人数"),
+    "elderly": ("老人数", "老年人数", "老年人口", "老人", "60岁以上人数", "60岁以上老人"),
+    "lives_alone": ("独居", "是否独居", "独居老人"),
+    "spaces": ("车位数", "车位", "泊位数", "泊位"),
+    "ports": ("枪数", "充电枪数", "充电口数", "接口数"),
+    "power_kw": ("功率", "功率kw", "充电功率"),
+    "open_hours": ("开放时间", "营业时间"),
+    "staff_name": ("网格员", "网格员姓名"),
+    "staff_phone": ("网格员电话", "网格员手机"),
+    "leader_name": ("微网格长", "微网格长姓名", "党员中心户"),
+    "leader_phone": ("微网格长电话", "微网格长手机"),
+}
 
 
 @dataclass
@@ -1539,6 +1555,12 @@ def import_layer(
                 layer=layer,
             )
         renamed[found] = req
+    for opt in spec.optional:
+        if opt in columns or opt in renamed.values() or opt not in OPTIONAL_ALIASES:
+            continue
+        found = _resolve_alias([c for c in columns if c not in renamed], opt, OPTIONAL_ALIASES[opt])
+        if found is not None:
+            renamed[found] = opt
     if spec.parent_id_column and spec.parent_id_column not in columns:
         found = _resolve_alias(
             [c for c in columns if c not in renamed],

@@ -85,13 +85,14 @@ def test_gbk_csv_with_gcj02_coordinates(tmp_path, ws):
     rep = import_layer(ws, "households", src, crs="gcj02")
     assert rep.encoding == "gb18030" and rep.source_crs == "gcj02"
     assert rep.rows_read == rep.imported == 4 and rep.skipped == []
-    assert rep.renamed == {"户号": "household_id"}
+    assert rep.renamed == {"户号": "household_id", "地址": "address"}
     got = io.read_layer(ws, "households")
     assert list(got["household_id"]) == ["000", "001", "002", "003"]  # leading zeros kept
     for k, g in enumerate(got.geometry):
         assert dist_m((g.x, g.y), ORIG[k]) < 0.5
         assert dist_m((glon[k], glat[k]), ORIG[k]) > 100  # the shift was real
-    assert list(got["地址"]) == [r[3] for r in rows]  # Chinese text intact
+    # Chinese text intact, under the name address lookup reads
+    assert list(got["address"]) == [r[3] for r in rows] and "地址" not in got.columns
     assert list(got["residents"]) == [1, 2, 3, 4]
     assert list(got["电话"]) == ["13900000000"] * 4  # phone stays text
 
@@ -386,6 +387,23 @@ def test_layer_of_the_same_name_is_taken_from_another_workspace(tmp_path, ws):
         import_layer(ws, "microgrids", other)
 
 
+def test_ledger_headers_of_optional_columns_are_recognised(tmp_path, ws):
+    """地址/人口/老年人数 become address/residents/elderly (lookup and coverage read those);
+    two candidates for one column rename neither."""
+    rows = [["A", "西南街3号楼2单元501室", "3", "1", "x", *ORIG[0]]]
+    header = ["户号", "地址", "人口", "老年人数", "备注", "经度", "纬度"]
+    rep = import_layer(ws, "households", write_csv(tmp_path / "a.csv", header, rows, "gbk"))
+    assert rep.renamed == {"户号": "household_id", "地址": "address", "人口": "residents",
+                           "老年人数": "elderly"}  # fmt: skip
+    got = io.read_layer(ws, "households")
+    assert got["address"].iloc[0] == "西南街3号楼2单元501室"
+    assert int(got["residents"].iloc[0]) == 3 and int(got["elderly"].iloc[0]) == 1
+    header2 = ["户号", "地址", "住址", "经度", "纬度"]
+    rows2 = [["A", "甲", "乙", *ORIG[0]]]
+    rep = import_layer(ws, "households", write_csv(tmp_path / "b.csv", header2, rows2, "utf-8"))
+    assert "address" not in rep.renamed.values()
+
+
 def test_kml_points(tmp_path, ws):
     hh = gpd.GeoDataFrame(
         {"household_id": ["H1", "H2"]}, geometry=[Point(*ORIG[0]), Point(*ORIG[2])], crs=4326
@@ -651,7 +669,7 @@ def test_xlsx_ledger_with_title_rows_keeps_excel_row_numbers(tmp_path, ws):
     assert [p.row for p in rep.skipped] == [5]
     assert any("row 3" in n for n in rep.notes)
     got = io.read_layer(ws, "households")
-    assert list(got["household_id"]) == ["007", "009"] and list(got["人口"]) == [3, 1]
+    assert list(got["household_id"]) == ["007", "009"] and list(got["residents"]) == [3, 1]
 
 
 def test_duplicate_of_a_bad_row_is_reported(tmp_path, ws):

@@ -271,12 +271,24 @@ def make_context(
         pts[located] = shapely.points(np.asarray(mx)[located], np.asarray(my)[located])
     frame["located"] = located
     roads_ok = _has_roads(ws)
+    roads = ws.get("roads")
+    no_lines = roads is not None and len(roads) > 0 and not roads_ok
     if distance == "network" and not roads_ok:
+        what = (
+            "the 'roads' layer holds no street centre-lines (LineString), only "
+            + ", ".join(sorted(set(roads.geometry.geom_type.dropna().astype(str))))
+            if no_lines
+            else "network distance needs a 'roads' layer of street centre-lines"
+        )
         raise LayerNotFoundError(
-            "network distance needs a 'roads' layer of street centre-lines "
-            "(add one with 'gridmap import roads FILE', or use --distance euclidean)",
+            f"{what} (add LineString centre-lines, e.g. in QGIS, or use --distance euclidean)",
             file=str(ws.path),
             layer="roads",
+        )
+    if distance == "auto" and no_lines:
+        notes.append(
+            "roads: the layer holds no street centre-lines (LineString); "
+            "straight-line distances are used"
         )
     mode = (
         "network" if (distance == "network" or (distance == "auto" and roads_ok)) else "euclidean"

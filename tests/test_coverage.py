@@ -520,3 +520,19 @@ def test_cli_gpkg_without_grids_explains_itself(tmp_path):
     assert "'grids' layer" in proc.stderr and ".xlsx" in proc.stderr
     assert not (tmp_path / "out.gpkg").exists()
     assert _cli(path, "--facility", "parking", "--out", tmp_path / "out.xlsx").returncode == 0
+
+
+def test_roads_drawn_as_areas_are_not_used_silently(tmp_path):
+    """A roads layer of polygons: auto says it fell back to straight lines; network says why not."""
+    layers = tiny_layers()
+    x0, y0 = 111.47, 35.64
+    layers["roads"] = gpd.GeoDataFrame(
+        {"road_id": ["R1"]}, geometry=[box(x0, y0, x0 + 0.004, y0 + 0.0001)], crs="EPSG:4326"
+    )
+    path = tmp_path / "roadareas.gpkg"
+    io.write_layers(path, layers)
+    res = compute_coverage(path, "parking")
+    assert res.distance == "euclidean"
+    assert any("no street centre-lines" in n for n in res.notes)
+    with pytest.raises(LayerNotFoundError, match="only Polygon"):
+        compute_coverage(path, "parking", distance="network")

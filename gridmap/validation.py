@@ -328,6 +328,18 @@ def _check_columns_and_ids(layer: _Layer) -> list[Finding]:
     return f
 
 
+def _nonfinite(geoms: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """True for the geometries (among ``mask``) with a NaN or infinite coordinate."""
+    out = np.zeros(len(geoms), dtype=bool)
+    idx = np.flatnonzero(mask)
+    if len(idx) == 0:
+        return out
+    coords, which = shapely.get_coordinates(geoms[idx], return_index=True)
+    bad = which[~np.isfinite(coords).all(axis=1)]
+    out[idx[np.unique(bad)]] = True
+    return out
+
+
 def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
     """Empty, wrong-type and invalid geometries. Returns findings and a usable mask."""
     spec = LAYERS.get(layer.name)
@@ -359,6 +371,19 @@ def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
                 )
             )
         usable &= ~wrong
+    nonfinite = _nonfinite(geoms, usable)
+    for i in np.flatnonzero(nonfinite):
+        f.append(
+            Finding(
+                "error",
+                "invalid_geometry",
+                layer.name,
+                [_label(layer, i)],
+                "a vertex has no numeric coordinate (NaN or infinite): redraw the feature or "
+                "import it again (gridmap validate --fix cannot repair it)",
+            )
+        )
+    usable &= ~nonfinite
     reasons = np.asarray(shapely.is_valid_reason(geoms[usable]), dtype=object)
     idx = np.flatnonzero(usable)
     for i, reason in zip(idx, reasons, strict=True):
@@ -701,10 +726,16 @@ def _fix(path: Path, findings: list[Finding]) -> list[Change]:
         geoms = gdf.geometry.values.copy()
         present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         invalid = present & ~shapely.is_valid(np.where(present, geoms, None))
+        nonfinite = _nonfinite(geoms, present)
         changed = False
-        for i in np.flatnonzero(invalid):
+        for i in np.flatnonzero(invalid | nonfinite):
             label = _as_str_id(gdf[id_col].iloc[i]) if id_col else None
             label = label or f"feature {i + 1}"
+            if nonfinite[i]:
+                changes.append(
+                    Change(name, label, "not_fixed", "a vertex is NaN or infinite: redraw it")
+                )
+                continue
             reason = shapely.is_valid_reason(geoms[i])
             if geoms[i].geom_type not in ("Polygon", "MultiPolygon"):
                 changes.append(

@@ -392,3 +392,28 @@ def test_cli_table_prints_ids_and_columns_with_brackets_literally(tmp_path):
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
     out = " ".join(res.stdout.split())
     assert "'[b]7'" in out and "名称[/m]" in out
+
+
+def test_nan_vertex_is_an_error_naming_the_id_not_a_traceback(tmp_path):
+    from shapely.geometry import Polygon
+
+    from gridmap import io
+    from gridmap.validation import validate
+
+    layers = tiny_layers()
+    mg = layers["microgrids"].copy()
+    x0, y0 = 111.47, 35.64
+    mg.loc[mg.index[2], "geometry"] = Polygon(
+        [(x0, y0), (x0 + 0.001, y0), (float("nan"), y0 + 0.001), (x0, y0)]
+    )
+    layers["microgrids"] = mg
+    p = tmp_path / "nan.gpkg"
+    io.write_layers(p, layers)
+    bad_id = mg["microgrid_id"].iloc[2]
+    report = validate(p)
+    hits = [f for f in report.findings if f.code == "invalid_geometry" and bad_id in f.ids]
+    assert hits and "NaN" in hits[0].message
+    before = p.read_bytes()
+    fixed = validate(p, fix=True)
+    assert any(c.id == bad_id and c.action == "not_fixed" for c in fixed.changes)
+    assert p.read_bytes() == before  # nothing else to repair: file untouched

@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ _REPO_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "geo" / SAMPLE_
 #: Seconds a writer waits for another writer before WorkspaceBusyError
 #: (``$GRIDMAP_LOCK_TIMEOUT`` overrides the default of 10).
 LOCK_TIMEOUT_S = float(os.environ.get("GRIDMAP_LOCK_TIMEOUT") or 10.0)
+#: How long a reader keeps retrying while writers replace the workspace under it.
+READ_RETRY_S = 5.0
 #: How a writer names its temporary copy: ``.<workspace name>.<random>.tmp.gpkg``.
 TMP_SUFFIX = ".tmp.gpkg"
 
@@ -255,7 +258,9 @@ def load_workspace(
     result never mixes layers of the old and the new file.
     """
     p = resolve_workspace(path)
-    for _attempt in range(5):
+    deadline = time.monotonic() + READ_RETRY_S
+    pause = 0.02
+    while True:
         before = _file_identity(p)
         names = list_layers(p)
         wanted = [n for n in (layers or names) if n in names]
@@ -264,6 +269,10 @@ def load_workspace(
             ws.layers[name] = read_layer(p, name)
         if _file_identity(p) == before:
             return ws
+        if time.monotonic() + pause > deadline:
+            break
+        time.sleep(pause)  # a writer is busy: back off, then read the new file
+        pause = min(pause * 2, 0.5)
     raise WorkspaceBusyError(
         "the workspace kept changing while it was being read. Try again in a moment.",
         file=str(p),

@@ -46,6 +46,7 @@ from gridmap.schema import (
     PERSONAL_COLUMNS,
     POINT_LAYERS,
     POLYGON_LEVELS,
+    ROADS,
 )
 
 #: Default distance beyond which a point counts as "far from the workspace".
@@ -1535,6 +1536,19 @@ def import_layer(
     for short, full in cut.items():
         if len(full) == 1 and short not in renamed and full[0] not in renamed.values():
             renamed[short] = full[0]
+    if layer == ROADS and id_col is None and spec.id_column not in columns:
+        found = _resolve_alias(columns, spec.id_column, ID_ALIASES.get(layer, ()))
+        if found is None:
+            # number every input row (bad ones too); gdf and attributes share row numbers
+            rows = data.attributes.index if data.attributes is not None else gdf.index
+            numbered = pd.Series([f"R{k + 1:05d}" for k in range(len(rows))], index=rows)
+            gdf = gdf.copy()
+            gdf[spec.id_column] = numbered.reindex(gdf.index).to_numpy()
+            if data.attributes is not None:
+                data.attributes = data.attributes.copy()
+                data.attributes[spec.id_column] = numbered.to_numpy()
+            columns.append(spec.id_column)
+            data.notes.append("the file has no road ids: numbered R00001, R00002, ...")
     for req in spec.required:
         if req in columns or req in renamed.values():
             continue

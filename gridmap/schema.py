@@ -91,6 +91,10 @@ LAYERS: dict[str, LayerSpec] = {
         ("station_id", "name"),
         ("kind", "open_hours", "staff_on_site"),
     ),
+    # Street centre-lines for walking distances; ids are numbered on import when absent.
+    ROADS: LayerSpec(
+        ROADS, "road_id", ("LineString", "MultiLineString"), ("road_id",), ("name", "kind")
+    ),
 }
 
 #: Polygon layers from finest to coarsest: the order the core join asks them in.

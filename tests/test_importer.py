@@ -804,3 +804,23 @@ def test_two_row_header_is_explained(tmp_path, ws):
     msg = str(info.value)
     assert "row 2: 户号, 地址, 坐标" in msg and "row 3: 经度, 纬度" in msg and "merged" in msg
     assert "户号, 地址, 经度, 纬度" in msg
+
+
+def test_roads_import_numbers_missing_ids_and_feeds_network_coverage(tmp_path):
+    """Issue 3 needs a roads layer: a street file without ids imports, ids numbered."""
+    import pyogrio
+
+    from gridmap.coverage import compute_coverage
+    from gridmap.importer import import_layer
+
+    sample = REPO / "data" / "geo" / "community.gpkg"
+    roads = pyogrio.read_dataframe(sample, layer="roads").drop(columns=["road_id"])
+    src = tmp_path / "streets.geojson"
+    roads.to_file(src, driver="GeoJSON")
+    ws = tmp_path / "ws.gpkg"
+    io.write_layers(ws, tiny_layers())
+    import_layer(ws, "roads", src)
+    got = io.read_layer(ws, "roads")
+    assert len(got) == len(roads)
+    assert got["road_id"].tolist() == [f"R{k + 1:05d}" for k in range(len(roads))]
+    assert compute_coverage(io.load_workspace(ws), "service_stations", 300).distance == "network"

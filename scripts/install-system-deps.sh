@@ -20,4 +20,4 @@ if [ "$(id -u)" != "0" ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${need[@]}" fontconfig
+$SUDO apt-get install -y -q "${need[@]}" fontconfig

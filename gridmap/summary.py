@@ -59,7 +59,10 @@ class WorkspaceSummary:
                 for r in self.per_grid.itertuples(index=False)
             ],
             "households_in_no_grid": self.no_grid,
-            "households_not_in_microgrid": len(self.unassigned),
+            # null when the workspace has no micro-grids (nothing to be inside of)
+            "households_not_in_microgrid": (
+                len(self.unassigned) if self.layer_counts.get(MICROGRIDS) else None
+            ),
             "unassigned": un.to_dict(orient="records"),
         }
 

@@ -141,3 +141,18 @@ def test_no_false_all_inside_claim_without_microgrids_or_households(tmp_path):
     io.write_layers(tmp_path / "e.gpkg", layers)
     text = _printed(summarise_workspace(tmp_path / "e.gpkg"))
     assert "Every household is inside a micro-grid" not in text and "no households" in text
+
+
+def test_no_microgrids_means_null_not_zero(tmp_path):
+    from conftest import tiny_layers
+
+    from gridmap import io
+    from gridmap.summary import summarise_workspace
+
+    layers = tiny_layers()
+    del layers["microgrids"]
+    p = tmp_path / "no-micro.gpkg"
+    io.write_layers(p, layers)
+    d = summarise_workspace(p).to_dict()
+    assert d["households_not_in_microgrid"] is None
+    assert d["households_in_no_grid"] == 1

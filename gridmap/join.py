@@ -288,24 +288,22 @@ def assign_points(
     return assign_xy(x, y, hierarchy, locators=locators, nearest=nearest, index=points.index)
 
 
-def assign_xy(
+def assign_arrays(
     x: np.ndarray,
     y: np.ndarray,
     hierarchy: Hierarchy,
     *,
     locators: Mapping[str, Locator] | None = None,
-    nearest: bool = True,
-    index: pd.Index | None = None,
-) -> pd.DataFrame:
-    """:func:`assign_points` for WGS84 coordinate arrays (NaN where a point has no geometry).
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The core join on WGS84 coordinate arrays, without building a DataFrame.
 
-    Used by the streaming join, which reads coordinates without building
-    shapely points. ``index`` labels the rows of the result (default 0..n-1).
+    Returns the four id columns (object arrays, None where no polygon owns the
+    point) and the finest level that owns each point. Single-point lookups
+    call this directly to keep their latency low.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     n = len(x)
-    index = pd.RangeIndex(n) if index is None else index
     levels = hierarchy.levels
     out = {col: np.full(n, None, dtype=object) for col in ASSIGN_COLUMNS}
     level_col = np.full(n, None, dtype=object)
@@ -353,6 +351,28 @@ def assign_xy(
         if orphan.any():
             idx = np.flatnonzero(orphan)
             out[pcol][idx] = get_loc(parent_level)(x[idx], y[idx])
+    return out, level_col
+
+
+def assign_xy(
+    x: np.ndarray,
+    y: np.ndarray,
+    hierarchy: Hierarchy,
+    *,
+    locators: Mapping[str, Locator] | None = None,
+    nearest: bool = True,
+    index: pd.Index | None = None,
+) -> pd.DataFrame:
+    """:func:`assign_points` for WGS84 coordinate arrays (NaN where a point has no geometry).
+
+    Used by the streaming join, which reads coordinates without building
+    shapely points. ``index`` labels the rows of the result (default 0..n-1).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(x)
+    index = pd.RangeIndex(n) if index is None else index
+    out, level_col = assign_arrays(x, y, hierarchy, locators=locators)
     frame = pd.DataFrame(
         {col: pd.Series(vals, index=index, dtype=object) for col, vals in out.items()}
     )

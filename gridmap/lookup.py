@@ -54,8 +54,15 @@ from gridmap.errors import (
     InputFileError,
     LayerNotFoundError,
 )
-from gridmap.join import Hierarchy, _as_str_id, assign_points, build_hierarchy, point_coordinates
-from gridmap.schema import ASSIGN_COLUMNS, GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS, POLYGON_LEVELS
+from gridmap.join import (
+    Hierarchy,
+    _as_str_id,
+    assign_arrays,
+    assign_points,
+    build_hierarchy,
+    point_coordinates,
+)
+from gridmap.schema import ASSIGN_COLUMNS, GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS
 
 #: Street score (0-100) a fuzzy answer needs to be given with status "ok".
 ACCEPT_SCORE = 60.0
@@ -923,25 +930,10 @@ class AddressRegistry:
     def owners_at(self, lon: float, lat: float) -> tuple[Owner, str | None]:
         """Core-join owners of one WGS84 point (same rules as :func:`gridmap.join.assign_points`)."""
         state = self._geo_state()
-        h = self.hierarchy
         x, y = np.array([lon], dtype=float), np.array([lat], dtype=float)
-        found: dict[str, str | None] = {LAYERS[lv].id_column: None for lv in POLYGON_LEVELS}
-        assigned = None
-        for level in h.levels:
-            v = state["locators"][level](x, y)[0]
-            if v is not None:
-                found[LAYERS[level].id_column] = v
-                assigned = level
-                break
-        for i, level in enumerate(POLYGON_LEVELS[:-1]):
-            parent = POLYGON_LEVELS[i + 1]
-            col, pcol = LAYERS[level].id_column, LAYERS[parent].id_column
-            if found[col] is None or found[pcol] is not None:
-                continue
-            pid = h.parents.get(level, {}).get(found[col])
-            if pid is None and parent in h.polygons:
-                pid = state["locators"][parent](x, y)[0]
-            found[pcol] = pid
+        out, level_col = assign_arrays(x, y, self.hierarchy, locators=state["locators"])
+        found = {c: out[c][0] for c in ASSIGN_COLUMNS}
+        assigned = level_col[0]
         owner = tuple(found[c] for c in ASSIGN_COLUMNS)
         return owner, assigned  # type: ignore[return-value]
 

@@ -949,3 +949,26 @@ def test_households_with_the_address_in_parts(tmp_path: Path) -> None:
     reg = AddressRegistry.from_workspace(path)
     res = reg.match_address("西南街1-1-101")
     assert (res.status, res.match_level, res.microgrid_id) == ("ok", "exact", "M01")
+
+
+def test_coordinate_owner_equals_the_core_join_when_the_chain_is_broken(tmp_path):
+    """No grids layer and no grid_id on micro-grids: zone and community still come
+    from the point, exactly as `gridmap assign` writes them."""
+    from conftest import tiny_layers
+
+    from gridmap import io
+    from gridmap.join import assign_points, build_hierarchy
+
+    layers = tiny_layers()
+    del layers["grids"]
+    layers["microgrids"] = layers["microgrids"].drop(columns=["grid_id"])
+    p = tmp_path / "broken-chain.gpkg"
+    io.write_layers(p, layers)
+    hh = layers["households"]
+    ref = assign_points(hh, build_hierarchy(layers))
+    for (_, row), (_, pt) in zip(ref.iterrows(), hh.iterrows(), strict=True):
+        got = locate(lon=pt.geometry.x, lat=pt.geometry.y, workspace=p).to_dict()
+        for col in ("microgrid_id", "grid_id", "zone_id", "community_id"):
+            want = None if pd.isna(row[col]) else row[col]
+            assert got[col] == want, (pt["household_id"], col)
+    assert ref["zone_id"].notna().sum() >= 4

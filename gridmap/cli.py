@@ -116,6 +116,13 @@ def assign(
         ),
     ] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer --points file.")] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            help="CRS of the --points file when it carries none (or a wrong one): EPSG code, "
+            "wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)."
+        ),
+    ] = None,
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", min=1, help="Points per chunk with --points.")
     ] = 500_000,
@@ -153,6 +160,12 @@ def assign(
         if engine == "dask":
             from gridmap.distributed import assign_dask
 
+            if crs is not None:
+                raise SchemaError(
+                    "--crs is not supported with --engine dask: write the parts in WGS84 "
+                    "(GeoParquet with its CRS) or use --engine index"
+                )
+
             with progress() as bar:
                 bar.add_task("assigning on Dask", total=None)
                 res = assign_dask(
@@ -167,7 +180,13 @@ def assign(
             from gridmap.largeio import assign_file
 
             res = assign_file(
-                points, out, workspace, chunk_size=chunk_size, engine=engine, layer=layer
+                points,
+                out,
+                workspace,
+                chunk_size=chunk_size,
+                engine=engine,
+                layer=layer,
+                crs=crs,
             )
         if fmt is Fmt.json:
             print_json(res.to_dict())

@@ -18,6 +18,7 @@ failed run leaves no half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -299,6 +300,7 @@ def assign_table(
     nearest: bool = True,
     source: str | None = None,
     row_offset: int = 0,
+    shift: str | None = None,
 ) -> pa.Table:
     """Join one Arrow batch of points and append the result columns.
 
@@ -317,6 +319,9 @@ def assign_table(
         Add the nearest micro-grid for points outside every micro-grid.
     source, row_offset
         File name and row number of the batch's first row, for error messages.
+    shift
+        ``"gcj02"`` or ``"bd09"`` when the lon/lat are in one of China's shifted
+        systems (Amap/Tencent, Baidu); they are converted to WGS84 before the join.
 
     Returns
     -------
@@ -344,6 +349,10 @@ def assign_table(
         xy = point_coordinates(pts)
     else:
         _check_lonlat(xy[0], xy[1], crs, source, row_offset)
+    if shift is not None:
+        from gridmap.crs import to_wgs84
+
+        xy = to_wgs84(np.asarray(xy[0]), np.asarray(xy[1]), shift)
     res = assign_xy(xy[0], xy[1], hierarchy, locators=locators, nearest=nearest)
     names = [n for n, _ in RESULT_FIELDS]
     out = table.drop_columns([c for c in names if c in table.column_names])
@@ -501,6 +510,7 @@ def assign_file(
     layer: str | None = None,
     nearest: bool = True,
     progress: bool = True,
+    crs: str | int | None = None,
 ) -> AssignFileResult:
     """Join a (possibly huge) point file in chunks and write GeoParquet.
 
@@ -524,6 +534,11 @@ def assign_file(
         Compute the nearest micro-grid for points outside every micro-grid.
     progress
         Show a progress bar on stderr.
+    crs
+        The points' coordinate system when the file does not say it (or says
+        it wrongly): an EPSG code, ``wgs84``, ``gcj02`` or ``bd09``. GCJ-02 and
+        BD-09 coordinates are converted to WGS84 with the exact inverse. The
+        output keeps the input coordinates.
 
     Returns
     -------
@@ -532,6 +547,13 @@ def assign_file(
     if chunk_size < 1:
         raise SchemaError("chunk size must be at least 1")
     src = open_points(points_path, layer=layer)
+    shift = None
+    if crs is not None:
+        from gridmap.crs import WGS84, parse_crs
+
+        cs = parse_crs(crs)
+        shift = cs.kind if cs.is_shifted else None
+        src = dataclasses.replace(src, crs=CRS.from_user_input(WGS84) if cs.is_shifted else cs.crs)
     hierarchy, locators = workspace_locators(workspace, engine)
     out = Path(out_path)
     single = out.suffix.lower() in (".parquet", ".geoparquet")
@@ -554,6 +576,7 @@ def assign_file(
                         nearest=nearest,
                         source=str(src.path),
                         row_offset=rows,
+                        shift=shift,
                     )
                     table = _with_geo(table, src.geometry_column, src.crs)
                     if single:

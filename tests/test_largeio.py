@@ -287,3 +287,34 @@ def test_projected_or_swapped_points_in_a_lonlat_file_are_refused(
         assign_file(src, out, tiny_workspace, chunk_size=100, progress=False)
     assert "pts.parquet" in str(e.value) and "row 0" in str(e.value)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("shifted", ["gcj02", "bd09"])
+def test_points_in_a_shifted_crs_are_converted_before_the_join(
+    tiny_workspace, tiny_layers_dict, tmp_path, shifted
+):
+    """Points copied from Amap/Baidu (labelled WGS84) join like their WGS84 originals."""
+    from gridmap.crs import from_wgs84
+
+    pts = points_over(tiny_layers_dict, 400, seed=21)
+    ref = assign_file(
+        write_geoparquet(pts, tmp_path / "wgs.parquet"), tmp_path / "a.parquet", tiny_workspace
+    )
+    x, y = from_wgs84(pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy(), shifted)
+    moved = pts.set_geometry(gpd.points_from_xy(x, y), crs="EPSG:4326")
+    src = write_geoparquet(moved, tmp_path / f"{shifted}.parquet")
+    naive = assign_file(src, tmp_path / "naive.parquet", tiny_workspace, progress=False)
+    fixed = assign_file(
+        src, tmp_path / "fixed.parquet", tiny_workspace, progress=False, crs=shifted
+    )
+    want = gpd.read_parquet(ref.written_to)
+    got = gpd.read_parquet(fixed.written_to)
+    wrong = gpd.read_parquet(naive.written_to)
+    # exact vertices sit on boundaries: compare the random points (first 400)
+    same = got["microgrid_id"].iloc[:400].fillna("-") == want["microgrid_id"].iloc[:400].fillna("-")
+    assert same.mean() > 0.99
+    assert (
+        wrong["microgrid_id"].iloc[:400].fillna("-") != want["microgrid_id"].iloc[:400].fillna("-")
+    ).mean() > 0.3
+    # the output keeps the coordinates the user gave
+    assert np.allclose(got.geometry.x.to_numpy(), x)

@@ -54,6 +54,7 @@ from gridmap.errors import (
     InputFileError,
     LayerNotFoundError,
 )
+from gridmap.importer import detect_encoding
 from gridmap.join import (
     Hierarchy,
     _as_str_id,
@@ -1189,21 +1190,9 @@ def read_table(file: str | os.PathLike) -> pd.DataFrame:
         raise InputFileError(
             f"cannot read the file ({type(exc).__name__}: {exc})", file=str(path)
         ) from exc
-    text = None
-    encodings = ("utf-16",) if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else ()
-    for enc in (*encodings, "utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    if text is None:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(raw).best()
-        if best is None:
-            raise InputFileError("cannot tell the text encoding; save it as UTF-8", file=str(path))
-        text = str(best)
+    # the importer's strict detection: a file mixing encodings is refused naming its rows
+    text = raw.decode(detect_encoding(raw, file=str(path)))
+    text = text.removeprefix("\ufeff")
     import io as _io
 
     lines = text.splitlines()

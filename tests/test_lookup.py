@@ -972,3 +972,14 @@ def test_coordinate_owner_equals_the_core_join_when_the_chain_is_broken(tmp_path
             want = None if pd.isna(row[col]) else row[col]
             assert got[col] == want, (pt["household_id"], col)
     assert ref["zone_id"].notna().sum() >= 4
+
+
+def test_batch_csv_mixing_encodings_is_refused_naming_the_row(tmp_path, tiny_workspace):
+    """A GBK ledger with one line pasted in as UTF-8 is not decoded by guesswork."""
+    src = tmp_path / "mixed.csv"
+    src.write_bytes(
+        "地址\n西南街1号楼1单元101室\n".encode("gbk") + "西南街2号楼1单元102室\n".encode("utf-8")
+    )
+    with pytest.raises(InputFileError, match="row 3"):
+        locate_file(src, tmp_path / "out.csv", workspace=tiny_workspace)
+    assert not (tmp_path / "out.csv").exists()

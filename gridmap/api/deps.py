@@ -19,12 +19,6 @@ from gridmap.api.state import StateHolder, WorkspaceState
 from gridmap.errors import GridmapError
 
 
-class ServiceUnavailableError(GridmapError):
-    """A part of the service is not available in this build or right now."""
-
-    http_status = 503
-
-
 class BadParameterError(GridmapError):
     """A query parameter is malformed or out of range."""
 

@@ -244,11 +244,9 @@ def basic_grid_stats(ws: Workspace) -> gpd.GeoDataFrame:
 
 
 def grid_stats(ws: Workspace) -> gpd.GeoDataFrame:
-    """Per-grid aggregates: gridmap.coverage.grid_indicators when available, else counts."""
-    try:
-        from gridmap.coverage import grid_indicators
-    except ImportError:
-        return basic_grid_stats(ws)
+    """Per-grid aggregates from gridmap.coverage.grid_indicators; basic counts if it fails."""
+    from gridmap.coverage import grid_indicators
+
     try:
         stats = grid_indicators(ws)
     except GridmapError as exc:

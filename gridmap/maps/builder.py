@@ -34,7 +34,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap import io
+from gridmap import coverage as cov
+from gridmap import io, standards
+from gridmap.coverage import nearest_euclidean
 from gridmap.crs import gdf_wgs84_to, metric_crs_for, out_of_china, wgs84_to_gcj02
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.join import Hierarchy, assign_points, build_hierarchy, point_coordinates
@@ -165,9 +167,7 @@ def _fallback_coverage(
     radius_m: float,
     hh_xy: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> FacilityCoverage | None:
-    """Straight-line coverage (KD-tree): used without gridmap.coverage and for city-size maps."""
-    from scipy.spatial import cKDTree
-
+    """Straight-line coverage: the city-size fast path, and the fallback if coverage fails."""
     hh = ws.get(HOUSEHOLDS)
     fac = ws.get(facility)
     if hh is None or fac is None or len(hh) == 0:
@@ -177,15 +177,8 @@ def _fallback_coverage(
     fp = fp[~(fp.isna() | fp.is_empty)]
     covered = np.zeros(len(hh), dtype=bool)
     if len(fp) and ok.any():
-        geoms = np.asarray(fp.values)
-        xy = np.column_stack([mx[ok], my[ok]])
-        if (shapely.get_type_id(geoms) == 0).all():
-            tree = cKDTree(np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)]))
-            dist, _ = tree.query(xy, k=1)
-        else:  # parking lots drawn as areas: distance to the polygon (0 inside)
-            from gridmap.coverage import nearest_euclidean
-
-            dist, _ = nearest_euclidean(xy, geoms)
+        # KD-tree for points; parking lots drawn as areas: distance to the polygon (0 inside)
+        dist, _ = nearest_euclidean(np.column_stack([mx[ok], my[ok]]), np.asarray(fp.values))
         covered[ok] = dist <= radius_m
     series = pd.Series(covered, index=hh.index)
     return FacilityCoverage(
@@ -193,19 +186,7 @@ def _fallback_coverage(
     )
 
 
-def _coverage_module():
-    """gridmap.coverage if it is installed (it is an optional part for the map)."""
-    try:
-        from gridmap import coverage as cov
-    except ImportError:
-        return None
-    return cov if hasattr(cov, "compute_coverage") else None
-
-
-def _coverage_from_module(ctx: MapContext, facility: str) -> FacilityCoverage | None:
-    cov = _coverage_module()
-    if cov is None:
-        return None
+def _coverage_from_module(ctx: MapContext, facility: str) -> FacilityCoverage:
     ws = ctx.workspace
     if ctx.coverage_context is None:
         ctx.coverage_context = cov.make_context(ws, ctx.distance, hierarchy=ctx.hierarchy)
@@ -279,9 +260,6 @@ def _basic_indicators(ctx: MapContext) -> pd.DataFrame:
 
 def _indicators(ctx: MapContext) -> pd.DataFrame:
     base = _basic_indicators(ctx)
-    cov = _coverage_module()
-    if cov is None or not hasattr(cov, "grid_indicators"):
-        return base
     try:
         gi = cov.grid_indicators(ctx.workspace, distance=ctx.distance, context=ctx.coverage_context)
     except Exception as exc:  # an optional part must not break the meeting map
@@ -298,12 +276,6 @@ def _indicators(ctx: MapContext) -> pd.DataFrame:
 
 
 def _standards(ctx: MapContext) -> None:
-    try:
-        from gridmap import standards
-    except ImportError:
-        return
-    if not hasattr(standards, "check_standards"):
-        return
     try:
         res = standards.check_standards(
             ctx.workspace, distance=ctx.distance, indicators=ctx.raw_indicators

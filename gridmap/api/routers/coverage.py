@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from gridmap.api.deps import ServiceUnavailableError, StateDep
+from gridmap.api.deps import StateDep
 from gridmap.api.state import personal_columns
 
 router = APIRouter(tags=["coverage"])
@@ -86,12 +86,7 @@ def coverage_endpoint(
     ] = "auto",
 ) -> dict:
     """Aggregates only (counts and shares per level): never individual households."""
-    try:
-        from gridmap.coverage import compute_coverage
-    except ImportError as exc:
-        raise ServiceUnavailableError(
-            "coverage analysis is not available in this build (gridmap.coverage is missing)"
-        ) from exc
+    from gridmap.coverage import compute_coverage
 
     def run():
         res = compute_coverage(state.workspace, facility, radius, distance=distance)

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from gridmap.api.auth import Principal
-from gridmap.api.deps import BadParameterError, PrincipalDep, ServiceUnavailableError, StateDep
+from gridmap.api.deps import BadParameterError, PrincipalDep, StateDep
 from gridmap.api.state import WorkspaceState
 from gridmap.schema import ASSIGN_COLUMNS, LAYERS, POLYGON_LEVELS
 
@@ -133,13 +133,8 @@ def locate_endpoint(
         raise BadParameterError("give an address (q=...) or both lon= and lat=")
     if q is None and not (math.isfinite(lon) and math.isfinite(lat)):
         raise BadParameterError("lon and lat must be finite numbers")
-    try:
-        from gridmap.lookup import AddressRegistry, locate
-    except ImportError as exc:
-        raise ServiceUnavailableError(
-            "address and coordinate lookup is not available in this build (gridmap.lookup "
-            "is missing)"
-        ) from exc
+    from gridmap.lookup import AddressRegistry, locate
+
     registry = None
     if q is not None:
         registry = state.cached(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from gridmap.api.auth import AuthenticationError, PermissionDeniedError
-from gridmap.api.deps import PrincipalDep, ServiceUnavailableError, StateDep
+from gridmap.api.deps import PrincipalDep, StateDep
 from gridmap.api.state import GRID_STATS
 from gridmap.errors import NotFoundError
 
@@ -85,12 +85,7 @@ def map_html(
             + ")",
             ids=[name],
         )
-    try:
-        from gridmap.maps import build_map
-    except ImportError as exc:
-        raise ServiceUnavailableError(
-            "maps are not available in this build (gridmap.maps.build_map is missing)"
-        ) from exc
+    from gridmap.maps import build_map
 
     def make() -> tuple[bytes, str]:
         html = build_map(

@@ -434,11 +434,6 @@ def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def write_layer(path: str | os.PathLike, name: str, gdf: gpd.GeoDataFrame) -> Path:
-    """Write one layer atomically (see :func:`write_layers`)."""
-    return write_layers(path, {name: gdf})
-
-
 def atomic_write_file(path: str | os.PathLike, write) -> Path:
     """Write any output file atomically: ``write(tmp_path)`` then rename over ``path``."""
     p = Path(path)

@@ -48,10 +48,14 @@ Locator = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _as_str_id(v) -> str | None:
+    """An id (or any cell) as stripped text; None for missing values (None, NaN, pd.NA, NaT)."""
     if v is None:
         return None
-    if isinstance(v, float) and np.isnan(v):
-        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):  # array-likes: not a missing scalar
+        pass
     s = str(v).strip()
     return s or None
 

@@ -207,18 +207,6 @@ class LocateResult:
         return d
 
 
-def _clean(v) -> str | None:
-    if v is None:
-        return None
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    s = str(v).strip()
-    return s or None
-
-
 def _first_column(df: pd.DataFrame, options: Sequence[str]) -> str | None:
     """The first of ``options`` that is a column of ``df`` (case-insensitive), or None."""
     lower = {str(c).strip().lower(): c for c in df.columns}
@@ -313,7 +301,7 @@ class AddressRegistry:
         for col in ("record_id", "source", *ASSIGN_COLUMNS):
             if col not in records.columns:
                 records[col] = None
-        addresses = [_clean(a) for a in records["address"]]
+        addresses = [_as_str_id(a) for a in records["address"]]
         # First pass without protection. A registry street that itself starts like an
         # administrative unit (乐昌镇中心街, 开发区大道) is protected from stripping, unless its
         # prefix is a full postal one starting with a province or city (a ledger that writes
@@ -349,7 +337,7 @@ class AddressRegistry:
         records["room"] = [p.room if p else None for p in parsed]
         self.records = records
         self._owners: list[Owner] = [
-            tuple(_clean(v) for v in row)  # type: ignore[misc]
+            tuple(_as_str_id(v) for v in row)  # type: ignore[misc]
             for row in records[list(ASSIGN_COLUMNS)].itertuples(index=False, name=None)
         ]
         self._by_sb: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -478,7 +466,7 @@ class AddressRegistry:
         # blank lines of the sheet hold nothing to register; row numbers stay the file's
         row_no = np.arange(len(df)) + 2
         if len(df):
-            blank = df.apply(lambda r: all(_clean(v) is None for v in r), axis=1).to_numpy(bool)
+            blank = df.apply(lambda r: all(_as_str_id(v) is None for v in r), axis=1).to_numpy(bool)
             df, row_no = df.loc[~blank].reset_index(drop=True), row_no[~blank]
         records = pd.DataFrame({"record_id": [f"row {i}" for i in row_no], "source": src})
         records["address"] = df[col].to_numpy(dtype=object)
@@ -488,7 +476,9 @@ class AddressRegistry:
         hierarchy = build_hierarchy(ws.layers) if ws is not None else None
         if any(c in df.columns for c in ASSIGN_COLUMNS):
             for c in ASSIGN_COLUMNS:
-                records[c] = df[c].map(_clean).to_numpy(dtype=object) if c in df.columns else None
+                records[c] = (
+                    df[c].map(_as_str_id).to_numpy(dtype=object) if c in df.columns else None
+                )
         else:
             lx = _find_column(
                 df, lon_col, ("lon", "lng", "longitude", "经度", "x"), "longitude", src
@@ -532,13 +522,13 @@ class AddressRegistry:
             who = gdf[name_col] if name_col else pd.Series(None, index=gdf.index)
             tel = gdf[phone_col] if phone_col else pd.Series(None, index=gdf.index)
             for i, t, n, ph in zip(gdf[idc], title, who, tel, strict=True):
-                key = _clean(i)
+                key = _as_str_id(i)
                 if key:
                     target[key] = {
                         idc: key,
-                        f"{layer[:-1]}_name": _clean(t),
-                        "name": _clean(n),
-                        "phone": _clean(ph),
+                        f"{layer[:-1]}_name": _as_str_id(t),
+                        "name": _as_str_id(n),
+                        "phone": _as_str_id(ph),
                     }
 
     def __len__(self) -> int:
@@ -661,7 +651,7 @@ class AddressRegistry:
             "grid_id": owner[1],
             "zone_id": owner[2],
             "community_id": owner[3],
-            "address": _clean(self.records.at[i, "address"]),
+            "address": _as_str_id(self.records.at[i, "address"]),
             "records": len(rows),
             "match_level": level,
             "score": round(score, 1),
@@ -804,7 +794,7 @@ class AddressRegistry:
             owner, grows = next(iter(groups.items()))
             self._fill_owner(res, owner)
             if level == "exact":
-                res.matched_address = _clean(self.records.at[grows[0], "address"])
+                res.matched_address = _as_str_id(self.records.at[grows[0], "address"])
             else:
                 res.matched_address = format_address(street, p.building, p.unit, None)
                 res.message = (
@@ -825,7 +815,7 @@ class AddressRegistry:
             if len(groups) == 1:
                 owner = next(iter(groups))
                 res.status, res.match_level, res.score = "ok", "exact", 100.0
-                res.matched_address = _clean(self.records.at[rows[0], "address"])
+                res.matched_address = _as_str_id(self.records.at[rows[0], "address"])
                 self._fill_owner(res, owner)
                 return res
             res.status = "ambiguous"
@@ -917,10 +907,10 @@ class AddressRegistry:
                 reps = shapely.point_on_surface(geoms[ok])
                 state["stations"] = {
                     "tree": shapely.STRtree(reps),
-                    "ids": [_clean(v) for v in sm["station_id"].to_numpy()[ok]]
+                    "ids": [_as_str_id(v) for v in sm["station_id"].to_numpy()[ok]]
                     if "station_id" in sm.columns
                     else [None] * int(ok.sum()),
-                    "names": [_clean(v) for v in sm["name"].to_numpy()[ok]]
+                    "names": [_as_str_id(v) for v in sm["name"].to_numpy()[ok]]
                     if "name" in sm.columns
                     else [None] * int(ok.sum()),
                     "geoms": reps,
@@ -1146,7 +1136,7 @@ def locate(
 # ---------------------------------------------------------------------- batch
 def _is_header_row(cells: Sequence[object]) -> bool:
     """True for a row of column names with an address column (not a one-cell title)."""
-    names = [str(c).strip().lower() for c in cells if _clean(c) is not None]
+    names = [str(c).strip().lower() for c in cells if _as_str_id(c) is not None]
     if len(names) < 2:
         return False
     exact = {c.lower() for c in ADDRESS_COLUMNS}
@@ -1244,7 +1234,7 @@ PART_COLUMNS: dict[str, tuple[str, ...]] = {
 def _part(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 3.0 from a spreadsheet is building 3
-    return unicodedata.normalize("NFKC", _clean(value) or "")
+    return unicodedata.normalize("NFKC", _as_str_id(value) or "")
 
 
 def _bare(text: str) -> bool:
@@ -1301,7 +1291,9 @@ def locate_table(
         values = composed.tolist()
     out = df.copy()
     rows: list[dict] = []
-    blank = df.apply(lambda r: all(_clean(v) is None for v in r), axis=1) if len(df.columns) else []
+    blank = (
+        df.apply(lambda r: all(_as_str_id(v) is None for v in r), axis=1) if len(df.columns) else []
+    )
     for value, is_blank in zip(values, blank, strict=True):
         if is_blank:  # an empty line of the sheet: nothing to look up, nothing to review
             rows.append(

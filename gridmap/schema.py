@@ -113,11 +113,3 @@ ASSIGN_COLUMNS: tuple[str, ...] = tuple(LAYERS[name].id_column for name in POLYG
 PERSONAL_COLUMNS: frozenset[str] = frozenset(
     c for spec in LAYERS.values() for c in spec.personal
 ) | {"name_of_head", "id_card", "身份证", "姓名", "电话", "手机", "住址", "地址"}
-
-
-def level_of_id_column(column: str) -> str | None:
-    """Return the layer name whose id column is ``column`` (or None)."""
-    for spec in LAYERS.values():
-        if spec.id_column == column:
-            return spec.name
-    return None

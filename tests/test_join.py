@@ -268,3 +268,17 @@ def test_assign_out_must_be_a_geopackage(tiny_workspace, tmp_path):
         assign_workspace(tiny_workspace, out=tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
     assert tiny_workspace.read_bytes() == original
+
+
+def test_pandas_missing_values_are_not_ids():
+    from gridmap.join import _as_str_id
+
+    assert [_as_str_id(v) for v in (None, float("nan"), pd.NA, pd.NaT, " ", " G1 ", 7)] == [
+        None,
+        None,
+        None,
+        None,
+        None,
+        "G1",
+        "7",
+    ]

@@ -978,7 +978,7 @@ def test_batch_csv_mixing_encodings_is_refused_naming_the_row(tmp_path, tiny_wor
     """A GBK ledger with one line pasted in as UTF-8 is not decoded by guesswork."""
     src = tmp_path / "mixed.csv"
     src.write_bytes(
-        "地址\n西南街1号楼1单元101室\n".encode("gbk") + "西南街2号楼1单元102室\n".encode("utf-8")
+        "地址\n西南街1号楼1单元101室\n".encode("gbk") + "西南街2号楼1单元102室\n".encode()
     )
     with pytest.raises(InputFileError, match="row 3"):
         locate_file(src, tmp_path / "out.csv", workspace=tiny_workspace)

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## demo: the main job on the shipped sample workspace (writes maps/community.html)
 demo: $(STAMP)
-	$(VENV)/bin/gridmap map data/geo/community.gpkg --out maps/community.html
+	$(VENV)/bin/gridmap map --out maps/community.html
 
 ## system-deps: Debian packages the tests use (chromium, gdal-bin, CJK fonts)
 system-deps:

@@ -183,7 +183,7 @@ def summarise(label: str, lat: list[float], errors: int, wall: float, clients: i
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("workspace", nargs="?", default=str(REPO / "data/geo/community.gpkg"))
+    ap.add_argument("workspace", nargs="?", default=str(REPO / "gridmap/datasets/data/community.gpkg"))
     ap.add_argument("--requests", type=int, default=3000, help="requests per concurrent run")
     ap.add_argument("--baseline-requests", type=int, default=300)
     ap.add_argument("--clients", type=int, default=50)

@@ -3,25 +3,25 @@
 Synthetic city: ``--polygons`` Voronoi micro-grids (shapely.voronoi_polygons,
 densified to about 16 vertices each; see ``benchmarks/citygen.py``) and
 ``--points`` uniform points (1 % margin beyond the city, so a few miss).
-gridmap.synth is not used: its generator models one community's streets and
+gridmap.datasets.synth is not used: its generator models one community's streets and
 buildings, and does not produce 50,000 micro-grids in benchmark time.
 
 Every method runs in a fresh subprocess that loads the same data from
 GeoParquet, so its peak memory (``ru_maxrss``) is its own. Each answers, for
 every point, the smallest id among the micro-grids covering it; the answers
-are compared with shapely's STRtree reference (``gridmap.join.reference_locator``).
+are compared with shapely's STRtree reference (``gridmap.join.core.reference_locator``).
 
 Methods
 -------
 load        only load the data (baseline memory)
-reference   shapely STRtree + intersects, smallest id (gridmap.join.reference_locator)
+reference   shapely STRtree + intersects, smallest id (gridmap.join.core.reference_locator)
 geopandas   geopandas.sjoin(predicate="within"); points on a boundary (none with
             random float points) would be missed; ties -> smallest id
 duckdb      DuckDB spatial (extension loaded from the duckdb-extension-spatial wheel),
             ST_Intersects join, min(id) per point, 2 threads
-index1      gridmap.index, 1 thread (build time reported separately)
-index2      gridmap.index, 2 threads
-dask        gridmap.distributed.assign_dask, LocalCluster of 2 single-threaded workers,
+index1      gridmap.join.index, 1 thread (build time reported separately)
+index2      gridmap.join.index, 2 threads
+dask        gridmap.join.distributed.assign_dask, LocalCluster of 2 single-threaded workers,
             workers read the GeoParquet parts and write results (cluster start-up excluded,
             reported separately; includes parquet read/write, unlike the others)
 
@@ -66,8 +66,8 @@ def prepare(work: Path, n_poly: int, n_pts: int, parts: int) -> None:
     import geopandas as gpd
     from citygen import city_microgrids, city_points
 
-    from gridmap import io
-    from gridmap.largeio import write_partitioned
+    from gridmap.workspace import store as io
+    from gridmap.join.stream import write_partitioned
 
     key = work / f"data-{n_poly}-{n_pts}.ok"
     if key.exists():
@@ -110,7 +110,7 @@ def _warm_worker() -> int:
     import geopandas as gpd
     from shapely.geometry import box
 
-    from gridmap.index import build_index
+    from gridmap.join.index import build_index
 
     g = gpd.GeoDataFrame({"microgrid_id": ["a"]}, geometry=[box(0, 0, 1, 1)])
     build_index(g, "microgrid_id")(np.array([0.5]), np.array([0.5]))
@@ -130,7 +130,7 @@ def run_method(method: str, work: Path) -> dict:
     if method == "load":
         pass
     elif method == "reference":
-        from gridmap.join import reference_locator
+        from gridmap.join.core import reference_locator
 
         t = time.perf_counter()
         loc = reference_locator(mg, "microgrid_id")
@@ -177,7 +177,7 @@ def run_method(method: str, work: Path) -> dict:
         codes[res["i"]] = res["rid"]
         np.save(work / f"codes-{method}.npy", codes)
     elif method in ("index1", "index2"):
-        from gridmap.index import build_index, set_threads
+        from gridmap.join.index import build_index, set_threads
 
         set_threads(1 if method == "index1" else 2)
         # load the compiled kernels (numba's on-disk cache) once per process, reported apart
@@ -195,7 +195,7 @@ def run_method(method: str, work: Path) -> dict:
     elif method == "dask":
         from distributed import Client, LocalCluster
 
-        from gridmap.distributed import assign_dask
+        from gridmap.join.distributed import assign_dask
 
         del x, y
         t = time.perf_counter()
@@ -206,7 +206,7 @@ def run_method(method: str, work: Path) -> dict:
         out["startup_s"] = time.perf_counter() - t
         # warm the workers (imports, compiled kernels) so the timing is the join itself
         client.run(_warm_worker)
-        from gridmap.largeio import workspace_locators
+        from gridmap.join.stream import workspace_locators
 
         t = time.perf_counter()
         workspace_locators(work / "city.gpkg")  # builds the index cache next to city.gpkg
@@ -242,7 +242,7 @@ def run_stream(work: Path, n: int, chunk: int) -> dict:
     import geopandas as gpd
     from citygen import city_points
 
-    from gridmap.largeio import assign_file
+    from gridmap.join.stream import assign_file
 
     mg = gpd.read_parquet(work / "microgrids.parquet")
     src = work / f"stream-{n}"

@@ -5,9 +5,9 @@ project to the same metric CRS (UTM zone picked by gridmap) and return the
 straight-line distance in metres from every household to its nearest facility:
 
 * ``gridmap``: pyproj transform of the coordinates, then
-  :func:`gridmap.coverage.nearest_euclidean` on the coordinate arrays
+  :func:`gridmap.analysis.coverage.nearest_euclidean` on the coordinate arrays
   (scipy cKDTree, one thread), the same nearest-point core that
-  :func:`gridmap.coverage.compute_coverage` uses for point facilities;
+  :func:`gridmap.analysis.coverage.compute_coverage` uses for point facilities;
 * ``sjoin_nearest``: ``GeoDataFrame.to_crs`` on both layers, then
   ``geopandas.sjoin_nearest(..., distance_col=...)`` (shapely STRtree), ties
   dropped so there is one row per household.
@@ -72,8 +72,8 @@ def worker(method: str, n_hh: int, n_fac: int, seed: int, out: Path) -> dict:
     import pyproj
     import shapely
 
-    from gridmap.coverage import nearest_euclidean
-    from gridmap.crs import metric_crs_for
+    from gridmap.analysis.coverage import nearest_euclidean
+    from gridmap.coords.crs import metric_crs_for
 
     hh, fac = make_data(n_hh, n_fac, seed)
     metric = metric_crs_for(fac)

@@ -1,6 +1,6 @@
-"""Single-lookup latency of gridmap.lookup against naive baselines.
+"""Single-lookup latency of gridmap.lookup.matching against naive baselines.
 
-Builds a synthetic city with ``gridmap.synth.synth_layers`` (default 100,000
+Builds a synthetic city with ``gridmap.datasets.synth.synth_layers`` (default 100,000
 households, i.e. a 100,000-address registry), then times, in process, one
 lookup at a time:
 
@@ -37,11 +37,11 @@ from rapidfuzz import fuzz, process
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridmap.address import normalise_text, parse_address
-from gridmap.io import Workspace
-from gridmap.join import assign_points, build_hierarchy
-from gridmap.lookup import AddressRegistry
-from gridmap.synth import synth_layers
+from gridmap.lookup.address import normalise_text, parse_address
+from gridmap.workspace.store import Workspace
+from gridmap.join.core import assign_points, build_hierarchy
+from gridmap.lookup.matching import AddressRegistry
+from gridmap.datasets.synth import synth_layers
 
 CN = "零一二三四五六七八九"
 

@@ -1,6 +1,6 @@
 """Meeting map at city scale: gridmap.maps vs geopandas.explore, in one run.
 
-Generates a synthetic city with gridmap.synth (default 20,000 micro-grids,
+Generates a synthetic city with gridmap.datasets.synth (default 20,000 micro-grids,
 200,000 households), writes it to a temporary workspace, then times
 
 * ``gridmap``: :func:`gridmap.maps.write_map` (load, join, coverage,
@@ -38,7 +38,7 @@ def _timed(fn):
 
 def run_explore(ws_path: Path, out: Path) -> None:
     """The geopandas way: explore() each layer onto one folium map and save it."""
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     ws = io.load_workspace(ws_path)
     m = ws.get("microgrids").explore(name="microgrids", tooltip=["microgrid_id", "name"])
@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--keep", type=Path, default=None, help="copy the outputs into this folder")
     a = ap.parse_args(argv)
 
-    from gridmap import io
+    from gridmap.workspace import store as io
     from gridmap.maps import write_map
-    from gridmap.synth import synth_layers
+    from gridmap.datasets.synth import synth_layers
 
     result: dict = {"microgrids": a.microgrids, "households": a.households, "basemap": a.basemap}
     with tempfile.TemporaryDirectory(prefix="bench_map_") as tmp:

@@ -1,19 +1,23 @@
 """gridmap: community grid management (社区网格化管理) in Python.
 
-The library is organised one module per concern:
+The package is organised in rooms, one per concern (``docs/architecture.md``):
 
-* :mod:`gridmap.io` - the GeoPackage workspace (read, atomic write)
-* :mod:`gridmap.crs` - WGS84 / EPSG / GCJ-02 / BD-09 conversions
+* :mod:`gridmap.workspace` - the layer schema and the GeoPackage store
+* :mod:`gridmap.coords` - WGS84 / EPSG / GCJ-02 / BD-09 conversions
+* :mod:`gridmap.ingest` - office files into the workspace
+* :mod:`gridmap.checks` - ``gridmap validate``
 * :mod:`gridmap.join` - the core join (points -> micro-grid/grid/zone/community)
-* :mod:`gridmap.validation`, :mod:`gridmap.importer`, :mod:`gridmap.synth`,
-  :mod:`gridmap.coverage`, :mod:`gridmap.lookup`, :mod:`gridmap.maps`,
-  :mod:`gridmap.api`
+* :mod:`gridmap.analysis` - coverage, indicators, standards, siting
+* :mod:`gridmap.lookup` - address and coordinate lookup
+* :mod:`gridmap.maps` - the self-contained meeting map
+* :mod:`gridmap.datasets` - the packaged sample workspace
+* :mod:`gridmap.cli`, :mod:`gridmap.api` - the command line and the HTTP service
 """
 
 from gridmap.errors import GridmapError
-from gridmap.io import load_workspace, read_layer, write_layers
 from gridmap.join import assign_points, assign_workspace, build_hierarchy
 from gridmap.lookup import locate
+from gridmap.workspace import load_workspace, read_layer, write_layers
 
 __all__ = [
     "GridmapError",

@@ -10,11 +10,11 @@ import pytest
 import shapely
 from shapely.geometry import Point, box
 
-from gridmap import io
-from gridmap.join import NEAREST_DIST_COLUMN, RESULT_COLUMNS
+from gridmap.workspace import store as io
+from gridmap.join.core import NEAREST_DIST_COLUMN, RESULT_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "data" / "geo" / "community.gpkg"
+SAMPLE = REPO / "gridmap" / "datasets" / "data" / "community.gpkg"
 
 
 def tiny_layers() -> dict[str, gpd.GeoDataFrame]:

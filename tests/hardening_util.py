@@ -17,7 +17,7 @@ import numpy as np
 import pyogrio
 from shapely.geometry import Point
 
-from gridmap import io
+from gridmap.workspace import store as io
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

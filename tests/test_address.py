@@ -1,4 +1,4 @@
-"""Address normalisation and parsing (gridmap.address)."""
+"""Address normalisation and parsing (gridmap.lookup.address)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridmap.address import (
+from gridmap.lookup.address import (
     cn_numeral_to_digits,
     format_address,
     normalise_text,

@@ -16,7 +16,7 @@ import pytest
 from api_helpers import KEYS, client, free_port, running_server, write_keys
 from conftest import tiny_layers
 
-from gridmap import io
+from gridmap.workspace import store as io
 from gridmap.api import Settings
 from gridmap.api.auth import KeyFileError, KeyStore, hash_key, verify_key
 
@@ -160,7 +160,7 @@ def test_locate_coordinates_match_shapely(server, ws):
 
 
 def test_locate_gcj02_input(server, ws):
-    from gridmap.crs import wgs84_to_gcj02
+    from gridmap.coords.crs import wgs84_to_gcj02
 
     micro = gpd.read_file(ws, layer="microgrids")
     p = micro.geometry.iloc[10].representative_point()
@@ -173,7 +173,7 @@ def test_locate_gcj02_input(server, ws):
 
 
 def test_coverage_is_the_library_answer(server, ws):
-    from gridmap.coverage import compute_coverage
+    from gridmap.analysis.coverage import compute_coverage
 
     ref = compute_coverage(io.load_workspace(ws), "service_stations", 500.0).to_json()
     with client(server) as c:

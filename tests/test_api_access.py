@@ -225,7 +225,7 @@ def test_personal_columns_under_other_names_stay_private(tmp_path):
     anonymous answers must not carry them; a staff key sees them in its own grid."""
     from conftest import tiny_layers
 
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     layers = tiny_layers()
     layers["grids"] = layers["grids"].rename(
@@ -271,7 +271,7 @@ def test_staff_scope_of_microgrids_without_a_grid_id_column(tmp_path):
     still sees the leader contacts of its own grid's micro-grids, and only those."""
     from conftest import tiny_layers
 
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     layers = tiny_layers()
     layers["microgrids"] = layers["microgrids"].drop(columns=["grid_id"])

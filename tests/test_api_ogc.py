@@ -217,7 +217,7 @@ def test_gdal_sends_a_staff_key_header(tmp_path):
     from api_helpers import KEYS, write_keys
     from conftest import tiny_layers
 
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     path = tmp_path / "tiny.gpkg"
     io.write_layers(path, tiny_layers())

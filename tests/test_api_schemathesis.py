@@ -12,7 +12,7 @@ from api_helpers import KEYS, running_server, write_keys
 from conftest import tiny_layers
 from hypothesis import HealthCheck, given, settings
 
-from gridmap import io
+from gridmap.workspace import store as io
 from gridmap.api import Settings
 
 

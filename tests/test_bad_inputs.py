@@ -3,7 +3,7 @@ leaves the workspace byte-for-byte unchanged.
 
 The corpus (tests/data/bad/make_corpus.py) is generated into tmp_path. Each case
 is imported into a fresh copy of the tiny test workspace with
-:func:`gridmap.importer.import_layer`, the library function behind
+:func:`gridmap.ingest.importer.import_layer`, the library function behind
 ``gridmap import``; a few go through the real command line too (exit code 2,
 one-line message, no traceback).
 
@@ -23,7 +23,7 @@ import shapely
 from conftest import tiny_layers
 from hardening_util import GRIDMAP, file_hash, load_corpus_module, temp_files_of
 
-from gridmap import io
+from gridmap.workspace import store as io
 from gridmap.errors import (
     CoordinateError,
     CRSError,
@@ -32,7 +32,7 @@ from gridmap.errors import (
     SchemaError,
     WorkspaceError,
 )
-from gridmap.importer import import_layer
+from gridmap.ingest.importer import import_layer
 
 corpus_mod = load_corpus_module()
 
@@ -99,7 +99,7 @@ def _write_bypassing_import(ws: Path, case) -> None:
 
 def test_bowtie_in_workspace_is_caught_by_validation_with_location(corpus, ws):
     """Second line of defence: a bow-tie that got in by another route is reported."""
-    from gridmap.validation import validate
+    from gridmap.checks.validation import validate
 
     _write_bypassing_import(ws, corpus["bowtie"])
     found = [f for f in validate(ws).findings if f.severity == "error" and "M02" in (f.ids or [])]
@@ -172,7 +172,7 @@ def test_swapped_lonlat_rows_are_named(corpus, ws):
 
 def test_gcj02_in_workspace_is_caught_by_validation(corpus, ws):
     """Second line of defence: shifted points that got in anyway are listed as outside."""
-    from gridmap.validation import validate
+    from gridmap.checks.validation import validate
 
     case = corpus["gcj02_as_wgs84"]
     _write_bypassing_import(ws, case)
@@ -181,7 +181,7 @@ def test_gcj02_in_workspace_is_caught_by_validation(corpus, ws):
 
 
 def test_gcj02_with_crs_given_lands_on_the_original_points(corpus, ws):
-    from gridmap.crs import haversine_m
+    from gridmap.coords.crs import haversine_m
 
     case = corpus["gcj02_as_wgs84"]
     got = imported(ws, case, crs="gcj02")
@@ -211,7 +211,7 @@ def test_gauss_kruger_zone_prefix_with_right_crs(corpus, ws):
 
 
 def test_locate_zone_prefixed_coordinate_gets_a_clear_error(tiny_workspace):
-    from gridmap.lookup import locate
+    from gridmap.lookup.matching import locate
 
     with pytest.raises(CoordinateError, match="38500000"):
         locate(lon=38_500_000.0, lat=3_950_000.0, crs="4547", workspace=tiny_workspace)

@@ -55,7 +55,7 @@ def test_assign_json_is_one_document_on_stdout(tiny_workspace, tmp_path):
 
 
 def test_validate_exit_code_1_on_errors(tmp_path, tiny_layers_dict):
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     layers = dict(tiny_layers_dict)
     grids = layers["grids"].copy()
@@ -83,7 +83,7 @@ def test_assign_table_on_grids_only_workspace_and_odd_ids(tmp_path):
     """No micro-grids: no 'nan' cells, the title says why; ids are printed literally."""
     from conftest import tiny_layers
 
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     layers = tiny_layers()
     del layers["microgrids"]
@@ -102,7 +102,7 @@ def test_assign_table_on_grids_only_workspace_and_odd_ids(tmp_path):
 def test_assign_on_workspace_without_point_layers_says_so(tmp_path):
     from conftest import tiny_layers
 
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     ws = tmp_path / "polys.gpkg"
     io.write_layers(ws, {"grids": tiny_layers()["grids"]})

@@ -34,9 +34,9 @@ from hardening_util import (
     workspace_state,
 )
 
-from gridmap import io
-from gridmap.importer import import_layer
-from gridmap.join import assign_workspace
+from gridmap.workspace import store as io
+from gridmap.ingest.importer import import_layer
+from gridmap.join.core import assign_workspace
 
 N_HOUSEHOLDS = 3000
 ADMIN_KEY = "hardening-admin-key-not-secret"
@@ -220,7 +220,7 @@ def test_service_answers_old_or_new_during_assign(served):
 READER = textwrap.dedent(
     """
     import json, os, sys, time
-    from gridmap import io
+    from gridmap.workspace import store as io
     path, seconds = sys.argv[1], float(sys.argv[2])
     loads, mixes, versions = 0, 0, set()
     end = time.monotonic() + seconds
@@ -239,7 +239,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     import geopandas as gpd
-    from gridmap import io
+    from gridmap.workspace import store as io
     path, n = sys.argv[1], int(sys.argv[2])
     base = io.load_workspace(path)
     for k in range(n):
@@ -283,7 +283,7 @@ def test_library_readers_never_mix_layers_of_two_versions(ws):
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from gridmap import io
+    from gridmap.workspace import store as io
     with io.workspace_lock(sys.argv[1], timeout=5):
         print("locked", flush=True)
         time.sleep(float(sys.argv[2]))

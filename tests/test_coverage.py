@@ -17,8 +17,8 @@ import shapely
 from conftest import tiny_layers
 from shapely.geometry import LineString, box
 
-from gridmap import io
-from gridmap.coverage import (
+from gridmap.workspace import store as io
+from gridmap.analysis.coverage import (
     compute_coverage,
     gaussian_weight,
     grid_indicators,
@@ -307,7 +307,7 @@ def test_context_reuse_gives_same_result(tiny_workspace):
 
 def _cli(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "gridmap.cli", "coverage", *map(str, args)],
+        [sys.executable, "-m", "gridmap", "coverage", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -414,9 +414,9 @@ def test_table_prints_names_with_square_brackets(tmp_path):
 
     from rich.console import Console
 
-    from gridmap.coverage import print_coverage
-    from gridmap.siting import propose_sites
-    from gridmap.standards import check_standards
+    from gridmap.analysis.coverage import print_coverage
+    from gridmap.analysis.siting import propose_sites
+    from gridmap.analysis.standards import check_standards
 
     layers = tiny_layers()
     names = ["一网格[/]", "二网格[b]", "[red]三网格", "四网格[/b]"]
@@ -444,7 +444,7 @@ def test_table_prints_names_with_square_brackets(tmp_path):
 
 def test_counts_stored_as_text(tmp_path):
     """'约40个' / '3人' are read as numbers; unreadable text is noted, never a traceback."""
-    from gridmap.coverage import load_facilities
+    from gridmap.analysis.coverage import load_facilities
 
     layers = tiny_layers()
     layers["charging_piles"]["ports"] = ["2个", "充电口若干"]
@@ -469,7 +469,7 @@ def test_counts_stored_as_text(tmp_path):
 
 def test_network_household_inside_a_polygon_lot_is_at_distance_zero(tmp_path):
     """Walking distance to a parking lot drawn as an area is 0 for a household inside it."""
-    from gridmap.coverage import accessibility
+    from gridmap.analysis.coverage import accessibility
 
     layers = tiny_layers()
     x0, y0, d = 111.47, 35.64, 0.001

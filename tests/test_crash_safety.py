@@ -35,9 +35,9 @@ from hardening_util import (
     workspace_state,
 )
 
-from gridmap import io
-from gridmap.importer import import_layer
-from gridmap.join import assign_workspace
+from gridmap.workspace import store as io
+from gridmap.ingest.importer import import_layer
+from gridmap.join.core import assign_workspace
 
 KILLS = 8
 
@@ -69,7 +69,7 @@ def _calibrate(cmd: list[str], ws: Path) -> tuple[float, float]:
 
 
 def _validation_errors(ws: Path) -> set[tuple]:
-    from gridmap.validation import validate
+    from gridmap.checks.validation import validate
 
     report = validate(ws)
     return {(f.code, f.layer, tuple(f.ids or ())) for f in report.findings if f.severity == "error"}

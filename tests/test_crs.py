@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridmap import crs
+from gridmap.coords import crs as crs
 from gridmap.errors import CRSError
 
 # WGS84 -> GCJ-02 test vectors (lat, lng order as in the source) from the

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from conftest import ASSIGNED_COLUMNS, points_over
 
-from gridmap.distributed import assign_dask
+from gridmap.join.distributed import assign_dask
 from gridmap.errors import GridmapError, InputFileError
-from gridmap.largeio import assign_file, write_partitioned
+from gridmap.join.stream import assign_file, write_partitioned
 
 COLS = ASSIGNED_COLUMNS
 

@@ -25,9 +25,9 @@ from hardening_util import file_hash
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gridmap import io
+from gridmap.workspace import store as io
 from gridmap.errors import GridmapError
-from gridmap.importer import import_layer, read_input
+from gridmap.ingest.importer import import_layer, read_input
 
 FUZZ = settings(
     max_examples=40,
@@ -315,7 +315,7 @@ ADDRESS_TEXT = st.one_of(
 @FUZZ
 @given(text=ADDRESS_TEXT)
 def test_address_normaliser_on_any_text(text):
-    from gridmap.address import normalise_text, parse_address
+    from gridmap.lookup.address import normalise_text, parse_address
 
     norm = _only_gridmap_errors(normalise_text, text)
     if norm is not None:
@@ -332,7 +332,7 @@ def test_address_normaliser_on_any_text(text):
     value=st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=10), st.booleans())
 )
 def test_address_normaliser_on_non_text(value):
-    from gridmap.address import normalise_text, parse_address
+    from gridmap.lookup.address import normalise_text, parse_address
 
     _only_gridmap_errors(normalise_text, value)
     _only_gridmap_errors(parse_address, value)
@@ -344,7 +344,7 @@ _REGISTRY = None
 def _registry():
     global _REGISTRY
     if _REGISTRY is None:
-        from gridmap.lookup import AddressRegistry
+        from gridmap.lookup.matching import AddressRegistry
 
         _REGISTRY = AddressRegistry.from_workspace(io.load_workspace(_base_ws()))
     return _REGISTRY
@@ -353,7 +353,7 @@ def _registry():
 @FUZZ
 @given(text=ADDRESS_TEXT)
 def test_locate_on_any_text(text):
-    from gridmap.lookup import locate
+    from gridmap.lookup.matching import locate
 
     res = _only_gridmap_errors(locate, text, registry=_registry())
     if res is None:
@@ -378,7 +378,7 @@ ANY_FLOAT = st.one_of(st.floats(), st.floats(min_value=-200, max_value=200))
 @settings(parent=FUZZ, max_examples=20)
 @given(text=CRS_TEXT)
 def test_parse_crs_on_any_text(text):
-    from gridmap.crs import parse_crs
+    from gridmap.coords.crs import parse_crs
 
     _only_gridmap_errors(parse_crs, text)
 
@@ -394,7 +394,7 @@ GEO_CRS = st.one_of(
 @settings(parent=FUZZ, max_examples=20)
 @given(lon=ANY_FLOAT, lat=ANY_FLOAT, crs=GEO_CRS)
 def test_locate_on_any_coordinate(lon, lat, crs):
-    from gridmap.lookup import locate
+    from gridmap.lookup.matching import locate
 
     res = _only_gridmap_errors(locate, lon=lon, lat=lat, crs=crs, registry=_registry())
     if res is None:

@@ -17,9 +17,10 @@ import shapely
 from conftest import REPO, tiny_layers
 from shapely.geometry import Point, box
 
-from gridmap import crs, io
+from gridmap.coords import crs as crs
+from gridmap.workspace import store as io
 from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
-from gridmap.importer import (
+from gridmap.ingest.importer import (
     detect_encoding,
     find_coordinate_columns,
     import_layer,
@@ -356,7 +357,7 @@ def test_survey_table_with_x_northing_is_explained(tmp_path, ws):
 
 
 def test_import_says_when_assign_must_run_again(tmp_path, ws):
-    from gridmap.join import assign_workspace
+    from gridmap.join.core import assign_workspace
 
     assign_workspace(ws)
     src = tmp_path / "mg.geojson"
@@ -810,10 +811,10 @@ def test_roads_import_numbers_missing_ids_and_feeds_network_coverage(tmp_path):
     """Issue 3 needs a roads layer: a street file without ids imports, ids numbered."""
     import pyogrio
 
-    from gridmap.coverage import compute_coverage
-    from gridmap.importer import import_layer
+    from gridmap.analysis.coverage import compute_coverage
+    from gridmap.ingest.importer import import_layer
 
-    sample = REPO / "data" / "geo" / "community.gpkg"
+    sample = REPO / "gridmap" / "datasets" / "data" / "community.gpkg"
     roads = pyogrio.read_dataframe(sample, layer="roads").drop(columns=["road_id"])
     src = tmp_path / "streets.geojson"
     roads.to_file(src, driver="GeoJSON")

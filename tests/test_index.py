@@ -1,6 +1,6 @@
 """The fast cell index must give the reference join's answer on every point.
 
-The reference is :func:`gridmap.join.reference_locator` (shapely STRtree +
+The reference is :func:`gridmap.join.core.reference_locator` (shapely STRtree +
 ``intersects``). Polygons are random: boxes and convex hulls on a coarse
 lattice (so neighbours share exact edges and vertices), holes, multi-part
 polygons, overlaps, Voronoi cells and a few invalid shapes. Points are random,
@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from gridmap import io
-from gridmap.index import build_index, cache_dir_for, cached_index, layer_key, locators_for
-from gridmap.join import assign_points, assign_workspace, build_hierarchy, reference_locator
+from gridmap.workspace import store as io
+from gridmap.join.index import build_index, cache_dir_for, cached_index, layer_key, locators_for
+from gridmap.join.core import assign_points, assign_workspace, build_hierarchy, reference_locator
 
 X0, Y0, D = 111.47, 35.64, 0.0005  # lattice step ~50 m
 
@@ -278,7 +278,7 @@ def test_cache_is_reused_and_invalidated(tmp_path, tiny_layers_dict):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_thread_counts_agree(threads):
-    from gridmap.index import set_threads
+    from gridmap.join.index import set_threads
 
     rng = np.random.default_rng(1)
     polys = [box(*_lattice(i, j), *_lattice(i + 1, j + 1)) for i in range(10) for j in range(10)]
@@ -310,7 +310,7 @@ def test_sample_copy_cache_next_to_workspace(sample_copy):
 @pytest.mark.parametrize("threshold", [0, 10**9])
 def test_sorted_and_unsorted_query_orders_agree(threshold, monkeypatch):
     """Large batches are queried in a spatially sorted order; answers come back in input order."""
-    import gridmap.index as gi
+    import gridmap.join.index as gi
 
     monkeypatch.setattr(gi, "SORT_THRESHOLD", threshold)
     rng = np.random.default_rng(8)
@@ -333,7 +333,7 @@ def test_identical_polygons_under_many_ids_build_and_match():
     """40 copies of one micro-grid (a layer imported twice over): no split separates their
     edges; the build must stay small (it used to split to the deepest level and run out
     of memory) and the smallest id must win everywhere."""
-    from gridmap.index import NODE_BUDGET_PER_EDGE
+    from gridmap.join.index import NODE_BUDGET_PER_EDGE
 
     dup = box(*_lattice(2, 2), *_lattice(6, 5))
     polys = [dup] * 40 + [
@@ -412,7 +412,7 @@ def test_polygon_with_non_finite_vertex_does_not_blank_the_layer(bad):
 @pytest.fixture
 def slabs_everywhere(monkeypatch):
     """Cut every polygon into slabs of about 2 edges (normally only long rings are cut)."""
-    import gridmap.index as gi
+    import gridmap.join.index as gi
 
     monkeypatch.setattr(gi, "SLAB_MIN_EDGES", 0)
     monkeypatch.setattr(gi, "SLAB_EDGES", 2)

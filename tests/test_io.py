@@ -7,7 +7,7 @@ import pytest
 from conftest import tiny_layers
 from shapely.geometry import Point
 
-from gridmap import io
+from gridmap.workspace import store as io
 from gridmap.errors import (
     CRSError,
     LayerNotFoundError,

@@ -9,9 +9,9 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from gridmap import io
+from gridmap.workspace import store as io
 from gridmap.errors import SchemaError
-from gridmap.join import (
+from gridmap.join.core import (
     assign_points,
     assign_workspace,
     build_hierarchy,
@@ -271,7 +271,7 @@ def test_assign_out_must_be_a_geopackage(tiny_workspace, tmp_path):
 
 
 def test_pandas_missing_values_are_not_ids():
-    from gridmap.join import _as_str_id
+    from gridmap.join.core import _as_str_id
 
     assert [_as_str_id(v) for v in (None, float("nan"), pd.NA, pd.NaT, " ", " G1 ", 7)] == [
         None,

@@ -11,10 +11,10 @@ import pytest
 import shapely
 from conftest import ASSIGNED_COLUMNS, points_over
 
-from gridmap import io
+from gridmap.workspace import store as io
 from gridmap.errors import GridmapError, InputFileError
-from gridmap.join import assign_points, build_hierarchy
-from gridmap.largeio import (
+from gridmap.join.core import assign_points, build_hierarchy
+from gridmap.join.stream import (
     assign_file,
     open_points,
     read_geoparquet,
@@ -150,7 +150,7 @@ def test_mixed_geometries_nulls_and_3d_points(tiny_workspace, tiny_layers_dict, 
     """Polygons (point on surface), 3D points, empty and missing geometries: the
     general decoding path, same answers as the reference; plain 2D points use the
     direct WKB path and must agree with it."""
-    from gridmap.largeio import _xy_from_wkb_points
+    from gridmap.join.stream import _xy_from_wkb_points
 
     pts = points_over(tiny_layers_dict, 200, seed=2)
     geoms = list(pts.geometry.values)
@@ -294,7 +294,7 @@ def test_points_in_a_shifted_crs_are_converted_before_the_join(
     tiny_workspace, tiny_layers_dict, tmp_path, shifted
 ):
     """Points copied from Amap/Baidu (labelled WGS84) join like their WGS84 originals."""
-    from gridmap.crs import from_wgs84
+    from gridmap.coords.crs import from_wgs84
 
     pts = points_over(tiny_layers_dict, 400, seed=21)
     ref = assign_file(

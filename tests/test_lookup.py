@@ -1,4 +1,4 @@
-"""Address and coordinate lookup (gridmap.lookup) and the ``gridmap locate`` command.
+"""Address and coordinate lookup (gridmap.lookup.matching) and the ``gridmap locate`` command.
 
 The acceptance set is generated from the sample workspace: households' addresses
 rewritten the ways people write them, each with its owner from an independent
@@ -23,12 +23,12 @@ from conftest import SAMPLE, tiny_layers
 from rapidfuzz.distance import Levenshtein
 from shapely.geometry import Point, box
 
-from gridmap import io
-from gridmap.address import parse_address
-from gridmap.crs import metric_crs_for, wgs84_to_bd09, wgs84_to_gcj02
+from gridmap.workspace import store as io
+from gridmap.lookup.address import parse_address
+from gridmap.coords.crs import metric_crs_for, wgs84_to_bd09, wgs84_to_gcj02
 from gridmap.errors import AddressError, CoordinateError, InputFileError, LayerNotFoundError
-from gridmap.join import assign_points, build_hierarchy
-from gridmap.lookup import AddressRegistry, locate, locate_file, read_table, registry_for
+from gridmap.join.core import assign_points, build_hierarchy
+from gridmap.lookup.matching import AddressRegistry, locate, locate_file, read_table, registry_for
 
 REPO = Path(__file__).resolve().parent.parent
 GRIDMAP = str(REPO / ".venv" / "bin" / "gridmap")
@@ -834,7 +834,7 @@ def test_ledger_with_blank_lines_and_a_row_without_coordinates(
 
 
 def test_batch_address_column_is_not_an_email_column(tiny_workspace: Path) -> None:
-    from gridmap.lookup import locate_table
+    from gridmap.lookup.matching import locate_table
 
     reg = AddressRegistry.from_workspace(tiny_workspace)
     df = pd.DataFrame({"email_address": ["a@b.cn"], "家庭住址": ["西南街1号楼1单元101室"]})
@@ -907,7 +907,7 @@ def test_batch_sheet_with_title_rows_above_the_header(
 def test_degrees_given_with_a_projected_crs_are_refused_with_a_hint(
     tiny_workspace: Path,
 ) -> None:
-    from gridmap.crs import from_wgs84
+    from gridmap.coords.crs import from_wgs84
 
     reg = AddressRegistry.from_workspace(tiny_workspace)
     with pytest.raises(CoordinateError, match="degrees"):
@@ -956,8 +956,8 @@ def test_coordinate_owner_equals_the_core_join_when_the_chain_is_broken(tmp_path
     from the point, exactly as `gridmap assign` writes them."""
     from conftest import tiny_layers
 
-    from gridmap import io
-    from gridmap.join import assign_points, build_hierarchy
+    from gridmap.workspace import store as io
+    from gridmap.join.core import assign_points, build_hierarchy
 
     layers = tiny_layers()
     del layers["grids"]

@@ -21,8 +21,8 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from gridmap import io
-from gridmap.crs import wgs84_to_gcj02
+from gridmap.workspace import store as io
+from gridmap.coords.crs import wgs84_to_gcj02
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.maps import build_map, prepare_map, render_html, write_map
 from gridmap.maps.assets import external_references
@@ -99,7 +99,7 @@ def tiny_ws(tmp_path_factory) -> io.Workspace:
 
 @pytest.fixture(scope="module")
 def sample_ctx():
-    return prepare_map(REPO / "data" / "geo" / "community.gpkg")
+    return prepare_map(REPO / "gridmap" / "datasets" / "data" / "community.gpkg")
 
 
 # ---------------------------------------------------------------------------
@@ -299,7 +299,7 @@ def test_write_map_is_atomic_and_complete(tiny_ws, tmp_path):
 
 
 def test_failing_grids_match_the_standards_check(sample_ctx):
-    from gridmap.standards import check_standards
+    from gridmap.analysis.standards import check_standards
 
     res = check_standards(sample_ctx.workspace)
     failed = res[[p is not None and not pd.isna(p) and not bool(p) for p in res["passed"]]]
@@ -330,7 +330,7 @@ def test_cli_map_writes_file_and_summary(tiny_ws, tmp_path):
         [
             sys.executable,
             "-m",
-            "gridmap.cli",
+            "gridmap",
             "map",
             str(tiny_ws.path),
             "--out",
@@ -355,7 +355,7 @@ def test_cli_map_writes_file_and_summary(tiny_ws, tmp_path):
         [
             sys.executable,
             "-m",
-            "gridmap.cli",
+            "gridmap",
             "map",
             str(tiny_ws.path),
             "--out",
@@ -550,7 +550,7 @@ def test_browser_english_and_measure(tiny_ws, tmp_path):
 @pytest.mark.browser
 def test_browser_city_layers_wait_for_zoom(tmp_path):
     """A small city: crowded layers are off at the overview and appear when zoomed in."""
-    from gridmap.synth import synth_layers
+    from gridmap.datasets.synth import synth_layers
 
     path = tmp_path / "city.gpkg"
     io.write_layers(path, synth_layers(seed=3, households=12_000, microgrids=1_200))
@@ -584,7 +584,7 @@ def test_browser_city_layers_wait_for_zoom(tmp_path):
 
 def test_fast_path_coverage_matches_brute_force(tmp_path):
     """Above the size limit the map's own straight-line coverage is used: check it exhaustively."""
-    ws_path = REPO / "data" / "geo" / "community.gpkg"
+    ws_path = REPO / "gridmap" / "datasets" / "data" / "community.gpkg"
     ctx = prepare_map(ws_path, full_analysis_max_households=100)
     assert any("fast map path" in n for n in ctx.notes)
     assert not ctx.standards_checked
@@ -602,11 +602,11 @@ def test_fast_path_coverage_matches_brute_force(tmp_path):
 
 
 def test_full_and_fast_paths_agree_on_straight_line_coverage():
-    ws_path = REPO / "data" / "geo" / "community.gpkg"
+    ws_path = REPO / "gridmap" / "datasets" / "data" / "community.gpkg"
     full = prepare_map(ws_path, distance="euclidean")
     fast = prepare_map(ws_path, distance="euclidean", full_analysis_max_households=100)
     for fac in full.coverage:
-        assert full.coverage[fac].source == "gridmap.coverage"
+        assert full.coverage[fac].source == "gridmap.analysis.coverage"
         assert full.coverage[fac].radius_m == fast.coverage[fac].radius_m
         diff = (full.coverage[fac].covered != fast.coverage[fac].covered).sum()
         assert diff == 0, fac
@@ -799,7 +799,7 @@ def test_3d_layers_draw_like_2d(tmp_path):
 
 
 def test_fast_path_measures_to_polygon_lots_like_the_full_path(tmp_path):
-    """City-size maps (straight-line fast path) measure to a lot's edge, as gridmap.coverage does."""
+    """City-size maps (straight-line fast path) measure to a lot's edge, as gridmap.analysis.coverage does."""
     from conftest import tiny_layers
 
     layers = tiny_layers()

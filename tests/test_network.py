@@ -11,10 +11,10 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon, box
 
-from gridmap import io
-from gridmap.coverage import compute_coverage
+from gridmap.workspace import store as io
+from gridmap.analysis.coverage import compute_coverage
 from gridmap.errors import SchemaError
-from gridmap.network import build_network, route
+from gridmap.analysis.network import build_network, route
 
 CRS = "EPSG:32649"
 

@@ -12,9 +12,9 @@ import shapely
 from conftest import tiny_layers
 from test_coverage import UTM49, random_layers
 
-from gridmap import io
+from gridmap.workspace import store as io
 from gridmap.errors import SchemaError
-from gridmap.siting import greedy_mclp, ilp_mclp, propose_sites
+from gridmap.analysis.siting import greedy_mclp, ilp_mclp, propose_sites
 
 
 def _instance(tmp_path, seed: int, n_cand: int = 9):
@@ -208,7 +208,7 @@ def test_candidate_layer_of_the_workspace_by_name(tmp_path):
     assert sites.attrs["value"] == pytest.approx(best)
     assert set(sites["candidate"]) <= set(cand["site_id"])
     proc = subprocess.run(
-        [sys.executable, "-m", "gridmap.cli", "coverage", str(path), "--facility",
+        [sys.executable, "-m", "gridmap", "coverage", str(path), "--facility",
          "service_stations", "--radius", "180", "--distance", "euclidean", "--propose", "2",
          "--candidates", "candidate_sites", "--format", "json"],
         capture_output=True, text=True, timeout=300,

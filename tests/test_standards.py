@@ -7,10 +7,10 @@ import pytest
 from conftest import tiny_layers
 from test_coverage import random_layers
 
-from gridmap import io
-from gridmap.coverage import grid_indicators
+from gridmap.workspace import store as io
+from gridmap.analysis.coverage import grid_indicators
 from gridmap.errors import InputFileError, SchemaError
-from gridmap.standards import check_standards, default_standards_path, load_standards
+from gridmap.analysis.standards import check_standards, default_standards_path, load_standards
 
 
 def test_packaged_standards_are_documented():

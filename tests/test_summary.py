@@ -13,8 +13,8 @@ from conftest import tiny_layers
 from rich.console import Console
 from shapely.geometry import Point, box
 
-from gridmap import io
-from gridmap.summary import COMPACT_GRIDS, print_summary, summarise_workspace
+from gridmap.workspace import store as io
+from gridmap.analysis.summary import COMPACT_GRIDS, print_summary, summarise_workspace
 
 
 def _printed(summary, width: int = 100) -> str:
@@ -112,7 +112,7 @@ def test_cli_json_summary(tiny_workspace, tmp_path):
     out = tmp_path / "m.html"
     args = ["map", str(tiny_workspace), "--out", str(out), "--basemap", "none", "--format", "json"]
     r = subprocess.run(
-        [sys.executable, "-m", "gridmap.cli", *args],
+        [sys.executable, "-m", "gridmap", *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -146,8 +146,8 @@ def test_no_false_all_inside_claim_without_microgrids_or_households(tmp_path):
 def test_no_microgrids_means_null_not_zero(tmp_path):
     from conftest import tiny_layers
 
-    from gridmap import io
-    from gridmap.summary import summarise_workspace
+    from gridmap.workspace import store as io
+    from gridmap.analysis.summary import summarise_workspace
 
     layers = tiny_layers()
     del layers["microgrids"]

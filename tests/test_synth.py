@@ -1,8 +1,8 @@
-"""Tests of the synthetic community generator (gridmap.synth) and the sample workspace.
+"""Tests of the synthetic community generator (gridmap.datasets.synth) and the sample workspace.
 
 Invariants are checked against independent references: shapely for overlaps and
 containment, networkx for road connectivity, the reference core join
-(gridmap.join) and the ``gridmap assign`` command for where households land, and
+(gridmap.join.core) and the ``gridmap assign`` command for where households land, and
 GDAL's ``ogrinfo`` for the written GeoPackage.
 """
 
@@ -23,14 +23,14 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
-from gridmap import io
-from gridmap.crs import metric_crs_for
+from gridmap.workspace import store as io
+from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import GridmapError
-from gridmap.join import build_hierarchy, derive_parents, reference_locator
-from gridmap.synth import SynthError, grow_regions, plan_sizes, synth_layers, synth_workspace
+from gridmap.join.core import build_hierarchy, derive_parents, reference_locator
+from gridmap.datasets.synth import SynthError, grow_regions, plan_sizes, synth_layers, synth_workspace
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "data" / "geo" / "community.gpkg"
+SAMPLE = REPO / "gridmap" / "datasets" / "data" / "community.gpkg"
 GRIDMAP = str(Path(sys.executable).parent / "gridmap")
 ADDRESS_RE = re.compile(
     r"^(?P<street>\w+?(?:路|街|大道))(?P<bld>\d+)号楼(?P<unit>\d+)单元(?P<room>\d{3,4})室$"
@@ -336,7 +336,7 @@ def test_grow_regions_contiguous_and_exact():
     x = np.arange(n, dtype=float)
     y = np.zeros(n)
     a = np.arange(n - 1)
-    from gridmap.synth import _csr
+    from gridmap.datasets.synth import _csr
 
     adj = _csr(n, a, a + 1)
     for k in (1, 3, 7, 40):
@@ -414,13 +414,13 @@ def test_workspace_on_disk_and_assign(tmp_path):
 
 def test_cli_help_has_example():
     res = subprocess.run([GRIDMAP, "synth", "--help"], capture_output=True, text=True, check=True)
-    assert "gridmap synth data/geo/community.gpkg" in res.stdout
+    assert "gridmap synth community.gpkg" in res.stdout
     assert "--microgrids" in res.stdout
 
 
 def test_committed_sample_is_the_default_output(default_layers, tmp_path):
-    """data/geo/community.gpkg is exactly what 'gridmap synth' makes with the defaults."""
-    assert SAMPLE.exists(), "run: gridmap synth data/geo/community.gpkg"
+    """The packaged sample is exactly what 'gridmap synth' makes with the defaults."""
+    assert SAMPLE.exists(), "run: gridmap synth community.gpkg"
     assert SAMPLE.stat().st_size < 5_000_000
     copy = tmp_path / "sample.gpkg"
     shutil.copyfile(SAMPLE, copy)

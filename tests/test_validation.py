@@ -14,9 +14,9 @@ import shapely
 from conftest import REPO, tiny_layers
 from shapely.geometry import LineString, Point, Polygon, box
 
-from gridmap import io
-from gridmap.crs import metric_crs_for
-from gridmap.validation import AREA_TOLERANCE_M2, make_polygonal_valid, validate
+from gridmap.workspace import store as io
+from gridmap.coords.crs import metric_crs_for
+from gridmap.checks.validation import AREA_TOLERANCE_M2, make_polygonal_valid, validate
 
 GRIDMAP = str(REPO / ".venv" / "bin" / "gridmap")
 X0, Y0, D = 111.47, 35.64, 0.001
@@ -342,7 +342,7 @@ def test_empty_layer_is_a_warning_not_a_cascade(tmp_path):
 
 
 def test_gcj02_stored_as_wgs84_is_suspected(tmp_path):
-    from gridmap.crs import wgs84_to_gcj02
+    from gridmap.coords.crs import wgs84_to_gcj02
 
     layers = tiny_layers()
     hh = layers["households"]
@@ -397,8 +397,8 @@ def test_cli_table_prints_ids_and_columns_with_brackets_literally(tmp_path):
 def test_nan_vertex_is_an_error_naming_the_id_not_a_traceback(tmp_path):
     from shapely.geometry import Polygon
 
-    from gridmap import io
-    from gridmap.validation import validate
+    from gridmap.workspace import store as io
+    from gridmap.checks.validation import validate
 
     layers = tiny_layers()
     mg = layers["microgrids"].copy()

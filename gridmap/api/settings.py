@@ -2,7 +2,7 @@
 
 Examples
 --------
-``GRIDMAP_WORKSPACE=data/geo/community.gpkg GRIDMAP_KEYS_FILE=keys.toml gridmap serve``
+``GRIDMAP_WORKSPACE=community.gpkg GRIDMAP_KEYS_FILE=keys.toml gridmap serve``
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
 
     workspace: Path | None = Field(
-        None, description="Workspace GeoPackage (default: the sample data/geo/community.gpkg)."
+        None, description="Workspace GeoPackage (default: the packaged sample)."
     )
     keys_file: Path | None = Field(
         None, description="TOML or JSON file of hashed API keys (see gridmap.api.auth)."

@@ -2,7 +2,7 @@
 
 The service keeps one immutable :class:`WorkspaceState` and replaces it as a
 whole when the workspace file changes on disk (its size or modification time,
-:func:`gridmap.io.file_signature`). A request takes the current state once and
+:func:`gridmap.workspace.store.file_signature`). A request takes the current state once and
 uses it to the end, so a reload in the middle of a request never mixes old and
 new data. Only one thread reloads at a time; the others keep answering from the
 old state meanwhile. If the new file cannot be read, the old state stays in
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError, LayerNotFoundError
-from gridmap.io import Workspace, file_signature, load_workspace, resolve_workspace
-from gridmap.schema import (
+from gridmap.workspace.store import Workspace, file_signature, load_workspace, resolve_workspace
+from gridmap.workspace.schema import (
     COMMUNITIES,
     FACILITY_LAYERS,
     GRIDS,
@@ -175,7 +175,7 @@ def _id_column(name: str, gdf: gpd.GeoDataFrame) -> str:
 
 def _grid_of_points(ws: Workspace, points: gpd.GeoDataFrame) -> np.ndarray:
     """The grid that covers each point (the core join), for staff scoping."""
-    from gridmap.join import assign_points, build_hierarchy
+    from gridmap.join.core import assign_points, build_hierarchy
 
     polys = {lv: ws.layers[lv] for lv in POLYGON_LEVELS if lv in ws.layers}
     if GRIDS in polys:
@@ -214,7 +214,7 @@ def _grid_of_microgrids(ws: Workspace, micro: gpd.GeoDataFrame) -> np.ndarray:
 
 def basic_grid_stats(ws: Workspace) -> gpd.GeoDataFrame:
     """Per-grid counts: households, residents, elderly, and facilities inside each grid."""
-    from gridmap.join import assign_points, build_hierarchy
+    from gridmap.join.core import assign_points, build_hierarchy
 
     grids = ws.require(GRIDS)
     cols = ["grid_id", "name"] + (["zone_id"] if "zone_id" in grids.columns else [])
@@ -244,8 +244,8 @@ def basic_grid_stats(ws: Workspace) -> gpd.GeoDataFrame:
 
 
 def grid_stats(ws: Workspace) -> gpd.GeoDataFrame:
-    """Per-grid aggregates from gridmap.coverage.grid_indicators; basic counts if it fails."""
-    from gridmap.coverage import grid_indicators
+    """Per-grid aggregates from gridmap.analysis.coverage.grid_indicators; basic counts if it fails."""
+    from gridmap.analysis.coverage import grid_indicators
 
     try:
         stats = grid_indicators(ws)

@@ -34,15 +34,16 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap import coverage as cov
-from gridmap import io, standards
-from gridmap.coverage import nearest_euclidean
-from gridmap.crs import gdf_wgs84_to, metric_crs_for, out_of_china, wgs84_to_gcj02
+from gridmap.analysis import coverage as cov
+from gridmap.workspace import store as io
+from gridmap.analysis import standards as standards
+from gridmap.analysis.coverage import nearest_euclidean
+from gridmap.coords.crs import gdf_wgs84_to, metric_crs_for, out_of_china, wgs84_to_gcj02
 from gridmap.errors import GridmapError, SchemaError
-from gridmap.join import Hierarchy, assign_points, build_hierarchy, point_coordinates
+from gridmap.join.core import Hierarchy, assign_points, build_hierarchy, point_coordinates
 from gridmap.maps import assets
 from gridmap.maps.i18n import check_lang, table, tr
-from gridmap.schema import (
+from gridmap.workspace.schema import (
     CHARGING_PILES,
     COMMUNITIES,
     GRIDS,
@@ -59,7 +60,7 @@ BASEMAPS = ("amap", "osm", "tianditu", "none")
 TIANDITU_KEY_ENV = "GRIDMAP_TIANDITU_KEY"
 
 #: Default coverage radius (metres) per facility type, used only when
-#: gridmap.coverage is not installed or gives no radius. GB 50180-2018:
+#: gridmap.analysis.coverage is not installed or gives no radius. GB 50180-2018:
 #: 5-minute walk ~ 300 m, 10-minute ~ 500 m.
 DEFAULT_RADII_M: dict[str, float] = {SERVICE_STATIONS: 500.0, CHARGING_PILES: 300.0, PARKING: 300.0}
 FACILITY_COLORS = {SERVICE_STATIONS: "#d7301f", CHARGING_PILES: "#238b45", PARKING: "#2171b5"}
@@ -99,7 +100,7 @@ class FacilityCoverage:
     distance: str  # "euclidean" or "network"
     covered: pd.Series  # bool, indexed like the households layer
     share: float
-    source: str  # "gridmap.coverage" or "fallback"
+    source: str  # "gridmap.analysis.coverage" or "fallback"
 
 
 @dataclass
@@ -109,14 +110,14 @@ class MapContext:
     workspace: io.Workspace
     lang: str
     hierarchy: Hierarchy | None
-    households_assignment: pd.DataFrame | None  # from gridmap.join.assign_points
+    households_assignment: pd.DataFrame | None  # from gridmap.join.core.assign_points
     coverage: dict[str, FacilityCoverage] = field(default_factory=dict)
     indicators: pd.DataFrame | None = None  # one row per grid_id
     failing: pd.DataFrame | None = None  # grid_id, rule, short (failed checks only)
     standards_checked: bool = False
     distance: str = "auto"
-    raw_indicators: pd.DataFrame | None = None  # gridmap.coverage.grid_indicators output
-    coverage_context: object | None = None  # gridmap.coverage.CoverageContext, reused
+    raw_indicators: pd.DataFrame | None = None  # gridmap.analysis.coverage.grid_indicators output
+    coverage_context: object | None = None  # gridmap.analysis.coverage.CoverageContext, reused
     notes: list[str] = field(default_factory=list)
 
 
@@ -207,7 +208,7 @@ def _coverage_from_module(ctx: MapContext, facility: str) -> FacilityCoverage:
         str(res.distance),
         covered,
         float(covered.mean()),
-        "gridmap.coverage",
+        "gridmap.analysis.coverage",
     )
 
 
@@ -219,7 +220,7 @@ def _coverage(ctx: MapContext, facility: str) -> FacilityCoverage | None:
         fc = _coverage_from_module(ctx, facility)
     except Exception as exc:  # an optional part must not break the meeting map
         ctx.notes.append(
-            f"coverage of {facility} from gridmap.coverage failed ({exc}); straight-line share used"
+            f"coverage of {facility} from gridmap.analysis.coverage failed ({exc}); straight-line share used"
         )
         fc = None
     if fc is None:
@@ -264,7 +265,7 @@ def _indicators(ctx: MapContext) -> pd.DataFrame:
         gi = cov.grid_indicators(ctx.workspace, distance=ctx.distance, context=ctx.coverage_context)
     except Exception as exc:  # an optional part must not break the meeting map
         ctx.notes.append(
-            f"grid indicators from gridmap.coverage unavailable ({exc}); basic ones used"
+            f"grid indicators from gridmap.analysis.coverage unavailable ({exc}); basic ones used"
         )
         return base
     ctx.raw_indicators = gi
@@ -299,7 +300,7 @@ def _rule_texts(failed: pd.DataFrame, lang: str) -> list[str]:
     rules: dict = {}
     columns: dict[str, str] = {}
     try:
-        from gridmap.standards import load_standards
+        from gridmap.analysis.standards import load_standards
 
         std = load_standards()
         rules = {r.id: r for r in std.rules}
@@ -336,9 +337,9 @@ FULL_ANALYSIS_MAX_HOUSEHOLDS = 50_000
 
 
 def _standard_radius(facility: str) -> float:
-    """Default radius from the standards file when gridmap.standards is there."""
+    """Default radius from the standards file when gridmap.analysis.standards is there."""
     try:
-        from gridmap.standards import load_standards
+        from gridmap.analysis.standards import load_standards
 
         return float(load_standards().radius_for(facility))
     except Exception:  # optional part: fall back to the map's own defaults
@@ -356,7 +357,7 @@ def prepare_map(
 
     Up to ``full_analysis_max_households`` households (and always with
     ``distance="network"``), coverage, per-grid indicators and the standards
-    check come from :mod:`gridmap.coverage` and :mod:`gridmap.standards`.
+    check come from :mod:`gridmap.analysis.coverage` and :mod:`gridmap.analysis.standards`.
     Above it the map takes a fast path so a city map is made in seconds:
     straight-line coverage at the standard radii (KD-tree), basic per-grid
     indicators (households, residents, elderly share, micro-grids, coverage
@@ -366,12 +367,12 @@ def prepare_map(
     Parameters
     ----------
     workspace
-        Path of a workspace GeoPackage, a loaded :class:`~gridmap.io.Workspace`,
+        Path of a workspace GeoPackage, a loaded :class:`~gridmap.workspace.store.Workspace`,
         or None for the default workspace.
     lang
         ``"zh"`` or ``"en"``.
     distance
-        Passed to :func:`gridmap.coverage.compute_coverage` (``"auto"``,
+        Passed to :func:`gridmap.analysis.coverage.compute_coverage` (``"auto"``,
         ``"euclidean"`` or ``"network"``).
     full_analysis_max_households
         Size limit of the full analysis (see above).
@@ -1172,7 +1173,7 @@ def build_map(
     Parameters
     ----------
     workspace
-        Workspace path or a loaded :class:`~gridmap.io.Workspace`.
+        Workspace path or a loaded :class:`~gridmap.workspace.store.Workspace`.
     title
         Title of the map (default: the community name and "社区网格化管理图").
     basemap
@@ -1188,7 +1189,7 @@ def build_map(
         Put grid-worker and micro-grid-leader names and phones in the popups
         (a warning is shown in the map and printed on stderr).
     distance
-        Coverage distance kind passed to gridmap.coverage.
+        Coverage distance kind passed to gridmap.analysis.coverage.
 
     Returns
     -------

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridmap import io
+from gridmap.workspace import store as io
 from gridmap.errors import GridmapError
 from gridmap.maps.builder import (
     FACILITY_COLORS,
@@ -26,7 +26,7 @@ from gridmap.maps.builder import (
     _text,
 )
 from gridmap.maps.i18n import tr
-from gridmap.schema import (
+from gridmap.workspace.schema import (
     CHARGING_PILES,
     COMMUNITIES,
     GRIDS,

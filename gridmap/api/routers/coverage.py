@@ -86,7 +86,7 @@ def coverage_endpoint(
     ] = "auto",
 ) -> dict:
     """Aggregates only (counts and shares per level): never individual households."""
-    from gridmap.coverage import compute_coverage
+    from gridmap.analysis.coverage import compute_coverage
 
     def run():
         res = compute_coverage(state.workspace, facility, radius, distance=distance)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from gridmap.api.auth import Principal
 from gridmap.api.deps import BadParameterError, PrincipalDep, StateDep
 from gridmap.api.state import WorkspaceState
-from gridmap.schema import ASSIGN_COLUMNS, LAYERS, POLYGON_LEVELS
+from gridmap.workspace.schema import ASSIGN_COLUMNS, LAYERS, POLYGON_LEVELS
 
 router = APIRouter(tags=["lookup"])
 
@@ -133,7 +133,7 @@ def locate_endpoint(
         raise BadParameterError("give an address (q=...) or both lon= and lat=")
     if q is None and not (math.isfinite(lon) and math.isfinite(lat)):
         raise BadParameterError("lon and lat must be finite numbers")
-    from gridmap.lookup import AddressRegistry, locate
+    from gridmap.lookup.matching import AddressRegistry, locate
 
     registry = None
     if q is not None:

@@ -26,7 +26,7 @@ import geopandas as gpd
 import pyogrio
 from shapely.geometry import Point, box
 
-from gridmap.crs import wgs84_to_gcj02
+from gridmap.coords.crs import wgs84_to_gcj02
 
 X0, Y0, D = 111.47, 35.64, 0.001  # origin and cell size of the tiny community
 

@@ -24,7 +24,7 @@ of the segment it enters on, which is exact because no facility lies inside
 that segment after the split.
 
 A household on a street piece with no facility (a disconnected component)
-gets an infinite distance; :mod:`gridmap.coverage` counts it as not covered and
+gets an infinite distance; :mod:`gridmap.analysis.coverage` counts it as not covered and
 says how many there are.
 """
 
@@ -42,7 +42,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from gridmap.crs import metric_crs_for
+from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import SchemaError
 
 #: Default snapping tolerance for street ends, metres.

@@ -69,7 +69,7 @@ def read_geoparquet(path: str | os.PathLike, columns: list[str] | None = None) -
 
 def write_geoparquet(gdf: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:
     """Write a GeoDataFrame as one GeoParquet file, atomically."""
-    from gridmap.io import atomic_write_file
+    from gridmap.workspace.store import atomic_write_file
 
     return atomic_write_file(Path(path), lambda tmp: gdf.to_parquet(tmp, index=False))
 
@@ -309,9 +309,9 @@ def assign_table(
     table
         Points with a WKB geometry column.
     hierarchy
-        :class:`gridmap.join.Hierarchy` of the workspace.
+        :class:`gridmap.join.core.Hierarchy` of the workspace.
     locators
-        Level -> locator (e.g. from :func:`gridmap.index.locators_for`);
+        Level -> locator (e.g. from :func:`gridmap.join.index.locators_for`);
         None uses the reference STRtree.
     geometry_column, crs
         Where the geometry is and its CRS (None: WGS84).
@@ -330,7 +330,7 @@ def assign_table(
         ``microgrid_id``, ``grid_id``, ``zone_id``, ``community_id``,
         ``assigned_level``, ``nearest_microgrid_id``, ``nearest_microgrid_m``.
     """
-    from gridmap.join import assign_xy, point_coordinates
+    from gridmap.join.core import assign_xy, point_coordinates
 
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
@@ -350,7 +350,7 @@ def assign_table(
     else:
         _check_lonlat(xy[0], xy[1], crs, source, row_offset)
     if shift is not None:
-        from gridmap.crs import to_wgs84
+        from gridmap.coords.crs import to_wgs84
 
         xy = to_wgs84(np.asarray(xy[0]), np.asarray(xy[1]), shift)
     res = assign_xy(xy[0], xy[1], hierarchy, locators=locators, nearest=nearest)
@@ -409,7 +409,7 @@ def _xy_from_wkb_points(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np
 
     Skips building shapely objects: for point files this is most of the
     decoding time. ``POINT EMPTY`` (NaN coordinates) stays NaN, like a
-    missing geometry in :func:`gridmap.join.point_coordinates`.
+    missing geometry in :func:`gridmap.join.core.point_coordinates`.
     """
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if arr.null_count or len(arr) == 0:
@@ -480,8 +480,8 @@ class AssignFileResult:
 
 def workspace_locators(workspace, engine: str = "index"):
     """Hierarchy and locators of a workspace (index cached next to it)."""
-    from gridmap import io
-    from gridmap.join import build_hierarchy
+    from gridmap.workspace import store as io
+    from gridmap.join.core import build_hierarchy
 
     if isinstance(workspace, io.Workspace):
         ws = workspace
@@ -491,7 +491,7 @@ def workspace_locators(workspace, engine: str = "index"):
         )
     hierarchy = build_hierarchy(ws.layers)
     if engine == "index":
-        from gridmap.index import cache_dir_for, locators_for
+        from gridmap.join.index import cache_dir_for, locators_for
 
         cache = cache_dir_for(ws.path) if ws.path else None
         return hierarchy, locators_for(hierarchy, cache_dir=cache, signature=ws.signature)
@@ -523,7 +523,7 @@ def assign_file(
         ``*.parquet``: one GeoParquet file; anything else: a directory of
         ``part-NNNNN.parquet`` files, one per chunk.
     workspace
-        Workspace path or :class:`gridmap.io.Workspace` with the polygons.
+        Workspace path or :class:`gridmap.workspace.store.Workspace` with the polygons.
     chunk_size
         Points per chunk (memory is about one chunk plus the index).
     engine
@@ -549,7 +549,7 @@ def assign_file(
     src = open_points(points_path, layer=layer)
     shift = None
     if crs is not None:
-        from gridmap.crs import WGS84, parse_crs
+        from gridmap.coords.crs import WGS84, parse_crs
 
         cs = parse_crs(crs)
         shift = cs.kind if cs.is_shifted else None
@@ -602,7 +602,7 @@ def assign_file(
 
     try:
         if single:
-            from gridmap.io import atomic_write_file
+            from gridmap.workspace.store import atomic_write_file
 
             atomic_write_file(out, run)
         else:

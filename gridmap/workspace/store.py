@@ -33,12 +33,11 @@ from gridmap.errors import (
     WorkspaceBusyError,
     WorkspaceError,
 )
-from gridmap.schema import LAYERS
+from gridmap.datasets import get_path
+from gridmap.workspace.schema import LAYERS
 
 #: Environment variable naming the default workspace.
 WORKSPACE_ENV = "GRIDMAP_WORKSPACE"
-SAMPLE_NAME = "community.gpkg"
-_REPO_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "geo" / SAMPLE_NAME
 #: Seconds a writer waits for another writer before WorkspaceBusyError
 #: (``$GRIDMAP_LOCK_TIMEOUT`` overrides the default of 10).
 LOCK_TIMEOUT_S = float(os.environ.get("GRIDMAP_LOCK_TIMEOUT") or 10.0)
@@ -51,17 +50,13 @@ TMP_SUFFIX = ".tmp.gpkg"
 def default_workspace() -> Path:
     """Return the workspace used when none is named.
 
-    ``$GRIDMAP_WORKSPACE`` if set, else ``data/geo/community.gpkg`` in the
-    current directory if it exists, else the sample workspace shipped with the
-    source tree.
+    ``$GRIDMAP_WORKSPACE`` if set, else the sample workspace shipped in the
+    package (:func:`gridmap.datasets.get_path`).
     """
     env = os.environ.get(WORKSPACE_ENV)
     if env:
         return Path(env)
-    local = Path("data") / "geo" / SAMPLE_NAME
-    if local.exists():
-        return local
-    return _REPO_SAMPLE
+    return get_path("community")
 
 
 def resolve_workspace(path: str | os.PathLike | None, *, must_exist: bool = True) -> Path:
@@ -82,7 +77,7 @@ def resolve_workspace(path: str | os.PathLike | None, *, must_exist: bool = True
     if must_exist and not p.exists():
         raise WorkspaceError(
             "workspace not found. Give the path of a .gpkg file, or run "
-            "'gridmap synth data/geo/community.gpkg' to make the sample.",
+            "'gridmap synth community.gpkg' to make a sample workspace.",
             file=str(p),
         )
     if must_exist and p.stat().st_size == 0:
@@ -164,7 +159,7 @@ def read_layer(
     path
         Workspace file.
     layer
-        Layer name (see :mod:`gridmap.schema`).
+        Layer name (see :mod:`gridmap.workspace.schema`).
     missing_ok
         Return None instead of raising when the layer does not exist.
     columns, bbox

@@ -1,6 +1,6 @@
 """Planning standards: default radii and per-grid rules from a TOML file.
 
-The packaged file ``gridmap/standards.toml`` documents every default with its
+The packaged file ``gridmap/analysis/standards.toml`` documents every default with its
 source. A user's file replaces it completely (``--standards FILE``).
 :func:`check_standards` evaluates every rule for every grid and reports the
 figure, the threshold and pass/fail (``None`` when the figure is not
@@ -20,7 +20,7 @@ import pandas as pd
 
 from gridmap.errors import InputFileError, SchemaError
 
-#: Indicators a rule may name (columns of :func:`gridmap.coverage.grid_indicators`).
+#: Indicators a rule may name (columns of :func:`gridmap.analysis.coverage.grid_indicators`).
 #: ``coverage_share`` and ``access_2sfca`` also need ``facility`` (and use ``radius_m``).
 SIMPLE_INDICATORS = (
     "households",
@@ -120,7 +120,7 @@ def _fmt(v: float) -> str:
 
 def default_standards_path() -> Path:
     """The packaged ``standards.toml``."""
-    return Path(str(resources.files("gridmap").joinpath("standards.toml")))
+    return Path(str(resources.files("gridmap.analysis").joinpath("standards.toml")))
 
 
 def load_standards(path: str | os.PathLike | Standards | None = None) -> Standards:
@@ -229,13 +229,13 @@ def check_standards(ws, rules=None, *, distance: str = "auto", indicators=None) 
     Parameters
     ----------
     ws
-        A :class:`gridmap.io.Workspace` or a workspace path.
+        A :class:`gridmap.workspace.store.Workspace` or a workspace path.
     rules
         A standards file path, a :class:`Standards`, or None for the packaged file.
     distance
-        ``"auto"``, ``"euclidean"`` or ``"network"`` (as :func:`gridmap.coverage.compute_coverage`).
+        ``"auto"``, ``"euclidean"`` or ``"network"`` (as :func:`gridmap.analysis.coverage.compute_coverage`).
     indicators
-        Precomputed :func:`gridmap.coverage.grid_indicators` output to reuse.
+        Precomputed :func:`gridmap.analysis.coverage.grid_indicators` output to reuse.
 
     Returns
     -------
@@ -244,7 +244,7 @@ def check_standards(ws, rules=None, *, distance: str = "auto", indicators=None) 
         (None when not available), ``threshold``, ``passed`` (True/False, None
         when the value is not available), ``source``.
     """
-    from gridmap.coverage import grid_indicators
+    from gridmap.analysis.coverage import grid_indicators
 
     std = load_standards(rules)
     ind = indicators

@@ -1,6 +1,6 @@
 """Deterministic synthetic community (or city) generator.
 
-The sample workspace ``data/geo/community.gpkg`` and the city-size benchmark
+The sample workspace ``gridmap/datasets/data/community.gpkg`` and the city-size benchmark
 data are made here. Everything is **synthetic**: streets, buildings, names and
 phone numbers are invented; any resemblance to real people is accidental.
 
@@ -1155,7 +1155,7 @@ def synth_workspace(
     Layers already in the file are replaced; other layers are removed, so the
     result holds exactly the generated layers. See :func:`synth_layers`.
     """
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     p = Path(path)
     if p.suffix.lower() != ".gpkg":

@@ -8,7 +8,7 @@ Two kinds of input are read:
   and XLSX.
 
 Coordinates are converted to WGS84 (EPSG:4326). GCJ-02 (Amap, Tencent) and
-BD-09 (Baidu) go through the exact iterative inverse in :mod:`gridmap.crs`.
+BD-09 (Baidu) go through the exact iterative inverse in :mod:`gridmap.coords.crs`.
 
 Row numbers in every message are the ones a user sees: for CSV and XLSX the
 spreadsheet row (the header is row 1, the first data row is row 2); for vector
@@ -37,10 +37,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from gridmap import crs as gcrs
-from gridmap import io as gio
+from gridmap.coords import crs as gcrs
+from gridmap.workspace import store as gio
 from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
-from gridmap.schema import (
+from gridmap.workspace.schema import (
     ASSIGN_COLUMNS,
     LAYERS,
     PERSONAL_COLUMNS,
@@ -1305,7 +1305,7 @@ def _check_polygons(
     gdf: gpd.GeoDataFrame, id_col: str, *, repair: bool, notes: list[str]
 ) -> tuple[gpd.GeoDataFrame, list[RowProblem]]:
     """Invalid polygons are bad rows, or repaired with ``repair`` (listed in ``notes``)."""
-    from gridmap.validation import make_polygonal_valid
+    from gridmap.checks.validation import make_polygonal_valid
 
     geoms = gdf.geometry.values
     poly = np.isin(np.asarray(gdf.geom_type.values, dtype=object), ["Polygon", "MultiPolygon"])
@@ -1360,7 +1360,7 @@ def _check_shift(gdf: gpd.GeoDataFrame, ws_path: Path, data: ImportedData, layer
     level = next((lv for lv in POLYGON_LEVELS if lv in names and lv != layer), None)
     if level is None:
         return
-    from gridmap.join import point_coordinates, reference_locator
+    from gridmap.join.core import point_coordinates, reference_locator
 
     polys = gio.read_layer(ws_path, level)
     if polys is None or not len(polys):
@@ -1390,7 +1390,7 @@ def shift_suspicion(x: np.ndarray, y: np.ndarray, locate) -> tuple[str, int, int
     x, y
         Point coordinates as given (degrees).
     locate
-        A locator (:func:`gridmap.join.reference_locator`) of the polygons.
+        A locator (:func:`gridmap.join.core.reference_locator`) of the polygons.
 
     Returns
     -------
@@ -1448,7 +1448,7 @@ def import_layer(
     :class:`~gridmap.errors.CoordinateError` / :class:`~gridmap.errors.SchemaError`
     lists the rows. With ``skip_bad_rows``, the good rows are written and the
     skipped rows go to ``report`` (default ``<input>.skipped.csv`` next to the
-    input). The write is atomic (:func:`gridmap.io.write_layers`): a failed
+    input). The write is atomic (:func:`gridmap.workspace.store.write_layers`): a failed
     import leaves the workspace byte-for-byte as it was.
 
     Parameters
@@ -1456,7 +1456,7 @@ def import_layer(
     workspace
         Workspace GeoPackage (created if it does not exist); None = default.
     layer
-        Target layer, one of :data:`gridmap.schema.LAYERS`.
+        Target layer, one of :data:`gridmap.workspace.schema.LAYERS`.
     file
         Input file; see :func:`read_input` for the remaining options.
     max_distance_m
@@ -1464,7 +1464,7 @@ def import_layer(
         None or 0 disables the check.
     make_valid
         Repair invalid polygons (self-intersections...) with
-        :func:`gridmap.validation.make_polygonal_valid` instead of treating
+        :func:`gridmap.checks.validation.make_polygonal_valid` instead of treating
         them as bad rows; the repaired ids are listed in the report's notes.
     shift_check
         For points given as WGS84, refuse the file when they fall in the

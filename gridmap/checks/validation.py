@@ -31,7 +31,7 @@ crs_shift_suspected       warning   points fit the micro-grids only when read as
 ========================  ========  =================================================
 
 Areas are computed in a metric CRS chosen from the data
-(:func:`gridmap.crs.metric_crs_for`). Overlaps, gaps and outside parts smaller
+(:func:`gridmap.coords.crs.metric_crs_for`). Overlaps, gaps and outside parts smaller
 than :data:`AREA_TOLERANCE_M2` (0.5 m²) are ignored as digitising slivers.
 """
 
@@ -48,10 +48,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from gridmap import io as gio
-from gridmap.crs import WGS84, metric_crs_for
-from gridmap.importer import shift_suspicion
-from gridmap.join import (
+from gridmap.workspace import store as gio
+from gridmap.coords.crs import WGS84, metric_crs_for
+from gridmap.ingest.importer import shift_suspicion
+from gridmap.join.core import (
     _as_str_id,
     assign_points,
     build_hierarchy,
@@ -59,7 +59,7 @@ from gridmap.join import (
     nearest_polygon,
     point_coordinates,
 )
-from gridmap.schema import (
+from gridmap.workspace.schema import (
     GRIDS,
     HOUSEHOLDS,
     LAYERS,

@@ -1,6 +1,6 @@
 """A fast exact point-in-polygon index: which polygon of a layer covers each point.
 
-Same answers as :func:`gridmap.join.reference_locator` (shapely STRtree with
+Same answers as :func:`gridmap.join.core.reference_locator` (shapely STRtree with
 ``intersects``) on every point, several times faster on large batches.
 
 Design
@@ -30,7 +30,7 @@ Design
   cells.
 
 Build an index once per layer (:func:`build_index`); :func:`locators_for`
-builds or loads one per level of a :class:`~gridmap.join.Hierarchy` and caches
+builds or loads one per level of a :class:`~gridmap.join.core.Hierarchy` and caches
 it on disk next to the workspace (keyed by a hash of the layer's ids and
 geometries, so a changed layer gets a new index).
 """
@@ -366,7 +366,7 @@ def _tile_table(tiles_per_side, tile_shift, child0, node_depth, depth):
 
 
 def _as_str_id(v) -> str | None:
-    from gridmap.join import _as_str_id as f
+    from gridmap.join.core import _as_str_id as f
 
     return f(v)
 
@@ -376,7 +376,7 @@ class CellIndex:
     """An exact cell index over one polygon layer; call it like a locator.
 
     ``index(x, y)`` returns an object array of ids (None where no polygon
-    covers the point), exactly like :func:`gridmap.join.reference_locator`.
+    covers the point), exactly like :func:`gridmap.join.core.reference_locator`.
     """
 
     ids: np.ndarray  # polygon ids in rank (string) order
@@ -504,7 +504,7 @@ class CellIndex:
     # -- persistence -------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the index to ``path`` (an ``.npz`` file) atomically."""
-        from gridmap.io import atomic_write_file
+        from gridmap.workspace.store import atomic_write_file
 
         meta = {
             "version": FORMAT_VERSION,
@@ -1062,7 +1062,7 @@ def locators_for(hierarchy, cache_dir=None, signature=None) -> dict[str, CellInd
     Parameters
     ----------
     hierarchy
-        A :class:`gridmap.join.Hierarchy`.
+        A :class:`gridmap.join.core.Hierarchy`.
     cache_dir
         Directory to keep built indexes in (see :func:`cache_dir_for`); None
         builds them in memory only.
@@ -1075,7 +1075,7 @@ def locators_for(hierarchy, cache_dir=None, signature=None) -> dict[str, CellInd
     dict
         Level -> :class:`CellIndex` (callable ``(x, y) -> ids``).
     """
-    from gridmap.schema import LAYERS
+    from gridmap.workspace.schema import LAYERS
 
     return {
         level: cached_index(gdf, LAYERS[level].id_column, cache_dir, level)

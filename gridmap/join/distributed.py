@@ -1,6 +1,6 @@
 """The join on Dask: many machines (or all local cores) over partitioned GeoParquet.
 
-:func:`assign_dask` runs the same join as :func:`gridmap.largeio.assign_file`
+:func:`assign_dask` runs the same join as :func:`gridmap.join.stream.assign_file`
 on a dask.distributed cluster:
 
 * a LocalCluster by default, or an existing scheduler (``tcp://HOST:PORT``);
@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from gridmap.errors import GridmapError, InputFileError, SchemaError
-from gridmap.largeio import (
+from gridmap.join.stream import (
     DEFAULT_CHUNK,
     _tmp_dir_next_to,
     _with_geo,
@@ -70,7 +70,7 @@ class DaskAssignResult:
 def _assign_part(src: str, dst: str, payload: _Payload) -> dict:
     """Worker task: read one GeoParquet part, join it, write the output part."""
     if payload.numba_threads:
-        from gridmap.index import set_threads
+        from gridmap.join.index import set_threads
 
         set_threads(payload.numba_threads)
     counts: dict[str, int] = {}
@@ -104,7 +104,7 @@ def _assign_part(src: str, dst: str, payload: _Payload) -> dict:
     if writer is None:  # an empty part still gets an (empty) output part
         import pyarrow as pa
 
-        from gridmap.largeio import RESULT_FIELDS
+        from gridmap.join.stream import RESULT_FIELDS
 
         schema = pq.read_schema(src)
         empty = schema.empty_table()
@@ -148,7 +148,7 @@ def assign_dask(
         Output directory, one ``part-NNNNN.parquet`` per input part (same
         order). Replaced atomically when the run succeeds.
     workspace
-        Workspace path or :class:`gridmap.io.Workspace` with the polygons.
+        Workspace path or :class:`gridmap.workspace.store.Workspace` with the polygons.
     scheduler
         ``tcp://HOST:PORT`` of a running ``dask scheduler``; None starts a
         LocalCluster with ``n_workers`` workers.
@@ -175,7 +175,7 @@ def assign_dask(
     """
     from distributed import Client, LocalCluster
 
-    from gridmap.largeio import workspace_locators
+    from gridmap.join.stream import workspace_locators
 
     t0 = time.perf_counter()
     if not Path(points_parquet_dir).exists():

@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.crs import metric_crs_for
+from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import LayerNotFoundError, SchemaError
-from gridmap.schema import ASSIGN_COLUMNS, LAYERS, POINT_LAYERS, POLYGON_LEVELS
+from gridmap.workspace.schema import ASSIGN_COLUMNS, LAYERS, POINT_LAYERS, POLYGON_LEVELS
 
 #: Extra columns written by the join besides the four id columns.
 LEVEL_COLUMN = "assigned_level"
@@ -182,7 +182,7 @@ def build_hierarchy(layers: Mapping[str, gpd.GeoDataFrame]) -> Hierarchy:
     Parameters
     ----------
     layers
-        Layer name -> GeoDataFrame (a :class:`~gridmap.io.Workspace`'s
+        Layer name -> GeoDataFrame (a :class:`~gridmap.workspace.store.Workspace`'s
         ``layers`` works). Missing levels are skipped.
 
     Raises
@@ -520,11 +520,11 @@ def assign_workspace(
     write
         False to compute without writing.
     engine
-        ``"index"`` (default: the exact cell index of :mod:`gridmap.index`,
+        ``"index"`` (default: the exact cell index of :mod:`gridmap.join.index`,
         cached in ``<workspace>.gridmap-index/``; same answers as the
         reference on every point) or ``"reference"`` (shapely STRtree).
     """
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     path = io.resolve_workspace(workspace)
     if write and out is not None and Path(out).suffix.lower() != ".gpkg":
@@ -547,13 +547,13 @@ def _assign_workspace(
     write: bool,
     engine: str,
 ) -> AssignResult:
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     ws = io.load_workspace(path)
     hierarchy = build_hierarchy(ws.layers)
     locators = None
     if engine == "index":
-        from gridmap.index import cache_dir_for, locators_for  # the fast exact index
+        from gridmap.join.index import cache_dir_for, locators_for  # the fast exact index
 
         locators = locators_for(hierarchy, cache_dir=cache_dir_for(path), signature=ws.signature)
     elif engine != "reference":

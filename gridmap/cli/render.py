@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gridmap.join import NEAREST_COLUMN, NEAREST_DIST_COLUMN, AssignResult
-from gridmap.schema import POINT_LAYERS
+from gridmap.join.core import NEAREST_COLUMN, NEAREST_DIST_COLUMN, AssignResult
+from gridmap.workspace.schema import POINT_LAYERS
 
 LEVEL_LABELS = {
     "microgrids": "micro-grid",

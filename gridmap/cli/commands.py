@@ -38,7 +38,7 @@ class Fmt(StrEnum):
 WorkspaceArg = Annotated[
     Path | None,
     typer.Argument(
-        help="Workspace GeoPackage (default: $GRIDMAP_WORKSPACE or the sample data/geo/community.gpkg)."
+        help="Workspace GeoPackage (default: $GRIDMAP_WORKSPACE or the packaged sample)."
     ),
 ]
 WorkspaceOpt = Annotated[
@@ -143,10 +143,10 @@ def assign(
     smallest id wins on shared edges and overlaps). Points outside every
     micro-grid are listed with the nearest micro-grid and the distance.
 
-    Example: gridmap assign data/geo/community.gpkg --out /tmp/assigned.gpkg
+    Example: gridmap assign community.gpkg --out /tmp/assigned.gpkg
 
     Large files (streamed in chunks, GeoParquet out):
-    gridmap assign data/geo/community.gpkg --points city_points/ --out assigned.parquet
+    gridmap assign community.gpkg --points city_points/ --out assigned.parquet
 
     On Dask: gridmap assign WS --engine dask --points parts/ --out out_dir [--scheduler tcp://HOST:8786]
     """
@@ -158,7 +158,7 @@ def assign(
         if points is None or out is None:
             raise SchemaError("this needs --points FILE and --out X.parquet or DIR")
         if engine == "dask":
-            from gridmap.distributed import assign_dask
+            from gridmap.join.distributed import assign_dask
 
             if crs is not None:
                 raise SchemaError(
@@ -177,7 +177,7 @@ def assign(
                     chunk_size=chunk_size,
                 )
         else:
-            from gridmap.largeio import assign_file
+            from gridmap.join.stream import assign_file
 
             res = assign_file(
                 points,
@@ -195,8 +195,8 @@ def assign(
             for lvl, n in sorted(res.by_level.items()):
                 console.print(f"  {lvl}: {n}")
         return
-    from gridmap.join import assign_workspace
-    from gridmap.report import print_assign_summary
+    from gridmap.join.core import assign_workspace
+    from gridmap.cli.render import print_assign_summary
 
     with progress() as bar:
         bar.add_task("assigning points to grids", total=None)
@@ -232,11 +232,11 @@ def synth(
 
     Examples:
 
-      gridmap synth data/geo/community.gpkg
+      gridmap synth community.gpkg
 
       gridmap synth /tmp/city.gpkg --households 2000000 --microgrids 50000
     """
-    from gridmap.synth import synth_workspace
+    from gridmap.datasets.synth import synth_workspace
 
     with progress() as bar:
         task = bar.add_task("generating", total=None)
@@ -251,7 +251,7 @@ def synth(
         )
     import pyogrio
 
-    from gridmap.io import list_layers
+    from gridmap.workspace.store import list_layers
 
     counts = {
         name: int(pyogrio.read_info(path, layer=name)["features"]) for name in list_layers(path)
@@ -318,11 +318,11 @@ def import_cmd(
     With --skip-bad-rows the good rows are imported and the bad ones written
     to a CSV report. Personal columns are kept but never printed.
 
-    Example: gridmap import households ledger.csv --crs gcj02 -w data/geo/community.gpkg
+    Example: gridmap import households ledger.csv --crs gcj02 -w community.gpkg
     """
     from rich.markup import escape
 
-    from gridmap.importer import import_layer
+    from gridmap.ingest.importer import import_layer
 
     with progress() as bar:
         bar.add_task(f"importing {file.name}", total=None)
@@ -392,10 +392,10 @@ def validate(
     (m²) or distance (m) where it applies. Exit code 1 when errors are found,
     0 when there are only warnings or nothing.
 
-    Example: gridmap validate data/geo/community.gpkg --format json
+    Example: gridmap validate community.gpkg --format json
     """
-    from gridmap.validation import print_report
-    from gridmap.validation import validate as run_validation
+    from gridmap.checks.validation import print_report
+    from gridmap.checks.validation import validate as run_validation
 
     with progress() as bar:
         bar.add_task("validating", total=None)
@@ -465,8 +465,8 @@ def coverage(
       gridmap coverage --facility parking --format json
       gridmap coverage --facility charging_piles --out coverage.xlsx --propose 3
     """
-    from gridmap import io as gio
-    from gridmap.coverage import (
+    from gridmap.workspace import store as gio
+    from gridmap.analysis.coverage import (
         compute_coverage,
         grid_indicators,
         make_context,
@@ -474,8 +474,8 @@ def coverage(
         write_coverage,
     )
     from gridmap.errors import SchemaError
-    from gridmap.siting import propose_sites, sites_to_json
-    from gridmap.standards import check_standards, load_standards
+    from gridmap.analysis.siting import propose_sites, sites_to_json
+    from gridmap.analysis.standards import check_standards, load_standards
 
     if level not in ("community", "zone", "grid", "microgrid"):
         raise SchemaError(f"unknown level '{level}' (use community, zone, grid or microgrid)")
@@ -528,7 +528,7 @@ def coverage(
             doc["written_to"] = str(out)
         print_json(doc)
         return
-    from gridmap.coverage import print_coverage
+    from gridmap.analysis.coverage import print_coverage
 
     print_coverage(result, level, console, checks=checks, sites=sites, out=out)
 
@@ -569,8 +569,8 @@ def locate(
       gridmap locate --lon 111.47497 --lat 35.64103 --crs gcj02
       gridmap locate --batch 工单.xlsx --column 地址 --out 工单-网格.xlsx
     """
-    from gridmap.lookup import batch_summary, locate_file, registry_for
-    from gridmap.lookup import locate as _locate
+    from gridmap.lookup.matching import batch_summary, locate_file, registry_for
+    from gridmap.lookup.matching import locate as _locate
 
     if batch is not None:
         if address is not None or lon is not None or lat is not None:
@@ -700,9 +700,9 @@ def map_(
     basemap tiles need a network; use --basemap none for none at all). Households
     appear only as counts; names and phones only with --include-personal.
 
-    Example: gridmap map data/geo/community.gpkg --out maps/community.html --png maps/community.png
+    Example: gridmap map community.gpkg --out maps/community.html --png maps/community.png
     """
-    from gridmap import io
+    from gridmap.workspace import store as io
     from gridmap.maps.builder import (
         check_basemap,
         prepare_map,
@@ -711,7 +711,7 @@ def map_(
         write_html,
     )
     from gridmap.maps.i18n import check_lang
-    from gridmap.summary import print_summary, summarise_workspace
+    from gridmap.analysis.summary import print_summary, summarise_workspace
 
     check_lang(lang)
     check_basemap(basemap, lang)  # fail before the work on a bad basemap / missing key
@@ -775,7 +775,7 @@ def serve(
     Without keys everyone is anonymous and sees boundaries, facilities and
     per-grid aggregates only. Make a key with 'python -m gridmap.api.auth'.
 
-    Example: gridmap serve data/geo/community.gpkg --port 8000 --keys keys.toml
+    Example: gridmap serve community.gpkg --port 8000 --keys keys.toml
     """
     import os
 
@@ -783,7 +783,7 @@ def serve(
 
     from gridmap.api.auth import KeyStore
     from gridmap.api.settings import check_port_free
-    from gridmap.io import list_layers, resolve_workspace
+    from gridmap.workspace.store import list_layers, resolve_workspace
 
     path = resolve_workspace(workspace)
     list_layers(path)  # not a GeoPackage: one clear line now, not a server traceback
@@ -831,6 +831,3 @@ def main() -> None:
             sys.exit(exc.exit_code)
         raise
 
-
-if __name__ == "__main__":
-    main()

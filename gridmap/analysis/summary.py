@@ -2,7 +2,7 @@
 
 Three parts: the layers and their feature counts, households per grid (a
 compact table), and the households that no micro-grid covers, with the nearest
-micro-grid and the distance from :mod:`gridmap.join`. Only ids and counts are
+micro-grid and the distance from :mod:`gridmap.join.core`. Only ids and counts are
 printed: no names, phones or addresses.
 """
 
@@ -18,15 +18,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gridmap import io
-from gridmap.join import (
+from gridmap.workspace import store as io
+from gridmap.join.core import (
     LEVEL_COLUMN,
     NEAREST_COLUMN,
     NEAREST_DIST_COLUMN,
     assign_points,
     build_hierarchy,
 )
-from gridmap.schema import GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS, POLYGON_LEVELS
+from gridmap.workspace.schema import GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS, POLYGON_LEVELS
 
 #: How many unassigned households are listed by id.
 SHOW_UNASSIGNED = 5
@@ -76,9 +76,9 @@ def summarise_workspace(
     Parameters
     ----------
     workspace
-        A workspace path or a loaded :class:`~gridmap.io.Workspace`.
+        A workspace path or a loaded :class:`~gridmap.workspace.store.Workspace`.
     assignment
-        The households' :func:`gridmap.join.assign_points` result, if already
+        The households' :func:`gridmap.join.core.assign_points` result, if already
         computed (the map builder passes its own); computed here otherwise.
     """
     ws = workspace if isinstance(workspace, io.Workspace) else io.load_workspace(workspace)

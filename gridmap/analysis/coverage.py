@@ -7,21 +7,21 @@
 * :func:`two_step_fca` is the capacity-aware accessibility (2SFCA): a pile
   with 8 ports counts for more than a pile with 1 port.
 * :func:`grid_indicators` gives one row per grid with the supply indicators
-  that :func:`gridmap.standards.check_standards` checks.
+  that :func:`gridmap.analysis.standards.check_standards` checks.
 
 Distances
     ``euclidean``: straight line. Point facilities use a KD-tree
     (``scipy.spatial.cKDTree``); polygon facilities (parking lots drawn as
     areas) use the exact distance to the polygon (0 inside it) with shapely's
     STRtree. ``network``: walking distance along the ``roads`` layer (see
-    :mod:`gridmap.network`); polygons enter the network at the street point
+    :mod:`gridmap.analysis.network`); polygons enter the network at the street point
     nearest to the polygon and wherever a street crosses or touches their
     edge. ``auto`` uses the network when the workspace has a
     non-empty ``roads`` layer, else straight lines; results say which.
 
 Households
     Their micro-grid, grid, zone and community are recomputed with the core
-    join (:func:`gridmap.join.assign_points`) rather than trusting columns a
+    join (:func:`gridmap.join.core.assign_points`) rather than trusting columns a
     possibly stale ``gridmap assign`` left on the layer. Households without a
     location are left out of every count and listed in the notes. Households
     that cannot reach any facility along the streets (a separate piece of
@@ -43,12 +43,12 @@ import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
-from gridmap import io
-from gridmap.crs import metric_crs_for
+from gridmap.workspace import store as io
+from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import GridmapError, LayerNotFoundError, SchemaError
-from gridmap.join import Hierarchy, assign_points, build_hierarchy, point_coordinates
-from gridmap.schema import LAYERS
-from gridmap.standards import Standards, facility_column, load_standards
+from gridmap.join.core import Hierarchy, assign_points, build_hierarchy, point_coordinates
+from gridmap.workspace.schema import LAYERS
+from gridmap.analysis.standards import Standards, facility_column, load_standards
 
 #: Result level key -> (workspace layer, id column).
 LEVELS: dict[str, tuple[str, str]] = {
@@ -153,7 +153,7 @@ class CoverageContext:
     metric: pyproj.CRS
     hierarchy: Hierarchy | None
     distance: str  # resolved: "euclidean" or "network"
-    network: object | None = None  # gridmap.network.RoadNetwork
+    network: object | None = None  # gridmap.analysis.network.RoadNetwork
     notes: list[str] = field(default_factory=list)
     has_residents: bool = False
     has_elderly: bool = False
@@ -193,7 +193,7 @@ def make_context(
     distance
         ``"auto"`` (network when a ``roads`` layer exists), ``"euclidean"`` or ``"network"``.
     hierarchy, locators
-        Reuse a :class:`gridmap.join.Hierarchy` / fast locators (see :mod:`gridmap.index`).
+        Reuse a :class:`gridmap.join.core.Hierarchy` / fast locators (see :mod:`gridmap.join.index`).
 
     Raises
     ------
@@ -295,7 +295,7 @@ def make_context(
     )
     net = None
     if mode == "network":
-        from gridmap.network import build_network
+        from gridmap.analysis.network import build_network
 
         net = build_network(ws.get("roads"), crs=metric)
         notes.extend(net.notes)
@@ -449,7 +449,7 @@ def pairs_euclidean(points: np.ndarray, facilities: np.ndarray, radius_m: float)
 
 
 def _routing(ctx: CoverageContext, fac: Facilities):
-    from gridmap.network import route
+    from gridmap.analysis.network import route
 
     key = (fac.layer, len(fac.geoms), id(fac.geoms))
     if key not in ctx._routing:
@@ -672,7 +672,7 @@ def compute_coverage(
     Parameters
     ----------
     ws
-        A :class:`gridmap.io.Workspace` (or a workspace path).
+        A :class:`gridmap.workspace.store.Workspace` (or a workspace path).
     facility
         Facility layer: ``service_stations``, ``charging_piles``, ``parking``
         (any point/polygon layer of the workspace works).
@@ -683,7 +683,7 @@ def compute_coverage(
         ``"auto"`` (network when the workspace has ``roads``), ``"euclidean"``
         or ``"network"``.
     standards
-        Standards file (or :class:`~gridmap.standards.Standards`) for default radii.
+        Standards file (or :class:`~gridmap.analysis.standards.Standards`) for default radii.
     context
         A :class:`CoverageContext` from :func:`make_context`, to reuse located households.
 
@@ -892,7 +892,7 @@ def grid_indicators(
     Ratios are NaN (n/a) where the denominator is 0: every indicator column is
     finite or NaN, never infinite, so maps can colour them directly. (A grid
     with households but no station has households_per_station NaN;
-    :func:`gridmap.standards.check_standards` still fails it against a maximum.)
+    :func:`gridmap.analysis.standards.check_standards` still fails it against a maximum.)
     The notes are in ``result.attrs["notes"]``.
     """
     std = load_standards(standards)

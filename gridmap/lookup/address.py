@@ -12,7 +12,7 @@ A resident, a ledger or a phone note may write the same flat as
 :func:`normalise_text` folds all of these to one canonical spelling
 (``西南街3号楼2单元501室``) and :func:`parse_address` splits it into a
 :class:`ParsedAddress` (street/compound, building, unit, room). Nothing here
-knows the registry; :mod:`gridmap.lookup` does the matching.
+knows the registry; :mod:`gridmap.lookup.matching` does the matching.
 
 The only error raised is :class:`~gridmap.errors.AddressError` (empty or
 non-text input).

@@ -7,7 +7,7 @@ resident's request to the wrong person, so every answer carries a
 ``match_level`` and a ``score``, and anything less than clear comes back as
 ``status="ambiguous"`` with the candidates instead of a guess.
 
-Matching an address (see :func:`gridmap.address.parse_address` for the
+Matching an address (see :func:`gridmap.lookup.address.parse_address` for the
 normalisation) runs in three steps:
 
 1. **exact**: street, building, unit and room all equal a registry record;
@@ -19,7 +19,7 @@ normalisation) runs in three steps:
    agree. A fuzzy answer needs a street score of at least ``accept`` and a
    clear lead (``margin``) over every other street, else it is ambiguous.
 
-Coordinates are answered by the core join (:mod:`gridmap.join`) with the
+Coordinates are answered by the core join (:mod:`gridmap.join.core`) with the
 hierarchy and its locators built once per registry, plus the distance to the
 micro-grid's and grid's boundary (a warning under ``near_boundary_m``) and the
 nearest service station.
@@ -45,8 +45,8 @@ import shapely
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from gridmap.address import ParsedAddress, format_address, parse_address, split_road_number
-from gridmap.crs import metric_crs_for, parse_crs, to_wgs84
+from gridmap.lookup.address import ParsedAddress, format_address, parse_address, split_road_number
+from gridmap.coords.crs import metric_crs_for, parse_crs, to_wgs84
 from gridmap.errors import (
     AddressError,
     CoordinateError,
@@ -54,8 +54,8 @@ from gridmap.errors import (
     InputFileError,
     LayerNotFoundError,
 )
-from gridmap.importer import detect_encoding
-from gridmap.join import (
+from gridmap.ingest.importer import detect_encoding
+from gridmap.join.core import (
     Hierarchy,
     _as_str_id,
     assign_arrays,
@@ -63,7 +63,7 @@ from gridmap.join import (
     build_hierarchy,
     point_coordinates,
 )
-from gridmap.schema import ASSIGN_COLUMNS, GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS
+from gridmap.workspace.schema import ASSIGN_COLUMNS, GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS
 
 #: Street score (0-100) a fuzzy answer needs to be given with status "ok".
 ACCEPT_SCORE = 60.0
@@ -387,7 +387,7 @@ class AddressRegistry:
         on its surface). With ``addresses=False`` only what coordinate lookups
         need is built (fast on city-size workspaces).
         """
-        from gridmap import io
+        from gridmap.workspace import store as io
 
         ws = workspace if isinstance(workspace, io.Workspace) else io.load_workspace(workspace)
         hierarchy = build_hierarchy(ws.layers)
@@ -458,7 +458,7 @@ class AddressRegistry:
         columns where present, otherwise from the core join on its lon/lat
         columns (in ``crs``) against ``workspace``.
         """
-        from gridmap import io
+        from gridmap.workspace import store as io
 
         df = read_table(file)
         src = str(file)
@@ -919,7 +919,7 @@ class AddressRegistry:
             return state
 
     def owners_at(self, lon: float, lat: float) -> tuple[Owner, str | None]:
-        """Core-join owners of one WGS84 point (same rules as :func:`gridmap.join.assign_points`)."""
+        """Core-join owners of one WGS84 point (same rules as :func:`gridmap.join.core.assign_points`)."""
         state = self._geo_state()
         x, y = np.array([lon], dtype=float), np.array([lat], dtype=float)
         out, level_col = assign_arrays(x, y, self.hierarchy, locators=state["locators"])
@@ -1058,7 +1058,7 @@ def registry_for(workspace=None, *, addresses: bool = True) -> AddressRegistry:
     cached full registry is reused; otherwise a light one is built and cached
     until a full one is asked for).
     """
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     if isinstance(workspace, io.Workspace):
         key = (str(Path(workspace.path).resolve()), workspace.signature)
@@ -1098,7 +1098,7 @@ def locate(
         A coordinate instead of an address; ``crs`` is ``wgs84``, ``gcj02``
         (Amap/Tencent), ``bd09`` (Baidu) or an EPSG code.
     workspace
-        Workspace path or :class:`~gridmap.io.Workspace` (default: the sample);
+        Workspace path or :class:`~gridmap.workspace.store.Workspace` (default: the sample);
         its registry is built once and cached.
     registry
         A registry to use instead of the workspace's.
@@ -1387,7 +1387,7 @@ def locate_file(
     The output (``.xlsx`` or ``.csv``, UTF-8 with BOM so Excel shows Chinese)
     is written atomically. Returns the path and the result table.
     """
-    from gridmap import io
+    from gridmap.workspace import store as io
 
     reg = registry if registry is not None else registry_for(workspace)
     df = read_table(file)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.coverage import (
+from gridmap.analysis.coverage import (
     Facilities,
     facility_distances,
     facility_pairs,
@@ -38,7 +38,7 @@ from gridmap.coverage import (
     make_context,
 )
 from gridmap.errors import LayerNotFoundError, SchemaError
-from gridmap.standards import load_standards
+from gridmap.analysis.standards import load_standards
 
 WEIGHTS = ("households", "residents", "elderly")
 CANDIDATE_KINDS = ("grid_centroids", "street_nodes")
@@ -184,7 +184,7 @@ def _candidates(ctx, candidates, notes: list[str]) -> tuple[np.ndarray, np.ndarr
                     file=str(ctx.ws.path),
                     layer="roads",
                 )
-            from gridmap.network import build_network
+            from gridmap.analysis.network import build_network
 
             net = build_network(ctx.ws.get("roads"), crs=ctx.metric)
         nodes = net.street_nodes()

@@ -1,0 +1,1 @@
+"""Analysis: distances (straight-line, walking network), coverage, indicators, standards, siting."""

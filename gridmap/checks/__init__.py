@@ -1,0 +1,1 @@
+"""Checks: geometry repair, hierarchy, id and point checks behind ``gridmap validate``."""

@@ -1,0 +1,5 @@
+"""The ``gridmap`` command line: thin Typer commands over the library, and ``render`` for all terminal output."""
+
+from gridmap.cli.commands import app, main
+
+__all__ = ["app", "main"]

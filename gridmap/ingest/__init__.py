@@ -1,0 +1,1 @@
+"""Ingest: reading office files (encodings, tables, vector formats, coordinates) into the workspace."""

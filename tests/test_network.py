@@ -11,10 +11,10 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon, box
 
-from gridmap.workspace import store as io
 from gridmap.analysis.coverage import compute_coverage
-from gridmap.errors import SchemaError
 from gridmap.analysis.network import build_network, route
+from gridmap.errors import SchemaError
+from gridmap.workspace import store as io
 
 CRS = "EPSG:32649"
 
@@ -232,3 +232,114 @@ def test_polygon_facility_is_reached_from_every_street_it_meets():
     hi, fj, dd = route(net, np.array([through, between])).pairs_within(hh, 60.0)
     got = {(int(a), int(b)): float(c) for a, b, c in zip(hi, fj, dd, strict=True)}
     assert got == pytest.approx({(0, 1): 55.0, (1, 1): 55.0, (2, 0): 53.0})
+
+
+# --- real street layers: any vertex counts, non-transitive snapping, levels (issue 12) ---
+
+
+def _end_moves(lines, net):
+    """How far each original street end is from the nearest node of the network."""
+    ends = np.array([c for ln in lines for c in (ln.coords[0], ln.coords[-1])])
+    d = np.hypot(*(net.xy[None, :, :] - ends[:, None, :]).transpose(2, 0, 1))
+    return d.min(axis=1)
+
+
+def test_touching_streets_of_two_and_three_vertices_build():
+    """Two streets with 2 and 3 vertices whose ends are 0.5 m apart (crashed: inhomogeneous shape)."""
+    lines = [
+        LineString([(0, 0), (100, 0)]),
+        LineString([(100.5, 0), (150, 50), (200, 50)]),
+        LineString([(200, 50), (210, 60), (220, 60), (230, 70)]),  # 4 vertices, shared end
+    ]
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    assert net.n_components() == 1
+    d, _ = route(net, np.array([Point(0, 0)])).household_distances(np.array([Point(230, 70)]))
+    expected = 100 + np.hypot(50, 50) + 50 + 2 * np.hypot(10, 10) + 10
+    assert d[0] == pytest.approx(expected, abs=0.6)
+
+
+def test_snapping_is_not_transitive():
+    """A chain of ends each 0.55 m apart spanning 2.2 m: no end moves more than snap_m."""
+    xs = [0.0, 0.55, 1.1, 1.65, 2.2]
+    lines = [
+        LineString([(x, 0.0), (x + 30 * np.cos(a), 30 * np.sin(a))])
+        for x, a in zip(xs, np.linspace(0.3, 2.8, len(xs)), strict=True)
+    ]
+    lines += [LineString([(1.1, 0.0), (1.1, -40.0)]), LineString([(2.2, 0.0), (40.0, -30.0)])]
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS, snap_m=1.0)
+    moves = _end_moves(lines, net)
+    assert moves.max() <= 1.0 + 1e-9
+    # the two points carrying two ends each stay where they are
+    assert moves[[4, 10, 12, 8]].max() == pytest.approx(0.0, abs=1e-9)
+    note = next(n for n in net.notes if "street ends were moved" in n)
+    assert note.startswith(f"roads: {int((moves > 1e-6).sum())} street ends")
+
+
+def test_snap_note_counts_real_moves_only():
+    """Ends meeting up to floating-point noise are joined, but not counted as moved."""
+    lines = [
+        LineString([(0, 0), (100, 0)]),
+        LineString([(1e-10, 1e-10), (0, 100)]),
+        LineString([(-1e-9, 0), (-100, 0)]),
+        LineString([(100.4, 0.3), (200, 0)]),  # the one real move: 0.5 m
+    ]
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    assert net.n_components() == 1
+    moved = [n for n in net.notes if "street ends were moved" in n]
+    assert moved == [
+        "roads: 1 street ends were moved by up to 0.50 m and joined to another street end within 1 m"
+    ]
+
+
+def test_duplicate_and_zero_length_segments_and_multilines():
+    """Repeated vertices, a zero-length line, a duplicated street and a multi-line agree with a clean copy."""
+    clean = lattice_roads(3)
+    messy = [
+        LineString([(0, 0), (0, 0), (100, 0), (100, 0), (200, 0)]),  # repeated vertices
+        LineString([(50, 50), (50, 50)]),  # zero length
+        shapely.MultiLineString([clean[1], clean[2]]),
+        clean[1],  # duplicate street
+        *clean[3:],
+        LineString(list(clean[4].coords)[::-1]),  # the same street drawn the other way
+    ]
+    a = build_network(gpd.GeoDataFrame(geometry=clean, crs=CRS), crs=CRS)
+    b = build_network(gpd.GeoDataFrame(geometry=messy, crs=CRS), crs=CRS)
+    assert len(a.edges) == len(b.edges) and a.lengths.sum() == pytest.approx(b.lengths.sum())
+    hh = shapely.points([[10, 30], [150, 170], [190, 5], [120, 90]])
+    fac = shapely.points([[100, 100]])
+    np.testing.assert_allclose(
+        route(a, fac).household_distances(hh)[0], route(b, fac).household_distances(hh)[0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("bridge", "yes"), ("layer", "1"), ("tunnel", "yes"), ("layer", -1)]
+)
+def test_overpass_crosses_without_junction(column, value):
+    """A bridge (or tunnel, or layer tag) over a street is no junction; ramps at its ends are."""
+    # street below: y=0 from x=0..200; bridge: x=100 from y=-100..100, joined to the street
+    # network only at its far ends through two side streets
+    below = LineString([(0, 0), (200, 0)])
+    over = LineString([(100, -100), (100, 100)])
+    side1 = LineString([(100, 100), (0, 100), (0, 0)])
+    side2 = LineString([(100, -100), (200, -100), (200, 0)])
+    tags = {column: [None, value, None, None]}
+    roads = gpd.GeoDataFrame(tags, geometry=[below, over, side1, side2], crs=CRS)
+    net = build_network(roads, crs=CRS)
+    assert any("without a junction" in n for n in net.notes)
+    fac = np.array([Point(110, -1)])  # by the lower street, 10 m from the bridge
+    d, _ = route(net, fac).household_distances(np.array([Point(101, 50)]))
+    # along the bridge to (100,100), the side street to (0,0), the street to x=110; 1 m access each
+    assert d[0] == pytest.approx(1 + 50 + 200 + 110 + 1)
+    plain = build_network(gpd.GeoDataFrame(geometry=[below, over, side1, side2], crs=CRS), crs=CRS)
+    d0, _ = route(plain, fac).household_distances(np.array([Point(101, 50)]))
+    assert d0[0] == pytest.approx(1 + 50 + 10 + 1)  # untagged: a crossing is a junction
+
+
+def test_street_ending_on_a_bridge_joins_it():
+    """Across levels, a street that ends on a bridge's vertex is connected there (a ramp)."""
+    bridge = LineString([(0, 0), (100, 0), (200, 0)])
+    ramp = LineString([(100, 0), (100, -50)])
+    roads = gpd.GeoDataFrame({"layer": [1, 0]}, geometry=[bridge, ramp], crs=CRS)
+    net = build_network(roads, crs=CRS)
+    assert net.n_components() == 1

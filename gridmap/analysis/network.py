@@ -1,12 +1,23 @@
 """Walking distances along a street network (the ``roads`` layer).
 
-The network is built from LineString street centre-lines in a metric CRS:
+The network is built from street centre-lines (LineString or MultiLineString,
+any number of vertices) in a metric CRS:
 
-* line ends closer than ``snap_m`` (default 1 m) are merged into one node, so
-  streets digitised with tiny gaps still connect;
-* crossing streets are noded where they cross (``shapely.union_all``), so a
-  walker can turn at every crossing (an overpass without a ramp is therefore
-  treated as a crossing: document such streets as separate layers);
+* line ends within ``snap_m`` (default 1 m) of each other are joined, so
+  streets digitised with tiny gaps still connect. Snapping is not transitive
+  and never moves an end further than ``snap_m``: ends at the same place form
+  one point, points carrying the most ends are kept first, and every other
+  point within ``snap_m`` of a kept point moves onto the nearest one (a chain
+  of ends 0.6 m apart is not pulled into one node). The note counts the ends
+  that moved by more than :data:`MOVE_EPS_M` (floating-point noise is no move);
+* streets are noded where they cross or touch (``shapely.union_all``), so a
+  walker can turn at every crossing. Where the layer carries OpenStreetMap-style
+  level tags (``layer``, ``bridge``, ``tunnel``; see :func:`street_levels`),
+  only streets of the same level are noded: a bridge crosses the street below
+  without a junction and connects where a street ends on it (its ramps).
+  Without such columns every crossing is a junction;
+* repeated vertices, zero-length lines, duplicated streets and lines with a
+  NaN vertex are dropped (the last with a note);
 * a dead end that stops short of another street by less than ``snap_m``
   (a T-junction undershoot) is joined to it by a short connector;
 * every edge is a straight two-point segment between two nodes and its length
@@ -124,55 +135,192 @@ def _dedupe_edges(edges: np.ndarray) -> np.ndarray:
     return np.unique(edges, axis=0).astype(np.int64)
 
 
-def _line_parts(roads: gpd.GeoDataFrame, notes: list[str]) -> np.ndarray:
-    geoms = roads.geometry.values
+_YES = {"yes", "true", "1", "y", "t"}
+_NO = {"", "no", "false", "0", "n", "f", "none", "nan", "<na>"}
+
+
+def _flag(values) -> np.ndarray:
+    """True where an OSM-style yes/no tag is set (``bridge=yes``, ``viaduct``, ``True``, 1)."""
+    out = np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            continue
+        if isinstance(v, bool | np.bool_):
+            out[i] = bool(v)
+            continue
+        text = str(v).strip().lower()
+        # any other value names a kind of bridge or tunnel (viaduct, culvert, building_passage)
+        out[i] = text in _YES or text not in _NO
+    return out
+
+
+def street_levels(roads: gpd.GeoDataFrame) -> np.ndarray | None:
+    """Vertical level of each street from OSM-style tags, or None when the layer has none.
+
+    ``layer`` (an integer, as in OpenStreetMap) wins where it is set; otherwise
+    ``bridge`` set means level 1 and ``tunnel`` set means level -1; everything
+    else is level 0. Streets on different levels cross without a junction.
+    """
+    cols = {c.lower(): c for c in roads.columns if isinstance(c, str)}
+    have = [k for k in ("layer", "bridge", "tunnel") if k in cols]
+    if not have:
+        return None
+    level = np.zeros(len(roads), dtype=np.int64)
+    if "bridge" in cols:
+        level[_flag(roads[cols["bridge"]].to_numpy(dtype=object))] = 1
+    if "tunnel" in cols:
+        level[_flag(roads[cols["tunnel"]].to_numpy(dtype=object))] = -1
+    if "layer" in cols:
+        import pandas as pd
+
+        raw = roads[cols["layer"]].astype("string").str.strip().str.replace("+", "", regex=False)
+        num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        ok = np.isfinite(num)
+        level[ok] = np.round(num[ok]).astype(np.int64)
+    return level
+
+
+def _line_parts(roads: gpd.GeoDataFrame, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Every street as a 2D LineString of positive length, with its level."""
+    geoms = np.asarray(roads.geometry.values)
+    levels = street_levels(roads)
+    if levels is None:
+        levels = np.zeros(len(geoms), dtype=np.int64)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if (~ok).sum():
         notes.append(f"roads: {int((~ok).sum())} features without geometry were ignored")
-    parts = shapely.get_parts(np.asarray(geoms[ok]))
+    parts, pidx = shapely.get_parts(shapely.force_2d(geoms[ok]), return_index=True)
+    plevel = levels[ok][pidx]
     kind = shapely.get_type_id(parts)
-    lines = parts[kind == 1]  # LineString
-    rings = parts[kind == 2]  # LinearRing
-    if len(rings):
-        lines = np.concatenate(
-            [lines, np.array([shapely.linestrings(shapely.get_coordinates(r)) for r in rings])]
-        )
-    other = int(((kind != 1) & (kind != 2)).sum())
+    is_ring = kind == 2
+    if is_ring.any():  # a LinearRing is a closed street (a loop)
+        coords, ridx = shapely.get_coordinates(parts[is_ring], return_index=True)
+        parts = parts.copy()
+        parts[np.flatnonzero(is_ring)] = shapely.linestrings(coords, indices=ridx)
+        kind = np.where(is_ring, 1, kind)
+    other = int((kind != 1).sum())
     if other:
         notes.append(f"roads: {other} non-line geometries (points/polygons) were ignored")
-    lines = lines[shapely.length(lines) > 0]
-    return lines
+    lines, plevel = parts[kind == 1], plevel[kind == 1]
+    coords, cidx = shapely.get_coordinates(lines, return_index=True)
+    bad = np.zeros(len(lines), dtype=bool)
+    bad[cidx[~np.isfinite(coords).all(axis=1)]] = True
+    if bad.any():
+        notes.append(
+            f"roads: {int(bad.sum())} street lines with a NaN or infinite vertex were ignored"
+        )
+    keep = ~bad & (shapely.length(lines) > 0)
+    return lines[keep], plevel[keep]
 
 
-def _snap_line_ends(lines: np.ndarray, snap_m: float, notes: list[str]) -> np.ndarray:
-    """Merge line end points closer than ``snap_m`` (to the mean of each cluster)."""
+#: An end that moves less than this (metres) is counted as not moved (floating-point noise).
+MOVE_EPS_M = 1e-6
+
+
+def _snap_line_ends(
+    lines: np.ndarray, snap_m: float, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Join street ends within ``snap_m`` of each other, moving no end further than that.
+
+    Ends at exactly the same place are one point. Points are taken in order of
+    how many ends they carry (a junction first), then west to east, south to
+    north; each point within ``snap_m`` of an earlier kept point moves onto the
+    nearest such point, otherwise it is kept where it is. Kept points never
+    move, so the snapping is not transitive: a chain of ends each 0.6 m apart
+    is not pulled into one node, and no end moves more than ``snap_m``.
+
+    Returns the lines with their ends moved and a mask of the lines that kept
+    a positive length (a street shorter than ``snap_m`` between two joined ends
+    collapses into the node).
+    """
+    keep = np.ones(len(lines), dtype=bool)
     if len(lines) == 0 or snap_m <= 0:
-        return lines
-    coords = [shapely.get_coordinates(g) for g in lines]
-    ends = np.array([[c[0], c[-1]] for c in coords]).reshape(-1, 2)
-    tree = cKDTree(ends)
-    pairs = tree.query_pairs(snap_m, output_type="ndarray")
+        return lines, keep
+    coords, cidx = shapely.get_coordinates(lines, return_index=True)
+    counts = np.bincount(cidx, minlength=len(lines))
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    last = first + counts - 1
+    ends = np.concatenate([coords[first], coords[last]])
+    pts, inv, mult = np.unique(ends, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    pairs = cKDTree(pts).query_pairs(snap_m, output_type="ndarray")
     if len(pairs) == 0:
-        return lines
-    m = len(ends)
-    adj = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
-    _, label = connected_components(adj, directed=False)
-    sums = np.zeros((label.max() + 1, 2))
-    np.add.at(sums, label, ends)
-    counts = np.bincount(label)
-    centre = sums / counts[:, None]
-    moved = np.hypot(*(centre[label] - ends).T)
-    n_moved = int((moved > 0).sum())
+        return lines, keep
+    m = len(pts)
+    adj = sparse.coo_matrix(
+        (
+            np.ones(2 * len(pairs)),
+            (np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]]),
+        ),
+        shape=(m, m),
+    ).tocsr()
+    involved = np.unique(pairs)
+    # junctions (many ends) first, then by coordinate: deterministic and independent of row order
+    order = involved[np.lexsort((pts[involved, 1], pts[involved, 0], -mult[involved]))]
+    target = np.arange(m)
+    is_rep = np.zeros(m, dtype=bool)
+    for p in order:
+        nb = adj.indices[adj.indptr[p] : adj.indptr[p + 1]]
+        nb = nb[is_rep[nb]]
+        if len(nb) == 0:
+            is_rep[p] = True
+            continue
+        d = np.hypot(*(pts[nb] - pts[p]).T)
+        target[p] = nb[np.argmin(d)]
+    new_pts = pts[target]
+    moved = np.hypot(*(new_pts - pts).T)
+    real = moved > MOVE_EPS_M
+    n_moved = int(mult[real].sum())
     if n_moved:
-        notes.append(f"roads: {n_moved} street ends within {snap_m:g} m of another were joined")
-    new_ends = centre[label].reshape(-1, 2, 2)
-    out = []
-    for c, (a, b) in zip(coords, new_ends, strict=True):
-        c = c.copy()
-        c[0], c[-1] = a, b
-        out.append(c)
-    res = shapely.linestrings(out) if out else lines
-    return res[shapely.length(res) > 0]
+        notes.append(
+            f"roads: {n_moved} street ends were moved by up to {moved[real].max():.2f} m "
+            f"and joined to another street end within {snap_m:g} m"
+        )
+    new_ends = new_pts[inv]
+    coords = coords.copy()
+    coords[first] = new_ends[: len(lines)]
+    coords[last] = new_ends[len(lines) :]
+    out = shapely.linestrings(coords, indices=cidx)
+    keep = shapely.length(out) > 0
+    return out, keep
+
+
+def _node_lines(lines: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Node the streets: split where streets of the same level cross or touch.
+
+    Streets on different levels (a bridge over a street) are joined only where
+    one of them ends on the other (a ramp), never where they merely cross.
+    Returns node coordinates (N, 2) and edges (E, 2).
+    """
+    seg_a, seg_b, seg_lvl = [], [], []
+    for lv in np.unique(level):
+        noded = shapely.get_parts(shapely.union_all(lines[level == lv]))
+        noded = noded[shapely.get_type_id(noded) == 1]
+        coords, idx = shapely.get_coordinates(noded, return_index=True)
+        same = idx[:-1] == idx[1:]
+        seg_a.append(coords[:-1][same])
+        seg_b.append(coords[1:][same])
+        seg_lvl.append(np.full(int(same.sum()), lv, dtype=np.int64))
+    a, b = np.concatenate(seg_a), np.concatenate(seg_b)
+    lvl = np.concatenate(seg_lvl)
+    pts = np.concatenate([a, b])
+    plv = np.concatenate([lvl, lvl]).astype(float)
+    if len(np.unique(level)) > 1:
+        # a vertex where any street ends is shared by every level present there
+        coords, cidx = shapely.get_coordinates(lines, return_index=True)
+        counts = np.bincount(cidx, minlength=len(lines))
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        ends = np.concatenate([coords[first], coords[first + counts - 1]])
+        u2, inv2 = np.unique(np.concatenate([pts, ends]), axis=0, return_inverse=True)
+        inv2 = inv2.ravel()
+        is_end = np.zeros(len(u2), dtype=bool)
+        is_end[inv2[len(pts) :]] = True
+        plv = np.where(is_end[inv2[: len(pts)]], np.nan, plv)
+    key = np.column_stack([pts, np.nan_to_num(plv, nan=np.iinfo(np.int32).min)])
+    nodes, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    edges = _dedupe_edges(np.stack([inv[: len(a)], inv[len(a) :]], axis=1))
+    return nodes[:, :2].astype(float), edges
 
 
 def split_edges(
@@ -262,24 +410,28 @@ def build_network(
     if crs is None:
         crs = metric_crs_for(roads)
     r = roads.to_crs(crs) if roads.crs is not None else roads
-    lines = _line_parts(r, notes)
+    lines, level = _line_parts(r, notes)
     if len(lines) == 0:
         raise SchemaError(
             "the roads layer has no street lines (LineString) to walk along",
             layer="roads",
             file=roads.attrs.get("file"),
         )
-    lines = _snap_line_ends(lines, snap_m, notes)
-    noded = shapely.get_parts(shapely.union_all(lines))
-    noded = noded[shapely.get_type_id(noded) == 1]
-    coords, idx = shapely.get_coordinates(noded, return_index=True)
-    same = idx[:-1] == idx[1:]
-    a = coords[:-1][same]
-    b = coords[1:][same]
-    nodes, inv = np.unique(np.concatenate([a, b]), axis=0, return_inverse=True)
-    inv = inv.ravel()
-    edges = _dedupe_edges(np.stack([inv[: len(a)], inv[len(a) :]], axis=1))
-    net = RoadNetwork(xy=nodes.astype(float), edges=edges, crs=pyproj.CRS(crs), notes=notes)
+    lines, keep = _snap_line_ends(lines, snap_m, notes)
+    lines, level = lines[keep], level[keep]
+    if len(lines) == 0:
+        raise SchemaError(
+            f"the roads layer has no street longer than snap_m={snap_m:g} m to walk along",
+            layer="roads",
+            file=roads.attrs.get("file"),
+        )
+    nodes, edges = _node_lines(lines, level)
+    if len(np.unique(level)) > 1:
+        notes.append(
+            "roads: streets tagged as bridges, tunnels or on another layer cross other "
+            "streets without a junction; they connect where one street ends on another"
+        )
+    net = RoadNetwork(xy=nodes, edges=edges, crs=pyproj.CRS(crs), notes=notes)
     _join_undershoots(net, snap_m)
     ncomp = net.n_components()
     if ncomp > 1:

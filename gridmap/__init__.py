@@ -14,10 +14,14 @@ The package is organised in rooms, one per concern (``docs/architecture.md``):
 * :mod:`gridmap.cli`, :mod:`gridmap.api` - the command line and the HTTP service
 """
 
+from typing import TYPE_CHECKING, Any
+
 from gridmap.errors import GridmapError
-from gridmap.join import assign_points, assign_workspace, build_hierarchy
-from gridmap.lookup import locate
-from gridmap.workspace import load_workspace, read_layer, write_layers
+
+if TYPE_CHECKING:
+    from gridmap.join import assign_points, assign_workspace, build_hierarchy
+    from gridmap.lookup import locate
+    from gridmap.workspace import load_workspace, read_layer, write_layers
 
 __all__ = [
     "GridmapError",
@@ -31,3 +35,23 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# The shortcuts load their room on first use, so that 'import gridmap' (and so
+# 'gridmap --help') does not pay for geopandas.
+_LAZY = {
+    "assign_points": "gridmap.join",
+    "assign_workspace": "gridmap.join",
+    "build_hierarchy": "gridmap.join",
+    "locate": "gridmap.lookup",
+    "load_workspace": "gridmap.workspace",
+    "read_layer": "gridmap.workspace",
+    "write_layers": "gridmap.workspace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gridmap' has no attribute {name!r}")

@@ -17,7 +17,6 @@ import shapely
 from conftest import tiny_layers
 from shapely.geometry import LineString, box
 
-from gridmap.workspace import store as io
 from gridmap.analysis.coverage import (
     compute_coverage,
     gaussian_weight,
@@ -26,6 +25,7 @@ from gridmap.analysis.coverage import (
     two_step_fca,
 )
 from gridmap.errors import LayerNotFoundError, SchemaError
+from gridmap.workspace import store as io
 
 REPO = Path(__file__).resolve().parent.parent
 UTM49 = "EPSG:32649"  # the metric CRS gridmap picks near 111.47 E
@@ -414,9 +414,9 @@ def test_table_prints_names_with_square_brackets(tmp_path):
 
     from rich.console import Console
 
-    from gridmap.analysis.coverage import print_coverage
     from gridmap.analysis.siting import propose_sites
     from gridmap.analysis.standards import check_standards
+    from gridmap.cli.render import print_coverage
 
     layers = tiny_layers()
     names = ["一网格[/]", "二网格[b]", "[red]三网格", "四网格[/b]"]

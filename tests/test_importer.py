@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -28,7 +29,7 @@ from gridmap.ingest.importer import (
     read_input,
 )
 
-GRIDMAP = str(REPO / ".venv" / "bin" / "gridmap")
+GRIDMAP = str(Path(sys.executable).with_name("gridmap"))  # the environment the tests run in
 X0, Y0, D = 111.47, 35.64, 0.001
 
 # WGS84 originals inside the tiny community (4 D x 2 D box)

@@ -13,8 +13,9 @@ from conftest import tiny_layers
 from rich.console import Console
 from shapely.geometry import Point, box
 
+from gridmap.analysis.summary import COMPACT_GRIDS, summarise_workspace
+from gridmap.cli.render import print_summary
 from gridmap.workspace import store as io
-from gridmap.analysis.summary import COMPACT_GRIDS, print_summary, summarise_workspace
 
 
 def _printed(summary, width: int = 100) -> str:
@@ -146,8 +147,8 @@ def test_no_false_all_inside_claim_without_microgrids_or_households(tmp_path):
 def test_no_microgrids_means_null_not_zero(tmp_path):
     from conftest import tiny_layers
 
-    from gridmap.workspace import store as io
     from gridmap.analysis.summary import summarise_workspace
+    from gridmap.workspace import store as io
 
     layers = tiny_layers()
     del layers["microgrids"]

@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
 import pyogrio
 import pytest
 import shapely
-from conftest import REPO, tiny_layers
+from conftest import tiny_layers
 from shapely.geometry import LineString, Point, Polygon, box
 
 from gridmap.workspace import store as io
 from gridmap.coords.crs import metric_crs_for
 from gridmap.checks.validation import AREA_TOLERANCE_M2, make_polygonal_valid, validate
 
-GRIDMAP = str(REPO / ".venv" / "bin" / "gridmap")
+GRIDMAP = str(Path(sys.executable).with_name("gridmap"))  # the environment the tests run in
 X0, Y0, D = 111.47, 35.64, 0.001
 
 

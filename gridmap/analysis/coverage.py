@@ -43,12 +43,12 @@ import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
-from gridmap.workspace import store as io
+from gridmap.analysis.standards import Standards, facility_column, load_standards
 from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import GridmapError, LayerNotFoundError, SchemaError
 from gridmap.join.core import Hierarchy, assign_points, build_hierarchy, point_coordinates
+from gridmap.workspace import store as io
 from gridmap.workspace.schema import LAYERS
-from gridmap.analysis.standards import Standards, facility_column, load_standards
 
 #: Result level key -> (workspace layer, id column).
 LEVELS: dict[str, tuple[str, str]] = {
@@ -1231,101 +1231,3 @@ def write_coverage(
 
         return io.atomic_write_file(p, write_gpkg)
     raise GridmapError(f"cannot write '{p.suffix}' files; use .xlsx, .csv or .gpkg", file=str(p))
-
-
-def print_coverage(
-    result: CoverageResult,
-    level: str,
-    console,
-    *,
-    checks: pd.DataFrame | None = None,
-    sites: gpd.GeoDataFrame | None = None,
-    out=None,
-    max_rows: int = 60,
-) -> None:
-    """Print a coverage result as rich tables (headline, one level, failures, sites, notes)."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    t = result.totals()
-
-    def pct(v):
-        return (
-            "n/a"
-            if v is None or (isinstance(v, float) and not math.isfinite(v))
-            else f"{100 * v:.1f} %"
-        )
-
-    def num(v):
-        v = _clean(v)
-        if v is None:
-            return "n/a"
-        return f"{v:g}" if isinstance(v, float) else str(v)
-
-    console.print(
-        f"[bold]{escape(result.facility)}[/]: {t['covered']} of {t['households']} households within "
-        f"{result.radius_m:g} m ({pct(t['share'])}), {result.distance} distance, "
-        f"{result.facilities} facilities. Residents {pct(t['share_residents'])}, "
-        f"elderly {pct(t['share_elderly'])}."
-    )
-    df = coverage_summary_frame(result, level)
-    id_col = LEVELS[level][1]
-    table = Table(title=f"coverage by {level}")
-    for col in (
-        id_col,
-        "name",
-        "households",
-        "covered",
-        "share",
-        "share_residents",
-        "share_elderly",
-    ):
-        table.add_column(col, justify="left" if col in (id_col, "name") else "right")
-    for rec in records(df)[:max_rows]:
-        table.add_row(
-            escape(str(rec[id_col])),
-            escape(str(rec["name"] or "")),
-            num(rec["households"]),
-            num(rec["covered"]),
-            pct(rec["share"]),
-            pct(rec["share_residents"]),
-            pct(rec["share_elderly"]),
-        )
-    if len(df) > max_rows:
-        table.caption = f"... and {len(df) - max_rows} more (use --format json or --out)"
-    console.print(table)
-    if checks is not None:
-        failed = checks[checks["passed"].map(lambda v: v is False)]
-        na = checks[checks["passed"].map(lambda v: v is None)]
-        ft = Table(
-            title=f"standards: {len(failed)} failures, {len(na)} n/a, of {len(checks)} checks"
-        )
-        for col in ("grid_id", "rule_id", "value", "threshold"):
-            ft.add_column(col)
-        for rec in records(failed)[:max_rows]:
-            ft.add_row(
-                escape(str(rec["grid_id"])),
-                escape(str(rec["rule_id"])),
-                num(rec["value"]),
-                escape(str(rec["threshold"])),
-            )
-        console.print(ft)
-    if sites is not None:
-        st = Table(
-            title=f"proposed sites ({sites.attrs.get('method')}, gap {100 * sites.attrs.get('gap', 0):.1f} %)"
-        )
-        for col in ("rank", "candidate", "newly_covered", "lon", "lat"):
-            st.add_column(col)
-        for r, g in zip(sites.itertuples(index=False), sites.geometry, strict=True):
-            st.add_row(
-                str(r.rank),
-                escape(str(r.candidate)),
-                f"{r.newly_covered:g}",
-                f"{g.x:.6f}",
-                f"{g.y:.6f}",
-            )
-        console.print(st)
-    for note in result.notes + (sites.attrs.get("notes", []) if sites is not None else []):
-        console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
-    if out is not None:
-        console.print(f"written: {escape(str(out))}")

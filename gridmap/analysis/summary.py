@@ -12,13 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from gridmap.workspace import store as io
 from gridmap.join.core import (
     LEVEL_COLUMN,
     NEAREST_COLUMN,
@@ -26,6 +21,7 @@ from gridmap.join.core import (
     assign_points,
     build_hierarchy,
 )
+from gridmap.workspace import store as io
 from gridmap.workspace.schema import GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS, POLYGON_LEVELS
 
 #: How many unassigned households are listed by id.
@@ -122,93 +118,3 @@ def summarise_workspace(
         no_grid=no_grid,
         unassigned=unassigned.reset_index(drop=True),
     )
-
-
-def _grid_label(grid_id, name) -> str:
-    """The grid's name when short (it is what people know), else its id."""
-    if isinstance(name, str) and name and len(name) <= 6:
-        return name
-    return str(grid_id)
-
-
-_LEVEL_TEXT = {"grids": "grid only", "zones": "zone only", "communities": "community only"}
-
-
-def print_summary(
-    summary: WorkspaceSummary, console: Console, *, show: int = SHOW_UNASSIGNED
-) -> None:
-    """Print the summary as three compact rich tables."""
-    t = Table(title="layers", title_justify="left", show_edge=False, pad_edge=False)
-    t.add_column("layer")
-    t.add_column("features", justify="right")
-    for name, n in summary.layer_counts.items():
-        t.add_row(name, f"{n:,}")
-    console.print(t)
-
-    pg = summary.per_grid
-    if len(pg):
-        rows = pg
-        caption = None
-        if len(pg) > COMPACT_GRIDS:
-            srt = pg.sort_values(["households", "grid_id"], ascending=[False, True])
-            rows = pd.concat([srt.head(10), srt.tail(10)])
-            h = pg["households"]
-            caption = (
-                f"{len(pg):,} grids; the 10 largest and 10 smallest shown. "
-                f"min {h.min():,}, median {int(h.median()):,}, max {h.max():,}"
-            )
-        cols = 3 if len(rows) > 12 else 1
-        t = Table(
-            title=f"households per grid ({summary.households:,} households)",
-            title_justify="left",
-            caption=caption,
-            show_edge=False,
-            pad_edge=False,
-        )
-        for _ in range(cols):
-            t.add_column("grid")
-            t.add_column("households", justify="right")
-        recs = [
-            (escape(_grid_label(r.grid_id, r.name)), f"{r.households:,}")
-            for r in rows.itertuples(index=False)
-        ]
-        height = -(-len(recs) // cols)
-        for i in range(height):
-            cells: list[str] = []
-            for c in range(cols):
-                k = c * height + i
-                cells.extend(recs[k] if k < len(recs) else ("", ""))
-            t.add_row(*cells)
-        console.print(t)
-        if summary.no_grid:
-            console.print(f"[yellow]{summary.no_grid:,} households are in no grid at all.[/]")
-
-    un = summary.unassigned
-    if len(un) == 0:
-        if summary.households == 0:
-            console.print("The workspace has no households.")
-        elif not summary.layer_counts.get(MICROGRIDS):
-            console.print("The workspace has no micro-grids: households are counted per grid only.")
-        else:
-            console.print("Every household is inside a micro-grid.")
-        return
-    t = Table(
-        title=f"{len(un):,} households not in any micro-grid (farthest first)",
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-    )
-    for col in ("household", "owned by", "nearest micro-grid", "distance m"):
-        t.add_column(col, justify="right" if col == "distance m" else "left")
-    for r in un.head(show).itertuples(index=False):
-        level = getattr(r, LEVEL_COLUMN)
-        dist = getattr(r, NEAREST_DIST_COLUMN)
-        t.add_row(
-            escape(str(r.household_id)),
-            _LEVEL_TEXT.get(level, "outside all") if not pd.isna(level) else "outside all",
-            "" if pd.isna(getattr(r, NEAREST_COLUMN)) else escape(str(getattr(r, NEAREST_COLUMN))),
-            "" if dist is None or (isinstance(dist, float) and np.isnan(dist)) else f"{dist:,.0f}",
-        )
-    if len(un) > show:
-        t.caption = f"+{len(un) - show:,} more: gridmap assign --format json"
-    console.print(t)

@@ -48,7 +48,6 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from gridmap.workspace import store as gio
 from gridmap.coords.crs import WGS84, metric_crs_for
 from gridmap.ingest.importer import shift_suspicion
 from gridmap.join.core import (
@@ -59,6 +58,7 @@ from gridmap.join.core import (
     nearest_polygon,
     point_coordinates,
 )
+from gridmap.workspace import store as gio
 from gridmap.workspace.schema import (
     GRIDS,
     HOUSEHOLDS,
@@ -856,51 +856,3 @@ def _run(path: Path, tol: float) -> list[Finding]:
         )
     )
     return findings
-
-
-# ------------------------------------------------------------------- printing
-
-
-def print_report(report: ValidationReport, console, max_rows: int = 20) -> None:
-    """Print findings grouped by layer and severity as rich tables."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    for c in report.changes:
-        console.print(
-            f"[green]fixed[/] {escape(f'{c.layer} {c.id}: {c.action} — {c.detail}')}",
-            highlight=False,
-        )
-    if not report.findings:
-        console.print(f"[green]no problems found[/] in {escape(str(report.workspace))}")
-        return
-    groups: dict[tuple[str, str], list[Finding]] = {}
-    for f in report.findings:
-        groups.setdefault((f.layer or "-", f.severity), []).append(f)
-    for (layer, sev), items in groups.items():
-        colour = "red" if sev == "error" else "yellow"
-        t = Table(
-            title=f"[{colour}]{escape(layer)}: {len(items)} {sev}(s)[/]", title_justify="left"
-        )
-        t.add_column("code")
-        t.add_column("id(s)")
-        t.add_column("message")
-        t.add_column("lon, lat")
-        shown: dict[str, int] = {}
-        hidden = 0
-        for f in items:
-            shown[f.code] = shown.get(f.code, 0) + 1
-            if shown[f.code] > max_rows:
-                hidden += 1
-                continue
-            loc = f"{f.lon:.6f}, {f.lat:.6f}" if f.lon is not None and f.lat is not None else ""
-            # ids and messages carry user text (column names, ids): not rich markup
-            t.add_row(f.code, escape(", ".join(f.ids[:4])), escape(f.message), loc)
-        if hidden:
-            t.caption = f"... {hidden} more (at most {max_rows} per code shown; use --format json)"
-        console.print(t)
-    console.print(
-        f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) in "
-        f"{escape(str(report.workspace))} "
-        f"(areas below {report.tolerance_m2} m² ignored)"
-    )

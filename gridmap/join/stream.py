@@ -6,7 +6,7 @@ batches: ``pyarrow.parquet.ParquetFile.iter_batches`` for GeoParquet,
 ``pyogrio.open_arrow`` for GeoPackage and the other GDAL formats), assigns
 it with the exact cell index and appends it to the output GeoParquet, so no
 more than one chunk of points plus the index is held at a time. A progress
-bar goes to stderr.
+callback (the CLI passes a bar on stderr) is told after each chunk.
 
 Output is GeoParquet 1.0 (WKB geometry, ``geo`` metadata with the CRS): one
 file when the output path ends in ``.parquet``, otherwise a directory of
@@ -23,7 +23,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -480,8 +481,8 @@ class AssignFileResult:
 
 def workspace_locators(workspace, engine: str = "index"):
     """Hierarchy and locators of a workspace (index cached next to it)."""
-    from gridmap.workspace import store as io
     from gridmap.join.core import build_hierarchy
+    from gridmap.workspace import store as io
 
     if isinstance(workspace, io.Workspace):
         ws = workspace
@@ -509,7 +510,9 @@ def assign_file(
     engine: str = "index",
     layer: str | None = None,
     nearest: bool = True,
-    progress: bool = True,
+    progress: Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
+    | bool
+    | None = None,
     crs: str | int | None = None,
 ) -> AssignFileResult:
     """Join a (possibly huge) point file in chunks and write GeoParquet.
@@ -533,7 +536,9 @@ def assign_file(
     nearest
         Compute the nearest micro-grid for points outside every micro-grid.
     progress
-        Show a progress bar on stderr.
+        A callable ``progress(total_rows, label)`` returning a context manager
+        that yields ``tick(n_rows)``, called after each chunk (the CLI passes a
+        rich bar); ``None`` or a bool: silent. The library prints nothing.
     crs
         The points' coordinate system when the file does not say it (or says
         it wrongly): an EPSG code, ``wgs84``, ``gcj02`` or ``bd09``. GCJ-02 and
@@ -615,21 +620,12 @@ def assign_file(
 
 
 @contextlib.contextmanager
-def _progress(show: bool, total: int | None, label: str):
-    if not show:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _silent(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
+    yield lambda n: None
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    with bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+
+def _progress(progress, total: int | None, label: str):
+    """The caller's progress context (see :func:`assign_file`), or a silent one."""
+    if progress is None or progress is False or progress is True:
+        return _silent(total, label)
+    return progress(total, label)

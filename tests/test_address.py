@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gridmap.errors import AddressError, GridmapError
 from gridmap.lookup.address import (
     cn_numeral_to_digits,
     format_address,
@@ -13,7 +14,6 @@ from gridmap.lookup.address import (
     parse_address,
     strip_admin_prefix,
 )
-from gridmap.errors import AddressError, GridmapError
 
 KEY = ("西南街", "3", "2", "501")
 

@@ -23,12 +23,12 @@ from conftest import SAMPLE, tiny_layers
 from rapidfuzz.distance import Levenshtein
 from shapely.geometry import Point, box
 
-from gridmap.workspace import store as io
-from gridmap.lookup.address import parse_address
 from gridmap.coords.crs import metric_crs_for, wgs84_to_bd09, wgs84_to_gcj02
 from gridmap.errors import AddressError, CoordinateError, InputFileError, LayerNotFoundError
 from gridmap.join.core import assign_points, build_hierarchy
+from gridmap.lookup.address import parse_address
 from gridmap.lookup.matching import AddressRegistry, locate, locate_file, read_table, registry_for
+from gridmap.workspace import store as io
 
 REPO = Path(__file__).resolve().parent.parent
 GRIDMAP = str(Path(sys.executable).with_name("gridmap"))  # the environment the tests run in
@@ -50,6 +50,18 @@ def _cn_positional(n: int) -> str:
 
 def _cn_digits(s: str) -> str:
     return "".join(CN[int(d)] for d in s)
+
+
+#: Directions, ordinals and road-type words: changing one names another street (issue 14).
+DISTINGUISHING = set("东西南北中一二三四五六七八九十路街巷道大胡同里弄")
+
+
+def _touches_distinguishing(typo: str, street: str) -> bool:
+    """True when the characters differing between ``typo`` and ``street`` include one of those."""
+    ops = Levenshtein.editops(typo, street)
+    chars = {typo[o.src_pos] for o in ops if o.tag != "insert"}
+    chars |= {street[o.dest_pos] for o in ops if o.tag != "delete"}
+    return bool(chars & DISTINGUISHING)
 
 
 def reference_owners(layers: dict[str, gpd.GeoDataFrame]) -> pd.DataFrame:
@@ -150,6 +162,16 @@ def test_acceptance_address_variants(sample_layers, sample_registry) -> None:
                 assert res.status == "ambiguous", v
                 continue
             assert res.match_level in ("building", "none"), v
+        abbreviated = (
+            v["kind"] == "typo"
+            and s.startswith(v["typo"])
+            and set(s[len(v["typo"]) :]) <= set("路街道大")
+        )
+        if v["kind"] == "typo" and _touches_distinguishing(v["typo"], s) and not abbreviated:
+            # 五新街 for 五一街, 西华路 for 新华路: a direction, ordinal or road-type character
+            # changed, so the query may name another real street; never answered for this one
+            assert res.status != "ok", v
+            continue
         if v["kind"] == "typo":
             # recoverable only if the true street is strictly the nearest (Levenshtein) among
             # the streets whose building/unit belongs (also) to another owner
@@ -170,7 +192,7 @@ def test_acceptance_address_variants(sample_layers, sample_registry) -> None:
         else:
             failures.append((v["kind"], v["query"], res.status, got, truth))
     assert wrong_ok == 0, failures[:10]
-    assert determinable >= 1000
+    assert determinable >= 950
     assert correct / determinable >= 0.99, (correct, determinable, failures[:20])
 
 
@@ -956,8 +978,8 @@ def test_coordinate_owner_equals_the_core_join_when_the_chain_is_broken(tmp_path
     from the point, exactly as `gridmap assign` writes them."""
     from conftest import tiny_layers
 
-    from gridmap.workspace import store as io
     from gridmap.join.core import assign_points, build_hierarchy
+    from gridmap.workspace import store as io
 
     layers = tiny_layers()
     del layers["grids"]

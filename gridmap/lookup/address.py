@@ -27,6 +27,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from gridmap.errors import AddressError
+from gridmap.lookup.normalise import fold_characters
 
 #: Chinese digits (including the spoken 幺 and 两) -> value.
 _CN_DIGITS = {
@@ -94,7 +95,7 @@ _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−﹣～~_"})
 _BRACKETS_RE = re.compile(r"[(\[{（【〔［｛<《][^)\]}）】〕］｝>》]*[)\]}）】〕］｝>》]")
 _KEEP_RE = re.compile(r"[^0-9A-Z\u3400-\u9fff\-#]")
 
-_BUILDING = r"[A-Z]?\d+[A-Z]?|[A-Z]"
+_BUILDING = r"(?:(?<![A-Z])[A-Z])?\d+[A-Z]?|(?<![A-Z])[A-Z](?![A-Z])"
 _ROOM = r"\d+[A-Z]?"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -121,6 +122,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(rf"^(?P<street>.*?)(?P<b>\d+)-(?P<u>\d+)单元(?:(?P<r>{_ROOM})室?)?$"),
     ),
     ("dash2", re.compile(rf"^(?P<street>.*?)(?P<b>{_BUILDING})-(?P<r>{_ROOM})室?$")),
+    # a Latin street name and its house number (Unioninkatu 29): the name is kept whole
+    ("latin", re.compile(r"^(?P<street>.*[A-Z]{2})(?P<b>\d+[A-Z]?)$")),
 )
 
 _ZEROS_RE = re.compile(r"([A-Z]?)0*(\d+)(.*)")
@@ -128,12 +131,18 @@ _ZEROS_RE = re.compile(r"([A-Z]?)0*(\d+)(.*)")
 _WORD_DASH_RE = re.compile(r"(号楼|单元)-(?=\d)")
 _ORDINAL_RE = re.compile(f"第[0-9{_CN_NUM_CHARS}]")
 _MULTI_DASH_RE = re.compile(r"-+")
-_BUILDING_SYN_RE = re.compile(rf"({_BUILDING})(?:号楼|栋|幢|座|#)")
-_UNIT_SYN_RE = re.compile(r"(\d+)(?:单元|门|U)")
-_UNIT_PREFIX_RE = re.compile(r"U(\d+)")
+_BUILDING_SYN_RE = re.compile(rf"({_BUILDING})(?:号楼|#楼|#栋|号栋|栋|幢|座|#)")
+#: 2单402: 单 without 元 after a number, before the room.
+_UNIT_SHORT_RE = re.compile(r"(\d+)单(?=\d|$)")
+_UNIT_SYN_RE = re.compile(r"(\d+)(?:单元|门|U(?![A-Z]))")
+_UNIT_PREFIX_RE = re.compile(r"(?<![A-Z])U(\d+)")
 _ROOM_SYN_RE = re.compile(rf"({_ROOM})(?:号房|号室|室|房|户)")
 _ROOM_HAO_RE = re.compile(rf"(单元|-)({_ROOM})号$")
-_BARE_HAO_RE = re.compile(r"(\d+[A-Z]?)号(?=\d|-|$)")
+_BARE_HAO_RE = re.compile(r"(\d+[A-Z]?)号(?=\d|-|$)(?!\d+[A-Z]?号楼)")
+#: A bracket at the very start holds the street (【人民路】15号楼...), not a remark.
+_LEADING_BRACKET_RE = re.compile(
+    r"^\s*[(\[{（【〔［｛<《]([^)\]}）】〕］｝>》\d]+)[)\]}）】〕］｝>》]"
+)
 _ADMIN2_RE = re.compile("^(.{2,12}?)(" + "|".join(ADMIN_SUFFIXES) + ")")
 _STREET_END_RE = re.compile(r"\d|[A-Z](?:号楼|-)")
 
@@ -287,8 +296,9 @@ def normalise_text(text: object) -> str:
     AddressError
         When the input is empty or not text.
     """
-    s = unicodedata.normalize("NFKC", _as_text(text)).upper()
+    s = unicodedata.normalize("NFKC", fold_characters(_as_text(text))).upper()
     s = s.translate(_DASHES)
+    s = _LEADING_BRACKET_RE.sub(r"\1", s)
     s = _BRACKETS_RE.sub("", s)
     s = _KEEP_RE.sub("", s)
     s = s.replace("第", "") if _ORDINAL_RE.search(s) else s
@@ -297,6 +307,7 @@ def normalise_text(text: object) -> str:
     # building synonyms
     s = _BUILDING_SYN_RE.sub(r"\1号楼", s)
     # unit synonyms: 2单元, 2门, 2U, U2
+    s = _UNIT_SHORT_RE.sub(r"\1单元", s)
     s = _UNIT_SYN_RE.sub(r"\1单元", s)
     s = _UNIT_PREFIX_RE.sub(r"\1单元", s)
     # room words: 501房, 501户, 501号 after a unit or dash
@@ -411,6 +422,59 @@ def _match_patterns(raw: str, norm: str, protected: Collection[str]) -> ParsedAd
     return None
 
 
+_TOKEN_RE = re.compile(rf"(?P<b>{_BUILDING})号楼|(?P<u>\d+|[A-Z])单元|(?P<r>{_ROOM})室")
+_ROOM_ONLY_RE = re.compile(_ROOM)
+_MARKER_IN_STREET_RE = re.compile(r"\d(?:单元|室)")
+
+
+def _reordered(raw: str, norm: str, protected: Collection[str]) -> ParsedAddress | None:
+    """Parse an address whose parts come in another order.
+
+    ``西南街2单元3号楼501`` (unit before building), ``501室3号楼2单元西南街`` or
+    ``2号楼4单元301室 向阳街`` (the street after the flat). Only when every part
+    carries its word (号楼, 单元, 室; a bare trailing number is the room) and
+    each appears once, so the reading is unambiguous. None otherwise, or when
+    the parts are already in the usual order.
+    """
+    parts: dict[str, str] = {}
+    order: list[str] = []
+    rest: list[str] = []
+    pos = 0
+    for m in _TOKEN_RE.finditer(norm):
+        kind = m.lastgroup or ""
+        if kind in parts:
+            return None
+        parts[kind] = m.group(kind)
+        order.append(kind)
+        rest.append(norm[pos : m.start()])
+        pos = m.end()
+    rest.append(norm[pos:])
+    if "b" not in parts:
+        return None
+    frags = [f for f in rest if f]
+    if "r" not in parts and frags and frags[-1] == rest[-1] and _ROOM_ONLY_RE.fullmatch(frags[-1]):
+        parts["r"] = frags.pop()
+        order.append("r")
+    if len(frags) > 1 or any(ch.isdigit() or ch == "-" for f in frags for ch in f):
+        return None
+    street_full = frags[0] if frags else ""
+    street_first = not street_full or rest[0] == street_full
+    if street_first and order == sorted(order, key="bur".index):
+        return None
+    prefix, street = strip_admin_prefix(street_full, protected, street_only=True)
+    return ParsedAddress(
+        raw=raw,
+        normalised=norm,
+        street=street,
+        street_full=street_full,
+        prefix=prefix,
+        building=_strip_zeros(parts.get("b")),
+        unit=_strip_zeros(parts.get("u")),
+        room=_strip_zeros(parts.get("r")),
+        form="street-after" if not street_first else "reordered",
+    )
+
+
 def parse_address(text: object, protected: Collection[str] = ()) -> ParsedAddress:
     """Normalise and split an address into street, building, unit and room.
 
@@ -443,6 +507,10 @@ def parse_address(text: object, protected: Collection[str] = ()) -> ParsedAddres
         if found is not None:
             return replace(found, ignored=m.group(2))
     found = _match_patterns(raw, norm, protected)
+    if found is None or _MARKER_IN_STREET_RE.search(found.street_full):
+        moved = _reordered(raw, norm, protected)
+        if moved is not None:
+            return moved
     if found is not None:
         return found
     # a pasted work order: the address, then a name or a phone number

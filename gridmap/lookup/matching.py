@@ -33,7 +33,8 @@ import threading
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,6 @@ import shapely
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from gridmap.lookup.address import ParsedAddress, format_address, parse_address, split_road_number
 from gridmap.coords.crs import metric_crs_for, parse_crs, to_wgs84
 from gridmap.errors import (
     AddressError,
@@ -63,6 +63,7 @@ from gridmap.join.core import (
     build_hierarchy,
     point_coordinates,
 )
+from gridmap.lookup.address import ParsedAddress, format_address, parse_address, split_road_number
 from gridmap.workspace.schema import ASSIGN_COLUMNS, GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS
 
 #: Street score (0-100) a fuzzy answer needs to be given with status "ok".
@@ -164,6 +165,9 @@ class LocateResult:
     nearest_microgrid: dict | None = None
     warnings: list[str] = field(default_factory=list)
     message: str = ""
+    #: Machine-readable remarks: ``room_unknown``, ``street_corrected``, ``street_transliterated``,
+    #: ``door_number_ignored``, ``street_after``, ``no_microgrid`` (see docs/lookup.md).
+    flags: list[str] = field(default_factory=list)
 
     @property
     def owner(self) -> Owner:
@@ -185,9 +189,11 @@ class LocateResult:
             "candidates": self.candidates,
             "message": self.message,
             "warnings": list(self.warnings),
+            "flags": list(self.flags),
         }
         if self.kind == "address":
             d["parsed"] = self.parsed
+            d["nearest_microgrid"] = self.nearest_microgrid
         else:
             d.update(
                 {
@@ -297,6 +303,7 @@ class AddressRegistry:
         self.skipped: list[str] = []
         self._lock = threading.Lock()
         self._geo: dict | None = None
+        self._pinyin: dict[str, list[str]] | None = None
         records = records.reset_index(drop=True)
         for col in ("record_id", "source", *ASSIGN_COLUMNS):
             if col not in records.columns:
@@ -535,12 +542,60 @@ class AddressRegistry:
         return len(self.records)
 
     # ------------------------------------------------------------------ addresses
-    def _street_candidates(self, p: ParsedAddress) -> list[tuple[str, float]]:
-        """Known streets the query's street may mean, best first, with scores."""
+    def _street_candidates(self, p: ParsedAddress) -> tuple[list[tuple[str, float]], str]:
+        """Known streets the query's street may mean, best first, with scores, and how found.
+
+        How: ``"exact"`` (the name, or the name behind an administrative
+        prefix), ``"alias"`` (a compound with or without its road), ``"door"``
+        (the road of ``新华路192号`` / ``西南街5号院``), ``"latin"`` (pinyin or
+        English of a registry street), ``"fuzzy"`` (look-alike names: judged by
+        :meth:`_judge_near`), ``"none"``.
+        """
+        found = self._exact_candidates(p)
+        if found is not None:
+            return found
+        if not p.street:
+            return [], "none"
+        # a door number before the building: 新华路192号4号楼, 西南街5号院3号楼
+        m = _DOOR_RE.match(p.street)
+        if m is not None and m.group("road") in self._street_set:
+            return [(m.group("road"), 100.0)], "door"
+        if _LATIN_RE.fullmatch(p.street):
+            hits = self._latin_streets(p.street)
+            if hits:
+                return [(h, 100.0) for h in hits], "latin"
+        return self._fuzzy_candidates(p), "fuzzy"
+
+    def _latin_streets(self, query: str) -> list[str]:
+        """Registry streets whose tone-less pinyin is ``query`` (XIANGYANGJIE, XIANGYANG STREET)."""
+        index = self._pinyin_index()
+        q = query.upper().replace(" ", "")
+        hits = list(index.get(q, ()))
+        if not hits:
+            for word, types in _ENGLISH_TYPES:
+                if q.endswith(word) and len(q) > len(word):
+                    stem = q[: -len(word)]
+                    for t in types:
+                        hits.extend(index.get(stem + t, ()))
+                    break
+        return sorted(set(hits))
+
+    def _pinyin_index(self) -> dict[str, list[str]]:
+        if self._pinyin is None:
+            from pypinyin import lazy_pinyin
+
+            index: dict[str, list[str]] = defaultdict(list)
+            for st in self.streets:
+                if not st.isascii():
+                    index["".join(lazy_pinyin(st)).upper()].append(st)
+            self._pinyin = dict(index)
+        return self._pinyin
+
+    def _exact_candidates(self, p: ParsedAddress) -> tuple[list[tuple[str, float]], str] | None:
         if p.street_full in self._street_set:
-            return [(p.street_full, 100.0)]
+            return [(p.street_full, 100.0)], "exact"
         if p.street in self._street_set:
-            return [(p.street, 100.0)]
+            return [(p.street, 100.0)], "exact"
         # a prefix we could not strip (e.g. 某某开发区管委会西南街): known street as suffix
         suffix_hits = [
             s
@@ -548,7 +603,7 @@ class AddressRegistry:
             if p.street_full.endswith(s) and p.street_full[: -len(s)].endswith(_ADMIN_TAILS)
         ]
         if suffix_hits:
-            return [(max(suffix_hits, key=len), 100.0)]
+            return [(max(suffix_hits, key=len), 100.0)], "exact"
         # the registry carries a prefix the query left out (乐昌镇中心街 for 中心街): every
         # such street is a full-score candidate, so two towns' 中心街 come out ambiguous
         if len(p.street) >= 2:
@@ -560,7 +615,7 @@ class AddressRegistry:
                 and s[: -len(p.street)].endswith(_ADMIN_TAILS)
             ]
             if longer:
-                return sorted(longer)
+                return sorted(longer), "exact"
         # the compound named with or without the road and door number in front of it
         # (阳光小区 for 建设路88号阳光小区, or the other way round)
         split = split_road_number(p.street)
@@ -568,9 +623,13 @@ class AddressRegistry:
         aliases = self._compound_aliases(compound, split[0] if split else None)
         if aliases and (split is None or len(aliases) == 1):
             resolving = [a for a in aliases if self._resolve(a[0], p)[0] != "none"]
-            return resolving or aliases
-        if not p.street:
-            return []
+            return resolving or aliases, "alias"
+        return None
+
+    def _fuzzy_candidates(self, p: ParsedAddress) -> list[tuple[str, float]]:
+        split = split_road_number(p.street)
+        compound = split[2] if split else p.street
+        aliases = self._compound_aliases(compound, split[0] if split else None)
         # several places share the compound's name and the query names a road and door
         # number none of them has: the whole street part decides (a typo in the road)
         queries = {p.street, p.street_full} | ({compound} if not aliases else set())
@@ -684,10 +743,34 @@ class AddressRegistry:
             )
         if p.building is None:
             return self._match_unparsed(p, res)
-        streets = self._street_candidates(p)
+        streets, how = self._street_candidates(p)
+        if how == "fuzzy" and streets:
+            judged = self._judge_near(p, res, streets)
+            if judged is None:
+                if p.form == "street-after" and res.status == "not_found":
+                    # 2号楼4单元301室王大妈: the words after the flat were no street
+                    return self._match_streetless(replace(p, street="", street_full=""), res)
+                return res
+            streets = [judged]
+        elif how == "door":
+            m = _DOOR_RE.match(p.street)
+            res.flags.append("door_number_ignored")
+            res.warnings.append(
+                f"door number {m.group('no') if m else ''} of '{p.street}' is not in the registry: "
+                f"answered by the building on {streets[0][0]}"
+            )
+        elif how == "latin":
+            res.flags.append("street_transliterated")
+            res.warnings.append(
+                f"'{p.street}' read as {' or '.join(s for s, _ in streets)} (pinyin/English)"
+            )
+        if p.form == "street-after" and streets:
+            res.flags.append("street_after")
         if not streets:
             if not p.street:
                 return self._match_streetless(p, res)
+            if p.form == "street-after":
+                return self._match_streetless(replace(p, street="", street_full=""), res)
             res.message = (
                 f"the street/compound '{p.street}' is not in the registry; check the spelling "
                 "or add the address to the households layer"
@@ -792,20 +875,160 @@ class AddressRegistry:
             res.status = "ok"
         if res.status == "ok":
             owner, grows = next(iter(groups.items()))
-            self._fill_owner(res, owner)
             if level == "exact":
                 res.matched_address = _as_str_id(self.records.at[grows[0], "address"])
             else:
                 res.matched_address = format_address(street, p.building, p.unit, None)
-                res.message = (
-                    "room not in the registry; answered by the building"
-                    if p.room is not None
-                    else "no room given; answered by the building"
-                )
-            if all(v is None for v in owner):
-                res.status = "not_found"
-                res.message = "the address is known but its location lies outside every grid"
+                if p.room is not None:
+                    res.flags.append("room_unknown")
+                    res.message = (
+                        f"room {p.room} is not in the registry (room_unknown); "
+                        f"answered by the building {res.matched_address}"
+                    )
+                else:
+                    res.message = "no room given; answered by the building"
+            self._settle_owner(res, owner, grows)
         return res
+
+    def _settle_owner(self, res: LocateResult, owner: Owner, rows: list[int]) -> None:
+        """Fill the owner of an answered address; a flat no micro-grid owns says so.
+
+        No owner at all: ``not_found`` with the nearest micro-grid and its
+        distance. Owned by a grid (or coarser) only: the answer stays at that
+        level, with a warning naming the nearest micro-grid.
+        """
+        self._fill_owner(res, owner)
+        if owner[0] is not None:
+            return
+        near = self._nearest_microgrid_of(rows)
+        res.nearest_microgrid = near
+        res.flags.append("no_microgrid")
+        where = (
+            f"the nearest micro-grid is {near['microgrid_id']}, {near['distance_m']:.0f} m away"
+            if near
+            else "no micro-grid position is known"
+        )
+        if all(v is None for v in owner):
+            res.status = "not_found"
+            res.message = (
+                f"the address is known but no grid owns its location ({where}); "
+                "check the household's position or the grid boundaries"
+            )
+        else:
+            level = next(
+                lv for lv, v in zip(("grid", "zone", "community"), owner[1:], strict=True) if v
+            )
+            res.warnings.append(f"not inside any micro-grid (inside a {level} only); {where}")
+
+    def _nearest_microgrid_of(self, rows: list[int]) -> dict | None:
+        """Nearest micro-grid of the first record of ``rows`` with a position (metres)."""
+        if self.hierarchy is None or MICROGRIDS not in self.hierarchy.polygons:
+            return None
+        if "lon" not in self.records.columns:
+            return None
+        for i in rows:
+            x, y = self.records.at[i, "lon"], self.records.at[i, "lat"]
+            try:
+                fx, fy = float(x), float(y)
+            except (TypeError, ValueError):
+                continue
+            if not (np.isfinite(fx) and np.isfinite(fy)):
+                continue
+            state = self._geo_state()
+            info = state["levels"].get(MICROGRIDS)
+            if info is None or not len(info["ids"]):
+                return None
+            pt = shapely.points(*state["transformer"].transform(fx, fy))
+            idx, dist = _nearest(info["tree"], pt)
+            return {"microgrid_id": info["ids"][idx], "distance_m": round(float(dist), 1)}
+        return None
+
+    def _judge_near(
+        self, p: ParsedAddress, res: LocateResult, streets: list[tuple[str, float]]
+    ) -> tuple[str, float] | None:
+        """Decide on look-alike streets: one corrected street, or None (``res`` filled).
+
+        A candidate differing from the query by a direction (东西南北中), an
+        ordinal (一二三, 1 2 3) or a road-type word (路/街/巷/大道/胡同) is a
+        different street: never answered, at most a candidate of an ambiguous
+        answer. A typo (one edit, two in long names, touching none of those
+        characters), a homophone (same tone-less pinyin) or a missing road-type
+        word (向阳 for 向阳街) is corrected only when no other registered street
+        is as close; the correction is named in a warning.
+        """
+        judged = []
+        split = split_road_number(p.street)
+        q_compound = split[2] if split else p.street
+        for s, sc in streets:
+            pairs = [(p.street, s), (p.street_full, s)]
+            s_split = split_road_number(s)
+            if s_split is not None or split is not None:  # the compounds alone (阳光晓区)
+                pairs.append((q_compound, s_split[2] if s_split else s))
+            rel, d = min(
+                (street_relation(a, b) for a, b in pairs if a),
+                key=lambda rd: (rd[0] == "far", rd[1]),
+            )
+            if rel == "far" or d > 2:
+                continue
+            lv, rows = self._resolve(s, p)
+            judged.append((s, sc, rel, d, lv, rows))
+        judged.sort(key=lambda j: (j[3], -j[1], j[0]))
+        typos = [j for j in judged if j[2] in ("same", "typo", "homophone", "abbrev")]
+        if typos:
+            best_d = min(j[3] for j in typos)
+            best = [j for j in typos if j[3] == best_d]
+            rivals = [j for j in judged if j[3] <= best_d and j not in best]
+            if len(best) == 1 and best[0][4] != "none" and not rivals:
+                s, sc, rel, _d, _lv, _rows = best[0]
+                what = {
+                    "same": "the compound's name",
+                    "typo": "a typo?",
+                    "homophone": "same pronunciation",
+                    "abbrev": "road-type word left out",
+                }[rel]
+                res.flags.append("street_corrected")
+                res.warnings.append(
+                    f"'{p.street}' is not a registered street; read as '{s}' ({what}): check it"
+                )
+                score = {"homophone": 95.0, "abbrev": 90.0}.get(rel, max(sc, self.accept))
+                return s, score
+        resolving = [j for j in judged if j[4] != "none"]
+        if resolving:  # the closest streets having the flat (others only add noise)
+            resolving = [j for j in resolving if j[3] <= resolving[0][3]]
+        siblings = [j[0] for j in judged if j[2] == "sibling"]
+        q = p.street
+        if resolving:
+            res.status = "ambiguous"
+            cands = []
+            for s, sc, rel, _d, _lv, rows in resolving:
+                for o, r in self._owner_groups(rows).items():
+                    c = self._candidate(o, r, "fuzzy", sc)
+                    c["street"] = s
+                    c["relation"] = rel
+                    cands.append(c)
+            res.candidates = _dedupe(cands)[:8]
+            names = "、".join(dict.fromkeys(j[0] for j in resolving))
+            res.message = (
+                f"the street '{q}' is not in the registry; {names} "
+                + (
+                    "is a different street that has"
+                    if len(resolving) == 1 and resolving[0][2] == "sibling"
+                    else "may be meant and has"
+                )
+                + f" {format_address('', p.building, p.unit, p.room)}: confirm which street"
+            )
+            return None
+        res.message = f"the street/compound '{q}' is not in the registry"
+        if siblings:
+            res.message += f" ({'、'.join(siblings[:4])}: a different street)"
+        elif typos:
+            res.message += (
+                f"; close names ({'、'.join(j[0] for j in typos[:4])}) do not have "
+                f"{format_address('', p.building, p.unit, p.room)}"
+            )
+        res.message += "; check the spelling or add the address to the households layer"
+        res.candidates = [{"street": j[0], "relation": j[2]} for j in judged[:5]]
+        return None
 
     def _match_unparsed(self, p: ParsedAddress, res: LocateResult) -> LocateResult:
         rows = self._by_norm.get(p.normalised) or self._by_norm.get(p.street) or []
@@ -816,7 +1039,7 @@ class AddressRegistry:
                 owner = next(iter(groups))
                 res.status, res.match_level, res.score = "ok", "exact", 100.0
                 res.matched_address = _as_str_id(self.records.at[rows[0], "address"])
-                self._fill_owner(res, owner)
+                self._settle_owner(res, owner, rows)
                 return res
             res.status = "ambiguous"
             res.message = "the address matches records of several owners"
@@ -832,7 +1055,7 @@ class AddressRegistry:
                 for o, r in sorted(groups.items(), key=lambda kv: -len(kv[1]))
             ][:8]
             return res
-        res.message = "no building number recognised and no registry address written this way"
+        res.message = _not_understood(p)
         return res
 
     def _match_streetless(self, p: ParsedAddress, res: LocateResult) -> LocateResult:
@@ -1028,6 +1251,28 @@ class AddressRegistry:
         return res
 
 
+_STREET_WORD_RE = re.compile(
+    r"^(?P<street>.*?(?:大道|胡同|小区|路|街|巷|道|里|弄|院|苑|园|村|城|府|庄|湾|坊))(?P<rest>.*)$"
+)
+
+
+def _not_understood(p: ParsedAddress) -> str:
+    """Why an address without a building number could not be read, naming the part."""
+    text = p.normalised
+    m = _STREET_WORD_RE.match(p.street)
+    head, rest = (m.group("street"), m.group("rest")) if m else ("", p.street)
+    hint = "write the building as 3号楼 or 3栋, the unit as 2单元, the room as 501, or 3-2-501"
+    if not any(ch.isdigit() for ch in text):
+        what = f"no number in '{p.raw.strip()}'"
+    elif head and rest:
+        what = f"read '{head}' as the street, but did not understand '{rest}'"
+    else:
+        what = f"did not understand '{rest or text}' as building/unit/room"
+    return (
+        f"no building number recognised: {what} ({hint}); no registry address is written this way"
+    )
+
+
 def _dedupe(cands: list[dict]) -> list[dict]:
     """Drop repeated candidates (same owner and address), keeping the first."""
     seen, out = set(), []
@@ -1044,6 +1289,77 @@ def _nearest(tree: shapely.STRtree, pt) -> tuple[int, float]:
     idx, dist = tree.query_nearest(pt, return_distance=True, all_matches=True)
     k = int(np.argmin(idx))
     return int(idx[k]), float(dist[k])
+
+
+#: Characters that make two street names different streets, not a typo of each other:
+#: directions, ordinals and road-type words.
+DISTINGUISHING = frozenset("东西南北中一二三四五六七八九十百第0123456789路街巷道大胡同里弄")
+ROAD_TYPES = ("大道", "大街", "胡同", "路", "街", "巷", "道", "里", "弄")
+_DOOR_RE = re.compile(r"^(?P<road>.+?)(?P<no>\d+[A-Z]?(?:-\d+)?(?:号院|号|弄|院))$")
+_LATIN_RE = re.compile(r"[A-Z][A-Z ]*")
+#: English road words of transliterated names -> the tone-less pinyin they stand for.
+_ENGLISH_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("AVENUE", ("DADAO", "DAJIE")),
+    ("BOULEVARD", ("DADAO",)),
+    ("STREET", ("JIE", "DAJIE", "LU")),
+    ("ROAD", ("LU",)),
+    ("LANE", ("XIANG", "HUTONG")),
+    ("ALLEY", ("XIANG", "HUTONG")),
+    ("AVE", ("DADAO", "DAJIE")),
+    ("RD", ("LU",)),
+    ("ST", ("JIE", "DAJIE", "LU")),
+)
+
+
+@lru_cache(maxsize=65536)
+def _pinyin(text: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(text)).upper()
+
+
+@lru_cache(maxsize=65536)
+def street_relation(query: str, street: str) -> tuple[str, float]:
+    """How a street name written in a query relates to a registered one.
+
+    Returns
+    -------
+    (relation, distance)
+        ``"same"`` (0), ``"homophone"`` (0.5: same tone-less pinyin),
+        ``"abbrev"`` (0.8: the query leaves out the road-type word, 向阳 for
+        向阳街), ``"typo"`` (the edit count: one edit, two in names of six or
+        more characters, touching no direction, ordinal or road-type
+        character), ``"sibling"`` (the names differ in such a character:
+        人民东路 vs 人民路, 西北街 vs 西南街, 幸福二路 vs 幸福路, 人民街 vs 人民路:
+        a different street), or ``"far"``.
+    """
+    if query == street:
+        return "same", 0.0
+    if not query or not street:
+        return "far", float(max(len(query), len(street)))
+    ops = Levenshtein.editops(query, street)
+    touched: set[str] = set()
+    for op in ops:
+        if op.tag in ("replace", "delete"):
+            touched.add(query[op.src_pos])
+        if op.tag in ("replace", "insert"):
+            touched.add(street[op.dest_pos])
+    digits = any(ch.isdigit() for ch in touched)
+    if not digits and not query.isascii() and _pinyin(query) == _pinyin(street):
+        return "homophone", 0.5
+    if (
+        street.startswith(query)
+        and street[len(query) :] in ROAD_TYPES
+        and not query.endswith(ROAD_TYPES)
+        and len(query) >= 2
+    ):
+        return "abbrev", 0.8
+    if touched & DISTINGUISHING:
+        return "sibling", float(len(ops))
+    limit = 1 if max(len(query), len(street)) <= 5 else 2
+    if len(ops) <= limit:
+        return "typo", float(len(ops))
+    return "far", float(len(ops))
 
 
 # ---------------------------------------------------------------------- module API

@@ -385,7 +385,7 @@ def test_batch_csv_encodings(tmp_path: Path, tiny_workspace: Path, encoding: str
     )
     df = read_table(src)
     assert list(df.columns) == ["编号", "地址"]
-    out, _ = locate_file(src, tmp_path / "out.csv", registry=reg)
+    out, _ = locate_file(src, tmp_path / "out.csv", registry=reg, lang="en")
     back = pd.read_csv(out, dtype=object, encoding="utf-8-sig", keep_default_na=False)
     assert len(back) == 4
     assert list(back["status"]) == ["ok", "ok", "not_found", "not_found"]
@@ -400,7 +400,7 @@ def test_batch_xlsx_round_trip_and_errors(tmp_path: Path, tiny_workspace: Path) 
     pd.DataFrame({"住址": ["西南街2-1-102", "西南街1号楼1单元"], "备注": ["a", "b"]}).to_excel(
         src, index=False
     )
-    out, _ = locate_file(src, tmp_path / "res.xlsx", column="住址", registry=reg)
+    out, _ = locate_file(src, tmp_path / "res.xlsx", column="住址", registry=reg, lang="en")
     back = pd.read_excel(out, dtype=object)
     assert list(back["备注"]) == ["a", "b"]
     assert back["microgrid_id"].iloc[0] == "M01" and back["match_level"].iloc[0] == "exact"
@@ -522,7 +522,19 @@ def test_cli_batch(tmp_path: Path, tiny_workspace: Path) -> None:
     _write_csv(src, ["西南街1号楼1单元101室", "胡乱写的"], "gb18030")
     out = tmp_path / "结果.xlsx"
     r = _run(
-        ["locate", "--batch", str(src), "--out", str(out), "-w", str(tiny_workspace), "-f", "json"],
+        [
+            "locate",
+            "--batch",
+            str(src),
+            "--out",
+            str(out),
+            "-w",
+            str(tiny_workspace),
+            "-f",
+            "json",
+            "--lang",
+            "en",
+        ],
         tmp_path,
     )
     assert r.returncode == 0, r.stderr
@@ -552,7 +564,19 @@ def test_cli_batch_gbk_with_blank_rows(tmp_path: Path, tiny_workspace: Path) -> 
     src.write_bytes(text.encode("gbk"))
     out = tmp_path / "结果.csv"
     r = _run(
-        ["locate", "--batch", str(src), "--out", str(out), "-w", str(tiny_workspace), "-f", "json"],
+        [
+            "locate",
+            "--batch",
+            str(src),
+            "--out",
+            str(out),
+            "-w",
+            str(tiny_workspace),
+            "-f",
+            "json",
+            "--lang",
+            "en",
+        ],
         tmp_path,
     )
     assert r.returncode == 0, r.stderr
@@ -886,7 +910,19 @@ def test_cli_batch_on_a_sheet_with_its_own_status_and_review_columns(
     )
     out = tmp_path / "结果.csv"
     r = _run(
-        ["locate", "--batch", str(src), "--out", str(out), "-w", str(tiny_workspace), "-f", "json"],
+        [
+            "locate",
+            "--batch",
+            str(src),
+            "--out",
+            str(out),
+            "-w",
+            str(tiny_workspace),
+            "-f",
+            "json",
+            "--lang",
+            "en",
+        ],
         tmp_path,
     )
     assert r.returncode == 0, r.stderr

@@ -41,6 +41,9 @@ def locate(
     ] = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
+    lang: Annotated[
+        str, typer.Option("--lang", help="Headers and words of the --out file: zh or en.")
+    ] = "zh",
 ) -> None:
     """Which micro-grid and grid (and whom to call) own an address or a coordinate.
 
@@ -66,7 +69,7 @@ def locate(
         with progress() as bar:
             bar.add_task("building the address registry", total=None)
             reg = registry_for(workspace)
-        target, table = locate_file(batch, out, column=column, registry=reg)
+        target, table = locate_file(batch, out, column=column, registry=reg, lang=lang)
         summary = {"out": str(target), **batch_summary(table)}
         if fmt is Fmt.json:
             print_json(summary)

@@ -86,6 +86,9 @@ _NO_ADDRESSES = (
     "the workspace has no addresses to look up: the households layer needs an 'address' "
     "column (or add an 'addresses' or 'buildings' layer); coordinates still work"
 )
+#: Columns giving a building's 小区 (compound) names besides its address: aliases.
+ALIAS_COLUMNS = ("小区", "小区名称", "小区名", "小区别名", "别名", "alias", "aliases", "compound")
+_ALIAS_SPLIT_RE = re.compile(r"[;；,，、/|]")
 #: Layers besides households that may carry addresses.
 ADDRESS_LAYERS = ("addresses", "buildings")
 ADDRESS_COLUMNS = ("address", "地址", "住址", "addr", "full_address", "门牌地址")
@@ -365,6 +368,8 @@ class AddressRegistry:
             self.notes.append(
                 f"{unparsed_n} addresses have no building number; they match only when written the same way"
             )
+        if "alias" in records.columns:
+            self._add_aliases(records["alias"].tolist(), parsed)
         self.streets: list[str] = sorted(s for s in self._by_street if s)
         self._street_set = frozenset(self.streets)
         #: compound name -> [(registry street, its road)] for streets like 建设路88号阳光小区
@@ -382,6 +387,28 @@ class AddressRegistry:
         self._contacts_grid: dict[str, dict] = {}
         self._contacts_micro: dict[str, dict] = {}
         self._load_contacts()
+
+    def _add_aliases(self, aliases: list, parsed: list[ParsedAddress | None]) -> None:
+        """Register each record under its 小区 names too (``阳光小区;幸福苑`` = two names)."""
+        n = 0
+        for i, (text, p) in enumerate(zip(aliases, parsed, strict=True)):
+            value = _as_str_id(text)
+            if value is None or p is None or p.building is None:
+                continue
+            for name in _ALIAS_SPLIT_RE.split(value):
+                if not name.strip():
+                    continue
+                try:
+                    street = parse_address(f"{name}1号楼").street
+                except AddressError:
+                    continue
+                if not street or street == p.street:
+                    continue
+                self._by_sb[(street, p.building)].append(i)
+                self._by_street[street].append(i)
+                n += 1
+        if n:
+            self.notes.append(f"{n} 小区 names registered as other names of their buildings")
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -409,12 +436,14 @@ class AddressRegistry:
                     gdf, None, ADDRESS_COLUMNS, "address", f"{ws.path}:{name}", ADDRESS_WORDS
                 )
                 texts = gdf[col].to_numpy(dtype=object)
+                composed_from = None
             except InputFileError as exc:  # e.g. building footprints without addresses
                 composed = compose_addresses(gdf)  # or 小区/楼栋/单元/房号 columns
                 if composed is None:
                     skipped.append(f"layer '{name}' is not used for addresses: {exc.message}")
                     continue
                 texts = composed.to_numpy(dtype=object)
+                composed_from = "parts"
             id_col = LAYERS[name].id_column if name in LAYERS else None
             ids = (
                 gdf[id_col].astype(object)
@@ -434,6 +463,9 @@ class AddressRegistry:
             )
             for c in ASSIGN_COLUMNS:
                 frame[c] = owners[c].to_numpy(dtype=object)
+            alias_col = _first_column(gdf, ALIAS_COLUMNS) if composed_from is None else None
+            if alias_col is not None:  # 小区 names: more names for the same buildings
+                frame["alias"] = gdf[alias_col].to_numpy(dtype=object)
             frames.append(frame)
         if frames:
             records = pd.concat(frames, ignore_index=True)
@@ -1636,9 +1668,7 @@ def locate_table(
             )
             continue
         cands = "; ".join(
-            "/".join(str(c.get(k)) for k in ("grid_id", "microgrid_id") if c.get(k))
-            or str(c.get("street"))
-            for c in r.candidates
+            _candidate_text(c, registry if include_contacts else None) for c in r.candidates
         )
         row = {
             "status": r.status,
@@ -1673,6 +1703,18 @@ def locate_table(
     return out
 
 
+def _candidate_text(c: dict, registry: AddressRegistry | None) -> str:
+    """``西南街3号楼2单元501室：G01/M002 王某`` (address, owners, grid worker when allowed)."""
+    where = c.get("address") or c.get("street") or ""
+    owners = "/".join(str(c.get(k)) for k in ("grid_id", "microgrid_id") if c.get(k))
+    text = f"{where}：{owners}" if owners else str(where)
+    if registry is not None and c.get("grid_id"):
+        worker = registry._contacts_grid.get(c["grid_id"], {}).get("name")
+        if worker:
+            text += f" {worker}"
+    return text
+
+
 def batch_summary(table: pd.DataFrame) -> dict[str, int]:
     """Counts of a :func:`locate_table` result: rows, ok, ambiguous, not_found, blank, review.
 
@@ -1697,12 +1739,18 @@ def locate_file(
     workspace=None,
     registry: AddressRegistry | None = None,
     include_contacts: bool = True,
+    lang: str = "zh",
 ) -> tuple[Path, pd.DataFrame]:
     """Batch lookup: read a CSV/XLSX of addresses, write owners and match levels.
 
     The output (``.xlsx`` or ``.csv``, UTF-8 with BOM so Excel shows Chinese)
-    is written atomically. Returns the path and the result table.
+    is written atomically, with the added columns' headers and codes in
+    ``lang`` (``"zh"``: 匹配状态, 已匹配...; ``"en"``: status, ok...). An .xlsx
+    has a frozen header, filters, fitted widths, review rows highlighted,
+    numbers as numbers and ids as text (:mod:`gridmap.lookup.batch`). Returns
+    the path and the result table (library column names, whatever ``lang``).
     """
+    from gridmap.lookup.batch import office_table, write_xlsx
     from gridmap.workspace import store as io
 
     reg = registry if registry is not None else registry_for(workspace)
@@ -1713,11 +1761,22 @@ def locate_file(
     if suffix not in (".xlsx", ".csv"):
         raise InputFileError("the output must be .xlsx or .csv", file=str(target))
 
+    if lang not in ("zh", "en"):
+        raise InputFileError(f"lang must be 'zh' or 'en', not '{lang}'", file=str(target))
+    office = office_table(result, lang)
+    cols = office.attrs["office_columns"]
+
     def _write(tmp: Path) -> None:
         if suffix == ".xlsx":
-            result.to_excel(tmp, index=False, engine="openpyxl")
+            write_xlsx(
+                office,
+                tmp,
+                review_column=cols.get("review"),
+                number_columns=(cols.get("score", "score"),),
+                sheet_name="定位结果" if lang == "zh" else "located",
+            )
         else:
-            result.to_csv(tmp, index=False, encoding="utf-8-sig")
+            office.to_csv(tmp, index=False, encoding="utf-8-sig")
 
     io.atomic_write_file(target, _write)
     return target, result

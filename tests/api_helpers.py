@@ -17,10 +17,10 @@ from gridmap.api import Settings, create_app
 from gridmap.api.auth import hash_key
 
 KEYS = {
-    "admin": "test-admin-key-0001",
-    "public": "test-public-key-0002",
-    "staff1": "test-staff-key-0003",
-    "staff2": "test-staff-key-0004",
+    "admin": "gm_0000000a_test-admin-key-0001-secret",
+    "public": "gm_0000000b_test-public-key-0002-secret",
+    "staff1": "gm_0000000c_test-staff-key-0003-secret",
+    "staff2": "test-staff-key-0004-without-key-id",  # the id-less sha256$digest form
 }
 
 

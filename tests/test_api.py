@@ -16,9 +16,10 @@ import pytest
 from api_helpers import KEYS, client, free_port, running_server, write_keys
 from conftest import tiny_layers
 
-from gridmap.workspace import store as io
 from gridmap.api import Settings
 from gridmap.api.auth import KeyFileError, KeyStore, hash_key, verify_key
+from gridmap.errors import GridmapError
+from gridmap.workspace import store as io
 
 MAX = 50
 
@@ -39,24 +40,31 @@ def server(ws, tmp_path_factory):
 
 # ------------------------------------------------------------------ keys, settings
 def test_hash_and_verify():
-    h = hash_key("secret-1")
-    assert h.startswith("scrypt$") and "secret-1" not in h
-    assert verify_key("secret-1", h) and not verify_key("secret-2", h)
-    assert hash_key("k") != hash_key("k")  # salted
+    key = "gm_1a2b3c4d_" + "s" * 40
+    h = hash_key(key)
+    assert h.startswith("sha256$1a2b3c4d$") and key not in h
+    assert verify_key(key, h) and not verify_key(key[:-1] + "t", h)
+    assert hash_key(key) == hash_key(key)  # a random key needs no salt
     import hashlib
 
-    assert verify_key("k", "sha256$" + hashlib.sha256(b"k").hexdigest())
-    assert not verify_key("k", "sha256$zz") and not verify_key("k", "md5$abc")
+    plain = "a-long-random-key-without-an-id"
+    assert verify_key(plain, "sha256$" + hashlib.sha256(plain.encode()).hexdigest())
+    assert not verify_key(plain, "sha256$zz") and not verify_key(plain, "md5$abc")
+    hm = hash_key(key, secret="server-secret")
+    assert hm.startswith("hmac-sha256$1a2b3c4d$") and hm != h
+    assert verify_key(key, hm, secret="server-secret") and not verify_key(key, hm)
+    with pytest.raises(GridmapError):
+        hash_key("short-password")  # keys are random secrets, not passwords
 
 
 def test_keys_from_env(monkeypatch, tmp_path):
-    entries = [{"hash": hash_key("e1"), "role": "staff", "grids": ["G3"], "name": "env"}]
+    entries = [{"hash": hash_key("e1" * 12), "role": "staff", "grids": ["G3"], "name": "env"}]
     monkeypatch.setenv("GRIDMAP_API_KEYS", json.dumps(entries))
     monkeypatch.setenv("GRIDMAP_MAX_LIMIT", "77")
     s = Settings()
     assert s.max_limit == 77
     store = KeyStore.from_settings(s.keys_file, s.api_keys)
-    p = store.authenticate("e1")
+    p = store.authenticate("e1" * 12)
     assert p.role == "staff" and p.grids == {"G3"}
     assert store.authenticate(None).role == "public"
 
@@ -65,18 +73,20 @@ def test_staff_grids_in_a_key_file_are_trimmed_text(tmp_path):
     """grids = [" G01 ", 7] (a stray space, a bare number) still scope to G01 and 7."""
     keys = tmp_path / "keys.toml"
     keys.write_text(
-        f'[[keys]]\nhash = "{hash_key("k")}"\nrole = "staff"\ngrids = [" G01 ", 7]\n',
+        f'[[keys]]\nhash = "{hash_key("k" * 20)}"\nrole = "staff"\ngrids = [" G01 ", 7]\n',
         encoding="utf-8",
     )
-    assert KeyStore.from_file(keys).authenticate("k").grids == {"G01", "7"}
+    assert KeyStore.from_file(keys).authenticate("k" * 20).grids == {"G01", "7"}
 
 
 @pytest.mark.parametrize(
     "text,problem",
     [
         ('[[keys]]\nkey = "plain"\nrole = "admin"\n', "hash"),
-        ('[[keys]]\nhash = "sha256$00"\nrole = "boss"\n', "role"),
-        ('[[keys]]\nhash = "sha256$00"\nrole = "staff"\n', "grids"),
+        (f'[[keys]]\nhash = "sha256${"0" * 64}"\nrole = "boss"\n', "role"),
+        (f'[[keys]]\nhash = "sha256${"0" * 64}"\nrole = "staff"\n', "grids"),
+        ('[[keys]]\nhash = "sha256$00"\nrole = "admin"\n', "hash"),
+        ('[[keys]]\nhash = "scrypt$16384$8$1$00$00"\nrole = "admin"\n', "scrypt"),
         ("[[keys]\n", "TOML"),
     ],
 )
@@ -128,7 +138,8 @@ def test_error_bodies_are_json(server):
     with client(server) as c:
         r = c.get("/collections/roadz")
         assert r.status_code == 404
-        assert r.json()["error"] == "LayerNotFoundError" and r.json()["layer"] == "roadz"
+        # the unknown name is not echoed (it is whatever was typed into the URL)
+        assert r.json()["error"] == "LayerNotFoundError" and "roadz" not in r.text
         r = c.get("/no/such/path")
         assert r.status_code == 404 and r.json()["error"] == "NotFound"
         r = c.delete("/collections")

@@ -1,10 +1,13 @@
 """What each role may see of a collection: rows and columns.
 
+The columns come from the privacy policy (:mod:`gridmap.policy.privacy`, an
+allow-list per layer and role):
+
 * admin: everything;
-* staff: public columns everywhere, plus personal columns (staff and leader
-  contacts, household names, phones and addresses) for rows inside the key's
-  grids; households only inside those grids;
-* public / anonymous: public collections without personal columns.
+* staff: the public columns everywhere, plus the layer's staff columns (staff
+  and leader contacts, household names, phones and addresses) for rows inside
+  the key's grids; households only inside those grids; unlisted columns never;
+* public / anonymous: the public columns of layers whose rows are public.
 """
 
 from __future__ import annotations
@@ -59,14 +62,15 @@ def visible_frame(col: Collection, principal: Principal) -> gpd.GeoDataFrame:
     """
     if principal.is_admin:
         return col.frame
+    staff = col.staff_frame if col.staff_frame is not None else col.public_frame
     if col.public_frame is None:
-        if principal.is_staff and col.scope is not None:
-            return col.frame.loc[in_scope(col, principal)]
+        if principal.is_staff and col.scope is not None and staff is not None:
+            return staff.loc[in_scope(col, principal)]
         raise deny(col, principal)
     if principal.is_staff and col.personal and col.scope is not None:
         mask = in_scope(col, principal)
         if mask.any():
-            out = col.frame.copy()
+            out = staff.copy()
             for c in col.personal:
                 out[c] = out[c].astype(object).where(mask, None)
             return out

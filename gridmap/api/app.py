@@ -22,8 +22,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gridmap.api.auth import AuthenticationError, KeyStore
+from gridmap.api.auth import AuthenticationError, KeyStore, RateLimiter, TooManyRequestsError
 from gridmap.api.deps import get_principal
+from gridmap.api.guard import QUIET_QUERY_PATHS, Guard
 from gridmap.api.settings import Settings
 from gridmap.api.state import StateHolder
 from gridmap.errors import GridmapError
@@ -44,16 +45,26 @@ TAGS = [
 _PLAIN = re.compile(r"^[A-Za-z0-9_.:,+\-]{1,64}$")
 
 
+#: Parameters holding codes, not people: their ASCII values may be named in an error.
+_CODE_PARAMS = {"crs", "f", "bbox-crs", "level", "distance", "lang", "basemap", "facility"}
+_ASCII_CODE = re.compile(r"^[A-Za-z0-9:+=_.,\- ]{1,40}$")
+
+
 def _scrub(text: str | None, request: Request) -> str | None:
     """Remove the caller's free-text input (an address, a name) and phone-like numbers.
 
-    Query values and path segments that are not plain identifiers or numbers
+    Messages are written not to repeat input; as a second line of defence, query
+    values and path segments that are not plain identifiers or numbers
     (``grids``, ``G01``, ``500``) are replaced by an ellipsis, so an error never
     echoes an address that someone typed into a parameter.
     """
     if not text:
         return text
-    values = list(request.query_params.values())
+    values = [
+        v
+        for k, v in request.query_params.multi_items()
+        if not (k in _CODE_PARAMS and _ASCII_CODE.match(v))
+    ]
     values += [unquote(seg) for seg in request.url.path.split("/")]
     for value in sorted(values, key=len, reverse=True):
         if value and len(value) >= 2 and not _PLAIN.match(value):
@@ -81,6 +92,8 @@ async def gridmap_error_handler(request: Request, exc: GridmapError) -> JSONResp
     headers = None
     if isinstance(exc, AuthenticationError):
         headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key", Bearer'}
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(exc.retry_after)}
     if exc.http_status >= 500:
         log.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc)
     return _json_error(exc.http_status, error_body(exc, request), headers)
@@ -106,9 +119,11 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
 
 async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     names = {404: "NotFound", 405: "MethodNotAllowed"}
-    message = {404: f"no such endpoint: {request.url.path}. GET / lists the links."}.get(
-        exc.status_code, _scrub(str(exc.detail), request)
-    )
+    # the path is not repeated: an address typed into a wrong URL must not come back
+    message = {
+        404: "no such endpoint. GET / lists the links.",
+        405: "this endpoint does not answer that method (GET and HEAD are served).",
+    }.get(exc.status_code, _scrub(str(exc.detail), request))
     body = {
         "error": names.get(exc.status_code, "HTTPError"),
         "message": message,
@@ -145,8 +160,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         (``uvicorn --factory gridmap.api:create_app``).
     """
     settings = settings or Settings()
-    keys = KeyStore.from_settings(settings.keys_file, settings.api_keys)
-    holder = StateHolder(settings.workspace, check_every_s=settings.reload_check_s)
+    keys = KeyStore.from_settings(settings.keys_file, settings.api_keys, settings.key_secret)
+    holder = StateHolder(
+        settings.workspace,
+        check_every_s=settings.reload_check_s,
+        privacy_file=settings.privacy_file,
+        cache_limits={
+            "coverage": settings.cache_coverage,
+            "map": settings.cache_maps,
+            "address-registry": settings.cache_registries,
+        },
+    )
+    _quiet_access_log()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -169,6 +194,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.keys = keys
     app.state.holder = holder
+    app.state.auth_failures = RateLimiter()
+    app.state.key_rates = RateLimiter()
     app.add_exception_handler(GridmapError, gridmap_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -181,7 +208,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(coverage.router)
     app.include_router(maps.router)
     app.include_router(health.router)
+    app.add_middleware(
+        Guard,
+        max_in_flight=settings.max_in_flight,
+        retry_after_s=settings.retry_after_s,
+        allowed_hosts=settings.allowed_hosts,
+        public_base_url=settings.public_base_url,
+    )
     return app
+
+
+class _DropQueryOfQuietPaths(logging.Filter):
+    """Access-log filter: no query string for /locate (it carries addresses).
+
+    :class:`~gridmap.api.guard.Guard` already clears the query before uvicorn
+    writes the line; this also covers servers that format the line earlier.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = args[2]
+            base = path.split("?", 1)[0]
+            if base in QUIET_QUERY_PATHS and "?" in path:
+                record.args = (*args[:2], base, *args[3:])
+        return True
+
+
+def _quiet_access_log() -> None:
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _DropQueryOfQuietPaths) for f in logger.filters):
+        logger.addFilter(_DropQueryOfQuietPaths())
 
 
 def _version() -> str:

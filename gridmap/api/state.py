@@ -12,9 +12,9 @@ service and ``/healthz`` reports the problem.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import GridmapError, LayerNotFoundError
-from gridmap.workspace.store import Workspace, file_signature, load_workspace, resolve_workspace
+from gridmap.policy import privacy
+from gridmap.policy.privacy import STAFF, PrivacyPolicy
 from gridmap.workspace.schema import (
     COMMUNITIES,
     FACILITY_LAYERS,
@@ -33,25 +34,18 @@ from gridmap.workspace.schema import (
     HOUSEHOLDS,
     LAYERS,
     MICROGRIDS,
-    PERSONAL_COLUMNS,
     POLYGON_LEVELS,
     ROADS,
     ZONES,
 )
+from gridmap.workspace.store import Workspace, file_signature, load_workspace, resolve_workspace
 
 log = logging.getLogger("gridmap.api")
 
-GRID_STATS = "grid_stats"
-BOUNDARY_LAYERS = (COMMUNITIES, ZONES, GRIDS, MICROGRIDS)
-PUBLIC_LAYERS = (*BOUNDARY_LAYERS, *FACILITY_LAYERS, ROADS)
-
-#: Column names that look personal wherever they appear (besides PERSONAL_COLUMNS).
-_PERSONAL_RE = re.compile(
-    r"(phone|tel$|^tel|mobile|contact|leader|staff_name|head|owner|resident_name|person|"
-    r"address|addr|id_?card|email|wechat|^staff$|manager|^qq|"
-    r"姓名|名字|电话|手机|住址|地址|联系|身份证|户主|网格员|网格长|负责人|中心户|楼长|栋长|"
-    r"管理员|书记|主任|监护人|微信|邮箱|业主|车主|房主|车牌|plate|birth|出生)",
-    re.IGNORECASE,
+GRID_STATS = privacy.GRID_STATS
+#: Workspace layers whose rows anyone may read under the default policy.
+PUBLIC_LAYERS = tuple(
+    n for n in privacy.DEFAULT.rules if privacy.DEFAULT.rows_public(n) and n in LAYERS
 )
 
 TITLES = {
@@ -68,21 +62,6 @@ TITLES = {
 }
 
 
-def personal_columns(layer: str, columns) -> list[str]:
-    """Columns of ``layer`` holding personal data (names, phones, addresses)."""
-    out = []
-    for c in columns:
-        if c == "geometry":
-            continue
-        if c == "name" and layer != HOUSEHOLDS:
-            continue  # the name of a grid, station...: not a person's name
-        if c == LAYERS.get(layer, LAYERS[COMMUNITIES]).id_column and layer in LAYERS:
-            continue
-        if c in PERSONAL_COLUMNS or _PERSONAL_RE.search(str(c)):
-            out.append(c)
-    return out
-
-
 @dataclass
 class Collection:
     """One layer served as an OGC API - Features collection."""
@@ -90,10 +69,11 @@ class Collection:
     name: str
     id_column: str
     frame: gpd.GeoDataFrame  # full data (admin view)
-    public_frame: gpd.GeoDataFrame | None  # None: not public
-    personal: list[str]
+    public_frame: gpd.GeoDataFrame | None  # None: rows not public
+    personal: list[str]  # columns staff see for rows inside their grids only
     title: str
     description: str
+    staff_frame: gpd.GeoDataFrame | None = None  # the columns a staff key may see
     scope: np.ndarray | None = None  # grid id of each row, for staff scoping
     _index: dict[str, int] | None = field(default=None, repr=False)
     _bbox: list[float] | None = field(default=None, repr=False)
@@ -125,6 +105,70 @@ class Collection:
         return self._index.get(fid)
 
 
+#: Default size bounds of the per-state caches, by kind (the first item of a cache key).
+CACHE_LIMITS = {"coverage": 16, "map": 8, "address-registry": 2}
+DEFAULT_CACHE_LIMIT = 32
+
+
+class BoundedCache:
+    """Thread-safe LRU caches, one per kind of value, each with a size bound.
+
+    A value is computed once even when several requests ask for it at the same
+    time (the others wait for the first); the per-key locks are dropped when
+    the computation ends, so nothing grows with the number of distinct keys.
+    """
+
+    def __init__(self, limits: dict[str, int] | None = None) -> None:
+        self.limits = {**CACHE_LIMITS, **(limits or {})}
+        self._data: dict[str, OrderedDict] = {}
+        self._locks: dict = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _kind(key) -> str:
+        return str(key[0] if isinstance(key, tuple) and key else key)
+
+    def peek(self, key):
+        """The cached value for ``key``, or None if not computed (or evicted)."""
+        with self._lock:
+            return self._data.get(self._kind(key), {}).get(key)
+
+    def sizes(self) -> dict[str, int]:
+        """Number of entries per kind."""
+        with self._lock:
+            return {k: len(v) for k, v in self._data.items()}
+
+    def get(self, key, make: Callable):
+        kind = self._kind(key)
+        with self._lock:
+            bucket = self._data.setdefault(kind, OrderedDict())
+            if key in bucket:
+                bucket.move_to_end(key)
+                return bucket[key]
+            entry = self._locks.get(key)
+            if entry is None:
+                entry = self._locks[key] = [threading.Lock(), 0]
+            entry[1] += 1
+        try:
+            with entry[0]:
+                with self._lock:
+                    if key in bucket:
+                        bucket.move_to_end(key)
+                        return bucket[key]
+                value = make()
+                with self._lock:
+                    bucket[key] = value
+                    limit = self.limits.get(kind, DEFAULT_CACHE_LIMIT)
+                    while len(bucket) > max(1, limit):
+                        bucket.popitem(last=False)
+                return value
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if entry[1] == 0 and self._locks.get(key) is entry:
+                    del self._locks[key]
+
+
 @dataclass
 class WorkspaceState:
     """Everything the service answers from, for one version of the workspace file."""
@@ -133,35 +177,23 @@ class WorkspaceState:
     signature: tuple[int, int]
     loaded_at: datetime
     collections: dict[str, Collection]
-    _cache: dict = field(default_factory=dict, repr=False)
-    _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    policy: PrivacyPolicy = privacy.DEFAULT
+    cache: BoundedCache = field(default_factory=BoundedCache, repr=False)
 
     def collection(self, name: str) -> Collection:
         col = self.collections.get(name)
         if col is None:
-            raise LayerNotFoundError(
-                f"there is no collection '{name}'. GET /collections lists them.", layer=name
-            )
+            # the name is not echoed: it is whatever the caller typed into the URL
+            raise LayerNotFoundError("there is no such collection. GET /collections lists them.")
         return col
 
     def peek(self, key):
         """The cached value for ``key``, or None if not computed yet."""
-        return self._cache.get(key)
+        return self.cache.peek(key)
 
     def cached(self, key, make: Callable):
-        """Compute ``make()`` once per state version (thread-safe) and keep it."""
-        with self._cache_lock:
-            if key in self._cache:
-                return self._cache[key]
-            lock = self._cache.setdefault(("lock", key), threading.Lock())
-        with lock:
-            with self._cache_lock:
-                if key in self._cache:
-                    return self._cache[key]
-            value = make()
-            with self._cache_lock:
-                self._cache[key] = value
-            return value
+        """Compute ``make()`` once per state version (thread-safe); keep it in a bounded LRU."""
+        return self.cache.get(key, make)
 
 
 def _id_column(name: str, gdf: gpd.GeoDataFrame) -> str:
@@ -255,9 +287,18 @@ def grid_stats(ws: Workspace) -> gpd.GeoDataFrame:
     return stats
 
 
-def build_state(path: Path) -> WorkspaceState:
-    """Load the workspace at ``path`` and prepare every collection."""
+def build_state(
+    path: Path,
+    policy: PrivacyPolicy | None = None,
+    cache_limits: dict[str, int] | None = None,
+) -> WorkspaceState:
+    """Load the workspace at ``path`` and prepare every collection.
+
+    ``policy`` decides the columns each role sees (default: the workspace's
+    :func:`~gridmap.policy.privacy.policy_for_workspace`).
+    """
     sig = file_signature(path)
+    policy = policy if policy is not None else privacy.policy_for_workspace(path)
     ws = load_workspace(path)
     cols: dict[str, Collection] = {}
     for name, gdf in ws.layers.items():
@@ -269,42 +310,75 @@ def build_state(path: Path) -> WorkspaceState:
         if idc == "fid" and "fid" not in gdf.columns:
             gdf = gdf.copy()
             gdf["fid"] = [str(i + 1) for i in range(len(gdf))]
-        personal = personal_columns(name, gdf.columns)
-        public = gdf.drop(columns=personal) if name in PUBLIC_LAYERS else None
+        staff_only = policy.staff_only_columns(name, gdf)
+        public = policy.public_frame(name, gdf) if policy.rows_public(name) else None
+        staff = gdf[policy.visible_columns(name, gdf, STAFF)]
         title, desc = TITLES.get(name, (name, f"Layer {name} (admin only)."))
-        col = Collection(name, idc, gdf, public, personal, title, desc)
-        if name in (HOUSEHOLDS, GRIDS, MICROGRIDS) or (personal and name not in PUBLIC_LAYERS):
-            if name == GRIDS:
-                col.scope = gdf["grid_id"].to_numpy(dtype=object)
-            elif name == MICROGRIDS:
-                col.scope = _grid_of_microgrids(ws, gdf)
-            elif name == HOUSEHOLDS:
+        col = Collection(name, idc, gdf, public, staff_only, title, desc, staff_frame=staff)
+        if name == GRIDS and "grid_id" in gdf.columns:
+            col.scope = gdf["grid_id"].to_numpy(dtype=object)
+        elif name == MICROGRIDS:
+            col.scope = _grid_of_microgrids(ws, gdf)
+        elif name in policy.rules and (public is None or staff_only) and name not in POLYGON_LEVELS:
+            # a layer the policy does not list stays admin-only: no staff scope
+            geom_types = set(gdf.geometry.geom_type.dropna().unique())
+            if geom_types <= {"Point"}:
                 col.scope = _grid_of_points(ws, gdf)
         cols[name] = col
     if GRIDS in ws.layers:
         stats = grid_stats(ws).reset_index(drop=True)
-        stats = stats.drop(columns=personal_columns(GRID_STATS, stats.columns))
+        stats = policy.public_frame(GRID_STATS, stats)
         title, desc = TITLES[GRID_STATS]
-        cols[GRID_STATS] = Collection(GRID_STATS, "grid_id", stats, stats, [], title, desc)
-    return WorkspaceState(ws, sig, datetime.now(UTC), cols)
+        cols[GRID_STATS] = Collection(
+            GRID_STATS, "grid_id", stats, stats, [], title, desc, staff_frame=stats
+        )
+    return WorkspaceState(
+        ws, sig, datetime.now(UTC), cols, policy=policy, cache=BoundedCache(cache_limits)
+    )
 
 
 class StateHolder:
     """Holds the current :class:`WorkspaceState` and swaps it when the file changes."""
 
-    def __init__(self, workspace: str | Path | None, check_every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        workspace: str | Path | None,
+        check_every_s: float = 1.0,
+        *,
+        privacy_file: str | Path | None = None,
+        cache_limits: dict[str, int] | None = None,
+    ) -> None:
         self.path = resolve_workspace(workspace)
         self.check_every_s = check_every_s
+        self.privacy_file = (
+            Path(privacy_file) if privacy_file else privacy.settings_path_for(self.path)
+        )
+        self.cache_limits = cache_limits
         self._state: WorkspaceState | None = None
+        self._privacy_sig: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._last_check = 0.0
         self.last_error: str | None = None
         self.reloads = 0
 
+    def _privacy_signature(self) -> tuple[int, int] | None:
+        try:
+            st = self.privacy_file.stat()
+        except OSError:
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
+    def _build(self) -> WorkspaceState:
+        sig = self._privacy_signature()
+        policy = privacy.load_policy(self.privacy_file if sig is not None else None)
+        state = build_state(self.path, policy, self.cache_limits)
+        self._privacy_sig = sig
+        return state
+
     def load(self) -> WorkspaceState:
         """(Re)load now, replacing the state; raises if the workspace cannot be read."""
         with self._lock:
-            state = build_state(self.path)
+            state = self._build()
             self._state = state
             self.last_error = None
             self.reloads += 1
@@ -333,12 +407,12 @@ class StateHolder:
         except OSError as exc:
             self.last_error = f"workspace file unavailable ({exc.strerror}); serving the last copy"
             return state
-        if sig == state.signature:
+        if sig == state.signature and self._privacy_signature() == self._privacy_sig:
             return state
         if not self._lock.acquire(blocking=False):
             return state  # another request is reloading; answer from the old state
         try:
-            new = build_state(self.path)
+            new = self._build()
         except GridmapError as exc:
             self.last_error = f"reload failed, serving the last good copy: {exc}"
             log.warning("%s", self.last_error)

@@ -129,6 +129,8 @@ class ValidationReport:
     changes: list[Change] = field(default_factory=list)
     fixed: bool = False
     tolerance_m2: float = AREA_TOLERANCE_M2
+    #: Per layer, the columns the privacy policy keeps from anonymous callers (info, not errors).
+    private_columns: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Finding]:
@@ -158,6 +160,7 @@ class ValidationReport:
             "findings": [f.to_dict() for f in self.findings],
             "fixed": self.fixed,
             "changes": [c.to_dict() for c in self.changes],
+            "private_columns": self.private_columns,
         }
 
 
@@ -802,7 +805,22 @@ def validate(
         report.changes = _fix(path, first)
         report.fixed = any(c.action == "make_valid" for c in report.changes)
     report.findings = _run(path, tolerance_m2)
+    report.private_columns = _private_columns(path)
     return report
+
+
+def _private_columns(path: Path) -> dict[str, list[str]]:
+    """Columns of each layer that anonymous callers, shared maps and exports never get."""
+    from gridmap.policy.privacy import policy_for_workspace
+
+    policy = policy_for_workspace(path)
+    out = {}
+    for name, _ in pyogrio.list_layers(path):
+        fields = [str(c) for c in pyogrio.read_info(path, layer=name)["fields"]]
+        hidden = policy.private_columns(name, fields)
+        if hidden:
+            out[str(name)] = hidden
+    return out
 
 
 def _run(path: Path, tol: float) -> list[Finding]:

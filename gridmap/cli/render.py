@@ -97,6 +97,12 @@ def print_report(report: ValidationReport, console, max_rows: int = 20) -> None:
             f"[green]fixed[/] {escape(f'{c.layer} {c.id}: {c.action} — {c.detail}')}",
             highlight=False,
         )
+    for layer, cols in getattr(report, "private_columns", {}).items():
+        console.print(
+            f"[blue]info[/] {escape(layer)}: private (staff/admin only): "
+            f"{escape(', '.join(cols))}",
+            highlight=False,
+        )
     if not report.findings:
         console.print(f"[green]no problems found[/] in {escape(str(report.workspace))}")
         return

@@ -40,10 +40,10 @@ import shapely
 from gridmap.coords import crs as gcrs
 from gridmap.workspace import store as gio
 from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
+from gridmap.policy.privacy import SCHEMA_PERSONAL
 from gridmap.workspace.schema import (
     ASSIGN_COLUMNS,
     LAYERS,
-    PERSONAL_COLUMNS,
     POINT_LAYERS,
     POLYGON_LEVELS,
     ROADS,
@@ -862,7 +862,7 @@ def _refuse_metres_without_crs(frame: pd.DataFrame, lon: str, lat: str, path: Pa
 
 def _looks_like_phone_or_code(col: str, values: pd.Series) -> bool:
     name = normalise_header(col)
-    if col in PERSONAL_COLUMNS or name.endswith("id") or name == "id":
+    if col in SCHEMA_PERSONAL or name.endswith("id") or name == "id":
         return True
     if any(
         k in name

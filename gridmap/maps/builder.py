@@ -43,6 +43,7 @@ from gridmap.errors import GridmapError, SchemaError
 from gridmap.join.core import Hierarchy, assign_points, build_hierarchy, point_coordinates
 from gridmap.maps import assets
 from gridmap.maps.i18n import check_lang, table, tr
+from gridmap.policy import privacy
 from gridmap.workspace.schema import (
     CHARGING_PILES,
     COMMUNITIES,
@@ -50,7 +51,6 @@ from gridmap.workspace.schema import (
     HOUSEHOLDS,
     MICROGRIDS,
     PARKING,
-    PERSONAL_COLUMNS,
     ROADS,
     SERVICE_STATIONS,
     ZONES,
@@ -139,7 +139,8 @@ def load_map_workspace(workspace: str | os.PathLike | None) -> io.Workspace:
         columns = None
         if name == HOUSEHOLDS:
             fields = pyogrio.read_info(path, layer=name)["fields"]
-            columns = [str(c) for c in fields if str(c) not in PERSONAL_COLUMNS]
+            policy = privacy.policy_for_workspace(path)  # only columns that feed aggregates
+            columns = policy.visible_columns(HOUSEHOLDS, [str(c) for c in fields], "anonymous")
         ws.layers[name] = io.read_layer(path, name, columns=columns)
     return ws
 
@@ -888,6 +889,7 @@ def render_html(
         data_layers[GRIDS] = items
 
     # facilities
+    policy = privacy.policy_for_workspace(ws.path)
     for fac in (SERVICE_STATIONS, CHARGING_PILES, PARKING):
         f = layer(fac)
         if f is None:
@@ -904,7 +906,7 @@ def render_html(
         for k, r in enumerate(records):
             p = {}
             for col in FACILITY_POPUP_COLUMNS[fac]:
-                if col in r and col not in PERSONAL_COLUMNS:
+                if col in r and policy.is_visible(fac, col, "anonymous"):
                     v = r[col]
                     if isinstance(v, (bool, np.bool_)):
                         v = tr("yes" if v else "no", lang)

@@ -108,8 +108,3 @@ FACILITY_LAYERS: tuple[str, ...] = (SERVICE_STATIONS, CHARGING_PILES, PARKING)
 
 #: The id columns the core join writes, finest first.
 ASSIGN_COLUMNS: tuple[str, ...] = tuple(LAYERS[name].id_column for name in POLYGON_LEVELS)
-
-#: Column names that hold personal data wherever they appear.
-PERSONAL_COLUMNS: frozenset[str] = frozenset(
-    c for spec in LAYERS.values() for c in spec.personal
-) | {"name_of_head", "id_card", "身份证", "姓名", "电话", "手机", "住址", "地址"}

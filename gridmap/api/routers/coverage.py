@@ -7,8 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from gridmap.api.deps import StateDep
-from gridmap.api.state import personal_columns
+from gridmap.api.deps import BadParameterError, SettingsDep, StateDep
+from gridmap.api.inputs import radius_param
+from gridmap.api.state import GRID_STATS
+from gridmap.policy.privacy import COVERAGE
+from gridmap.workspace.schema import POLYGON_LEVELS, ROADS
 
 router = APIRouter(tags=["coverage"])
 
@@ -28,17 +31,16 @@ EXAMPLE = {
 }
 
 
-def _records(frame) -> list[dict]:
-    frame = frame.drop(columns=personal_columns("coverage", frame.columns), errors="ignore")
+def _records(frame, policy) -> list[dict]:
+    frame = policy.public_frame(COVERAGE, frame)
     if "geometry" in frame.columns:
         frame = frame.drop(columns="geometry")
     return json.loads(frame.to_json(orient="records", force_ascii=False))
 
 
-def _strip(record: dict) -> dict:
-    """Drop any personal-looking key from an aggregate record."""
-    drop = set(personal_columns("coverage", record))
-    return {k: v for k, v in record.items() if k not in drop}
+def _strip(record: dict, policy) -> dict:
+    """Keep the keys of an aggregate record the privacy policy lets anyone see."""
+    return policy.public_record(COVERAGE, record)
 
 
 def _clean(value):
@@ -59,6 +61,7 @@ def _default(o):
 )
 def coverage_endpoint(
     state: StateDep,
+    settings: SettingsDep,
     facility: Annotated[
         str,
         Query(
@@ -72,7 +75,8 @@ def coverage_endpoint(
         Query(
             gt=0,
             le=100_000,
-            description="Reach in metres (default: the layer's standard, e.g. 500 m).",
+            description="Reach in metres (default: the layer's standard, e.g. 500 m): a "
+            "multiple of 50 between 50 and 5000 (configurable), or a standard's radius.",
             examples=[500],
         ),
     ] = None,
@@ -85,17 +89,39 @@ def coverage_endpoint(
         Query(description="Straight-line or along the road network (auto: network if roads)."),
     ] = "auto",
 ) -> dict:
-    """Aggregates only (counts and shares per level): never individual households."""
+    """Aggregates only (counts and shares per level): never individual households.
+
+    Answers are cached per workspace version in a bounded LRU
+    (``GRIDMAP_CACHE_COVERAGE``, 16); radii outside the allowed set get 422.
+    """
     from gridmap.analysis.coverage import compute_coverage
+
+    facilities = [
+        n
+        for n, c in state.collections.items()
+        if n not in (*POLYGON_LEVELS, GRID_STATS, ROADS) and c.public_frame is not None
+    ]
+    if facility not in facilities:
+        raise BadParameterError(
+            "facility must be a facility layer of the workspace: " + ", ".join(facilities)
+        )
+    radius = radius_param(
+        radius,
+        settings.coverage_radius_min,
+        settings.coverage_radius_max,
+        settings.coverage_radius_step,
+    )
 
     def run():
         res = compute_coverage(state.workspace, facility, radius, distance=distance)
         doc = _clean(res.to_json())
         by_level = doc.pop("by_level", None) or {
-            lv: _records(df) for lv, df in (res.by_level or {}).items()
+            lv: _records(df, state.policy) for lv, df in (res.by_level or {}).items()
         }
-        doc["by_grid"] = [_strip(r) for r in doc.get("by_grid", [])]
-        doc["by_level_all"] = {lv: [_strip(r) for r in recs] for lv, recs in by_level.items()}
+        doc["by_grid"] = [_strip(r, state.policy) for r in doc.get("by_grid", [])]
+        doc["by_level_all"] = {
+            lv: [_strip(r, state.policy) for r in recs] for lv, recs in by_level.items()
+        }
         return doc
 
     cached = state.cached(("coverage", facility, radius, distance), run)

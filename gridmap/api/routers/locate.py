@@ -1,9 +1,19 @@
 """``/locate``: which micro-grid, grid, zone and community own an address or a point.
 
-Anonymous and public callers get the owners (ids and names) and the match
-quality only: no contacts, no matched household address, no candidates'
-addresses. Staff keys also get the grid worker and micro-grid leader contacts,
-and the matched address when it lies in one of their grids. Admin gets all.
+Who gets what (docs/api.md, "Lookup by role"):
+
+* anonymous and ``public`` keys, by address: the owning **grid** (with its
+  zone and community, ids and names) and ``status`` ``ok`` or ``not_found``;
+  ``microgrid_id`` is null, ``match_level`` is ``grid`` and ``score`` null, so
+  the answer is the same for a registered flat and its unregistered neighbour:
+  it never says whether a household exists. By coordinate: the four owners
+  (micro-grids are public boundaries) and the status. Never contacts.
+* staff keys: the match detail (level, score, candidates); the matched
+  address and candidates' addresses only inside their grids; contacts by the
+  one rule of :func:`gridmap.policy.privacy.may_see_contact`: the grid worker
+  of the grid that owns the answer, the micro-grid leader only inside their
+  grids.
+* admin: everything.
 """
 
 from __future__ import annotations
@@ -15,7 +25,9 @@ from fastapi import APIRouter, Query
 
 from gridmap.api.auth import Principal
 from gridmap.api.deps import BadParameterError, PrincipalDep, StateDep
+from gridmap.api.inputs import crs_param
 from gridmap.api.state import WorkspaceState
+from gridmap.policy.privacy import GRID_WORKER, MICROGRID_LEADER, may_see_contact
 from gridmap.workspace.schema import ASSIGN_COLUMNS, LAYERS, POLYGON_LEVELS
 
 router = APIRouter(tags=["lookup"])
@@ -61,28 +73,61 @@ def _plain(v):
     return v
 
 
+PUBLIC_ADDRESS_KEYS = ("grid_id", "zone_id", "community_id")
+
+
+def _anonymous(answer: dict, state: WorkspaceState) -> dict:
+    """The public answer: same keys whatever the match; by address only at grid level."""
+    by_address = answer.get("kind") == "address"
+    out = {k: answer.get(k) for k in ASSIGN_COLUMNS}
+    if by_address:
+        out["microgrid_id"] = None
+        found = out.get("grid_id") is not None
+        if not found:
+            out.update(zone_id=None, community_id=None)
+        out.update(
+            status="ok" if found else "not_found",
+            match_level="grid" if found else "none",
+            score=None,
+        )
+    else:
+        out.update({k: answer.get(k) for k in PUBLIC_KEYS})
+    out["candidates"] = []
+    out["names"] = _names(state, out)
+    return out
+
+
+def _grid_of_microgrid(state: WorkspaceState, microgrid_id) -> str | None:
+    col = state.collections.get("microgrids")
+    if col is None or microgrid_id is None or col.scope is None:
+        return None
+    pos = col.position_of(str(microgrid_id))
+    return None if pos is None else col.scope[pos]
+
+
 def shape_answer(answer: dict, principal: Principal, state: WorkspaceState) -> dict:
     """Cut a :meth:`LocateResult.to_dict` answer down to what ``principal`` may see."""
-    if principal.is_admin:
-        out = dict(answer)
-    elif principal.is_staff:
-        out = dict(answer)
-        if not principal.may_see_grid(answer.get("grid_id")):
+    if not (principal.is_admin or principal.is_staff):
+        return _anonymous(answer, state)
+    out = dict(answer)
+    if principal.is_staff:
+        gid = answer.get("grid_id")
+        if not principal.may_see_grid(gid):
             for k in ("matched_address", "address", "household_id", "query", "parsed"):
                 out.pop(k, None)
         cands = answer.get("candidates") or []
         out["candidates"] = [
-            c
+            {k: v for k, v in c.items() if k not in ("grid_worker", "microgrid_leader")}
             if isinstance(c, dict) and principal.may_see_grid(c.get("grid_id"))
             else {k: c.get(k) for k in CANDIDATE_KEYS if isinstance(c, dict)}
             for c in cands
         ]
-    else:
-        out = {k: answer.get(k) for k in (*ASSIGN_COLUMNS, *PUBLIC_KEYS)}
-        cands = answer.get("candidates") or []
-        out["candidates"] = [
-            {k: c.get(k) for k in CANDIDATE_KEYS} for c in cands if isinstance(c, dict)
-        ]
+        role, scope = principal.policy_role, principal.grids
+        if not may_see_contact(GRID_WORKER, role, scope, gid, answer_grid=gid):
+            out["grid_worker"] = None
+        leader_grid = _grid_of_microgrid(state, answer.get("microgrid_id"))
+        if not may_see_contact(MICROGRID_LEADER, role, scope, leader_grid, answer_grid=gid):
+            out["microgrid_leader"] = None
     out["names"] = _names(state, answer)
     return out
 
@@ -115,7 +160,8 @@ def locate_endpoint(
         Query(
             max_length=40,
             description="Coordinate system of lon/lat: wgs84, gcj02 (Amap/Tencent), bd09 "
-            "(Baidu) or an EPSG code.",
+            "(Baidu), cgcs2000 or the EPSG code of a geographic or projected CRS; "
+            "anything else gets 422.",
             examples=["wgs84", "gcj02"],
         ),
     ] = "wgs84",
@@ -135,6 +181,8 @@ def locate_endpoint(
         raise BadParameterError("lon and lat must be finite numbers")
     from gridmap.lookup.matching import AddressRegistry, locate
 
+    cs = crs_param(crs) if q is None else None
+
     registry = None
     if q is not None:
         registry = state.cached(
@@ -144,7 +192,7 @@ def locate_endpoint(
         q,
         lon=None if q is not None else lon,
         lat=None if q is not None else lat,
-        crs=crs,
+        crs=cs if cs is not None else "wgs84",
         workspace=state.workspace,
         registry=registry,
         include_contacts=principal.is_admin or principal.is_staff,

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from gridmap.api.auth import AuthenticationError, PermissionDeniedError
-from gridmap.api.deps import PrincipalDep, StateDep
+from gridmap.api.deps import PrincipalDep, StateDep, public_base
 from gridmap.api.state import GRID_STATS
 from gridmap.errors import NotFoundError
 
@@ -38,7 +38,7 @@ def indicators(state) -> list[str]:
 @router.get("/maps", summary="The maps this service can draw")
 def list_maps(request: Request, state: StateDep) -> dict:
     """Map names: `overview` and one per grid indicator."""
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     names = ["overview", *indicators(state)]
     return {"maps": [{"name": n, "href": f"{base}/maps/{n}.html"} for n in names]}
 
@@ -80,10 +80,9 @@ def map_html(
         indicator = name
     else:
         raise NotFoundError(
-            f"there is no map '{name}'; GET /maps lists them (overview, "
+            "there is no such map; GET /maps lists them (overview, "
             + ", ".join(indicators(state)[:8])
-            + ")",
-            ids=[name],
+            + ")"
         )
     from gridmap.maps import build_map
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from gridmap.api.access import can_list, deny, in_scope, visible_frame
-from gridmap.api.deps import BadParameterError, PrincipalDep, SettingsDep, StateDep
+from gridmap.api.deps import BadParameterError, PrincipalDep, SettingsDep, StateDep, public_base
 from gridmap.api.oas30 import to_openapi30
 from gridmap.api.state import Collection
 from gridmap.errors import NotFoundError
@@ -109,11 +109,11 @@ CollectionId = Annotated[
 
 def _check_f(f: str | None) -> None:
     if f is not None and f.lower() not in F_VALUES:
-        raise BadParameterError(f"f={f!r} is not served; use f=json (or leave it out)")
+        raise BadParameterError("this f value is not served; use f=json (or leave it out)")
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return public_base(request)
 
 
 def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict:
@@ -236,9 +236,7 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     except ValueError:
         nums = []
     if len(nums) not in (4, 6) or not all(math.isfinite(v) for v in nums):
-        raise BadParameterError(
-            f"bbox must be 4 numbers 'minlon,minlat,maxlon,maxlat' (got {text[:60]!r})"
-        )
+        raise BadParameterError("bbox must be 4 numbers 'minlon,minlat,maxlon,maxlat'")
     if len(nums) == 6:
         nums = [nums[0], nums[1], nums[3], nums[4]]
     x0, y0, x1, y1 = nums
@@ -368,10 +366,10 @@ def item(
     if pos is None:
         if col.public_frame is None and not principal.is_admin and not principal.is_staff:
             raise deny(col, principal)  # do not reveal which ids exist
+        # the id is not echoed: it is whatever the caller typed into the URL
         raise NotFoundError(
-            f"collection '{col.name}' has no feature with {col.id_column} = {feature_id!r}",
+            f"collection '{col.name}' has no feature with this {col.id_column}",
             layer=col.name,
-            ids=[feature_id],
         )
     if col.public_frame is None and not in_scope(col, principal)[pos]:
         raise deny(col, principal)

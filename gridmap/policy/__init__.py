@@ -1,0 +1,1 @@
+"""One source per policy: ids, privacy, JSON-safe values."""

@@ -379,8 +379,10 @@ def test_workspace_on_disk_and_assign(tmp_path):
     )
     doc = json.loads(res.stdout)
     assert doc["layers"]["households"] == 900 and doc["layers"]["microgrids"] == 80
-    assert set(doc["layers"]) == LAYER_NAMES
-    assert set(io.list_layers(out)) == LAYER_NAMES
+    requests = {"requests", "request_events"}  # a year of synthetic resident requests
+    assert set(doc["layers"]) == LAYER_NAMES | requests
+    assert set(io.list_layers(out)) == LAYER_NAMES | requests
+    assert doc["layers"]["requests"] == round(900 * 330 / 3500)
     info = subprocess.run(
         ["ogrinfo", "-ro", "-so", "-al", str(out)], capture_output=True, text=True, check=True
     )
@@ -424,7 +426,8 @@ def test_committed_sample_is_the_default_output(default_layers, tmp_path):
     assert SAMPLE.stat().st_size < 5_000_000
     copy = tmp_path / "sample.gpkg"
     shutil.copyfile(SAMPLE, copy)
-    assert set(io.list_layers(copy)) == LAYER_NAMES
+    # plus the synthetic resident requests (gridmap.requests.synth), checked below
+    assert set(io.list_layers(copy)) == LAYER_NAMES | {"requests", "request_events"}
     for name, lib in default_layers.items():
         disk = io.read_layer(copy, name)
         assert len(disk) == len(lib), name
@@ -435,6 +438,15 @@ def test_committed_sample_is_the_default_output(default_layers, tmp_path):
         ).all(), name
     hh = io.read_layer(copy, "households")
     assert list(hh["address"]) == list(default_layers["households"]["address"])
+    from gridmap.requests.store import read_requests
+    from gridmap.requests.synth import synth_frames
+
+    req, ev = read_requests(copy, with_events=True)
+    want, want_ev, _ = synth_frames(default_layers)
+    assert list(req["request_id"]) == list(want["request_id"])
+    assert list(req["status"]) == list(want["status"])
+    assert list(req["grid_id"]) == [v for v in want["grid_id"]]
+    assert list(ev["to_status"]) == list(want_ev["to_status"])
 
 
 @pytest.mark.parametrize(

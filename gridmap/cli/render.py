@@ -475,3 +475,90 @@ def chunk_progress(total: int | None, label: str) -> Iterator[Callable[[int], No
     with bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+# ---------------------------------------------------------------- requests (诉求)
+def print_ledger_report(report, console: Console, max_rows: int = 20) -> None:
+    """Summary of a ledger import: stored, review queue, rows reported."""
+    console.print(
+        escape(
+            f"{report.file}: {report.rows} rows ({report.encoding or 'xlsx'}): "
+            f"{len(report.stored)} stored, {len(report.problems)} reported"
+            + (f", {len(report.review)} in the review queue" if report.review else "")
+        ),
+        highlight=False,
+    )
+    if report.problems:
+        t = Table("row", "编号", "problem", title="rows not stored")
+        for p in report.problems[:max_rows]:
+            t.add_row(str(p.row), escape(p.request_id or "-"), escape(p.message))
+        if len(report.problems) > max_rows:
+            t.caption = f"... and {len(report.problems) - max_rows} more (use --format json)"
+        console.print(t)
+
+
+def print_request_list(
+    df: pd.DataFrame, columns: list[str], console: Console, tz: str = "Asia/Shanghai"
+) -> None:
+    """A work list of requests (overdue first); times in local time ``tz``."""
+    from gridmap.requests.api_shapes import plain
+
+    df = df.copy()
+    for c in df.columns:
+        if c.endswith("_at") and isinstance(df[c].dtype, pd.DatetimeTZDtype):
+            df[c] = df[c].dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M")
+
+    t = Table(title=f"{len(df)} requests")
+    cols = [c for c in columns if c in df.columns and c not in ("candidates",)]
+    for c in cols:
+        t.add_column(c, overflow="fold")
+    for rec in df[cols].to_dict(orient="records"):
+        cells = []
+        for c in cols:
+            v = plain(rec[c])
+            if c == "overdue":
+                v = "overdue" if v else ""
+            cells.append(escape(_cell(v)))
+        t.add_row(*cells, style="red" if rec.get("overdue") else None)
+    console.print(t)
+
+
+def print_request_stats(result: dict, console: Console) -> None:
+    """The KPI table of ``gridmap requests stats``."""
+    by = result["by"]
+    key = f"{by}_id"
+    span = f"{result['from'] or '…'} – {result['to'] or '…'}"
+    t = Table(title=escape(f"requests by {by}, received {span}"))
+    heads = [
+        (key, key),
+        ("name", "name"),
+        ("received", "received"),
+        ("closed", "closed"),
+        ("closure_rate", "办结率"),
+        ("closed_on_time", "on time"),
+        ("on_time_rate", "按期办结率"),
+        ("overdue_open", "overdue"),
+        ("median_hours_to_dispatch", "h to dispatch"),
+        ("median_hours_to_close", "h to close"),
+        ("rework", "返工"),
+        ("escalated", "上报"),
+    ]
+    for _, label in heads:
+        t.add_column(label, justify="right" if label not in (key, "name") else "left")
+    for row in result["rows"]:
+        cells = []
+        for k, _ in heads:
+            v = row.get(k)
+            if k.endswith("_rate"):
+                cells.append("-" if v is None else f"{100 * v:.1f}%")
+            elif v is None:
+                cells.append("(none)" if k == key else "-")
+            else:
+                cells.append(escape(str(v)))
+        t.add_row(*cells)
+    tot_r = sum(r["received"] for r in result["rows"])
+    tot_c = sum(r["closed"] for r in result["rows"])
+    t.caption = (
+        f"total {tot_r} received, {tot_c} closed"
+        + (f" ({100 * tot_c / tot_r:.1f}%)" if tot_r else "")
+        + (f"; {result['review']} in the review queue" if result["review"] else "")
+    )
+    console.print(t)

@@ -1153,7 +1153,9 @@ def synth_workspace(
     """Generate a synthetic workspace and write it atomically to ``path``.
 
     Layers already in the file are replaced; other layers are removed, so the
-    result holds exactly the generated layers. See :func:`synth_layers`.
+    result holds exactly the generated layers, plus a year of synthetic
+    resident requests (``requests`` and ``request_events``, see
+    :mod:`gridmap.requests.synth`). See :func:`synth_layers`.
     """
     from gridmap.workspace import store as io
 
@@ -1174,4 +1176,10 @@ def synth_workspace(
         old = [n for n in io.list_layers(p) if n not in layers]
     if progress:
         progress("writing the GeoPackage")
-    return io.write_layers(p, layers, delete=old)
+    io.write_layers(p, layers, delete=old)
+    from gridmap.requests.synth import write_synth_requests
+
+    if progress:
+        progress("adding a year of resident requests")
+    write_synth_requests(p, layers, seed=seed)
+    return p

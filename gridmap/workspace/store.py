@@ -186,6 +186,11 @@ def read_layer(
         raise WorkspaceError(
             f"cannot read the layer ({_short(exc)})", file=str(p), layer=layer
         ) from exc
+    if "geometry" not in gdf.columns:  # an attributes table (e.g. request_events): no CRS
+        df = pd.DataFrame(gdf)
+        normalise_ids(df, id_columns_of(df))
+        df.attrs.update(layer=layer, file=str(p))
+        return df
     if not isinstance(gdf, gpd.GeoDataFrame):
         gdf = gpd.GeoDataFrame(gdf)
     if gdf.crs is None and "geometry" in gdf:

@@ -109,7 +109,7 @@ def test_gbk_ledger_every_row_stored_or_reported_in_order(ws, tmp_path):
     # ledger order is kept: fid order == spreadsheet row order
     assert list(req["source_row"]) == sorted(req["source_row"]) == [3, 4, 5, 6, 7, 8, 9]
     assert list(req["request_id"][:6]) == ["A01", "A02", "A03", "A04", "A05", "A06"]
-    assert req["request_id"].iloc[6].startswith("R20260306")
+    assert req["request_id"].iloc[6].startswith("R2026-03-06-")
     assert req.loc[0, "summary"] == "车位不够" and req.loc[0, "resident_name"] == "张三"
     assert list(req["status"]) == [
         "closed",
@@ -191,9 +191,8 @@ def test_routing_agrees_with_core_join_and_lookup(ws, tmp_path):
 
 def test_ambiguous_address_goes_to_review_with_candidates(tmp_path):
     import geopandas as gpd
+    from conftest import tiny_layers
     from shapely.geometry import Point
-
-    from tests.conftest import tiny_layers
 
     layers = tiny_layers()
     hh = layers["households"]
@@ -236,7 +235,12 @@ def test_transitions_enforced_and_every_one_is_an_event(ws):
     with pytest.raises(RequestError, match="new due time"):
         store.move_request(ws, rid, "deferred", note="等待配件")
     store.move_request(
-        ws, rid, "deferred", note="等待配件", due_at=t + timedelta(days=9), at=t + timedelta(hours=2)
+        ws,
+        rid,
+        "deferred",
+        note="等待配件",
+        due_at=t + timedelta(days=9),
+        at=t + timedelta(hours=2),
     )
     store.move_request(ws, rid, "answered", at=t + timedelta(days=2))
     with pytest.raises(IllegalTransitionError, match="needs a note"):
@@ -331,12 +335,26 @@ def independent_kpis(req: pd.DataFrame, ev: pd.DataFrame, key: str, as_of, day_f
         e = ev[(ev["request_id"] == r["request_id"]) & (ev["at"] <= as_of)].sort_values("at")
         g = out.setdefault(
             r[key] if pd.notna(r[key]) else None,
-            {"received": 0, "closed": 0, "due": 0, "deferred": 0, "on_time": 0, "overdue": 0,
-             "disp": [], "close": [], "rework": 0, "esc": 0},
+            {
+                "received": 0,
+                "closed": 0,
+                "due": 0,
+                "deferred": 0,
+                "on_time": 0,
+                "overdue": 0,
+                "disp": [],
+                "close": [],
+                "rework": 0,
+                "esc": 0,
+            },
         )
         g["received"] += 1
         recv = e[e["to_status"] == "received"]
-        due0 = recv["due_at"].iloc[0] if len(recv) and pd.notna(recv["due_at"].iloc[0]) else r["due_at"]
+        due0 = (
+            recv["due_at"].iloc[0]
+            if len(recv) and pd.notna(recv["due_at"].iloc[0])
+            else r["due_at"]
+        )
         closed = pd.notna(r["closed_at"]) and r["closed_at"] <= as_of
         deferred = (e["to_status"] == "deferred").any()
         is_due = due0 <= as_of or closed
@@ -370,9 +388,14 @@ def compare(result: dict, ref: dict, key: str) -> None:
         assert r["overdue_open"] == g["overdue"]
         assert r["rework"] == g["rework"] and r["escalated"] == g["esc"]
         den = g["due"] - g["deferred"]
-        assert r["on_time_rate"] == (None if den == 0 else pytest.approx(g["on_time"] / den, abs=1e-4))
+        assert r["on_time_rate"] == (
+            None if den == 0 else pytest.approx(g["on_time"] / den, abs=1e-4)
+        )
         assert r["closure_rate"] == pytest.approx(g["closed"] / g["received"], abs=1e-4)
-        for col, vals in (("median_hours_to_dispatch", g["disp"]), ("median_hours_to_close", g["close"])):
+        for col, vals in (
+            ("median_hours_to_dispatch", g["disp"]),
+            ("median_hours_to_close", g["close"]),
+        ):
             assert r[col] == (None if not vals else pytest.approx(float(np.median(vals)), abs=0.01))
 
 
@@ -395,14 +418,28 @@ def test_stats_equal_an_independent_computation(sample_copy, by):
     as_of = pd.Timestamp("2026-11-30T12:00:00Z")
     d0, d1 = date(2026, 1, 1), date(2026, 11, 30)
     mine, mine_ev = store.read_requests(sample_copy, with_events=True)
-    result = request_stats(mine, mine_ev, by=by, date_from=d0, date_to=d1, as_of=as_of.to_pydatetime())
+    result = request_stats(
+        mine, mine_ev, by=by, date_from=d0, date_to=d1, as_of=as_of.to_pydatetime()
+    )
     assert set(result) == {"by", "from", "to", "rows", "review"}
     assert result["from"] == "2026-01-01" and result["to"] == "2026-11-30"
     key = f"{by}_id"
     assert all(
-        list(r) == [key, "name", "received", "closed", "closure_rate", "closed_on_time",
-                    "on_time_rate", "overdue_open", "median_hours_to_dispatch",
-                    "median_hours_to_close", "rework", "escalated"]
+        list(r)
+        == [
+            key,
+            "name",
+            "received",
+            "closed",
+            "closure_rate",
+            "closed_on_time",
+            "on_time_rate",
+            "overdue_open",
+            "median_hours_to_dispatch",
+            "median_hours_to_close",
+            "rework",
+            "escalated",
+        ]
         for r in result["rows"]
     )
     col = "category" if by == "category" else key
@@ -439,7 +476,9 @@ def test_stats_from_the_ledger(ws, tmp_path):
     table["grid"] = pd.Series([o or "-" for o in owners], dtype=object)
     tz = rules.tz
     table["recv"] = [pd.Timestamp(parse_time(v, tz)) for v in table["受理时间"]]
-    table["closed_t"] = [pd.Timestamp(parse_time(v, tz)) if v else pd.NaT for v in table["办结时间"]]
+    table["closed_t"] = [
+        pd.Timestamp(parse_time(v, tz)) if v else pd.NaT for v in table["办结时间"]
+    ]
     table["limit_h"] = [rules.category(c).close_hours for c in table["类别"]]
     rows = {r["grid_id"]: r for r in res["rows"]}
     assert set(rows) == set(owners)
@@ -448,23 +487,39 @@ def test_stats_from_the_ledger(ws, tmp_path):
         done = sub[sub["状态"] == "已办结"]
         assert r["received"] == len(sub)
         assert r["closed"] == len(done)
-        on_time = (done["closed_t"] <= done["recv"] + pd.to_timedelta(done["limit_h"], unit="h")).sum()
+        on_time = (
+            done["closed_t"] <= done["recv"] + pd.to_timedelta(done["limit_h"], unit="h")
+        ).sum()
         assert r["closed_on_time"] == on_time
         hours = ((done["closed_t"] - done["recv"]).dt.total_seconds() / 3600).tolist()
-        assert r["median_hours_to_close"] == (None if not hours else pytest.approx(np.median(hours), abs=0.01))
+        assert r["median_hours_to_close"] == (
+            None if not hours else pytest.approx(np.median(hours), abs=0.01)
+        )
     assert res["review"] == 2
     # an empty window: no rows; rates are null where the denominator is 0
     empty = request_stats(req, ev, by="grid", date_from="2027-01-01", date_to="2027-01-31")
     assert empty["rows"] == [] and empty["review"] == 0
-    opened = request_stats(req[req["status"] != "closed"], ev, by="grid", as_of=datetime(2026, 3, 2, 12, tzinfo=UTC))
+    opened = request_stats(
+        req[req["status"] != "closed"], ev, by="grid", as_of=datetime(2026, 3, 2, 12, tzinfo=UTC)
+    )
     assert all(r["closure_rate"] == 0.0 for r in opened["rows"])
     assert any(r["on_time_rate"] is None for r in opened["rows"])
 
 
 def test_cli_stats_json_and_out(sample_copy, tmp_path):
     res = subprocess.run(
-        [*GRIDMAP, "requests", "stats", str(sample_copy), "--by", "grid", "--format", "json",
-         "--out", str(tmp_path / "s.xlsx")],
+        [
+            *GRIDMAP,
+            "requests",
+            "stats",
+            str(sample_copy),
+            "--by",
+            "grid",
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "s.xlsx"),
+        ],
         capture_output=True,
         text=True,
     )

@@ -202,12 +202,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error_handler)
 
     from gridmap.api.routers import coverage, health, locate, maps, ogc
+    from gridmap.api.routers import requests as requests_router
 
     app.include_router(ogc.router)
     app.include_router(locate.router)
     app.include_router(coverage.router)
     app.include_router(maps.router)
     app.include_router(health.router)
+    app.include_router(requests_router.router)
     app.add_middleware(
         Guard,
         max_in_flight=settings.max_in_flight,

@@ -475,6 +475,8 @@ def chunk_progress(total: int | None, label: str) -> Iterator[Callable[[int], No
     with bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
 # ---------------------------------------------------------------- requests (诉求)
 def print_ledger_report(report, console: Console, max_rows: int = 20) -> None:
     """Summary of a ledger import: stored, review queue, rows reported."""

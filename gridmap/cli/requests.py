@@ -121,7 +121,6 @@ def list_cmd(
         print_json({"rows": records(df, cols)})
         return
     from gridmap.cli.render import print_request_list
-
     from gridmap.requests.model import load_rules
 
     print_request_list(df, cols, console, tz=load_rules().timezone)
@@ -129,7 +128,7 @@ def list_cmd(
 
 @app.command("move")
 def move_cmd(
-    request_id: Annotated[str, typer.Argument(help="Request id, e.g. R20260301001.")],
+    request_id: Annotated[str, typer.Argument(help="Request id, e.g. R2026-03-01-001.")],
     to: Annotated[str, typer.Option("--to", help="New status (dispatched, in_progress, ...).")],
     note: Annotated[str | None, typer.Option("--note", help="What was done / why.")] = None,
     due: Annotated[
@@ -141,7 +140,7 @@ def move_cmd(
 ) -> None:
     """Move a request to its next status (the workflow is enforced).
 
-    Example: gridmap requests move R20260301001 --to deferred --note "等待配件" --due 2026-03-10
+    Example: gridmap requests move R2026-03-01-001 --to deferred --note "等待配件" --due 2026-03-10
     """
     from gridmap.requests.model import load_rules, parse_time
     from gridmap.requests.store import move_request
@@ -152,14 +151,18 @@ def move_cmd(
         try:
             due_at = parse_time(due, r.tz)
         except ValueError:
-            raise GridmapError(f"--due '{due}' is not a date/time (e.g. 2026-03-10 18:00)") from None
+            raise GridmapError(
+                f"--due '{due}' is not a date/time (e.g. 2026-03-10 18:00)"
+            ) from None
     row = move_request(
         workspace, request_id, to, note=note, due_at=due_at, actor_role="cli", rules=r
     )
     if fmt is Fmt.json:
         from gridmap.requests.api_shapes import plain
 
-        print_json({k: plain(v) for k, v in row.items() if k not in ("resident_name", "resident_phone")})
+        print_json(
+            {k: plain(v) for k, v in row.items() if k not in ("resident_name", "resident_phone")}
+        )
         return
     console.print(f"{row['request_id']}: now [bold]{row['status']}[/]", highlight=False)
 

@@ -296,7 +296,9 @@ def import_ledger(
                     raise ValueError(f"编号 {rid} appears twice (also row {seen[rid]})")
                 seen[rid] = row
                 if rid in existing:
-                    raise ValueError(f"request {rid} is in the workspace already (not imported twice)")
+                    raise ValueError(
+                        f"request {rid} is in the workspace already (not imported twice)"
+                    )
             received = _time(frame, row, cols["received_at"], tz)
             if received is None:
                 raise ValueError("the time received (受理时间) is empty")
@@ -309,7 +311,9 @@ def import_ledger(
                 )
             closed = _time(frame, row, cols.get("closed_at"), tz)
             if status == "closed" and closed is None:
-                raise ValueError("the status is closed (已办结) but the time closed (办结时间) is empty")
+                raise ValueError(
+                    "the status is closed (已办结) but the time closed (办结时间) is empty"
+                )
             if status != "closed" and closed is not None:
                 raise ValueError(f"a time closed (办结时间) is given but the status is {status}")
             if closed is not None and closed < received:
@@ -416,7 +420,9 @@ def import_ledger(
     for k, (row, rec, events, route) in enumerate(prepared, start=1):
         try:
             with store.transaction(workspace) as con:
-                rid = store.insert_request(con, rec, events, rules=rules, lon=route.lon, lat=route.lat)
+                rid = store.insert_request(
+                    con, rec, events, rules=rules, lon=route.lon, lat=route.lat
+                )
         except RequestError as exc:  # the id arrived meanwhile (another import)
             report.problems.append(RowProblem(row, rec.get("request_id"), exc.message))
             continue

@@ -318,13 +318,19 @@ def parse_time(value, tz: ZoneInfo) -> datetime | None:
     t = text.replace("年", "-").replace("月", "-").replace("日", " ").replace("/", "-")
     t = re.sub(r"\s+", " ", t).strip()
     t = t.replace("Z", "+00:00") if t.endswith("Z") else t
-    m = re.match(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?(.*)$", t)
+    m = re.match(
+        r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?(.*)$", t
+    )
     if not m:
         raise ValueError(f"not a date/time: {text!r}")
     y, mo, d, hh, mm, ss, frac, rest = m.groups()
     base = f"{int(y):04d}-{int(mo):02d}-{int(d):02d}T{int(hh or 0):02d}:{int(mm or 0):02d}:{int(ss or 0):02d}"
     rest = rest.strip()
-    dt = datetime.fromisoformat(base + (frac or "") + rest) if rest else datetime.fromisoformat(base + (frac or ""))
+    dt = (
+        datetime.fromisoformat(base + (frac or "") + rest)
+        if rest
+        else datetime.fromisoformat(base + (frac or ""))
+    )
     return dt if dt.tzinfo else dt.replace(tzinfo=tz)
 
 
@@ -332,7 +338,10 @@ def format_time(dt: datetime | None) -> str | None:
     """How timestamps are stored: ISO 8601 in UTC with a ``Z`` (GeoPackage DATETIME)."""
     if dt is None:
         return None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.astimezone(UTC).microsecond // 1000:03d}Z"
+    return (
+        dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{dt.astimezone(UTC).microsecond // 1000:03d}Z"
+    )
 
 
 def now_utc() -> datetime:

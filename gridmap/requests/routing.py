@@ -169,3 +169,110 @@ class RequestRouter:
         if address is not None and str(address).strip():
             return self.by_address(str(address))
         return Route(located_by="none", review=True, message="no address and no coordinate")
+
+
+# ---------------------------------------------------------------- for the service
+_ROUTERS: dict[str, tuple[tuple, RequestRouter]] = {}
+_ROUTERS_LOCK = __import__("threading").Lock()
+#: Layers a router needs: the polygons, the address registry, the stations.
+ROUTER_LAYERS = (*POLYGON_LEVELS, "households", "service_stations")
+
+
+def content_key(path) -> tuple:
+    """What the routing depends on: ``gpkg_contents.last_change`` of every other layer.
+
+    Writing requests changes the file but not this key, so a long-running
+    service keeps its router (hierarchy and address registry) across them.
+    """
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = con.execute(
+            "SELECT table_name, last_change FROM gpkg_contents "
+            "WHERE table_name NOT IN ('requests', 'request_events') ORDER BY table_name"
+        ).fetchall()
+    finally:
+        con.close()
+    return tuple(rows)
+
+
+def router_for(workspace) -> RequestRouter:
+    """A router for a workspace on disk, cached until a non-request layer changes."""
+    from gridmap.workspace import store as io
+
+    p = io.resolve_workspace(workspace)
+    key = content_key(p)
+    name = str(p.resolve())
+    with _ROUTERS_LOCK:
+        hit = _ROUTERS.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        # read under the writer lock: request writers cannot change the file meanwhile
+        with io.workspace_lock(p):
+            ws = io.load_workspace(p, layers=list(ROUTER_LAYERS))
+        router = RequestRouter(ws)
+        router.hierarchy  # noqa: B018 - build now, not in the first request
+        _ROUTERS[name] = (key, router)
+        return router
+
+
+def place_context(router: RequestRouter, route: Route) -> dict:
+    """Names of the owners, the grid worker and the nearest service station of a route.
+
+    The station is the nearest to the request's position, or (located by
+    address) to the owning micro-grid's (else grid's) representative point.
+    The grid worker is personal data: callers decide who may see it.
+    """
+    import pyproj
+    import shapely
+
+    from gridmap.coords.crs import metric_crs_for
+
+    ws = router.workspace
+    out: dict = {"names": {}, "grid_worker": None, "nearest_station": None}
+    for level, col in zip(POLYGON_LEVELS, ASSIGN_COLUMNS, strict=True):
+        gid = getattr(route, col)
+        layer = ws.get(level)
+        name = None
+        if gid is not None and layer is not None and "name" in layer.columns:
+            hit = layer.loc[layer[col] == gid, "name"]
+            name = None if hit.empty else str(hit.iloc[0])
+        out["names"][level] = name
+    grids = ws.get("grids")
+    if route.grid_id and grids is not None:
+        row = grids[grids["grid_id"] == route.grid_id]
+        if len(row):
+            r = row.iloc[0]
+            out["grid_worker"] = {
+                "name": r.get("staff_name") if "staff_name" in row.columns else None,
+                "phone": r.get("staff_phone") if "staff_phone" in row.columns else None,
+            }
+    pt = None
+    if route.lon is not None and route.lat is not None:
+        pt = shapely.Point(route.lon, route.lat)
+    else:
+        for level, col in (("microgrids", "microgrid_id"), ("grids", "grid_id")):
+            gid = getattr(route, col)
+            layer = ws.get(level)
+            if gid and layer is not None:
+                hit = layer[layer[col] == gid]
+                if len(hit):
+                    pt = hit.geometry.iloc[0].representative_point()
+                    break
+    stations = ws.get("service_stations")
+    if pt is not None and stations is not None and len(stations):
+        metric = metric_crs_for(stations)
+        tr = pyproj.Transformer.from_crs(4326, metric, always_xy=True)
+        sx, sy = tr.transform(stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
+        px, py = tr.transform(pt.x, pt.y)
+        d = np.hypot(np.asarray(sx) - px, np.asarray(sy) - py)
+        k = int(np.argmin(d))
+        s = stations.iloc[k]
+        out["nearest_station"] = {
+            "station_id": s["station_id"],
+            "name": s.get("name"),
+            "open_hours": s.get("open_hours") if "open_hours" in stations.columns else None,
+            "distance_m": round(float(d[k]), 1),
+        }
+    return out

@@ -143,9 +143,7 @@ def request_facts(
     out["closed_on_time"] = out["due"] & ~out["deferred"] & out["closed"] & (closed_at <= due0)
     out["overdue_open"] = ~out["closed"] & (req["due_at"] < as_of)
     dispatched = _lookup(rid, first(["dispatched", "escalated"]))
-    out["hours_to_dispatch"] = (
-        dispatched - req["received_at"]
-    ).dt.total_seconds() / 3600
+    out["hours_to_dispatch"] = (dispatched - req["received_at"]).dt.total_seconds() / 3600
     out["hours_to_close"] = (closed_at - req["received_at"]).dt.total_seconds() / 3600
     out["rework"] = rid.isin(any_of("returned"))
     esc_flag = req["escalated"].fillna(0).astype(int) == 1 if "escalated" in req else False
@@ -197,7 +195,9 @@ def _names(layers: dict, level: str) -> dict[str, str]:
     idc = LAYERS[level].id_column
     if gdf is None or "name" not in gdf.columns:
         return {}
-    return {str(k): (None if pd.isna(v) else str(v)) for k, v in zip(gdf[idc], gdf["name"], strict=True)}
+    return {
+        str(k): (None if pd.isna(v) else str(v)) for k, v in zip(gdf[idc], gdf["name"], strict=True)
+    }
 
 
 def _worker_of_grid(layers: dict) -> dict[str, tuple[str, str]]:
@@ -261,7 +261,12 @@ def request_stats(
         facts[key] = facts["grid_id"].map(lambda g: workers.get(g, (None, None))[0])
         names = {w: n for w, n in workers.values()}
     else:
-        level = {"grid": "grids", "zone": "zones", "community": "communities", "microgrid": "microgrids"}[by]
+        level = {
+            "grid": "grids",
+            "zone": "zones",
+            "community": "communities",
+            "microgrid": "microgrids",
+        }[by]
         facts[key] = facts[LAYERS[level].id_column]
         names = _names(layers, level)
     facts[key] = facts[key].astype(object).where(facts[key].notna(), None)
@@ -297,10 +302,19 @@ def workspace_stats(
     from gridmap.workspace import store as io
 
     req, ev = read_requests(workspace, with_events=True)
-    layers = io.load_workspace(workspace, layers=["grids", "zones", "communities", "microgrids"]).layers
+    layers = io.load_workspace(
+        workspace, layers=["grids", "zones", "communities", "microgrids"]
+    ).layers
     return request_stats(
-        req, ev, by=by, date_from=date_from, date_to=date_to, as_of=as_of, layers=layers,
-        rules=rules, lang=lang,
+        req,
+        ev,
+        by=by,
+        date_from=date_from,
+        date_to=date_to,
+        as_of=as_of,
+        layers=layers,
+        rules=rules,
+        lang=lang,
     )
 
 
@@ -386,9 +400,7 @@ def grid_request_layer(
         counts = facts["microgrid_id"].value_counts()
         mg = micro[["microgrid_id", "name", "geometry"]].copy().reset_index(drop=True)
         n = mg["microgrid_id"].map(counts).fillna(0).astype(int)
-        mg["requests"] = pd.Series(
-            [int(v) if v >= min_count else None for v in n], dtype=object
-        )
+        mg["requests"] = pd.Series([int(v) if v >= min_count else None for v in n], dtype=object)
         mg["suppressed"] = (n > 0) & (n < min_count)
     out.attrs["min_count"] = min_count
     return out, mg
@@ -445,9 +457,9 @@ def list_requests(
         df = df[df["status"] == status]
     is_open = df["status"] != "closed"
     df["overdue"] = is_open & (df["due_at"] < as_of)
-    df["hours_overdue"] = ((as_of - df["due_at"]).dt.total_seconds() / 3600).where(
-        df["overdue"]
-    ).round(1)
+    df["hours_overdue"] = (
+        ((as_of - df["due_at"]).dt.total_seconds() / 3600).where(df["overdue"]).round(1)
+    )
     if overdue:
         df = df[df["overdue"]]
     if review is not None:
@@ -457,7 +469,11 @@ def list_requests(
     df["_k"] = np.where(
         group == 0,
         -df["hours_overdue"].fillna(0),
-        np.where(group == 1, df["due_at"].map(lambda t: t.timestamp() if pd.notna(t) else 0), -df["received_at"].map(lambda t: t.timestamp())),
+        np.where(
+            group == 1,
+            df["due_at"].map(lambda t: t.timestamp() if pd.notna(t) else 0),
+            -df["received_at"].map(lambda t: t.timestamp()),
+        ),
     )
     df = df.sort_values(["_g", "_k", "request_id"], kind="stable").drop(columns=["_g", "_k"])
     if limit is not None:

@@ -133,14 +133,15 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 @contextlib.contextmanager
-def transaction(workspace) -> Iterator[sqlite3.Connection]:
+def transaction(workspace, *, sample_ok: bool = False) -> Iterator[sqlite3.Connection]:
     """One write transaction on the workspace: writer lock, then ``BEGIN IMMEDIATE``.
 
     Commits when the block ends, rolls back on any exception. The request
     tables are created (and registered with the GeoPackage) on first use.
+    The packaged sample is refused unless ``sample_ok`` (its generator).
     """
     p = resolve_workspace(workspace)
-    if p.resolve() == get_path("community").resolve():
+    if not sample_ok and p.resolve() == get_path("community").resolve():
         raise RequestError(
             "the packaged sample workspace is read-only: make your own copy with "
             "'gridmap synth community.gpkg' (or copy the file) and name it",
@@ -280,18 +281,20 @@ def _value(v):
 
 
 def next_request_id(con: sqlite3.Connection, received_at: datetime, rules: Rules) -> str:
-    """A new id ``RYYYYMMDDNNN`` (local date of receipt, sequence of the day)."""
-    day = received_at.astimezone(rules.tz).strftime("%Y%m%d")
-    prefix = f"R{day}"
+    """A new id ``RYYYY-MM-DD-NNN`` (local date of receipt, sequence of the day).
+
+    The dashes keep ids from looking like phone numbers (long digit runs are
+    scrubbed from API error messages).
+    """
+    day = received_at.astimezone(rules.tz).strftime("%Y-%m-%d")
+    prefix = f"R{day}-"
     n = con.execute(
         f'SELECT count(*) FROM "{REQUESTS}" WHERE request_id LIKE ?', (prefix + "%",)
     ).fetchone()[0]
     while True:
         n += 1
         rid = f"{prefix}{n:03d}"
-        if not con.execute(
-            f'SELECT 1 FROM "{REQUESTS}" WHERE request_id = ?', (rid,)
-        ).fetchone():
+        if not con.execute(f'SELECT 1 FROM "{REQUESTS}" WHERE request_id = ?', (rid,)).fetchone():
             return rid
 
 
@@ -404,7 +407,7 @@ def get_request(con: sqlite3.Connection, request_id: str) -> dict:
         )
     rec = dict(zip([d[0] for d in cur.description], row, strict=True))
     xy = _blob_xy(rec.pop(GEOM, None))
-    rec["lon"], rec["lat"] = (xy if xy else (None, None))
+    rec["lon"], rec["lat"] = xy if xy else (None, None)
     return rec
 
 

@@ -34,7 +34,13 @@ MIX: dict[str, tuple[float, float, tuple[str, ...]]] = {
     "utilities": (
         0.17,
         2.5,
-        ("{b}号楼暖气不热", "{b}号楼{u}单元停水", "{b}号楼楼道灯不亮", "家里水管漏水", "电表跳闸无人处理"),
+        (
+            "{b}号楼暖气不热",
+            "{b}号楼{u}单元停水",
+            "{b}号楼楼道灯不亮",
+            "家里水管漏水",
+            "电表跳闸无人处理",
+        ),
     ),
     "property": (
         0.19,
@@ -44,7 +50,12 @@ MIX: dict[str, tuple[float, float, tuple[str, ...]]] = {
     "parking": (
         0.14,
         1.0,
-        ("小区车位不够，晚上停不下", "消防通道被占用停车", "外来车辆长期占用车位", "希望增加停车位"),
+        (
+            "小区车位不够，晚上停不下",
+            "消防通道被占用停车",
+            "外来车辆长期占用车位",
+            "希望增加停车位",
+        ),
     ),
     "charging": (
         0.08,
@@ -105,7 +116,7 @@ def synth_requests(
     tz = rules.tz
     rng = np.random.default_rng(seed + 17)
     hh = layers["households"].reset_index(drop=True)
-    n = min(int(round(len(hh) * PER_HOUSEHOLD)), MAX_REQUESTS) if count is None else int(count)
+    n = min(round(len(hh) * PER_HOUSEHOLD), MAX_REQUESTS) if count is None else int(count)
     if n == 0 or len(hh) == 0:
         return [], [], []
     from gridmap.datasets.synth import _names, _phones
@@ -164,35 +175,41 @@ def synth_requests(
             route = coord_routes[k]
             point = (float(xs[k]), float(ys[k]))
         due0 = rules.due_at(t0, cat)
-        day = t0.strftime("%Y%m%d")
+        day = t0.strftime("%Y-%m-%d")
         day_seq[day] = day_seq.get(day, 0) + 1
-        rid = f"R{day}{day_seq[day]:03d}"
+        rid = f"R{day}-{day_seq[day]:03d}"
         snap = SNAPSHOT.replace(tzinfo=tz)
         events = [
-            {"at": t0, "from_status": None, "to_status": "received", "actor_role": "grid_staff", "due_at": due0}
+            {
+                "at": t0,
+                "from_status": None,
+                "to_status": "received",
+                "actor_role": "grid_staff",
+                "due_at": due0,
+            }
         ]
-        status, due, closed_at, escalated = "received", due0, None, 0
+        due, closed_at, escalated = due0, None, 0
 
-        def step(at, to, role="grid_staff", note=None, new_due=None):
-            nonlocal status
+        def step(at, to, role="grid_staff", note=None, new_due=None, events=events, snap=snap):
             if at > snap:
                 return False
             events.append(
                 {
                     "at": at,
-                    "from_status": status,
+                    "from_status": events[-1]["to_status"],
                     "to_status": to,
                     "actor_role": role,
                     "note": note,
                     "due_at": new_due,
                 }
             )
-            status = to
             return True
 
         if not review[k]:
             limit_h = cat.close_hours
-            disp_med = (rules.dispatch_minutes_urgent if cat.urgent else rules.dispatch_minutes) / 60
+            disp_med = (
+                rules.dispatch_minutes_urgent if cat.urgent else rules.dispatch_minutes
+            ) / 60
             t = t0 + timedelta(hours=_hours(rng, disp_med * 0.6, 0.6))
             r = rng.random()
             go = True
@@ -230,6 +247,7 @@ def synth_requests(
             t += timedelta(hours=_hours(rng, 8, 0.6))
             if go and step(t, "closed", note="回访满意"):
                 closed_at = t
+        status = events[-1]["to_status"]
         rec = {
             "request_id": rid,
             "received_at": t0,
@@ -260,7 +278,9 @@ def _layers_workspace(layers: dict):
     return Workspace(path=Path("synthetic.gpkg"), layers=dict(layers))
 
 
-def write_synth_requests(workspace, layers: dict, *, seed: int = 20240601, count: int | None = None) -> int:
+def write_synth_requests(
+    workspace, layers: dict, *, seed: int = 20240601, count: int | None = None
+) -> int:
     """Generate requests for ``layers`` and store them in ``workspace`` (one transaction).
 
     Returns the number of requests written.
@@ -269,7 +289,7 @@ def write_synth_requests(workspace, layers: dict, *, seed: int = 20240601, count
 
     rules = load_rules()
     recs, hist, pts = synth_requests(layers, seed=seed, count=count, rules=rules)
-    with store.transaction(workspace) as con:
+    with store.transaction(workspace, sample_ok=True) as con:
         for rec, events, (x, y) in zip(recs, hist, pts, strict=True):
             store.insert_request(con, rec, events, rules=rules, lon=x, lat=y)
     return len(recs)
@@ -279,5 +299,7 @@ def synth_frames(layers: dict, *, seed: int = 20240601, count: int | None = None
     """The synthetic requests and events as DataFrames (what the sample holds)."""
     recs, hist, pts = synth_requests(layers, seed=seed, count=count)
     req = pd.DataFrame(recs)
-    ev = pd.DataFrame([{**e, "request_id": r["request_id"]} for r, h in zip(recs, hist, strict=True) for e in h])
+    ev = pd.DataFrame(
+        [{**e, "request_id": r["request_id"]} for r, h in zip(recs, hist, strict=True) for e in h]
+    )
     return req, ev, pts

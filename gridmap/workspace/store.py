@@ -26,6 +26,7 @@ import pandas as pd
 import pyogrio
 from filelock import FileLock, Timeout
 
+from gridmap.datasets import get_path
 from gridmap.errors import (
     CRSError,
     LayerNotFoundError,
@@ -33,7 +34,6 @@ from gridmap.errors import (
     WorkspaceBusyError,
     WorkspaceError,
 )
-from gridmap.datasets import get_path
 from gridmap.workspace.schema import LAYERS
 
 #: Environment variable naming the default workspace.

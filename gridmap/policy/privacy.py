@@ -134,8 +134,10 @@ def _schema_rules() -> dict[str, LayerRule]:
     rules[HOUSEHOLDS] = replace(hh, public=hh.public - {"address"}, rows_public=False)
     rules[REQUESTS] = LayerRule(
         public=frozenset(("request_id", "received_at", "status", "category", "due_at", "closed_at"))
-        | frozenset(("escalated", "located_by", "assigned_level", *ASSIGN_COLUMNS)),
-        staff=frozenset(("summary", "address", "resident_name", "resident_phone")),
+        | frozenset(("escalated", "located_by", "assigned_level", *ASSIGN_COLUMNS))
+        | frozenset(("review", "urgent")),  # workflow flags (gridmap.requests)
+        # candidates: the lookup's candidate addresses of an unclear request
+        staff=frozenset(("summary", "address", "resident_name", "resident_phone", "candidates")),
         rows_public=False,
     )
     rules[REQUEST_EVENTS] = LayerRule(

@@ -200,17 +200,34 @@ def move(request_id: str, body: Move, request: Request, principal: PrincipalDep)
         actor_role=_actor(principal),
         authorize=authorize,
     )
-    return _shape_one(row, principal)
+    return _shape_one(row, principal, request)
 
 
-def _shape_one(row: dict, principal: Principal) -> dict:
+#: Derived per-answer values, not stored columns: always shown with a row.
+DERIVED = ("overdue", "hours_overdue", "lon", "lat")
+
+
+def _columns_for(principal: Principal, request: Request) -> list[str]:
+    """The request columns ``principal`` may see (the privacy policy decides).
+
+    Only rows inside the principal's grids are ever returned, so a staff key
+    gets the policy's staff columns (text, address, person) for all of them.
+    """
+    from gridmap.policy.privacy import REQUESTS, policy_for_workspace
+
+    policy = policy_for_workspace(_workspace(request))
+    stored = [c for c in (*LIST_COLUMNS, *PERSON_COLUMNS, "candidates") if c not in DERIVED]
+    visible = policy.visible_columns(REQUESTS, stored, principal.policy_role)
+    return [*visible, *DERIVED]
+
+
+def _shape_one(row: dict, principal: Principal, request: Request) -> dict:
     import pandas as pd
 
     frame = pd.DataFrame([row])
     for c in ("received_at", "due_at", "closed_at"):
         frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601")
-    cols = list(LIST_COLUMNS) + list(PERSON_COLUMNS)
-    rec = records(frame, cols)[0]
+    rec = records(frame, _columns_for(principal, request))[0]
     rules = load_rules()
     rec["allowed_next"] = list(rules.allowed_next(rec["status"]))
     return rec
@@ -241,7 +258,7 @@ def list_endpoint(
     df = list_requests(
         req, grids=scope, grid=grid, status=status, overdue=overdue, review=review, limit=limit
     )
-    rows = records(df, [*LIST_COLUMNS, *PERSON_COLUMNS])
+    rows = records(df, _columns_for(principal, request))
     rules = load_rules()
     for r in rows:
         r["allowed_next"] = [

@@ -50,6 +50,7 @@ TEXT = {
         "refresh": "刷新",
         "overdue": "已超期",
         "hours": "小时",
+        "days": "天",
         "due": "期限",
         "note_ph": "办理说明",
         "due_ph": "新期限",
@@ -89,6 +90,7 @@ TEXT = {
         "refresh": "Refresh",
         "overdue": "Overdue",
         "hours": "h",
+        "days": "days",
         "due": "Due",
         "note_ph": "Note",
         "due_ph": "New due time",
@@ -170,7 +172,7 @@ function renderPlace() {
   let h = "";
   if (p.grid_id) {
     h += `<div class="card" data-testid="owner"><b>${T.grid}</b> <span data-testid="grid-id">${esc(p.grid_id)}</span> ${esc(n.grids || "")}`;
-    if (p.microgrid_id) h += `<br>${T.microgrid} ${esc(p.microgrid_id)} ${esc(n.microgrids || "")}`;
+    if (p.microgrid_id) h += `<br>${T.microgrid} <span data-testid="microgrid-id">${esc(p.microgrid_id)}</span> ${esc(n.microgrids || "")}`;
     if (p.zone_id) h += `<br><span class="muted">${T.zone} ${esc(n.zones || p.zone_id)}</span>`;
     h += `</div>`;
     if (p.grid_worker) {
@@ -204,7 +206,8 @@ async function logRequest() {
     loadList();
   } catch (e) { msg("log-msg", e.message, true); }
 }
-function fmt(t) { if (!t) return "-"; const d = new Date(t); return d.toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", {month:"2-digit", day:"2-digit", hour:"2-digit", minute:"2-digit"}); }
+function fmt(t) { if (!t) return "-"; const d = new Date(t); return d.toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", {year:"numeric", month:"2-digit", day:"2-digit", hour:"2-digit", minute:"2-digit"}); }
+function late(h) { return h >= 48 ? `${Math.floor(h / 24)} ${T.days}` : `${Math.round(h)} ${T.hours}`; }
 async function loadList() {
   if (!key()) return;
   try {
@@ -213,7 +216,7 @@ async function loadList() {
     if (!data.rows.length) { box.innerHTML = `<p class="muted">${T.empty}</p>`; return; }
     box.innerHTML = data.rows.map(r => {
       const acts = r.allowed_next.map(s => `<button class="sec" data-to="${s}" data-id="${esc(r.request_id)}">${esc(ST[s])}</button>`).join("");
-      const od = r.overdue ? `<span class="badge">${T.overdue} ${Math.round(r.hours_overdue)} ${T.hours}</span>` : "";
+      const od = r.overdue ? `<span class="badge">${T.overdue} ${late(r.hours_overdue)}</span>` : "";
       const extra = r.allowed_next.length ? `<input class="note" placeholder="${T.note_ph}"><input class="due hidden" type="datetime-local" aria-label="${T.due_ph}"><div class="acts">${acts}</div>` : "";
       return `<div class="item${r.overdue ? " overdue" : ""}" data-testid="item" data-id="${esc(r.request_id)}" data-status="${r.status}">
         <b>${esc(r.request_id)}</b> ${esc(catLabel(r.category))} · <span data-testid="status">${esc(STATUS_LABEL[r.status] || r.status)}</span>${od}

@@ -538,3 +538,35 @@ def test_cli_stats_json_and_out(sample_copy, tmp_path):
     rows = json.loads(res.stdout)["rows"]
     assert rows[0]["overdue"] is True
     assert all("resident_name" not in r and "resident_phone" not in r for r in rows)
+
+
+def test_workspace_with_requests_loads_and_validates(ws):
+    """Regression: request_events (no geometry) broke load_workspace; address-only
+    requests (no point, allowed by the schema) were empty_geometry errors in validate."""
+    from gridmap.checks.validation import validate
+
+    log_request(ws, category="物业", address="西南街6号楼1单元106室")
+    log_request(ws, category="停车", lon=X0 + 0.5 * D, lat=Y0 + 0.5 * D)
+    loaded = io.load_workspace(ws)
+    assert len(loaded.layers["request_events"]) == 2
+    assert "geometry" not in loaded.layers["request_events"].columns
+    rep = validate(ws)
+    assert not [f for f in rep.findings if f.layer in ("requests", "request_events")]
+
+
+def test_every_sample_request_is_routed_like_the_join_and_the_lookup(sample_copy):
+    req = store.read_requests(sample_copy)
+    layers = io.load_workspace(sample_copy).layers
+    pts = req[req["located_by"] == "coordinate"]
+    ref = assign_points(pts, build_hierarchy(layers), nearest=False)
+    for c in ("microgrid_id", "grid_id", "zone_id", "community_id"):
+        assert list(pts[c]) == [None if pd.isna(v) else v for v in ref[c]], c
+    by_addr = req[req["located_by"] != "coordinate"]
+    assert len(by_addr) > 50
+    for _, r in by_addr.iterrows():
+        res = locate(r["address"], workspace=sample_copy)
+        if res.status == "ok":
+            assert r["located_by"] == "address" and r["grid_id"] == res.grid_id
+            assert r["microgrid_id"] == res.microgrid_id
+        else:
+            assert r["review"] == 1 and r["grid_id"] is None

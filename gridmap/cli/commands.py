@@ -57,22 +57,45 @@ def main() -> None:
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except GridmapError as exc:
-        from rich.markup import escape
-
-        # escape: file names and headers such as 'lon[deg]' are not rich markup
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
-        sys.exit(2)
+        _fail(str(exc))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
+    except OSError as exc:
+        # a write the library did not map (disk full, read-only folder): one line, exit 2
+        from gridmap.errors import os_write_error
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+        _fail(str(os_write_error(exc, exc.filename or "the output file")))
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        if not exc.format_message():  # no_args_is_help: the help was printed
             sys.exit(exc.exit_code)
-        raise
+        # a wrong option or value (click/typer usage error): one line, exit 2
+        command = getattr(getattr(exc, "ctx", None), "command_path", None) or "gridmap"
+        _fail(f"{exc.format_message()} (see '{command} --help')")
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """True for click's usage errors, from click itself or from the copy typer vendors."""
+    import click
+
+    kinds: list[type] = [click.exceptions.ClickException]
+    try:  # typer >= 0.20 ships its own click as typer._click
+        from typer._click import exceptions as vendored
+
+        kinds.append(vendored.ClickException)
+    except ImportError:
+        pass
+    return isinstance(exc, tuple(kinds))
+
+
+def _fail(message: str) -> None:
+    """Print one ``error:`` line on stderr and exit with code 2."""
+    from rich.markup import escape
+
+    # escape: file names and headers such as 'lon[deg]' are not rich markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)

@@ -71,4 +71,6 @@ def progress():
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        # off when stderr is a file or a pipe: it would leave a blank line before an error
+        disable=not err_console.is_terminal,
     )

@@ -33,6 +33,9 @@ from gridmap.errors import (
     SchemaError,
     WorkspaceBusyError,
     WorkspaceError,
+    WORKSPACE_COPY_HINT,
+    os_write_error,
+    write_failure,
 )
 from gridmap.workspace.schema import LAYERS
 
@@ -289,6 +292,10 @@ def workspace_lock(path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S) -> 
     lock = FileLock(str(path) + ".lock", timeout=timeout)
     try:
         lock.acquire()
+    except OSError as exc:  # a read-only folder: the lock file cannot be made
+        raise os_write_error(
+            exc, path, kept="the workspace was not changed", hint=WORKSPACE_COPY_HINT
+        ) from exc
     except Timeout as exc:
         raise WorkspaceBusyError(
             "the workspace is busy: another gridmap command is writing it. Try again in a moment.",
@@ -307,7 +314,8 @@ def _prepare_for_write(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, bool]:
     if not out.crs.equals("EPSG:4326"):
         out = out.to_crs("EPSG:4326")
     types = set(out.geom_type.dropna().unique())
-    promote = bool(types & {"MultiPolygon"}) and bool(types & {"Polygon"})
+    # Polygon + MultiPolygon only: a layer mixing Points and Polygons (parking) keeps its Points
+    promote = types == {"Polygon", "MultiPolygon"}
     # bool/object columns GDAL can't store directly
     for col in out.columns:
         if col == out.geometry.name:
@@ -373,13 +381,21 @@ def write_layers(
         (a read-modify-write holding it from its read to its write).
     """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_write_error(exc, p, hint=WORKSPACE_COPY_HINT) from exc
     with contextlib.nullcontext() if locked else workspace_lock(p, lock_timeout):
         exists = p.exists() and p.stat().st_size > 0
         if not exists and not create:
             raise WorkspaceError("workspace not found", file=str(p))
         remove_stale_temp_files(p)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=TMP_SUFFIX, dir=p.parent)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=TMP_SUFFIX, dir=p.parent)
+        except OSError as exc:
+            raise os_write_error(
+                exc, p, kept="the workspace was not changed", hint=WORKSPACE_COPY_HINT
+            ) from exc
         os.close(fd)
         tmp = Path(tmp_name)
         try:
@@ -399,9 +415,15 @@ def write_layers(
             _match_mode(tmp, p)
             os.replace(tmp, p)
             _fsync_dir(p.parent)
-        except BaseException:
+        except BaseException as exc:
+            # judged while the temporary copy still takes its space (a full disk)
+            mapped = write_failure(
+                exc, p, scratch=tmp, kept="the workspace was not changed", hint=WORKSPACE_COPY_HINT
+            )
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            if mapped is not None:
+                raise mapped from exc
             raise
     return p
 
@@ -437,8 +459,11 @@ def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
 def atomic_write_file(path: str | os.PathLike, write) -> Path:
     """Write any output file atomically: ``write(tmp_path)`` then rename over ``path``."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
+    except OSError as exc:
+        raise os_write_error(exc, p) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -447,9 +472,12 @@ def atomic_write_file(path: str | os.PathLike, write) -> Path:
         _fsync(tmp)
         _match_mode(tmp, p)
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as exc:
+        mapped = write_failure(exc, p, scratch=tmp)
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if mapped is not None:
+            raise mapped from exc
         raise
     return p
 

@@ -179,7 +179,9 @@ WORKSPACE_COPY_HINT = (
     "Copy the workspace to a folder you can write to and run the command on the copy, "
     "or ask the folder's owner for write access"
 )
-OUTPUT_HINT = "Choose an output path in a folder you can write to, or ask the folder's owner for write access"
+OUTPUT_HINT = (
+    "Choose an output path in a folder you can write to, or ask the folder's owner for write access"
+)
 
 
 def os_write_error(
@@ -206,7 +208,7 @@ def os_write_error(
         )
     reason = exc.strerror or str(exc) or type(exc).__name__
     return WriteError(
-        f"it cannot be written ({reason}: {target}); {kept}.",
+        f"the system refused the file operation ({reason}: {target}); {kept}.",
         file=str(file),
     )
 

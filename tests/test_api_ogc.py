@@ -234,3 +234,29 @@ def test_gdal_sends_a_staff_key_header(tmp_path):
         staff = count("--config", "GDAL_HTTP_HEADERS", f"X-API-Key: {KEYS['staff1']}")
         assert staff.returncode == 0, staff.stderr
         assert "Feature Count: 3" in staff.stdout  # H1-H3 lie in G1
+
+
+def test_a_stored_nan_point_never_makes_items_answer_500(tmp_path, sample_workspace):
+    """A NaN coordinate that got into the workspace (a QGIS edit, an old import) is served
+    as a null geometry: every page of households answers 200, so QGIS can page through."""
+    from api_helpers import write_keys
+
+    path = tmp_path / "nan.gpkg"
+    shutil.copyfile(sample_workspace, path)
+    hh = gpd.read_file(path, layer="households")
+    bad_id = str(hh["household_id"].iloc[3])
+    geoms = hh.geometry.values.copy()
+    geoms[3] = shapely.Point(float("nan"), 35.64)
+    hh = hh.set_geometry(gpd.GeoSeries(geoms, crs=hh.crs))
+    pyogrio.write_dataframe(hh, path, layer="households", driver="GPKG")
+    keys = write_keys(tmp_path / "keys.toml", ["G01"], ["G02"])
+    settings = Settings(workspace=path, keys_file=keys, default_limit=500, max_limit=500)
+    with running_server(settings) as (base, _):
+        with client(base, "admin") as c:
+            feats = get_all(c, "/collections/households/items")
+            one = c.get(f"/collections/households/items/{bad_id}")
+    assert one.status_code == 200, one.text
+    assert one.json()["geometry"] is None
+    by_id = {f["id"]: f for f in feats}
+    assert len(feats) == len(hh) and by_id[bad_id]["geometry"] is None
+    assert all(f["geometry"]["type"] == "Point" for f in feats if f["id"] != bad_id)

@@ -23,7 +23,6 @@ import shapely
 from conftest import tiny_layers
 from hardening_util import GRIDMAP, file_hash, load_corpus_module, temp_files_of
 
-from gridmap.workspace import store as io
 from gridmap.errors import (
     CoordinateError,
     CRSError,
@@ -33,6 +32,7 @@ from gridmap.errors import (
     WorkspaceError,
 )
 from gridmap.ingest.importer import import_layer
+from gridmap.workspace import store as io
 
 corpus_mod = load_corpus_module()
 
@@ -400,3 +400,101 @@ def test_bowtie_geometry_is_really_invalid(corpus):
     )
     assert reasons["M02"].startswith("Self-intersection")
     assert reasons["M01"] == "Valid Geometry"
+
+
+# ------------------------------------------- real-looking data (issue 12)
+
+
+def test_parking_mixed_repair_keeps_points_points(corpus, ws):
+    """--make-valid on a layer of Points and Polygons: the repaired car park becomes a
+    MultiPolygon, the roadside bays stay Points (they were turned into MultiPoints)."""
+    case = corpus["parking_mixed"]
+    got = imported(ws, case, make_valid=True)
+    types = dict(zip(got["parking_id"], got.geom_type, strict=True))
+    assert {i: types[i] for i in case.expected["points"]} == dict.fromkeys(
+        case.expected["points"], "Point"
+    )
+    assert types["P02"] == "Polygon" and types["P04"] == "MultiPolygon"
+    # what GDAL stored, read independently of gridmap
+    import pyogrio
+
+    raw = pyogrio.read_dataframe(ws, layer="parking")
+    assert sorted(set(raw.geom_type)) == ["MultiPolygon", "Point", "Polygon"]
+
+
+def test_validate_accepts_what_import_writes(corpus, ws):
+    from gridmap.checks.validation import validate
+
+    imported(ws, corpus["parking_mixed"], make_valid=True)
+    wrong = [f for f in validate(ws).findings if f.code == "wrong_geometry_type"]
+    assert wrong == []
+
+
+def test_parking_mixed_without_repair_names_the_bowtie(corpus, ws):
+    refused(ws, corpus["parking_mixed"], SchemaError, "row 4", "P04", "self-intersection")
+
+
+def test_nan_point_geojson_is_refused_by_row(corpus, ws):
+    err = refused(
+        ws,
+        corpus["nan_point_geojson"],
+        CoordinateError,
+        "row 2",
+        "row 4",
+        "not a number (NaN or infinite)",
+        "x = nan",
+        "y = inf",
+        "nothing was written",
+    )
+    for ok_row in ("row 1:", "row 3:", "row 5:"):
+        assert ok_row not in str(err)
+
+
+def test_nan_vertex_polygon_is_refused_by_row(corpus, ws):
+    refused(ws, corpus["nan_vertex_polygon"], CoordinateError, "row 2", "vertex 3", "NaN")
+
+
+def test_nonfinite_csv_is_refused_by_row(corpus, ws):
+    err = refused(ws, corpus["nonfinite_csv"], CoordinateError, "row 3", "row 5", "row 6")
+    assert "1e999" in str(err) and "not a finite number" in str(err)
+
+
+def test_nonfinite_csv_in_projected_crs_is_not_dropped_silently(corpus, ws):
+    """With a projected --crs the range check is off: 1e999 (infinity) was left out of
+    the layer without being reported (5 of 6 imported, no bad row named)."""
+    case = corpus["nonfinite_csv"]
+    path = case.path.with_name("households_nonfinite_gk.csv")
+    rows = [["household_id", "x", "y"], ["H1", "500000", "3950000"], ["H2", "1e999", "3950100"]]
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    before = file_hash(ws)
+    with pytest.raises(CoordinateError, match="row 3: not a finite number"):
+        import_layer(ws, "households", path, crs=4547, max_distance_m=None, shift_check=False)
+    assert file_hash(ws) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "fragments"),
+    [
+        ("nan_point_geojson", ["row 2", "row 4", "NaN or infinite"]),
+        ("nonfinite_csv", ["row 3", "row 5", "row 6"]),
+        ("parking_mixed", ["row 4", "P04", "--make-valid"]),
+    ],
+)
+def test_real_looking_cases_on_the_command_line(corpus, ws, name, fragments):
+    """The real command line: one 'error:' line naming the file and rows, exit 2, and the
+    workspace byte-for-byte as it was."""
+    case = corpus[name]
+    before = file_hash(ws)
+    proc = subprocess.run(
+        [GRIDMAP, "import", case.layer, str(case.path), "--workspace", str(ws)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    for frag in [case.path.name, *fragments]:
+        assert frag in lines[0], f"{frag!r} not in {lines[0]}"
+    assert file_hash(ws) == before
+    assert temp_files_of(ws) == []

@@ -25,10 +25,8 @@ from hardening_util import GRIDMAP, file_hash, make_medium_workspace, temp_files
 
 from gridmap.errors import WriteError
 from gridmap.ingest.importer import import_layer
-from gridmap.workspace import store as io
 
 TEST_USER = "gridmap-nowrite"
-
 
 
 # ---------------------------------------------------------------- helpers
@@ -239,7 +237,9 @@ def test_read_only_workspace_assign(readonly_ws):
 def test_read_only_workspace_still_reads(readonly_ws):
     """Commands that only read keep working in a read-only folder."""
     ws, home = readonly_ws
-    proc = run(["locate", "--lon", "111.4705", "--lat", "35.6405", "-w", str(ws)], user=True, home=home)
+    proc = run(
+        ["locate", "--lon", "111.4705", "--lat", "35.6405", "-w", str(ws)], user=True, home=home
+    )
     assert proc.returncode == 0, proc.stderr
     assert "M01" in proc.stdout
 

@@ -318,3 +318,21 @@ def haversine_m(lon1, lat1, lon2, lat2):
         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     )
     return 2 * 6371008.8 * np.arcsin(np.sqrt(a))
+
+
+def nonfinite_geometries(geoms) -> np.ndarray:
+    """True for each geometry holding a NaN or infinite x or y (missing ones are False).
+
+    Such a position cannot be converted, joined or written as JSON: the importer
+    refuses it by row, and the OGC API serves it as a null geometry.
+    """
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    bad = np.zeros(len(geoms), dtype=bool)
+    if not len(geoms):
+        return bad
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    if len(xy):
+        bad[np.unique(owner[~np.isfinite(xy).all(axis=1)])] = True
+    return bad

@@ -38,9 +38,9 @@ import pyogrio
 import shapely
 
 from gridmap.coords import crs as gcrs
-from gridmap.workspace import store as gio
 from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
 from gridmap.policy.privacy import SCHEMA_PERSONAL
+from gridmap.workspace import store as gio
 from gridmap.workspace.schema import (
     ASSIGN_COLUMNS,
     LAYERS,
@@ -583,6 +583,14 @@ def check_coordinates(
             what = ", ".join(f"{c} = '{v}'" for c, v in bad)
             problems.append(RowProblem(int(row), f"not a number: {what}", bad[0][0]))
             continue
+        if not (np.isfinite(vx) and np.isfinite(vy)):  # 1e999 overflows to infinity
+            col = lon_col if not np.isfinite(vx) else lat_col
+            problems.append(
+                RowProblem(
+                    int(row), f"not a finite number: {lon_col} = {sx}, {lat_col} = {sy}", col
+                )
+            )
+            continue
         if geographic:
             if 3 <= vx <= 54 and 73 <= vy <= 136:
                 problems.append(
@@ -1093,6 +1101,12 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
     for row in gdf.index[missing]:
         problems.append(RowProblem(int(row), "the feature has no geometry (empty or null)"))
     gdf = gdf[~missing]
+    nonfinite = gcrs.nonfinite_geometries(gdf.geometry.values)
+    for row, where in zip(
+        gdf.index[nonfinite], _first_nonfinite(gdf.geometry.values[nonfinite]), strict=True
+    ):
+        problems.append(RowProblem(int(row), f"{NONFINITE_REASON} ({where})"))
+    gdf = gdf[~nonfinite]
     if shapely.has_z(gdf.geometry.values).any():
         gdf = gdf.set_geometry(shapely.force_2d(gdf.geometry.values))
         notes.append("height (Z) values were dropped")
@@ -1140,6 +1154,21 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
         notes=notes,
         attributes=attributes,
     )
+
+
+#: Why a geometry with a NaN or infinite coordinate is refused.
+NONFINITE_REASON = "a coordinate is not a number (NaN or infinite)"
+
+
+def _first_nonfinite(geoms: np.ndarray) -> list[str]:
+    """'vertex 3 is (nan, 35.64)' for each geometry (the first bad vertex)."""
+    out = []
+    for g in geoms:
+        xy = shapely.get_coordinates(g)
+        k = int(np.flatnonzero(~np.isfinite(xy).all(axis=1))[0])
+        x, y = (repr(float(v)) if np.isfinite(v) else str(float(v)) for v in xy[k])
+        out.append(f"x = {x}, y = {y}" if len(xy) == 1 else f"vertex {k + 1}: x = {x}, y = {y}")
+    return out
 
 
 def read_input(
@@ -1617,6 +1646,10 @@ def import_layer(
                 "geometry",
             )
         )
+    # last line of defence: nothing with a NaN/infinite coordinate reaches the workspace
+    for row in gdf.index[gcrs.nonfinite_geometries(gdf.geometry.values)]:
+        if int(row) not in {p.row for p in problems}:
+            problems.append(RowProblem(int(row), NONFINITE_REASON))
     gdf, invalid_problems = _check_polygons(
         gdf, spec.id_column, repair=make_valid, notes=data.notes
     )

@@ -28,12 +28,12 @@ from filelock import FileLock, Timeout
 
 from gridmap.datasets import get_path
 from gridmap.errors import (
+    WORKSPACE_COPY_HINT,
     CRSError,
     LayerNotFoundError,
     SchemaError,
     WorkspaceBusyError,
     WorkspaceError,
-    WORKSPACE_COPY_HINT,
     os_write_error,
     write_failure,
 )
@@ -292,14 +292,14 @@ def workspace_lock(path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S) -> 
     lock = FileLock(str(path) + ".lock", timeout=timeout)
     try:
         lock.acquire()
-    except OSError as exc:  # a read-only folder: the lock file cannot be made
-        raise os_write_error(
-            exc, path, kept="the workspace was not changed", hint=WORKSPACE_COPY_HINT
-        ) from exc
-    except Timeout as exc:
+    except Timeout as exc:  # (a TimeoutError, so an OSError: caught first)
         raise WorkspaceBusyError(
             "the workspace is busy: another gridmap command is writing it. Try again in a moment.",
             file=str(path),
+        ) from exc
+    except OSError as exc:  # a read-only folder: the lock file cannot be made
+        raise os_write_error(
+            exc, path, kept="the workspace was not changed", hint=WORKSPACE_COPY_HINT
         ) from exc
     try:
         yield

@@ -8,6 +8,7 @@ configured maximum is capped, not refused; ``next``/``prev`` links are absolute.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from datetime import UTC, datetime
 from typing import Annotated
@@ -23,9 +24,11 @@ from gridmap.api.access import can_list, deny, in_scope, visible_frame
 from gridmap.api.deps import BadParameterError, PrincipalDep, SettingsDep, StateDep, public_base
 from gridmap.api.oas30 import to_openapi30
 from gridmap.api.state import Collection
+from gridmap.coords.crs import nonfinite_geometries
 from gridmap.errors import NotFoundError
 
 router = APIRouter(tags=["OGC API - Features"])
+_log = logging.getLogger("gridmap.api")
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -257,6 +260,18 @@ def features_of(frame: gpd.GeoDataFrame, id_column: str) -> list[dict]:
     if len(frame) == 0:
         return []
     page = frame.set_index(frame[id_column].rename(None), drop=False)
+    bad = nonfinite_geometries(page.geometry.values)
+    if bad.any():
+        # JSON has no NaN: a stored NaN/infinite position would make the whole page a 500
+        ids = [str(v) for v in page[id_column][bad]]
+        _log.warning(
+            "layer '%s': %d feature(s) with a NaN or infinite coordinate served without "
+            "geometry (%s); run 'gridmap validate' and fix them",
+            frame.attrs.get("layer", id_column),
+            len(ids),
+            ", ".join(ids[:10]),
+        )
+        page = page.set_geometry(page.geometry.where(~bad, None))
     return json.loads(page.to_json(na="null", drop_id=False))["features"]
 
 

@@ -457,6 +457,115 @@ def case_truncated_workspace(d: Path) -> Path:
     return path
 
 
+# ------------------------------------------------- real-looking data (issue 12)
+#
+# Cases shaped like what offices really send: Chinese street and compound names,
+# parking that is partly points (roadside bays) and partly polygons (car parks),
+# coordinates exported by spreadsheets and scripts with their NaN and infinity.
+
+
+def case_parking_mixed(d: Path) -> BadCase:
+    """Roadside bays as points and car parks as polygons in one file, one car park drawn as
+    a bow-tie (the repair splits it into a MultiPolygon)."""
+    x, y = X0 + 2 * D, Y0
+    bowtie = [[x, y], [x + D, y + D], [x + D, y], [x, y + D], [x, y]]
+    feats = [
+        _feature({"parking_id": "P01", "name": "西南街路侧停车位", "spaces": 12, "kind": "路侧"},
+                 {"type": "Point", "coordinates": list(cell_centre(0, 0))}),
+        _feature({"parking_id": "P02", "name": "幸福里小区地面停车场", "spaces": 40, "kind": "地面"},
+                 {"type": "Polygon", "coordinates": [_square(1, 0)]}),
+        _feature({"parking_id": "P03", "name": "和平路路侧停车位", "spaces": 8, "kind": "路侧"},
+                 {"type": "Point", "coordinates": list(cell_centre(1, 1))}),
+        _feature({"parking_id": "P04", "name": "社区服务中心停车场", "spaces": 25, "kind": "地面"},
+                 {"type": "Polygon", "coordinates": [bowtie]}),
+        _feature({"parking_id": "P05", "name": "东街路侧停车位", "spaces": 6, "kind": "路侧"},
+                 {"type": "Point", "coordinates": list(cell_centre(3, 0))}),
+    ]  # fmt: skip
+    path = _write_geojson(d / "parking_mixed.geojson", feats)
+    return BadCase(
+        "parking_mixed",
+        "parking as Points and Polygons, car park P04 a bow-tie (repaired into a MultiPolygon)",
+        "parking",
+        path,
+        bad_rows=[4],
+        bad_ids=["P04"],
+        expected={"points": ["P01", "P03", "P05"], "polygons": ["P02", "P04"]},
+    )
+
+
+def _json_with_nonfinite(path: Path, features: list[dict]) -> Path:
+    """GeoJSON as Python's json module (and many scripts) writes NaN and Infinity: bare words."""
+    doc = {"type": "FeatureCollection", "features": features}
+    path.write_text(json.dumps(doc, ensure_ascii=False, allow_nan=True), encoding="utf-8")
+    return path
+
+
+def case_nan_point_geojson(d: Path) -> BadCase:
+    feats = []
+    coords = {
+        "H000001": list(cell_centre(0, 0)),
+        "H000002": [float("nan"), 35.64],  # the issue's [NaN, 35.64]
+        "H000003": list(cell_centre(1, 0)),
+        "H000004": [cell_centre(2, 0)[0], float("inf")],
+        "H000005": list(cell_centre(2, 1)),
+    }
+    for k, (hid, xy) in enumerate(coords.items()):
+        feats.append(
+            _feature(
+                {"household_id": hid, "address": f"幸福里小区{k + 1}号楼1单元{k + 1}01室"},
+                {"type": "Point", "coordinates": xy},
+            )
+        )
+    path = _json_with_nonfinite(d / "households_nan.geojson", feats)
+    return BadCase(
+        "nan_point_geojson",
+        "GeoJSON households with [NaN, 35.64] (H000002) and an infinite latitude (H000004)",
+        "households",
+        path,
+        bad_rows=[2, 4],
+        bad_ids=["H000002", "H000004"],
+    )
+
+
+def case_nan_vertex_polygon(d: Path) -> BadCase:
+    ring = _square(1, 0)
+    ring[2] = [float("nan"), ring[2][1]]
+    path = _json_with_nonfinite(
+        d / "microgrids_nan_vertex.geojson",
+        [
+            _feature({"microgrid_id": "M01", "name": "幸福里一区"},
+                     {"type": "Polygon", "coordinates": [_square(0, 0)]}),
+            _feature({"microgrid_id": "M02", "name": "幸福里二区"},
+                     {"type": "Polygon", "coordinates": [ring]}),
+        ],
+    )  # fmt: skip
+    return BadCase(
+        "nan_vertex_polygon",
+        "micro-grid M02 with a NaN vertex",
+        "microgrids",
+        path,
+        bad_rows=[2],
+        bad_ids=["M02"],
+    )
+
+
+def case_nonfinite_csv(d: Path) -> BadCase:
+    rows = _households(6)
+    rows[1][2] = "NaN"  # row 3
+    rows[3][3] = "inf"  # row 5
+    rows[4][2] = "1e999"  # row 6: a number that overflows to infinity
+    path = d / "households_nonfinite.csv"
+    path.write_text(_csv_text(HH_HEADER, rows), encoding="utf-8")
+    return BadCase(
+        "nonfinite_csv",
+        "CSV with NaN, inf and 1e999 (overflows to infinity) as coordinates",
+        "households",
+        path,
+        bad_rows=[3, 5, 6],
+        bad_ids=["H2", "H4", "H5"],
+    )
+
+
 CASES = [
     case_bowtie,
     case_unclosed_ring,
@@ -476,6 +585,10 @@ CASES = [
     case_merged_header_xlsx,
     case_merged_title_xlsx,
     case_bom_csv,
+    case_parking_mixed,
+    case_nan_point_geojson,
+    case_nan_vertex_polygon,
+    case_nonfinite_csv,
 ]
 
 

@@ -158,6 +158,8 @@ class Rules:
     close_hours: float = 168
     timezone: str = "Asia/Shanghai"
     source: str = ""
+    closure_bands: tuple[float, float] = (0.90, 0.98)
+    map_min_count: int = 5
     _words: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -276,6 +278,10 @@ def load_rules(path: str | os.PathLike | Rules | None = None) -> Rules:
         close_hours=float(limits.get("close_hours", 168)),
         timezone=str(data.get("timezone", "Asia/Shanghai")),
         source=str(p),
+        closure_bands=tuple(
+            float(v) for v in (data.get("map") or {}).get("closure_bands", (0.9, 0.98))
+        )[:2],
+        map_min_count=int((data.get("map") or {}).get("min_count", 5)),
         _words=words,
     )
     try:

@@ -9,9 +9,18 @@ waits for ``/healthz``, then for each query kind (address, coordinate):
 each bounded by a request count and a time limit. Prints requests/s, p50/p99
 latency and the error count, as a table and (``--json``) as one JSON document.
 
+Key flood (``--flood-rate``, default 50 req/s): the 50-client runs are
+repeated while another set of connections sends random API keys at that rate
+(the attack of issue 13: before, each unknown key cost one scrypt per
+configured key). The server has a key file of 20 keys. It runs twice: as
+configured by default (failed keys are rate-limited per client address, so the
+flood soon gets 429s) and with that limiter opened wide
+(``GRIDMAP_AUTH_FAILURES_BURST``), so every flood request goes through key
+verification. The server's RSS is reported before and after each flood run.
+
 Example::
 
-    .venv/bin/python benchmarks/bench_api.py --requests 3000 --clients 50
+    .venv/bin/python benchmarks/bench_api.py --requests 3000 --clients 50 --client raw
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from urllib.parse import urlencode
 
 import httpx
 import numpy as np
+import psutil
 import pyogrio
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,12 +53,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(workspace: Path, port: int, workers: int) -> subprocess.Popen:
+def start_server(
+    workspace: Path,
+    port: int,
+    workers: int,
+    keys: Path | None = None,
+    env: dict | None = None,
+) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("gridmap")
     cmd = [str(exe), "serve", str(workspace), "--port", str(port), "--log-level", "warning"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if keys is not None:
+        cmd += ["--keys", str(keys)]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -167,6 +190,133 @@ async def run_load_raw(
     return lat, errors, wall
 
 
+def write_keys(path: Path, n: int = 20) -> Path:
+    """A key file of ``n`` staff/admin keys made the documented way (hashes only)."""
+    from gridmap.api.auth import hash_key, new_key
+
+    lines = []
+    for i in range(n):
+        role = "admin" if i == 0 else "staff"
+        lines += ["[[keys]]", f'name = "key {i}"', f'hash = "{hash_key(new_key())}"']
+        lines += [f'role = "{role}"'] + ([f'grids = ["G{i % 26 + 1:02d}"]'] if i else [])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+async def key_flood(base: str, rate: float, connections: int, stop: asyncio.Event) -> dict:
+    """Send random API keys at ``rate`` requests/s over ``connections`` until ``stop``."""
+    import secrets
+
+    host, port = base.removeprefix("http://").split(":")
+    statuses: dict[int, int] = {}
+    interval = connections / rate
+
+    async def one(k: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        nxt = time.perf_counter() + k * interval / connections
+        try:
+            while not stop.is_set():
+                await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
+                nxt += interval
+                key = (
+                    f"gm_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
+                    if k % 2
+                    else secrets.token_urlsafe(40)
+                )
+                writer.write(
+                    f"GET /locate?lon=111.47&lat=35.64 HTTP/1.1\r\nHost: {host}\r\n"
+                    f"X-API-Key: {key}\r\n\r\n".encode()
+                )
+                try:
+                    status = int((await reader.readline()).split()[1])
+                    length = 0
+                    while (line := await reader.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.decode("latin-1").partition(":")
+                        if name.lower() == "content-length":
+                            length = int(value)
+                    await reader.readexactly(length)
+                except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+                    status = -1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    tasks = [asyncio.create_task(one(k)) for k in range(connections)]
+    await stop.wait()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return statuses
+
+
+async def run_flooded(run, base, params, clients, time_limit, rate, connections):
+    stop = asyncio.Event()
+    flood = asyncio.create_task(key_flood(base, rate, connections, stop))
+    t0 = time.perf_counter()
+    try:
+        lat, err, wall = await run(base, params, clients, time_limit)
+    finally:
+        stop.set()
+    statuses = await flood
+    sent = sum(statuses.values())
+    return lat, err, wall, statuses, sent / (time.perf_counter() - t0)
+
+
+def rss_mib(proc: subprocess.Popen) -> float:
+    p = psutil.Process(proc.pid)
+    total = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
+    return round(total / 2**20, 1)
+
+
+def flood_section(args, ws: Path, tmp: Path) -> list[dict]:
+    """The 50-client runs with and without a concurrent random-key flood."""
+    keys = write_keys(tmp / "keys.toml")
+    out = []
+    modes = [("limiter on", {}), ("limiter off", {"GRIDMAP_AUTH_FAILURES_BURST": "100000000"})]
+    for mode, env in modes:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = start_server(ws, port, args.workers, keys=keys, env=env)
+        try:
+            for kind in ("address", "coordinate"):
+                warm = queries(ws, kind, 20, args.seed + 1)
+                asyncio.run(run_load(base, warm, 1, 120))
+                many = queries(ws, kind, args.requests, args.seed + 2)
+                rss0 = rss_mib(proc)
+                lat, err, wall = asyncio.run(
+                    run_load_raw(base, many, args.clients, args.time_limit)
+                )
+                row = summarise(
+                    f"{kind} {args.clients} clients ({mode})", lat, err, wall, args.clients
+                )
+                row.update(rss_before_mib=rss0, rss_after_mib=rss_mib(proc), flood=None)
+                out.append(row)
+                rss0 = rss_mib(proc)
+                lat, err, wall, statuses, rate = asyncio.run(
+                    run_flooded(
+                        run_load_raw,
+                        base,
+                        many,
+                        args.clients,
+                        args.time_limit,
+                        args.flood_rate,
+                        args.flood_connections,
+                    )
+                )
+                label = f"{kind} {args.clients} clients + flood ({mode})"
+                row = summarise(label, lat, err, wall, args.clients)
+                row.update(
+                    rss_before_mib=rss0,
+                    rss_after_mib=rss_mib(proc),
+                    flood={"rate_per_s": round(rate, 1), "statuses": statuses},
+                )
+                out.append(row)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return out
+
+
 def summarise(label: str, lat: list[float], errors: int, wall: float, clients: int) -> dict:
     a = np.array(lat) * 1000
     return {
@@ -183,7 +333,9 @@ def summarise(label: str, lat: list[float], errors: int, wall: float, clients: i
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("workspace", nargs="?", default=str(REPO / "gridmap/datasets/data/community.gpkg"))
+    ap.add_argument(
+        "workspace", nargs="?", default=str(REPO / "gridmap/datasets/data/community.gpkg")
+    )
     ap.add_argument("--requests", type=int, default=3000, help="requests per concurrent run")
     ap.add_argument("--baseline-requests", type=int, default=300)
     ap.add_argument("--clients", type=int, default=50)
@@ -191,6 +343,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true", help="print one JSON document")
+    ap.add_argument("--flood-rate", type=float, default=50.0, help="random keys per second")
+    ap.add_argument("--flood-connections", type=int, default=10)
+    ap.add_argument("--no-flood", action="store_true", help="skip the key-flood section")
     ap.add_argument(
         "--client",
         choices=["raw", "httpx", "both"],
@@ -226,6 +381,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    try:
+        flood = [] if args.no_flood else flood_section(args, ws, tmp)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     doc = {
         "command": "gridmap serve WORKSPACE --port PORT"
@@ -234,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
         "server_start_s": round(startup, 2),
         "cpu_count": os.cpu_count(),
         "results": results,
+        "flood": flood,
     }
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -249,6 +408,24 @@ def main(argv: list[str] | None = None) -> None:
         one, many = results[i], results[i + 1]
         if one["rps"]:
             print(f"{many['run']}: {many['rps'] / one['rps']:.2f}x the single-client throughput")
+    if flood:
+        print()
+        print(
+            f"{'run (raw client)':44} {'req':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'RSS MiB':>15}  flood"
+        )
+        for r in flood:
+            f = r["flood"]
+            fl = f"{f['rate_per_s']}/s {f['statuses']}" if f else "-"
+            print(
+                f"{r['run']:44} {r['requests']:>6} {r['errors']:>4} {r['rps']:>8} "
+                f"{r['p50_ms']:>8} {r['p99_ms']:>8} "
+                f"{r['rss_before_mib']:>7}->{r['rss_after_mib']:<7}  {fl}"
+            )
+        for i in range(0, len(flood), 2):
+            calm, hit = flood[i], flood[i + 1]
+            if calm["p99_ms"]:
+                print(f"{hit['run']}: p99 {hit['p99_ms'] / calm['p99_ms']:.2f}x unloaded")
 
 
 if __name__ == "__main__":

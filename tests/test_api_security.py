@@ -572,3 +572,28 @@ def test_keys_are_not_in_clear_anywhere(tmp_path):
     keys = write_keys(tmp_path / "keys.toml", ["G1"], ["G2"])
     text = keys.read_text()
     assert not any(k in text for k in KEYS.values())
+
+
+# ------------------------------------------- the same policy in maps and exports
+def test_map_and_exports_consult_the_privacy_policy(people_ws, tmp_path):
+    import openpyxl
+
+    from gridmap.analysis.coverage import compute_coverage, grid_indicators, write_coverage
+    from gridmap.maps.builder import load_map_workspace
+    from gridmap.workspace.store import load_workspace
+
+    mws = load_map_workspace(people_ws)
+    assert not set(PERSONAL_NAMES) & set(mws.layers["households"].columns)
+    assert {"residents", "elderly"} <= set(mws.layers["households"].columns)
+    ws = load_workspace(people_ws)
+    res = compute_coverage(ws, "service_stations")
+    ind = grid_indicators(ws)
+    ind["证件号"] = "140102199001011234"  # a text column no rule lists
+    res.by_level["grid"]["worker"] = "PII-worker"
+    out = write_coverage(tmp_path / "cov.xlsx", res, indicators=ind)
+    book = openpyxl.load_workbook(out)
+    cells = {str(c.value) for sh in book.worksheets for row in sh.iter_rows() for c in row}
+    assert "140102199001011234" not in cells and "PII-worker" not in cells
+    gpkg = write_coverage(tmp_path / "cov.gpkg", res, indicators=ind)
+    cols = set(gpd.read_file(gpkg, layer="coverage_grids").columns)
+    assert "证件号" not in cols and "households" in cols

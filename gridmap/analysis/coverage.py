@@ -1159,9 +1159,15 @@ def write_coverage(
 
     import pyogrio
 
+    from gridmap.policy.privacy import COVERAGE, DEFAULT, GRID_STATS
+
     p = Path(out_path)
     suffix = p.suffix.lower()
-    grid = result.by_level["grid"]
+    # a shared file: only what the privacy policy lets anyone see (aggregates)
+    by_level = {lvl: DEFAULT.public_frame(COVERAGE, df) for lvl, df in result.by_level.items()}
+    if indicators is not None:
+        indicators = DEFAULT.public_frame(GRID_STATS, indicators)
+    grid = by_level["grid"]
     if suffix == ".csv":
         return io.atomic_write_file(
             p, lambda tmp: grid.to_csv(tmp, index=False, encoding="utf-8-sig")
@@ -1170,7 +1176,7 @@ def write_coverage(
 
         def write_xlsx(tmp):
             with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-                sheets: dict[str, pd.DataFrame] = {lvl: df for lvl, df in result.by_level.items()}
+                sheets: dict[str, pd.DataFrame] = dict(by_level)
                 if indicators is not None:
                     sheets["indicators"] = indicators
                 if standards is not None:

@@ -570,3 +570,34 @@ def test_every_sample_request_is_routed_like_the_join_and_the_lookup(sample_copy
             assert r["microgrid_id"] == res.microgrid_id
         else:
             assert r["review"] == 1 and r["grid_id"] is None
+
+
+def test_review_queue_is_resolved_by_a_reviewer(ws, tmp_path):
+    row = log_request(ws, category="物业", address="西南街99号楼")
+    rid = row["request_id"]
+    assert row["review"] == 1
+    res = subprocess.run(
+        [*GRIDMAP, "requests", "route", rid, "--address", "西南街99号楼", "-w", str(ws)],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "nothing changed" in res.stderr
+    res = subprocess.run(
+        [*GRIDMAP, "requests", "route", rid, "--grid", "G3", "-w", str(ws), "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["grid_id"] == "G3"
+    req, ev = store.read_requests(ws, with_events=True)
+    r = req[req["request_id"] == rid].iloc[0]
+    assert (r["grid_id"], r["zone_id"], r["community_id"]) == ("G3", "Z2", "C1")
+    assert r["review"] == 0 and r["located_by"] == "manual" and r["status"] == "received"
+    last = ev[ev["request_id"] == rid].iloc[-1]
+    assert last["from_status"] == last["to_status"] == "received" and "G3" in last["note"]
+    # by a coordinate the worker picked afterwards
+    row2 = log_request(ws, category="物业", address="西南街98号楼")
+    routed = store.set_owner(
+        ws, row2["request_id"], {"grid_id": "G1", "assigned_level": "grids"}, located_by="manual"
+    )
+    assert routed["grid_id"] == "G1"

@@ -167,6 +167,57 @@ def move_cmd(
     console.print(f"{row['request_id']}: now [bold]{row['status']}[/]", highlight=False)
 
 
+@app.command("route")
+def route_cmd(
+    request_id: Annotated[str, typer.Argument(help="Request id (e.g. from 'list --review').")],
+    grid: Annotated[str | None, typer.Option("--grid", help="Give it to this grid.")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Route by this address.")] = None,
+    lon: Annotated[float | None, typer.Option("--lon")] = None,
+    lat: Annotated[float | None, typer.Option("--lat")] = None,
+    crs: Annotated[str, typer.Option("--crs", help="wgs84, gcj02, bd09 or EPSG.")] = "wgs84",
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Route a request of the review queue: to a grid, or by a better address or coordinate.
+
+    Example: gridmap requests route R2026-02-01-002 --grid G05 -w community.gpkg
+    """
+    from gridmap.requests.routing import RequestRouter, route_to_grid
+    from gridmap.requests.store import set_owner
+
+    given = [grid is not None, address is not None, lon is not None or lat is not None]
+    if sum(given) != 1:
+        raise GridmapError("give exactly one of --grid, --address or --lon/--lat")
+    router = RequestRouter(workspace)
+    if grid is not None:
+        route = route_to_grid(router, grid)
+    else:
+        route = router.route(address=address, lon=lon, lat=lat, crs=crs)
+    if route.review:
+        raise GridmapError(
+            f"request {request_id}: this place is still not clear "
+            f"({route.located_by}{': ' + route.message if route.message else ''}); nothing changed"
+        )
+    row = set_owner(
+        workspace,
+        request_id,
+        {**route.owner, "assigned_level": route.assigned_level},
+        located_by=route.located_by,
+        lon=route.lon,
+        lat=route.lat,
+        note=note,
+        actor_role="cli",
+    )
+    if fmt is Fmt.json:
+        from gridmap.requests.api_shapes import plain
+
+        keep = ("request_id", "status", "microgrid_id", "grid_id", "zone_id", "community_id")
+        print_json({k: plain(row.get(k)) for k in keep})
+        return
+    console.print(f"{row['request_id']}: now in grid {row['grid_id'] or '-'}", highlight=False)
+
+
 @app.command("stats")
 def stats_cmd(
     workspace: WorkspaceArg = None,

@@ -104,7 +104,7 @@ PRIVATE_COLUMNS: tuple[str, ...] = (
     "resident_phone",
 )
 #: How a request was located (``located_by``).
-LOCATED_BY = ("coordinate", "address", "ambiguous", "not_found", "none")
+LOCATED_BY = ("coordinate", "address", "ambiguous", "not_found", "none", "manual")
 
 
 class RequestError(GridmapError):

@@ -276,3 +276,22 @@ def place_context(router: RequestRouter, route: Route) -> dict:
             "distance_m": round(float(d[k]), 1),
         }
     return out
+
+
+def route_to_grid(router: RequestRouter, grid_id: str) -> Route:
+    """A route naming a grid directly (a reviewer's decision): its zone and community follow."""
+    from gridmap.requests.model import RequestError
+
+    grids = router.workspace.get("grids")
+    if grids is None or grid_id not in set(grids["grid_id"]):
+        raise RequestError(f"there is no grid {grid_id} in the workspace")
+    h = router.hierarchy
+    zone = h.parent_of("grids", grid_id)
+    community = h.parent_of("zones", zone)
+    return Route(
+        located_by="manual",
+        grid_id=grid_id,
+        zone_id=zone,
+        community_id=community,
+        assigned_level="grids",
+    )

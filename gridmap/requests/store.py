@@ -586,3 +586,58 @@ def read_requests(workspace, *, with_events: bool = False):
     if with_events:
         return gdf, ev
     return gdf
+
+
+def set_owner(
+    workspace,
+    request_id: str,
+    owner: Mapping,
+    *,
+    located_by: str,
+    lon: float | None = None,
+    lat: float | None = None,
+    note: str | None = None,
+    actor_role: str = "staff",
+    at: datetime | None = None,
+    authorize: Callable[[dict], None] | None = None,
+) -> dict:
+    """Give a request (typically from the review queue) its owners, in one transaction.
+
+    ``owner`` maps ``microgrid_id``, ``grid_id``, ``zone_id``, ``community_id``
+    and ``assigned_level`` to values. The status does not change; the change is
+    recorded as an event from and to the current status with a note naming the
+    new grid. Closed requests are not re-routed.
+    """
+    at = at or now_utc()
+    with transaction(workspace) as con:
+        cur = get_request(con, request_id)
+        if authorize is not None:
+            authorize(cur)
+        if cur["status"] == "closed":
+            raise IllegalTransitionError(
+                f"request {request_id} is closed: its owner is not changed any more"
+            )
+        cols = ("microgrid_id", "grid_id", "zone_id", "community_id", "assigned_level")
+        changes = {c: owner.get(c) for c in cols}
+        changes.update(located_by=located_by, review=int(not owner.get("assigned_level")))
+        sets = ", ".join(f'"{c}" = ?' for c in changes)
+        vals = [_value(v) for v in changes.values()]
+        if lon is not None and lat is not None:
+            sets += f', "{GEOM}" = ?'
+            vals.append(point_blob(lon, lat))
+        con.execute(f'UPDATE "{REQUESTS}" SET {sets} WHERE request_id = ?', [*vals, request_id])
+        where = owner.get("grid_id") or owner.get("zone_id") or owner.get("community_id")
+        _insert_event(
+            con,
+            {
+                "request_id": request_id,
+                "at": at,
+                "from_status": cur["status"],
+                "to_status": cur["status"],
+                "actor_role": actor_role,
+                "note": f"routed to {where or 'no owner'} ({located_by})"
+                + (f": {note}" if note else ""),
+            },
+        )
+        _touch(con, lon, lat)
+        return get_request(con, request_id)

@@ -424,6 +424,9 @@ def print_locate(result: LocateResult, console: Console) -> None:
         if result.nearest_station:
             ns = result.nearest_station
             t.add_row("nearest station", f"{ns['name']} ({ns['station_id']}), {ns['distance_m']} m")
+    if result.nearest_microgrid and result.microgrid_id is None:
+        nm = result.nearest_microgrid
+        t.add_row("nearest micro-grid", f"{nm['microgrid_id']}, {nm['distance_m']} m")
     console.print(t)
     if result.candidates and result.status != "ok":
         ct = Table("candidate", "grid", "micro-grid", "level", "score", title="candidates")
@@ -432,8 +435,8 @@ def print_locate(result: LocateResult, console: Console) -> None:
                 str(c.get("address") or c.get("street") or "-"),
                 str(c.get("grid_id") or "-"),
                 str(c.get("microgrid_id") or "-"),
-                str(c.get("match_level") or "-"),
-                str(c.get("score")),
+                str(c.get("match_level") or c.get("relation") or "-"),
+                str(c.get("score", "-")),
             )
         console.print(ct)
     for w in result.warnings:

@@ -312,6 +312,8 @@ class AddressRegistry:
             if col not in records.columns:
                 records[col] = None
         addresses = [_as_str_id(a) for a in records["address"]]
+        #: the addresses as plain Python strings (a pandas .at per answer costs more than the match)
+        self._address_text: list[str | None] = addresses
         # First pass without protection. A registry street that itself starts like an
         # administrative unit (乐昌镇中心街, 开发区大道) is protected from stripping, unless its
         # prefix is a full postal one starting with a province or city (a ledger that writes
@@ -742,7 +744,7 @@ class AddressRegistry:
             "grid_id": owner[1],
             "zone_id": owner[2],
             "community_id": owner[3],
-            "address": _as_str_id(self.records.at[i, "address"]),
+            "address": self._address_text[i],
             "records": len(rows),
             "match_level": level,
             "score": round(score, 1),
@@ -908,7 +910,7 @@ class AddressRegistry:
         if res.status == "ok":
             owner, grows = next(iter(groups.items()))
             if level == "exact":
-                res.matched_address = _as_str_id(self.records.at[grows[0], "address"])
+                res.matched_address = self._address_text[grows[0]]
             else:
                 res.matched_address = format_address(street, p.building, p.unit, None)
                 if p.room is not None:
@@ -1010,6 +1012,13 @@ class AddressRegistry:
             best_d = min(j[3] for j in typos)
             best = [j for j in typos if j[3] == best_d]
             rivals = [j for j in judged if j[3] <= best_d and j not in best]
+            if best[0][2] == "abbrev":
+                # 人民 for 人民路 while 人民东路 also has the flat: either may be meant
+                rivals += [
+                    j
+                    for j in judged
+                    if j not in best and j[0].startswith(p.street) and j[4] != "none"
+                ]
             if len(best) == 1 and best[0][4] != "none" and not rivals:
                 s, sc, rel, _d, _lv, _rows = best[0]
                 what = {
@@ -1070,7 +1079,7 @@ class AddressRegistry:
             if len(groups) == 1:
                 owner = next(iter(groups))
                 res.status, res.match_level, res.score = "ok", "exact", 100.0
-                res.matched_address = _as_str_id(self.records.at[rows[0], "address"])
+                res.matched_address = self._address_text[rows[0]]
                 self._settle_owner(res, owner, rows)
                 return res
             res.status = "ambiguous"

@@ -864,6 +864,7 @@ def _run(path: Path, tol: float) -> list[Finding]:
                 layers[lvl], cg, ci, layers[spec.parent], pg, pi, metric, tol, overlapping.get(lvl)
             )
         findings += _check_points(layers, usable)
+    findings += _check_grid_codes(layers)
     order = {"error": 0, "warning": 1}
     layer_order = {n: k for k, n in enumerate(LAYERS)}
     findings.sort(
@@ -876,3 +877,13 @@ def _run(path: Path, tol: float) -> list[Finding]:
         )
     )
     return findings
+
+
+def _check_grid_codes(layers: dict) -> list[Finding]:
+    """Grid codes (a ``grid_code`` column): format, duplicates, parent prefix, order."""
+    from gridmap.division.codes import check_codes
+
+    if GRIDS not in layers:
+        return []
+    frames = {name: lay.gdf for name, lay in layers.items()}
+    return [Finding(f.severity, f.code, GRIDS, f.ids, f.message) for f in check_codes(frames)]

@@ -16,7 +16,7 @@ import sys
 
 import typer
 
-from gridmap.cli import analysis, lookup, maps, serve, workspace
+from gridmap.cli import analysis, division, lookup, maps, serve, workspace
 from gridmap.cli import requests as requests_cli
 from gridmap.cli.options import err_console, print_json
 from gridmap.errors import GridmapError
@@ -47,6 +47,8 @@ app.command()(lookup.locate)
 app.command("map")(maps.map_)
 app.command()(serve.serve)
 app.add_typer(requests_cli.app, name="requests")
+app.command()(division.divide)
+app.command()(division.codes)
 
 
 def main() -> None:

@@ -99,8 +99,7 @@ def print_report(report: ValidationReport, console, max_rows: int = 20) -> None:
         )
     for layer, cols in getattr(report, "private_columns", {}).items():
         console.print(
-            f"[blue]info[/] {escape(layer)}: private (staff/admin only): "
-            f"{escape(', '.join(cols))}",
+            f"[blue]info[/] {escape(layer)}: private (staff/admin only): {escape(', '.join(cols))}",
             highlight=False,
         )
     if not report.findings:
@@ -567,3 +566,50 @@ def print_request_stats(result: dict, console: Console) -> None:
         + (f"; {result['review']} in the review queue" if result["review"] else "")
     )
     console.print(t)
+
+
+def print_division(result: Any, written: dict[str, Any], console: Console) -> None:
+    """Before/after figures of a re-division proposal and the grids outside the band."""
+    s = result.summary()
+    b, a = s["before"], s["after"]
+    t = Table(title=f"households {s['band'][0]}-{s['band'][1]} per grid, within {s['within']}")
+    t.add_column("")
+    t.add_column("grids", justify="right")
+    t.add_column("in band", justify="right")
+    t.add_column("households min-max", justify="right")
+    t.add_column("compactness (mean 4πA/P²)", justify="right")
+    for label, x in (("today", b), ("proposal", a)):
+        t.add_row(
+            label,
+            str(x["grids"]),
+            str(x["in_band"]),
+            f"{x['households_min']}-{x['households_max']}",
+            f"{x['compactness_mean']}",
+        )
+    console.print(t)
+    console.print(
+        f"micro-grids moved: {s['microgrids_moved']} of {s['microgrids']} ({s['seconds']} s, {s['method']})"
+    )
+    for o in s["out_of_band"]:
+        console.print(
+            escape(f"  {o['grid_id']}: {o['households']} households — {o['reason']}"),
+            highlight=False,
+        )
+    for n in s["notes"]:
+        console.print(escape(f"note: {n}"), highlight=False)
+    for k, v in written.items():
+        console.print(escape(f"{k}: {v}"), highlight=False)
+
+
+def print_codes(result: Any, console: Console, *, written: bool, workspace: Any) -> None:
+    """The generated grid codes, and where they were written."""
+    t = Table(title=f"{result.scheme.title}")
+    for c in ("grid_id", "community_id", "sequence", "code"):
+        t.add_column(c)
+    for r in result.table.itertuples():
+        t.add_row(escape(str(r.grid_id)), escape(str(r.community_id)), str(r.sequence), r.code)
+    console.print(t)
+    for n in result.notes:
+        console.print(escape(f"note: {n}"), highlight=False)
+    where = f"column '{result.column}' of grids in {workspace}" if written else "nothing (dry run)"
+    console.print(escape(f"written: {where}"), highlight=False)

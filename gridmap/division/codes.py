@@ -505,3 +505,14 @@ def check_codes(
                 )
             )
     return out
+
+
+def write_codes(workspace: str | os.PathLike, result: CodeAssignment) -> Path:
+    """Write the codes into ``result.column`` of the workspace's grids (ids unchanged)."""
+    from gridmap.workspace.store import load_workspace, write_layers
+
+    ws = load_workspace(workspace)
+    grids = ws.layers[GRIDS].copy()
+    gid = grids[LAYERS[GRIDS].id_column].astype(str)
+    grids[result.column] = gid.map(result.codes).astype(object)
+    return write_layers(workspace, {GRIDS: grids})

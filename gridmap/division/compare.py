@@ -52,7 +52,7 @@ def maxp_regions(members: list[int], inp: _Inputs, band: Band, *, seed: int = 0)
         )
         np.random.seed(seed)
         model = MaxPHeuristic(
-            gdf, w, ["x", "y"], "households", band.low, top_n=2, max_iterations_construction=99
+            gdf, w, ["x", "y"], "households", band.low, top_n=2, max_iterations_construction=10
         )
         model.solve()
         labels = np.asarray(model.labels_)

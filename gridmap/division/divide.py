@@ -144,8 +144,13 @@ class DivisionResult:
 # ----------------------------------------------------------------- inputs
 
 
-def contiguity(polygons: np.ndarray, *, min_shared_m: float = 1.0) -> list[set[int]]:
-    """Rook neighbours of metric polygons: boundaries sharing ≥ ``min_shared_m`` of line."""
+def contiguity(
+    polygons: np.ndarray, *, min_shared_m: float = 1.0, lengths: dict | None = None
+) -> list[set[int]]:
+    """Rook neighbours of metric polygons: boundaries sharing ≥ ``min_shared_m`` of line.
+
+    ``lengths``, when given, is filled with the shared length of each pair ``(i, j)``, i < j.
+    """
     n = len(polygons)
     adj: list[set[int]] = [set() for _ in range(n)]
     if n < 2:
@@ -158,9 +163,12 @@ def contiguity(polygons: np.ndarray, *, min_shared_m: float = 1.0) -> list[set[i
         return adj
     bounds = shapely.boundary(polygons)
     shared = shapely.length(shapely.intersection(bounds[a], bounds[b]))
-    for i, j in zip(a[shared >= min_shared_m], b[shared >= min_shared_m], strict=True):
+    ok = shared >= min_shared_m
+    for i, j, s in zip(a[ok], b[ok], shared[ok], strict=True):
         adj[int(i)].add(int(j))
         adj[int(j)].add(int(i))
+        if lengths is not None:
+            lengths[(int(i), int(j))] = float(s)
     return adj
 
 
@@ -183,6 +191,7 @@ class _Inputs:
     unit: np.ndarray  # unit id per micro-grid
     adj: list[set[int]]
     metric: object
+    shared: dict[tuple[int, int], float] = field(default_factory=dict)
 
 
 def division_inputs(
@@ -246,6 +255,25 @@ def _components(nodes: set[int], adj: list[set[int]]) -> list[set[int]]:
 
 def _connected(nodes: set[int], adj: list[set[int]]) -> bool:
     return len(nodes) <= 1 or len(_components(nodes, adj)) == 1
+
+
+def _compactness(
+    nodes: set[int],
+    adj: list[set[int]],
+    area: np.ndarray | None,
+    perimeter: np.ndarray | None,
+    shared: dict[tuple[int, int], float] | None,
+) -> float:
+    """Polsby-Popper of a union of micro-grids from their areas, perimeters and shared edges."""
+    if area is None or perimeter is None or shared is None:
+        return 0.0
+    a = float(sum(area[v] for v in nodes))
+    p = float(sum(perimeter[v] for v in nodes))
+    for v in nodes:
+        for u in adj[v]:
+            if u > v and u in nodes:
+                p -= 2 * shared.get((v, u), 0.0)
+    return 4 * math.pi * a / (p * p) if p > 0 else 0.0
 
 
 def _tree_cut(
@@ -333,6 +361,9 @@ def _repair_unit(
     hh: np.ndarray,
     cxy: np.ndarray,
     band: Band,
+    area: np.ndarray | None = None,
+    perimeter: np.ndarray | None = None,
+    shared: dict[tuple[int, int], float] | None = None,
     max_rounds: int = 50,
 ) -> dict[int, set[int]]:
     """Regions (region key -> micro-grid positions) for one unit."""
@@ -430,10 +461,17 @@ def _repair_unit(
                 continue
             mine = total(regions[key])
 
-            def merged_badness(q: int, mine: int = mine) -> tuple[float, int]:
+            mine_nodes = set(regions[key])
+
+            def merged_badness(
+                q: int, mine: int = mine, mine_nodes: set[int] = mine_nodes
+            ) -> tuple[float, float]:
                 s = mine + total(regions[q])
-                if band.contains(s):
-                    return (0.0, -total(regions[q]))
+                if band.contains(s):  # in band: the most compact union wins
+                    return (
+                        0.0,
+                        -_compactness(regions[q] | mine_nodes, uadj, area, perimeter, shared),
+                    )
                 if s > band.high and s >= 2 * band.low:
                     return (1.0 + abs(s - band.high) / band.high, -total(regions[q]))
                 return (10.0 + abs(s - band.low), -total(regions[q]))
@@ -447,7 +485,86 @@ def _repair_unit(
             changed = True
         if not changed:
             break
+    if area is not None and perimeter is not None and shared is not None:
+        _compact_pass(regions, uadj, hh, band, area, perimeter, shared)
     return regions
+
+
+def _compact_pass(
+    regions: dict[int, set[int]],
+    adj: list[set[int]],
+    hh: np.ndarray,
+    band: Band,
+    area: np.ndarray,
+    perimeter: np.ndarray,
+    shared: dict[tuple[int, int], float],
+    passes: int = 4,
+    min_gain: float = 0.002,
+) -> None:
+    """Move boundary micro-grids between grids where that makes both more compact.
+
+    A move is kept only when both grids stay in the band (or do not get
+    further from it) and contiguous, and the sum of their Polsby-Popper
+    ratios grows by at least ``min_gain``.
+    """
+    own = {v: k for k, r in regions.items() for v in r}
+    tot = {k: float(hh[list(r)].sum()) for k, r in regions.items()}
+    ar = {k: float(area[list(r)].sum()) for k, r in regions.items()}
+
+    def sh(v: int, u: int) -> float:
+        return shared.get((v, u) if v < u else (u, v), 0.0)
+
+    per = {}
+    for k, r in regions.items():
+        p = float(perimeter[list(r)].sum())
+        for v in r:
+            p -= sum(sh(v, u) for u in adj[v] if u in r and u > v) * 2
+        per[k] = p
+
+    def pp(a: float, p: float) -> float:
+        return 4 * math.pi * a / (p * p) if p > 0 else 0.0
+
+    def ok(n: float, before: float) -> bool:
+        return band.contains(n) or (
+            not band.contains(before) and abs(n - _mid(band)) <= abs(before - _mid(band))
+        )
+
+    for _ in range(passes):
+        moved = False
+        for v in sorted(own):
+            a_key = own[v]
+            if len(regions[a_key]) < 2:
+                continue
+            for b_key in sorted({own[u] for u in adj[v]} - {a_key}):
+                sa = sum(sh(v, u) for u in adj[v] if own[u] == a_key)
+                sb = sum(sh(v, u) for u in adj[v] if own[u] == b_key)
+                pa = per[a_key] - perimeter[v] + 2 * sa
+                pb = per[b_key] + perimeter[v] - 2 * sb
+                aa, ab = ar[a_key] - area[v], ar[b_key] + area[v]
+                gain = (
+                    pp(aa, pa) + pp(ab, pb) - pp(ar[a_key], per[a_key]) - pp(ar[b_key], per[b_key])
+                )
+                if gain < min_gain:
+                    continue
+                na, nb = tot[a_key] - hh[v], tot[b_key] + hh[v]
+                if not (ok(na, tot[a_key]) and ok(nb, tot[b_key])):
+                    continue
+                if not _connected(regions[a_key] - {v}, adj):
+                    continue
+                regions[a_key].discard(v)
+                regions[b_key].add(v)
+                own[v] = b_key
+                tot[a_key], tot[b_key] = na, nb
+                ar[a_key], ar[b_key] = aa, ab
+                per[a_key], per[b_key] = pa, pb
+                moved = True
+                break
+        if not moved:
+            break
+
+
+def _mid(band: Band) -> float:
+    return (band.low + band.high) / 2
 
 
 def _label(
@@ -565,13 +682,24 @@ def propose_division(
         labels0[v] = key_of_old.setdefault(
             g if g is not None else f"(none){v}", len(key_of_old) + 1
         )
+    area, perim = shapely.area(inp.geoms), shapely.length(inp.geoms)
     regions: list[set[int]] = []
     region_unit: list[str] = []
     notes: list[str] = []
     for u in sorted(set(inp.unit)):
         members = [v for v in range(n) if inp.unit[v] == u]
         if method == "repair":
-            found = _repair_unit(members, labels0, inp.adj, inp.households, inp.centroids, band)
+            found = _repair_unit(
+                members,
+                labels0,
+                inp.adj,
+                inp.households,
+                inp.centroids,
+                band,
+                area=area,
+                perimeter=perim,
+                shared=inp.shared,
+            )
             parts = list(found.values())
         else:
             from gridmap.division.compare import maxp_regions

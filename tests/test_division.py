@@ -419,3 +419,15 @@ def test_divide_cli_writes_a_separate_workspace_xlsx_and_map(tmp_path):
     )
     assert r.returncode == 2 and "must not overwrite" in r.stderr
     assert ws.read_bytes() == before
+
+
+def test_synthetic_city_proposal_is_valid():
+    """A bigger synthetic town (5 zones, 1,200 micro-grids) through the same checks."""
+    from gridmap.datasets.synth import synth_layers
+
+    layers = synth_layers(seed=5, households=24000, microgrids=1200, grids=60, zones=5)
+    band = Band(300, 500)
+    res = propose_division(layers, band)
+    check_proposal(layers, res, band)
+    summary = res.summary()
+    assert summary["after"]["in_band"] >= 0.9 * summary["after"]["grids"]

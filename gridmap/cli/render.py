@@ -503,8 +503,13 @@ def print_request_list(
     df: pd.DataFrame, columns: list[str], console: Console, tz: str = "Asia/Shanghai"
 ) -> None:
     """A work list of requests (overdue first); times in local time ``tz``."""
+    import pandas as pd
+
     from gridmap.requests.api_shapes import plain
 
+    if len(df) == 0:
+        console.print("no requests match", highlight=False)
+        return
     df = df.copy()
     for c in df.columns:
         if c.endswith("_at") and isinstance(df[c].dtype, pd.DatetimeTZDtype):

@@ -466,14 +466,14 @@ def list_requests(
         df = df[(df["review"] == 1) == review]
     group = np.where(df["overdue"], 0, np.where(df["status"] != "closed", 1, 2))
     df["_g"] = group
+    epoch = pd.Timestamp(0, tz="UTC")
+    due_s = (pd.to_datetime(df["due_at"], utc=True) - epoch).dt.total_seconds()
+    rec_s = (pd.to_datetime(df["received_at"], utc=True) - epoch).dt.total_seconds()
+    late = df["hours_overdue"].astype(float).fillna(0).to_numpy()
     df["_k"] = np.where(
         group == 0,
-        -df["hours_overdue"].fillna(0),
-        np.where(
-            group == 1,
-            df["due_at"].map(lambda t: t.timestamp() if pd.notna(t) else 0),
-            -df["received_at"].map(lambda t: t.timestamp()),
-        ),
+        -late,
+        np.where(group == 1, due_s.fillna(0).to_numpy(), -rec_s.fillna(0).to_numpy()),
     )
     df = df.sort_values(["_g", "_k", "request_id"], kind="stable").drop(columns=["_g", "_k"])
     if limit is not None:

@@ -265,3 +265,33 @@ def test_concurrent_posts_cli_import_and_rewrite_lose_nothing(tmp_path):
     )
     assert f"Feature Count: {len(req)}" in info.stdout
     assert Path(ws).stat().st_size > 0
+
+
+def test_review_queue_settled_over_http(server):
+    base, ws = server
+    with client(base, "staff1") as s1, client(base, "staff2") as s2, client(base, "admin") as adm:
+        r = s1.post("/requests", json={"category": "物业", "address": "西南街97号楼"})
+        assert r.status_code == 201 and r.json()["review"] == 1 and r.json()["grid_id"] is None
+        rid = r.json()["request_id"]
+        assert rid not in {x["request_id"] for x in s1.get("/requests").json()["rows"]}
+        assert rid in {
+            x["request_id"] for x in adm.get("/requests", params={"review": True}).json()["rows"]
+        }
+        r = s2.post(f"/requests/{rid}/route", json={"grid_id": "G1"})
+        assert r.status_code == 403  # not staff2's grid
+        r = s1.post(f"/requests/{rid}/route", json={"address": "西南街97号楼"})
+        assert r.status_code == 422 and "nothing changed" in r.json()["message"]
+        r = s1.post(
+            f"/requests/{rid}/route", json={"lon": IN_G1[0], "lat": IN_G1[1], "note": "现场核实"}
+        )
+        assert r.status_code == 200, r.text
+        assert (
+            r.json()["grid_id"] == "G1"
+            and r.json()["microgrid_id"] == "M01"
+            and r.json()["review"] == 0
+        )
+        assert rid in {x["request_id"] for x in s1.get("/requests").json()["rows"]}
+        r = s2.post(f"/requests/{rid}/route", json={"grid_id": "G4"})
+        assert r.status_code == 403  # now owned by G1: staff2 cannot take it
+    _, ev = store.read_requests(ws, with_events=True)
+    assert "现场核实" in ev[ev["request_id"] == rid]["note"].iloc[-1]

@@ -11,6 +11,8 @@
   never a request's text, position or person. ``by=worker`` needs a key.
 * ``GET /requests/where`` (staff, admin): owner, grid worker and nearest
   service station of an address or a coordinate (the phone page uses it).
+* ``POST /requests/{id}/route`` (staff into their grids, admin): settle a
+  request of the review queue (a grid, or a clearer address or coordinate).
 * ``GET /requests/categories`` (anyone): the categories and their time limits.
 * ``GET /worker``: the grid worker's phone page (self-contained HTML).
 
@@ -219,6 +221,59 @@ def _columns_for(principal: Principal, request: Request) -> list[str]:
     stored = [c for c in (*LIST_COLUMNS, *PERSON_COLUMNS, "candidates") if c not in DERIVED]
     visible = policy.visible_columns(REQUESTS, stored, principal.policy_role)
     return [*visible, *DERIVED]
+
+
+class Reroute(BaseModel):
+    """Where a request of the review queue belongs (one of grid_id, address, lon/lat)."""
+
+    grid_id: str | None = Field(None, max_length=64)
+    address: str | None = Field(None, max_length=300)
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    note: str | None = Field(None, max_length=2000)
+
+
+@router.post("/requests/{request_id}/route", summary="Settle a request of the review queue")
+def reroute(request_id: str, body: Reroute, request: Request, principal: PrincipalDep) -> dict:
+    """Give a request its owner: admin anywhere; staff into their own grids only."""
+    _need_key(principal, "routing a request")
+    from gridmap.requests.routing import route_to_grid, router_for
+    from gridmap.requests.store import set_owner
+
+    given = [body.grid_id is not None, body.address is not None, body.lon is not None]
+    if sum(given) != 1 or ((body.lon is None) != (body.lat is None)):
+        raise BadParameterError("give exactly one of grid_id, address or lon and lat")
+    rt = router_for(_workspace(request))
+    if body.grid_id is not None:
+        route = route_to_grid(rt, body.grid_id)
+    else:
+        route = rt.route(address=body.address, lon=body.lon, lat=body.lat, crs=body.crs)
+    if route.review:
+        raise BadParameterError(
+            f"request {request_id}: the place is still not clear ({route.located_by}); nothing changed"
+        )
+
+    def authorize(cur: dict) -> None:
+        if principal.is_admin:
+            return
+        if route.grid_id not in principal.grids:
+            raise _scope_error(route.grid_id)
+        if cur.get("grid_id") is not None and cur.get("grid_id") not in principal.grids:
+            raise PermissionDeniedError(f"request {request_id} is not in your grids")
+
+    row = set_owner(
+        _workspace(request),
+        request_id,
+        {**route.owner, "assigned_level": route.assigned_level},
+        located_by=route.located_by,
+        lon=route.lon,
+        lat=route.lat,
+        note=body.note,
+        actor_role=_actor(principal),
+        authorize=authorize,
+    )
+    return _shape_one(row, principal, request)
 
 
 def _shape_one(row: dict, principal: Principal, request: Request) -> dict:

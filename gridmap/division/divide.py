@@ -229,9 +229,9 @@ def division_inputs(
     geoms = shapely.make_valid(geoms)
     cen = shapely.point_on_surface(geoms)
     cxy = np.column_stack([shapely.get_x(cen), shapely.get_y(cen)])
-    return _Inputs(
-        ids, geoms, cxy, counts, old, unit, contiguity(geoms, min_shared_m=min_shared_m), metric
-    )
+    shared: dict[tuple[int, int], float] = {}
+    adj = contiguity(geoms, min_shared_m=min_shared_m, lengths=shared)
+    return _Inputs(ids, geoms, cxy, counts, old, unit, adj, metric, shared)
 
 
 # ------------------------------------------------------------ graph helpers
@@ -486,7 +486,7 @@ def _repair_unit(
         if not changed:
             break
     if area is not None and perimeter is not None and shared is not None:
-        _compact_pass(regions, uadj, hh, band, area, perimeter, shared)
+        _compact_pass(regions, uadj, hh, band, area, perimeter, shared, home=labels)
     return regions
 
 
@@ -500,12 +500,16 @@ def _compact_pass(
     shared: dict[tuple[int, int], float],
     passes: int = 4,
     min_gain: float = 0.002,
+    home: dict[int, int] | None = None,
+    home_gain: float = 0.03,
 ) -> None:
     """Move boundary micro-grids between grids where that makes both more compact.
 
     A move is kept only when both grids stay in the band (or do not get
     further from it) and contiguous, and the sum of their Polsby-Popper
-    ratios grows by at least ``min_gain``.
+    ratios grows by at least ``min_gain``; taking a micro-grid away from its
+    own (today's) grid needs ``home_gain``, and bringing one back home any
+    gain, so compactness is not bought with many needless changes.
     """
     own = {v: k for k, r in regions.items() for v in r}
     tot = {k: float(hh[list(r)].sum()) for k, r in regions.items()}
@@ -544,7 +548,13 @@ def _compact_pass(
                 gain = (
                     pp(aa, pa) + pp(ab, pb) - pp(ar[a_key], per[a_key]) - pp(ar[b_key], per[b_key])
                 )
-                if gain < min_gain:
+                need = min_gain
+                if home is not None:
+                    if home.get(v) == b_key:
+                        need = 0.0
+                    elif home.get(v) == a_key:
+                        need = home_gain
+                if gain < need:
                     continue
                 na, nb = tot[a_key] - hh[v], tot[b_key] + hh[v]
                 if not (ok(na, tot[a_key]) and ok(nb, tot[b_key])):

@@ -143,6 +143,7 @@ ANSWERABLE = (
     "alias",
     "homophone",
     "missing_char",
+    "wrong_char",
     "missing_type",
     "unit_men",
     "pasted_contact",
@@ -157,7 +158,9 @@ UNANSWERABLE = (
 )
 #: Right-answer floors per class (share of the class's queries).
 FLOORS = dict.fromkeys(ANSWERABLE, 0.95) | dict.fromkeys(UNANSWERABLE, 1.0)
-FLOORS.update({"homophone": 0.6, "missing_char": 0.5, "pinyin": 0.8, "missing_type": 0.8})
+FLOORS.update(
+    {"homophone": 0.6, "missing_char": 0.5, "wrong_char": 0.5, "pinyin": 0.8, "missing_type": 0.8}
+)
 
 
 @dataclass
@@ -319,6 +322,17 @@ def make_queries(layers: dict[str, gpd.GeoDataFrame], per_class: int = 40, seed:
         return None if typo in streets or len(typo) < 2 else f"{typo}{r.b}号楼{r.u}单元{r.r}"
 
     add("missing_char", inside, missing_char)
+
+    def wrong_char(r):  # one character mistyped (not a homophone, not a direction/ordinal/type)
+        stem, typ = _split_type(r.s)
+        cands = [i for i, c in enumerate(stem) if c not in "东西南北中一二三四五六七八九十"]
+        if not cands:
+            return None
+        i = int(rng.choice(cands))
+        typo = stem[:i] + str(rng.choice(list("春秋森林海江湖泉石金玉"))) + stem[i + 1 :] + typ
+        return None if typo in streets else f"{typo}{r.b}号楼{r.u}单元{r.r}"
+
+    add("wrong_char", inside, wrong_char)
     add("unit_men", inside, lambda r: f"{r.s}{r.b}栋{r.u}门{r.r}号")
     add(
         "pasted_contact",

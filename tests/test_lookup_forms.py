@@ -309,3 +309,18 @@ def test_batch_xlsx_for_the_office(tmp_path: Path, lang: str) -> None:
     # candidates with their addresses and owners
     cand = sh.cell(row=3, column=col[words[3]]).value
     assert "西南街" in cand and "东南街" in cand and "M0" in cand
+
+
+def test_a_ledgers_compound_column_gives_aliases(tmp_path: Path, tiny_workspace: Path) -> None:
+    src = tmp_path / "台账.csv"
+    src.write_text(
+        "门牌地址,小区,microgrid_id,grid_id\n"
+        "建设路88号3号楼2单元501室,阳光小区,M01,G1\n"
+        "建设路90号1号楼1单元101室,锦绣家园;锦绣苑,M05,G3\n",
+        encoding="utf-8",
+    )
+    reg = AddressRegistry.from_table(src, address_col="门牌地址")
+    assert reg.match_address("阳光小区3栋2单元501").microgrid_id == "M01"
+    for q in ("锦绣家园1-1-101", "锦绣苑1号楼1单元101"):
+        res = reg.match_address(q)
+        assert (res.status, res.microgrid_id) == ("ok", "M05"), q

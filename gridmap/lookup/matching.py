@@ -511,6 +511,9 @@ class AddressRegistry:
             df, row_no = df.loc[~blank].reset_index(drop=True), row_no[~blank]
         records = pd.DataFrame({"record_id": [f"row {i}" for i in row_no], "source": src})
         records["address"] = df[col].to_numpy(dtype=object)
+        alias_col = _first_column(df, ALIAS_COLUMNS)
+        if alias_col is not None and alias_col != col:  # the ledger's 小区 names
+            records["alias"] = df[alias_col].to_numpy(dtype=object)
         ws = None
         if workspace is not None or not any(c in df.columns for c in ASSIGN_COLUMNS):
             ws = workspace if isinstance(workspace, io.Workspace) else io.load_workspace(workspace)

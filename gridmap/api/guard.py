@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger("gridmap.api")
 
-#: Paths whose query strings never reach the access log (they carry addresses).
-QUIET_QUERY_PATHS = ("/locate",)
+#: Paths whose query strings never reach the access log (they carry addresses, positions).
+QUIET_QUERY_PATHS = ("/locate", "/requests/where")
 
 
 def _json_body(error: str, message: str) -> bytes:

@@ -48,7 +48,8 @@ def serve(
     check_port_free(host, port)
     os.environ["GRIDMAP_WORKSPACE"] = str(path.resolve())
     if keys is not None:
-        KeyStore.from_file(keys)  # fail now with a clear message, not in a worker
+        # fail now with a clear message, not in a worker (hmac entries need the secret)
+        KeyStore.from_file(keys, os.environ.get("GRIDMAP_KEY_SECRET"))
         os.environ["GRIDMAP_KEYS_FILE"] = str(keys.resolve())
     err_console.print(f"serving {path} on http://{host}:{port}/ (docs: /docs)", highlight=False)
     uvicorn.run(

@@ -478,6 +478,7 @@ def test_nonfinite_csv_in_projected_crs_is_not_dropped_silently(corpus, ws):
         ("nan_point_geojson", ["row 2", "row 4", "NaN or infinite"]),
         ("nonfinite_csv", ["row 3", "row 5", "row 6"]),
         ("parking_mixed", ["row 4", "P04", "--make-valid"]),
+        ("merged_across_body_xlsx", ["row 4", "C4:D4"]),
     ],
 )
 def test_real_looking_cases_on_the_command_line(corpus, ws, name, fragments):
@@ -498,3 +499,16 @@ def test_real_looking_cases_on_the_command_line(corpus, ws, name, fragments):
         assert frag in lines[0], f"{frag!r} not in {lines[0]}"
     assert file_hash(ws) == before
     assert temp_files_of(ws) == []
+
+
+def test_merged_body_cells_are_filled_as_excel_shows_them(corpus, ws):
+    """B3:B5 merged: rows 4 and 5 get B3's address (they were stored empty)."""
+    case = corpus["merged_body_xlsx"]
+    rep = import_layer(ws, case.layer, case.path)
+    got = io.read_layer(ws, case.layer)
+    assert dict(zip(got["household_id"], got["address"], strict=True)) == case.expected["addresses"]
+    assert any("B3:B5" in n for n in rep.notes), rep.notes
+
+
+def test_merged_cells_across_columns_in_the_body_are_refused_by_row(corpus, ws):
+    refused(ws, corpus["merged_across_body_xlsx"], InputFileError, "row 4", "C4:D4", "Unmerge")

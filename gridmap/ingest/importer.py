@@ -344,9 +344,10 @@ def _read_rows(
                 (k, [_cell_text(v) for v in values])
                 for k, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)
             ]
+            merged = _merged_ranges(path, getattr(ws, "_worksheet_path", None))
         finally:
             book.close()
-        return rows, None
+        return _fill_merged(rows, merged), None
     data = path.read_bytes()
     enc = encoding or detect_encoding(data, file=str(path))
     try:
@@ -379,6 +380,81 @@ def _read_rows(
     return rows, enc
 
 
+@dataclass(frozen=True)
+class MergedRange:
+    """A range of merged cells of a sheet (1-based rows and columns, inclusive)."""
+
+    ref: str
+    min_row: int
+    min_col: int
+    max_row: int
+    max_col: int
+
+    @property
+    def across_columns(self) -> bool:
+        return self.max_col > self.min_col
+
+
+class _Rows(list):
+    """Rows of a sheet, with the merged ranges that span several columns."""
+
+    across: list[MergedRange]
+    filled: list[MergedRange]
+
+
+def _merged_ranges(path: Path, member: str | None) -> list[MergedRange]:
+    """The ``<mergeCell ref="B3:B5"/>`` ranges of one sheet, read from the XLSX file itself
+    (openpyxl's read-only mode, needed for large sheets, does not report them)."""
+    import zipfile
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.utils.cell import range_boundaries
+
+    if not member:
+        return []
+    out = []
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(member.lstrip("/")) as fh:
+            for _, el in iterparse(fh):
+                if el.tag.rsplit("}", 1)[-1] == "mergeCell" and el.get("ref"):
+                    c0, r0, c1, r1 = range_boundaries(el.get("ref"))
+                    out.append(MergedRange(el.get("ref"), r0, c0, r1, c1))
+                el.clear()
+    except (KeyError, zipfile.BadZipFile, ValueError, TypeError):
+        return []
+    return out
+
+
+def _fill_merged(
+    rows: list[tuple[int, list[str]]], merged: list[MergedRange]
+) -> list[tuple[int, list[str]]]:
+    """Fill cells merged down one column with the value Excel shows (the top cell's).
+
+    Ranges across several columns are not filled (above the header they are titles; in
+    the body :func:`read_table` refuses their rows); they are kept on the result.
+    """
+    out = _Rows(rows)
+    out.across = [m for m in merged if m.across_columns]
+    out.filled = []
+    pos = {n: k for k, (n, _) in enumerate(rows)}
+    for m in merged:
+        if m.across_columns or m.min_row not in pos:
+            continue
+        top = rows[pos[m.min_row]][1]
+        value = top[m.min_col - 1] if m.min_col - 1 < len(top) else ""
+        if value == "":
+            continue
+        for r in range(m.min_row + 1, m.max_row + 1):
+            if r not in pos:
+                continue
+            vals = rows[pos[r]][1]
+            vals.extend([""] * (m.min_col - len(vals)))
+            if vals[m.min_col - 1] == "":
+                vals[m.min_col - 1] = value
+        out.filled.append(m)
+    return out
+
+
 def read_table(
     file: str | os.PathLike,
     *,
@@ -404,6 +480,8 @@ def read_table(
     """
     path = Path(file)
     rows, enc = _read_rows(path, encoding=encoding, sheet=sheet)
+    rows_read = rows
+    across = getattr(rows, "across", [])
     rows = [(n, vals) for n, vals in rows if any(v != "" for v in vals)]
     if not rows:
         raise InputFileError("the table is empty", file=str(path))
@@ -441,6 +519,20 @@ def read_table(
                 file=str(path),
             )
     body = rows[header_pos + 1 :]
+    in_body = [m for m in across if m.max_row > header_row]
+    if in_body:
+        shown = "; ".join(
+            f"{_rows_text(list(range(max(m.min_row, header_row + 1), m.max_row + 1)))} "
+            f"(cells {m.ref})"
+            for m in in_body[:10]
+        )
+        raise InputFileError(
+            f"cells merged across columns inside the table: {shown}. Excel shows one value "
+            "over several columns there, which cannot be split into the columns' values. "
+            "Unmerge them (Home > Merge & Center) and fill each cell, or delete those rows "
+            "(totals, notes), and import again.",
+            file=str(path),
+        )
     width = max([len(header)] + [len(v) for _, v in body])
     names: list[str] = []
     for k in range(width):
@@ -463,6 +555,9 @@ def read_table(
     ]
     frame = frame.drop(columns=empty_unnamed)
     frame.attrs["header_row"] = header_row
+    frame.attrs["merged_filled"] = [
+        m.ref for m in getattr(rows_read, "filled", []) if m.max_row > header_row
+    ]
     return frame, enc
 
 
@@ -769,6 +864,12 @@ def _table_coordinates(
             good[k] = False
     gdf = gpd.GeoDataFrame(data[good], geometry=shapely.points(wx[good], wy[good]), crs=gcrs.WGS84)
     header_row = frame.attrs.get("header_row", 1)
+    filled = frame.attrs.get("merged_filled") or []
+    if filled:
+        notes.append(
+            f"merged cells {', '.join(filled[:10])}{' ...' if len(filled) > 10 else ''}: each "
+            "row of a merged range got the value Excel shows (the range's top cell)"
+        )
     if header_row > 1:
         notes.append(f"the header is in row {header_row}; the title rows above it were skipped")
     return ImportedData(
@@ -1274,7 +1375,30 @@ def _resolve_alias(columns: list[str], canonical: str, aliases: tuple[str, ...])
     return hits[0] if len(hits) == 1 else None
 
 
-def _id_problems(values: pd.Series, id_col: str) -> list[RowProblem]:
+def show_id(value: object) -> str:
+    """An id as written, quoted, with invisible and full-width characters made visible:
+    ``'H000001\\u200b'``, ``'Ｈ０００００１' (full-width)``."""
+    text = str(value)
+    shown = "".join(
+        ch
+        if ch.isprintable() and not unicodedata.category(ch).startswith("C") and ch != "\u00ad"
+        else f"\\u{ord(ch):04x}"
+        for ch in text
+    )
+    wide = any(unicodedata.east_asian_width(ch) == "F" for ch in text)
+    return f"'{shown}'" + (" (full-width)" if wide else "")
+
+
+def _id_problems(
+    values: pd.Series, id_col: str, *, raw: pd.Series | None = None
+) -> list[RowProblem]:
+    """Empty and duplicate ids (after normalisation), by row.
+
+    ``raw`` holds the ids as written in the file: when the rows of a duplicate
+    wrote it differently (``H000001``, full-width ``Ｈ０００００１``, ``H000001`` with
+    a zero-width space), the message names each row's spelling: they are
+    look-alike ids that become one id.
+    """
     problems = []
     empty = values.isna()
     for row in values.index[empty]:
@@ -1283,9 +1407,25 @@ def _id_problems(values: pd.Series, id_col: str) -> list[RowProblem]:
     dup = present[present.duplicated(keep=False)]
     for value, rows in dup.groupby(dup).groups.items():
         rows = sorted(int(r) for r in rows)
+        written = {r: str(raw.loc[r]) for r in rows} if raw is not None else {}
+        lookalike = len(set(written.values())) > 1
         for r in rows:
             others = ", ".join(str(o) for o in rows if o != r)
-            problems.append(RowProblem(r, f"duplicate id '{value}' (also in row {others})", id_col))
+            if not lookalike:
+                reason = f"duplicate id '{value}' (also in row {others})"
+            elif r == rows[0]:
+                spellings = ", ".join(f"{show_id(written[o])} in row {o}" for o in rows)
+                reason = (
+                    f"look-alike duplicate ids: {spellings} are all the id '{value}' once "
+                    "full-width and invisible characters are folded; keep one of them or give "
+                    "them different ids"
+                )
+            else:
+                reason = (
+                    f"look-alike duplicate id {show_id(written[r])} (the id '{value}' of "
+                    f"row {rows[0]})"
+                )
+            problems.append(RowProblem(r, reason, id_col))
     return problems
 
 
@@ -1624,7 +1764,7 @@ def import_layer(
     attrs = data.attributes if data.attributes is not None else pd.DataFrame(gdf)
     attrs = attrs.rename(columns=renamed)
     all_ids = gio.normalise_ids(attrs[[spec.id_column]].copy(), [spec.id_column])[spec.id_column]
-    problems += _id_problems(all_ids, spec.id_column)
+    problems += _id_problems(all_ids, spec.id_column, raw=attrs[spec.id_column])
     # geometry type
     types = np.asarray(gdf.geom_type.values, dtype=object)
     if spec.geometry == ("Point",):

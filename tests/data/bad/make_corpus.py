@@ -566,6 +566,86 @@ def case_nonfinite_csv(d: Path) -> BadCase:
     )
 
 
+def case_merged_body_xlsx(d: Path) -> BadCase:
+    """A ledger whose address cell B3:B5 is merged over three flats of one stairwell (as
+    offices do); the importer stored two households with empty addresses."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "居民户"
+    ws.append(["户号", "地址", "经度", "纬度", "人口"])
+    flats = [
+        ("H000001", "幸福里小区1号楼1单元101室", 0, 0, 3),
+        ("H000002", "幸福里小区1号楼1单元201室", 0, 0, 2),
+        ("H000003", None, 1, 0, 4),  # B4 and B5 lie under the merged B3:B5
+        ("H000004", None, 1, 1, 1),
+        ("H000005", "幸福里小区2号楼2单元102室", 2, 0, 2),
+    ]
+    for hid, addr, i, j, n in flats:
+        ws.append([hid, addr, *cell_centre(i, j), n])
+    ws.merge_cells("B3:B5")
+    path = d / "households_merged_body.xlsx"
+    wb.save(path)
+    return BadCase(
+        "merged_body_xlsx",
+        "address cells B3:B5 merged in the table body (three households, one address shown)",
+        "households",
+        path,
+        expected={
+            "addresses": {
+                "H000001": "幸福里小区1号楼1单元101室",
+                "H000002": "幸福里小区1号楼1单元201室",
+                "H000003": "幸福里小区1号楼1单元201室",
+                "H000004": "幸福里小区1号楼1单元201室",
+                "H000005": "幸福里小区2号楼2单元102室",
+            }
+        },
+    )
+
+
+def case_merged_across_body_xlsx(d: Path) -> BadCase:
+    """A row whose coordinate cells C4:D4 are merged (one value over two columns)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["户号", "地址", "经度", "纬度"])
+    for r in _households(4):
+        ws.append(r)
+    ws["C4"] = "待核实"  # "to be checked", typed over both coordinate cells
+    ws.merge_cells("C4:D4")
+    path = d / "households_merged_across.xlsx"
+    wb.save(path)
+    return BadCase(
+        "merged_across_body_xlsx",
+        "coordinate cells C4:D4 merged across both columns in row 4",
+        "households",
+        path,
+        bad_rows=[4],
+        bad_ids=["H3"],
+    )
+
+
+def case_lookalike_ids(d: Path) -> BadCase:
+    """The same household id typed three ways: ASCII, full-width (a Chinese input method)
+    and with a zero-width space pasted from a web page."""
+    rows = _households(5)
+    rows[0][0] = "H000001"
+    rows[2][0] = "Ｈ０００００１"  # row 4
+    rows[4][0] = "H000001\u200b"  # row 6
+    path = d / "households_lookalike_ids.csv"
+    path.write_text(_csv_text(HH_HEADER, rows), encoding="utf-8")
+    return BadCase(
+        "lookalike_ids",
+        "H000001 in row 2, full-width Ｈ０００００１ in row 4, H000001 + U+200B in row 6",
+        "households",
+        path,
+        bad_rows=[2, 4, 6],
+        bad_ids=["H000001"],
+    )
+
+
 CASES = [
     case_bowtie,
     case_unclosed_ring,
@@ -589,6 +669,9 @@ CASES = [
     case_nan_point_geojson,
     case_nan_vertex_polygon,
     case_nonfinite_csv,
+    case_merged_body_xlsx,
+    case_merged_across_body_xlsx,
+    case_lookalike_ids,
 ]
 
 

@@ -163,6 +163,13 @@ def test_more_real_forms(reg, template) -> None:
     assert res.parsed["building"] == row["building"] and res.parsed["room"] == row["room"]
 
 
+def test_a_leading_remark_in_brackets_is_still_a_remark(reg) -> None:
+    """Only a bracket right before the building number is the street (guard, not a fix)."""
+    row = _record(reg, "西南街", "3")
+    res = reg.match_address(f"（东门）西南街3号楼{row['unit']}单元{row['room']}")
+    assert (res.status, res.microgrid_id) == ("ok", row["microgrid_id"])
+
+
 def test_pinyin_street_names_through_the_registry(reg) -> None:
     row = _record(reg, "向阳街")
     b, u, r = row["building"], row["unit"], row["room"]

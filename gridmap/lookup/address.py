@@ -139,9 +139,11 @@ _UNIT_PREFIX_RE = re.compile(r"(?<![A-Z])U(\d+)")
 _ROOM_SYN_RE = re.compile(rf"({_ROOM})(?:号房|号室|室|房|户)")
 _ROOM_HAO_RE = re.compile(rf"(单元|-)({_ROOM})号$")
 _BARE_HAO_RE = re.compile(r"(\d+[A-Z]?)号(?=\d|-|$)(?!\d+[A-Z]?号楼)")
-#: A bracket at the very start holds the street (【人民路】15号楼...), not a remark.
+#: A bracket at the very start, right before the building number, holds the street
+#: (【人民路】15号楼...), not a remark ((东门)西南街3号楼 keeps dropping 东门).
 _LEADING_BRACKET_RE = re.compile(
     r"^\s*[(\[{（【〔［｛<《]([^)\]}）】〕］｝>》\d]+)[)\]}）】〕］｝>》]"
+    rf"(?=\s*[0-9A-Z{_CN_NUM_CHARS}])"
 )
 _ADMIN2_RE = re.compile("^(.{2,12}?)(" + "|".join(ADMIN_SUFFIXES) + ")")
 _STREET_END_RE = re.compile(r"\d|[A-Z](?:号楼|-)")

@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gridmap-installed
 
-.PHONY: demo test lint bench system-deps lock clean
+.PHONY: demo test lint typecheck bench system-deps lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,14 @@ system-deps:
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+## lint: ruff (rules and formatting) over the code, the tests and the benchmarks
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gridmap tests benchmarks
 	$(VENV)/bin/ruff format --check gridmap tests benchmarks
+
+## typecheck: mypy on the modules that are clean (the rest: the ratchet in pyproject.toml)
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 ## bench: every benchmark at the sizes quoted in the README (long: tens of minutes)
 bench: $(STAMP)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from conftest import free_port
 
 from gridmap.api import Settings, create_app
 from gridmap.api.auth import hash_key
@@ -22,12 +22,6 @@ KEYS = {
     "staff1": "gm_0000000c_test-staff-key-0003-secret",
     "staff2": "test-staff-key-0004-without-key-id",  # the id-less sha256$digest form
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_keys(path: Path, staff1: list[str], staff2: list[str]) -> Path:

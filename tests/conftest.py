@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from hypothesis import settings
 from shapely.geometry import Point, box
 
 from gridmap.join.core import NEAREST_DIST_COLUMN, RESULT_COLUMNS
 from gridmap.workspace import store as io
+
+# Property tests: the full budget on a developer's machine, a fixed smaller one in CI
+# (CI=true loads the 'ci' profile: derandomised, so every run checks the same examples).
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
+#: Share of each property test's max_examples run under the 'ci' profile.
+CI_EXAMPLE_SHARE = 0.25
+
+
+def examples(n: int) -> int:
+    """``max_examples`` for a long property test: ``n``, or a quarter of it (at least 10) in CI."""
+    if settings().derandomize:
+        return max(10, int(n * CI_EXAMPLE_SHARE))
+    return n
+
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "gridmap" / "datasets" / "data" / "community.gpkg"
@@ -142,6 +160,25 @@ def sample_copy(tmp_path: Path, sample_workspace: Path) -> Path:
     dst = tmp_path / "community.gpkg"
     shutil.copyfile(sample_workspace, dst)
     return dst
+
+
+@pytest.fixture(scope="module")
+def module_sample_copy(tmp_path_factory, sample_workspace: Path) -> Path:
+    """A writable copy of the sample workspace shared by one test module (the API servers)."""
+    import shutil
+
+    dst = tmp_path_factory.mktemp("sample") / "community.gpkg"
+    shutil.copyfile(sample_workspace, dst)
+    return dst
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (servers started by the tests)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 #: The join's output columns compared between engines (the distance is a float).

@@ -6,7 +6,6 @@ import hashlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pyogrio
+from conftest import free_port  # noqa: F401  (re-exported for the concurrency tests)
 from shapely.geometry import Point
 
 from gridmap.workspace import store as io
@@ -158,8 +158,3 @@ def run_and_kill(
         proc.stderr.close()
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

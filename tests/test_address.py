@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -137,7 +138,8 @@ _ADDRESS_ALPHABET = st.sampled_from(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(400), deadline=None)
 @given(st.text())
 def test_normaliser_never_raises_other_errors_on_any_text(text: str) -> None:
     try:
@@ -148,7 +150,8 @@ def test_normaliser_never_raises_other_errors_on_any_text(text: str) -> None:
     assert p.building is None or p.building != ""
 
 
-@settings(max_examples=400, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(_ADDRESS_ALPHABET, max_size=30).map("".join))
 def test_parser_is_total_on_address_like_text(text: str) -> None:
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,10 +24,8 @@ MAX = 50
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory, sample_workspace):
-    path = tmp_path_factory.mktemp("api") / "community.gpkg"
-    shutil.copyfile(sample_workspace, path)
-    return path
+def ws(module_sample_copy):
+    return module_sample_copy
 
 
 @pytest.fixture(scope="module")

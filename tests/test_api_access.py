@@ -7,8 +7,6 @@ and searched for in every anonymous answer.
 
 from __future__ import annotations
 
-import shutil
-
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -18,10 +16,8 @@ from gridmap.api import Settings
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory, sample_workspace):
-    path = tmp_path_factory.mktemp("access") / "community.gpkg"
-    shutil.copyfile(sample_workspace, path)
-    return path
+def ws(module_sample_copy):
+    return module_sample_copy
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,8 @@ PAGE = 7  # small pages so paging through 'next' really happens
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory, sample_workspace):
-    path = tmp_path_factory.mktemp("ogc") / "community.gpkg"
-    shutil.copyfile(sample_workspace, path)
-    return path
+def ws(module_sample_copy):
+    return module_sample_copy
 
 
 @pytest.fixture(scope="module")

@@ -120,3 +120,24 @@ def test_import_summary_prints_paths_literally(tmp_path):
     assert res.returncode == 0, res.stderr
     out = "".join(res.stdout.split())  # rich wraps long lines at the terminal width
     assert "[b]社区.gpkg" in out and "row3:emptycoordinate" in out
+
+
+def test_map_include_personal_warns_with_the_flag_and_json_stays_clean(tiny_workspace, tmp_path):
+    """The library warns naming include_personal; the CLI says it with the flag, on stderr."""
+    out = tmp_path / "m.html"
+    res = run(
+        "map",
+        str(tiny_workspace),
+        "--out",
+        str(out),
+        "--basemap",
+        "none",
+        "--include-personal",
+        "--format",
+        "json",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "warning: --include-personal puts" in res.stderr
+    assert "include_personal=True" not in res.stderr  # no Python warning text
+    doc = json.loads(res.stdout)
+    assert doc["map"] == str(out) and out.exists()

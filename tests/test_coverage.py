@@ -20,10 +20,10 @@ from shapely.geometry import LineString, box
 from gridmap.analysis.coverage import (
     compute_coverage,
     gaussian_weight,
-    grid_indicators,
     make_context,
     two_step_fca,
 )
+from gridmap.analysis.indicators import grid_indicators
 from gridmap.errors import LayerNotFoundError, SchemaError
 from gridmap.workspace import store as io
 
@@ -415,7 +415,7 @@ def test_table_prints_names_with_square_brackets(tmp_path):
     from rich.console import Console
 
     from gridmap.analysis.siting import propose_sites
-    from gridmap.analysis.standards import check_standards
+    from gridmap.analysis.indicators import check_standards
     from gridmap.cli.render import print_coverage
 
     layers = tiny_layers()

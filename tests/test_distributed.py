@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ASSIGNED_COLUMNS, points_over
+from conftest import ASSIGNED_COLUMNS, free_port, points_over
 
 from gridmap.join.distributed import assign_dask
 from gridmap.errors import GridmapError, InputFileError
@@ -59,16 +58,10 @@ def test_sample_households_on_dask(sample_copy, tmp_path):
     pd.testing.assert_frame_equal(_frame(tmp_path / "out"), _frame(tmp_path / "single.parquet"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_external_scheduler_and_worker_processes(tiny_workspace, tiny_layers_dict, tmp_path):
     """A real 'dask scheduler' and 'dask worker' started as separate processes."""
     dask_bin = str(Path(sys.executable).with_name("dask"))
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = [
         subprocess.Popen(
@@ -119,7 +112,7 @@ def test_external_scheduler_and_worker_processes(tiny_workspace, tiny_layers_dic
 
 def test_unreachable_scheduler_is_a_clear_error(tiny_workspace, tiny_layers_dict, tmp_path):
     src = write_partitioned(points_over(tiny_layers_dict, 10), tmp_path / "pts", rows_per_part=10)
-    port = _free_port()
+    port = free_port()
     with pytest.raises(GridmapError, match="cannot reach the Dask scheduler"):
         assign_dask(
             src,

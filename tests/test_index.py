@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
@@ -117,7 +118,10 @@ def jittered(draw):
 any_polygon = st.one_of(lattice_box, lattice_hull(), holed(), multi(), jittered())
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(
+    max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     st.lists(any_polygon, min_size=1, max_size=9), st.integers(0, 2**31), st.permutations(range(9))
 )
@@ -128,7 +132,8 @@ def test_random_polygons_match_reference(polys, seed, perm):
     _check(polys, ids, x, y)
 
 
-@settings(max_examples=40, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(40), deadline=None)
 @given(st.integers(5, 60), st.integers(0, 2**31))
 def test_voronoi_cells_match_reference(n, seed):
     """A tiling with shared edges everywhere (Voronoi cells, densified)."""
@@ -418,8 +423,9 @@ def slabs_everywhere(monkeypatch):
     monkeypatch.setattr(gi, "SLAB_EDGES", 2)
 
 
+@pytest.mark.slow
 @settings(
-    max_examples=80,
+    max_examples=examples(80),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

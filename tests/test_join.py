@@ -271,9 +271,9 @@ def test_assign_out_must_be_a_geopackage(tiny_workspace, tmp_path):
 
 
 def test_pandas_missing_values_are_not_ids():
-    from gridmap.join.core import _as_str_id
+    from gridmap.policy.ids import normalise_id
 
-    assert [_as_str_id(v) for v in (None, float("nan"), pd.NA, pd.NaT, " ", " G1 ", 7)] == [
+    assert [normalise_id(v) for v in (None, float("nan"), pd.NA, pd.NaT, " ", " G1 ", 7)] == [
         None,
         None,
         None,

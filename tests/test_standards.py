@@ -8,9 +8,9 @@ from conftest import tiny_layers
 from test_coverage import random_layers
 
 from gridmap.workspace import store as io
-from gridmap.analysis.coverage import grid_indicators
+from gridmap.analysis.indicators import check_standards, grid_indicators
 from gridmap.errors import InputFileError, SchemaError
-from gridmap.analysis.standards import check_standards, default_standards_path, load_standards
+from gridmap.analysis.standards import default_standards_path, load_standards
 
 
 def test_packaged_standards_are_documented():

@@ -17,7 +17,8 @@ from shapely.geometry import LineString, Point, Polygon, box
 
 from gridmap.workspace import store as io
 from gridmap.coords.crs import metric_crs_for
-from gridmap.checks.validation import AREA_TOLERANCE_M2, make_polygonal_valid, validate
+from gridmap.checks.repair import make_polygonal_valid
+from gridmap.checks.validation import AREA_TOLERANCE_M2, validate
 
 GRIDMAP = str(Path(sys.executable).with_name("gridmap"))  # the environment the tests run in
 X0, Y0, D = 111.47, 35.64, 0.001

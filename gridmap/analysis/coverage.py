@@ -6,8 +6,7 @@
   the community and for every zone, grid and micro-grid.
 * :func:`two_step_fca` is the capacity-aware accessibility (2SFCA): a pile
   with 8 ports counts for more than a pile with 1 port.
-* :func:`grid_indicators` gives one row per grid with the supply indicators
-  that :func:`gridmap.analysis.standards.check_standards` checks.
+* the per-grid indicators built on these are in :mod:`gridmap.analysis.indicators`.
 
 Distances
     ``euclidean``: straight line. Point facilities use a KD-tree
@@ -43,10 +42,11 @@ import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
-from gridmap.analysis.standards import Standards, facility_column, load_standards
+from gridmap.analysis.standards import Standards, load_standards
 from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import GridmapError, LayerNotFoundError, SchemaError
 from gridmap.join.core import Hierarchy, assign_points, build_hierarchy, point_coordinates
+from gridmap.policy.jsonsafe import json_records, json_scalar
 from gridmap.workspace import store as io
 from gridmap.workspace.schema import LAYERS
 
@@ -70,7 +70,6 @@ LEVEL_COLUMNS = (
     "share_elderly",
 )
 _TRUE = {"true", "1", "yes", "y", "t", "是", "有", "√"}
-_NAME_SPLIT = re.compile(r"[、,，;；/／|\s]+")
 
 
 def _as_workspace(ws) -> io.Workspace:
@@ -79,28 +78,6 @@ def _as_workspace(ws) -> io.Workspace:
     if ws is None or isinstance(ws, str | os.PathLike):
         return io.load_workspace(ws)
     raise TypeError(f"expected a Workspace or a path, got {type(ws).__name__}")
-
-
-def _clean(v):
-    """A JSON-safe scalar: numpy -> python, NaN/inf -> None."""
-    if v is None:
-        return None
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if v is pd.NA or v is pd.NaT:
-        return None
-    return v
-
-
-def records(df: pd.DataFrame) -> list[dict]:
-    """DataFrame rows as JSON-safe dicts (no NaN, no inf, no numpy types)."""
-    cols = [c for c in df.columns if c != "geometry"]
-    return [
-        {c: _clean(v) for c, v in zip(cols, row, strict=True)}
-        for row in df[cols].itertuples(index=False)
-    ]
 
 
 _COUNT = re.compile(
@@ -555,15 +532,15 @@ class CoverageResult:
             "households": n,
             "covered": cov,
             "share": _ratio(cov, n),
-            "residents": _clean(res),
-            "residents_covered": _clean(res_cov),
+            "residents": json_scalar(res),
+            "residents_covered": json_scalar(res_cov),
             "share_residents": _ratio(res_cov, res),
-            "elderly": _clean(eld),
-            "elderly_covered": _clean(eld_cov),
+            "elderly": json_scalar(eld),
+            "elderly_covered": json_scalar(eld_cov),
             "share_elderly": _ratio(eld_cov, eld),
             "unreachable": int((~finite).sum()),
             # unreachable households count as infinitely far: None when they are the majority
-            "median_distance_m": _clean(
+            "median_distance_m": json_scalar(
                 round(float(np.median(hh["distance_m"].to_numpy(dtype=float))), 1)
             )
             if n
@@ -574,7 +551,7 @@ class CoverageResult:
         """JSON-safe summary (aggregates only; no NaN or inf anywhere)."""
         out = {
             "facility": self.facility,
-            "radius_m": _clean(float(self.radius_m)),
+            "radius_m": json_scalar(float(self.radius_m)),
             "distance": self.distance,
             "facilities": self.facilities,
         }
@@ -584,14 +561,14 @@ class CoverageResult:
         )
         out["outside"] = dict(self.outside)
         grid = self.by_level.get("grid")
-        out["by_grid"] = records(grid) if grid is not None else []
-        out["by_level"] = {k: records(v) for k, v in self.by_level.items()}
+        out["by_grid"] = json_records(grid) if grid is not None else []
+        out["by_level"] = {k: json_records(v) for k, v in self.by_level.items()}
         out["notes"] = list(self.notes)
         return out
 
 
 def _ratio(a, b):
-    a, b = _clean(a), _clean(b)
+    a, b = json_scalar(a), json_scalar(b)
     if a is None or b is None or b == 0:
         return None
     return round(float(a) / float(b), 4)
@@ -846,211 +823,6 @@ def accessibility(
     return access, demand, notes
 
 
-def _count_workers(grids: gpd.GeoDataFrame) -> tuple[np.ndarray, str | None]:
-    for col in ("workers", "grid_workers", "staff_count"):
-        if col in grids.columns:
-            return pd.to_numeric(grids[col], errors="coerce").to_numpy(dtype=float), None
-    if "staff_name" in grids.columns:
-        counts = [
-            0.0
-            if v is None or (not isinstance(v, str) and pd.isna(v))
-            else float(len([p for p in _NAME_SPLIT.split(str(v)) if p]))
-            for v in grids["staff_name"]
-        ]
-        return np.array(counts), None
-    return np.full(
-        len(grids), np.nan
-    ), "grids: no 'staff_name' or 'workers' column; households per grid worker is n/a"
-
-
-def _per_grid_sum(grid_ids: pd.Series, values: np.ndarray, index: pd.Index) -> pd.Series:
-    s = pd.Series(values, index=grid_ids.index)
-    s = s[grid_ids.notna()].groupby(grid_ids[grid_ids.notna()].astype(str)).sum()
-    return s.reindex(index).fillna(0.0)
-
-
-def grid_indicators(
-    ws,
-    *,
-    standards: Standards | str | os.PathLike | None = None,
-    distance: str = "auto",
-    context: CoverageContext | None = None,
-) -> gpd.GeoDataFrame:
-    """Supply indicators, one row per grid (EPSG:4326 polygons).
-
-    Columns: grid_id, name, households, residents, elderly, elderly_share,
-    ev_households, charging_piles, charging_ports, ports_per_ev_household,
-    parking_lots, parking_spaces, spaces_per_household, service_stations,
-    households_per_station, grid_workers, households_per_worker, microgrids,
-    microgrid_households_min/max, microgrids_in_range_share, and per facility
-    layer present ``coverage_share_<layer>_<r>m`` (share of households within
-    the radius) and ``access_2sfca_<layer>_<r>m`` (2SFCA accessibility: ports
-    per EV household, spaces per household, stations per household, averaged
-    over the grid's demand), at the default radius and at every radius a rule
-    of the standards names.
-
-    Ratios are NaN (n/a) where the denominator is 0: every indicator column is
-    finite or NaN, never infinite, so maps can colour them directly. (A grid
-    with households but no station has households_per_station NaN;
-    :func:`gridmap.analysis.standards.check_standards` still fails it against a maximum.)
-    The notes are in ``result.attrs["notes"]``.
-    """
-    std = load_standards(standards)
-    ctx = context if context is not None else make_context(ws, distance)
-    ws_ = ctx.ws
-    grids = ws_.require("grids")
-    notes = list(ctx.notes)
-    gid = grids["grid_id"].astype(object)
-    keep = gid.notna()
-    g = grids[keep].drop_duplicates("grid_id").copy()
-    g["grid_id"] = g["grid_id"].astype(str)
-    out = gpd.GeoDataFrame(
-        {"grid_id": g["grid_id"].to_numpy(), "name": g["name"].to_numpy() if "name" in g else None},
-        geometry=g.geometry.values,
-        crs="EPSG:4326",
-    )
-    index = pd.Index(out["grid_id"])
-    hh = ctx.households[ctx.located]
-    hg = hh["grid_id"]
-    n_hh = _per_grid_sum(hg, np.ones(len(hh)), index)
-    out["households"] = n_hh.to_numpy().astype(int)
-    for col, flag in (("residents", ctx.has_residents), ("elderly", ctx.has_elderly)):
-        out[col] = (
-            _per_grid_sum(hg, hh[col].fillna(0).to_numpy(), index).to_numpy() if flag else np.nan
-        )
-    res = out["residents"].astype(float)
-    out["elderly_share"] = (out["elderly"] / res.where(res > 0)).round(4)
-    ev = (
-        _per_grid_sum(hg, hh["has_ev"].to_numpy(dtype=float), index).to_numpy()
-        if ctx.has_ev
-        else np.full(len(out), np.nan)
-    )
-    out["ev_households"] = ev
-    hhf = out["households"].astype(float).to_numpy()
-
-    def located_in_grid(layer: str) -> tuple[pd.Series, Facilities | None]:
-        if ws_.get(layer) is None:
-            notes.append(f"the workspace has no '{layer}' layer; its indicators are n/a")
-            return pd.Series(np.nan, index=index), None
-        fac = load_facilities(ctx, layer, required=False)
-        notes.extend(n for n in fac.notes if n not in notes)
-        if len(fac.frame) and ctx.hierarchy is not None:
-            a = assign_points(fac.frame, ctx.hierarchy, nearest=False)["grid_id"]
-        else:
-            a = pd.Series([None] * len(fac.frame), index=fac.frame.index, dtype=object)
-        return a, fac
-
-    def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        num = np.asarray(num, dtype=float)
-        den = np.asarray(den, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = num / den
-        zero = den == 0
-        r[zero] = np.nan
-        return np.round(r, 4)
-
-    for layer, count_col, capacity_col in (
-        ("charging_piles", "charging_piles", "charging_ports"),
-        ("parking", "parking_lots", "parking_spaces"),
-    ):
-        fac_grid, fac = located_in_grid(layer)
-        if fac is None:
-            out[count_col] = np.nan
-            out[capacity_col] = np.nan
-            continue
-        out[count_col] = _per_grid_sum(fac_grid, np.ones(len(fac_grid)), index).to_numpy()
-        out[capacity_col] = _per_grid_sum(fac_grid, fac.capacity, index).to_numpy()
-    out["ports_per_ev_household"] = safe_div(out["charging_ports"], out["ev_households"])
-    out["spaces_per_household"] = safe_div(out["parking_spaces"], hhf)
-    st_grid, stations = located_in_grid("service_stations")
-    out["service_stations"] = (
-        _per_grid_sum(st_grid, np.ones(len(st_grid)), index).to_numpy()
-        if stations is not None
-        else np.nan
-    )
-    out["households_per_station"] = safe_div(hhf, out["service_stations"])
-    workers, note = _count_workers(g)
-    if note:
-        notes.append(note)
-    out["grid_workers"] = workers
-    out["households_per_worker"] = safe_div(hhf, workers)
-    # micro-grid sizes
-    mg = ws_.get("microgrids")
-    rng = next((r for r in std.rules if r.indicator == "microgrids_in_range_share"), None)
-    lo = rng.range_min if rng and rng.range_min is not None else -np.inf
-    hi = rng.range_max if rng and rng.range_max is not None else np.inf
-    if rng is None:
-        lo, hi = 5.0, 15.0
-    if mg is not None and "microgrid_id" in mg.columns and ctx.hierarchy is not None:
-        parents = ctx.hierarchy.parents.get("microgrids", {})
-        mids = [str(m) for m in mg["microgrid_id"].dropna().astype(str).unique()]
-        counts = hh["microgrid_id"].dropna().astype(str).value_counts()
-        sizes = pd.DataFrame(
-            {
-                "microgrid_id": mids,
-                "grid_id": [parents.get(m) for m in mids],
-                "n": [int(counts.get(m, 0)) for m in mids],
-            }
-        )
-        sizes = sizes[sizes["grid_id"].notna()]
-        sizes["ok"] = (sizes["n"] >= lo) & (sizes["n"] <= hi)
-        agg = sizes.groupby("grid_id").agg(
-            mn=("n", "min"), mx=("n", "max"), cnt=("n", "size"), ok=("ok", "mean")
-        )
-        agg = agg.reindex(index)
-        out["microgrids"] = agg["cnt"].fillna(0).to_numpy()
-        out["microgrid_households_min"] = agg["mn"].to_numpy(dtype=float)
-        out["microgrid_households_max"] = agg["mx"].to_numpy(dtype=float)
-        out["microgrids_in_range_share"] = agg["ok"].astype(float).round(4).to_numpy()
-    else:
-        notes.append("no micro-grids; micro-grid indicators are n/a")
-        for c in (
-            "microgrids",
-            "microgrid_households_min",
-            "microgrid_households_max",
-            "microgrids_in_range_share",
-        ):
-            out[c] = np.nan
-    # coverage shares and 2SFCA at default radii and rule radii
-    wanted: dict[tuple[str, str], set[float]] = {}
-    for layer in ("service_stations", "charging_piles", "parking"):
-        if ws_.get(layer) is not None:
-            for ind in ("coverage_share", "access_2sfca"):
-                wanted.setdefault((ind, layer), set()).add(std.radius_for(layer))
-    for r in std.rules:
-        if r.facility and r.indicator in ("coverage_share", "access_2sfca"):
-            wanted.setdefault((r.indicator, r.facility), set()).add(
-                r.radius_m or std.radius_for(r.facility)
-            )
-    facs: dict[str, Facilities] = {}
-    for (ind, layer), radii in sorted(wanted.items()):
-        if ws_.get(layer) is None:
-            for rad in radii:
-                out[facility_column(ind, layer, rad)] = np.nan
-            if f"the workspace has no '{layer}' layer; its indicators are n/a" not in notes:
-                notes.append(f"the workspace has no '{layer}' layer; its indicators are n/a")
-            continue
-        fac = facs.setdefault(layer, load_facilities(ctx, layer, required=False))
-        for rad in sorted(radii):
-            col = facility_column(ind, layer, rad)
-            if ind == "coverage_share":
-                d, _ = facility_distances(ctx, fac)
-                cov = (np.isfinite(d) & (d <= rad))[ctx.located].astype(float)
-                c = _per_grid_sum(hg, cov, index).to_numpy()
-                out[col] = safe_div(c, hhf)
-            else:
-                acc, demand, n2 = accessibility(ctx, layer, rad, std.decay, fac=fac)
-                notes.extend(x for x in n2 if x not in notes)
-                dem = demand[ctx.located]
-                a = np.nan_to_num(acc[ctx.located]) * dem
-                out[col] = safe_div(
-                    _per_grid_sum(hg, a, index).to_numpy(), _per_grid_sum(hg, dem, index).to_numpy()
-                )
-    out.attrs["notes"] = notes
-    out.attrs["distance"] = ctx.distance
-    return out
-
-
 def coverage_summary_frame(result: CoverageResult, level: str) -> pd.DataFrame:
     """The level table of a result (helper for the CLI and exports)."""
     if level not in result.by_level:
@@ -1210,7 +982,7 @@ def write_coverage(
             raise GridmapError(
                 "a .gpkg output holds the grid polygons with their indicators; a workspace "
                 "without a 'grids' layer can write .xlsx or .csv instead "
-                "(library: pass indicators=grid_indicators(ws))",
+                "(pass indicators=gridmap.analysis.indicators.grid_indicators(ws))",
                 file=str(p),
             )
         cov = grid[["grid_id", "households", "covered", "share"]].rename(

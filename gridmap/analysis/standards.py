@@ -1,10 +1,11 @@
 """Planning standards: default radii and per-grid rules from a TOML file.
 
 The packaged file ``gridmap/analysis/standards.toml`` documents every default with its
-source. A user's file replaces it completely (``--standards FILE``).
-:func:`check_standards` evaluates every rule for every grid and reports the
-figure, the threshold and pass/fail (``None`` when the figure is not
-available, e.g. a grid without households).
+source. A user's file replaces its rules and decay; radii the user's file does
+not give are read from the packaged file (radii come from a standards file,
+never from a constant in the code).
+:func:`gridmap.analysis.indicators.check_standards` evaluates every rule for
+every grid.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import pandas as pd
 
 from gridmap.errors import InputFileError, SchemaError
 
-#: Indicators a rule may name (columns of :func:`gridmap.analysis.coverage.grid_indicators`).
+#: Indicators a rule may name (columns of :func:`gridmap.analysis.indicators.grid_indicators`).
 #: ``coverage_share`` and ``access_2sfca`` also need ``facility`` (and use ``radius_m``).
 SIMPLE_INDICATORS = (
     "households",
@@ -40,13 +40,7 @@ SIMPLE_INDICATORS = (
     "microgrids_in_range_share",
 )
 FACILITY_INDICATORS = ("coverage_share", "access_2sfca")
-#: "households per X" indicators and the column holding X: a grid with
-#: households and no X fails a maximum (its figure is reported as None).
-_PER_UNIT = {"households_per_station": "service_stations", "households_per_worker": "grid_workers"}
 DECAY_KINDS = ("none", "gaussian")
-
-FALLBACK_RADII = {"service_stations": 1000.0, "charging_piles": 500.0, "parking": 300.0}
-FALLBACK_DEFAULT_RADIUS = 500.0
 
 
 @dataclass(frozen=True)
@@ -99,8 +93,8 @@ class Rule:
 class Standards:
     """Radii, decay and rules read from a standards file."""
 
-    radii: dict[str, float] = field(default_factory=lambda: dict(FALLBACK_RADII))
-    default_radius: float = FALLBACK_DEFAULT_RADIUS
+    radii: dict[str, float] = field(default_factory=dict)
+    default_radius: float = math.nan
     decay: str = "none"
     rules: list[Rule] = field(default_factory=list)
     file: str = ""
@@ -143,6 +137,9 @@ def load_standards(path: str | os.PathLike | Standards | None = None) -> Standar
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputFileError(f"the standards file is not valid TOML ({exc})", file=str(p)) from exc
     std = Standards(file=str(p))
+    if path is not None and p.resolve() != default_standards_path().resolve():
+        base = load_standards(None)  # radii this file does not give: the packaged file's
+        std.radii, std.default_radius = dict(base.radii), base.default_radius
     radii = data.get("radii", {})
     if not isinstance(radii, dict):
         raise SchemaError("[radii] must be a table of layer = metres", file=str(p))
@@ -155,6 +152,10 @@ def load_standards(path: str | os.PathLike | Standards | None = None) -> Standar
             std.default_radius = float(val)
         else:
             std.radii[key] = float(val)
+    if math.isnan(std.default_radius):
+        raise SchemaError(
+            "[radii] needs 'default = METRES' (the radius of other layers)", file=str(p)
+        )
     decay = data.get("decay", {}).get("kind", "none")
     if decay not in DECAY_KINDS:
         raise SchemaError(f"[decay] kind must be one of {', '.join(DECAY_KINDS)}", file=str(p))
@@ -221,63 +222,3 @@ def _parse_rule(raw: dict, n: int, p: Path, seen: set[str]) -> Rule:
     if ind == "microgrids_in_range_share" and (rule.range_min is None and rule.range_max is None):
         raise SchemaError(f"{where}: give 'range_min' and/or 'range_max'", file=str(p))
     return rule
-
-
-def check_standards(ws, rules=None, *, distance: str = "auto", indicators=None) -> pd.DataFrame:
-    """Evaluate every rule for every grid.
-
-    Parameters
-    ----------
-    ws
-        A :class:`gridmap.workspace.store.Workspace` or a workspace path.
-    rules
-        A standards file path, a :class:`Standards`, or None for the packaged file.
-    distance
-        ``"auto"``, ``"euclidean"`` or ``"network"`` (as :func:`gridmap.analysis.coverage.compute_coverage`).
-    indicators
-        Precomputed :func:`gridmap.analysis.coverage.grid_indicators` output to reuse.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per grid and rule: ``grid_id``, ``rule_id``, ``rule``, ``value``
-        (None when not available), ``threshold``, ``passed`` (True/False, None
-        when the value is not available), ``source``.
-    """
-    from gridmap.analysis.coverage import grid_indicators
-
-    std = load_standards(rules)
-    ind = indicators
-    needed = [r.column(std.radii, std.default_radius) for r in std.rules]
-    if ind is None or any(c not in ind.columns for c in needed):
-        ind = grid_indicators(ws, standards=std, distance=distance)
-    rows = []
-    for _, g in ind.iterrows():
-        for rule, col in zip(std.rules, needed, strict=True):
-            v = g[col]
-            raw = None if v is None or pd.isna(v) else float(v)
-            den = _PER_UNIT.get(rule.indicator)
-            if raw is None and den is not None and g.get("households", 0) > 0:
-                # households but no station / no worker: "infinitely many per unit"
-                if g.get(den) == 0:
-                    raw = math.inf
-            # an infinite figure (e.g. households per station with no station) fails a
-            # maximum but is reported as None, never as inf/NaN
-            value = raw if raw is not None and math.isfinite(raw) else None
-            rows.append(
-                {
-                    "grid_id": g["grid_id"],
-                    "rule_id": rule.id,
-                    "rule": rule.rule,
-                    "value": value,
-                    "threshold": rule.threshold,
-                    "passed": rule.passes(raw),
-                    "source": rule.source,
-                }
-            )
-    cols = ["grid_id", "rule_id", "rule", "value", "threshold", "passed", "source"]
-    out = pd.DataFrame(rows, columns=cols)
-    # keep None (not NaN) for figures that are not available
-    for col in ("value", "passed"):
-        out[col] = pd.Series([r[col] for r in rows], index=out.index, dtype=object)
-    return out

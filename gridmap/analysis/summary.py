@@ -21,6 +21,7 @@ from gridmap.join.core import (
     assign_points,
     build_hierarchy,
 )
+from gridmap.policy.jsonsafe import json_records
 from gridmap.workspace import store as io
 from gridmap.workspace.schema import GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS, POLYGON_LEVELS
 
@@ -45,7 +46,6 @@ class WorkspaceSummary:
 
     def to_dict(self) -> dict:
         """JSON-ready form (ids and counts only)."""
-        un = self.unassigned.astype(object).where(self.unassigned.notna(), None)
         return {
             "workspace": str(self.workspace),
             "layers": self.layer_counts,
@@ -59,7 +59,7 @@ class WorkspaceSummary:
             "households_not_in_microgrid": (
                 len(self.unassigned) if self.layer_counts.get(MICROGRIDS) else None
             ),
-            "unassigned": un.to_dict(orient="records"),
+            "unassigned": json_records(self.unassigned),
         }
 
 

@@ -29,7 +29,6 @@ from gridmap.policy import privacy
 from gridmap.policy.privacy import STAFF, PrivacyPolicy
 from gridmap.workspace.schema import (
     COMMUNITIES,
-    FACILITY_LAYERS,
     GRIDS,
     HOUSEHOLDS,
     LAYERS,
@@ -244,47 +243,11 @@ def _grid_of_microgrids(ws: Workspace, micro: gpd.GeoDataFrame) -> np.ndarray:
     return stored
 
 
-def basic_grid_stats(ws: Workspace) -> gpd.GeoDataFrame:
-    """Per-grid counts: households, residents, elderly, and facilities inside each grid."""
-    from gridmap.join.core import assign_points, build_hierarchy
-
-    grids = ws.require(GRIDS)
-    cols = ["grid_id", "name"] + (["zone_id"] if "zone_id" in grids.columns else [])
-    out = gpd.GeoDataFrame(grids[cols].copy(), geometry=grids.geometry.values, crs=grids.crs)
-    polys = {lv: ws.layers[lv] for lv in POLYGON_LEVELS if lv in ws.layers}
-    h = build_hierarchy(polys)
-    for layer in (HOUSEHOLDS, *FACILITY_LAYERS):
-        pts = ws.get(layer)
-        label = "households" if layer == HOUSEHOLDS else layer
-        if pts is None or len(pts) == 0:
-            out[label] = 0
-            continue
-        gid = assign_points(pts, h, nearest=False)["grid_id"]
-        frame = pd.DataFrame({"grid_id": gid.to_numpy(dtype=object)})
-        for c in ("residents", "elderly", "spaces", "ports"):
-            if c in pts.columns:
-                frame[c] = pd.to_numeric(pts[c], errors="coerce").to_numpy()
-        agg = frame.groupby("grid_id", dropna=True)
-        counts = agg.size()
-        out[label] = out["grid_id"].map(counts).fillna(0).astype(int)
-        for c in frame.columns:
-            if c == "grid_id":
-                continue
-            name = c if layer == HOUSEHOLDS else f"{layer}_{c}"
-            out[name] = out["grid_id"].map(agg[c].sum()).fillna(0)
-    return out
-
-
 def grid_stats(ws: Workspace) -> gpd.GeoDataFrame:
-    """Per-grid aggregates from gridmap.analysis.coverage.grid_indicators; basic counts if it fails."""
-    from gridmap.analysis.coverage import grid_indicators
+    """Per-grid aggregates: :func:`gridmap.analysis.indicators.grid_indicators`."""
+    from gridmap.analysis.indicators import grid_indicators
 
-    try:
-        stats = grid_indicators(ws)
-    except GridmapError as exc:
-        log.warning("grid_indicators failed (%s); serving basic counts", exc)
-        return basic_grid_stats(ws)
-    return stats
+    return grid_indicators(ws)
 
 
 def build_state(

@@ -49,15 +49,16 @@ import pyogrio
 import shapely
 
 from gridmap.coords.crs import WGS84, metric_crs_for
-from gridmap.ingest.importer import shift_suspicion
+from gridmap.checks.repair import make_polygonal_valid
+from gridmap.coords.shift import shift_suspicion
 from gridmap.join.core import (
-    _as_str_id,
     assign_points,
     build_hierarchy,
     derive_parents,
     nearest_polygon,
     point_coordinates,
 )
+from gridmap.policy.ids import normalise_id, normalise_id_columns, normalise_ids
 from gridmap.workspace import store as gio
 from gridmap.workspace.schema import (
     GRIDS,
@@ -229,9 +230,9 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
             gdf = gdf.to_crs(WGS84)
         spec = LAYERS.get(name)
         id_col = spec.id_column if spec is not None and spec.id_column in gdf.columns else None
-        gio.normalise_ids(gdf, gio.id_columns_of(gdf))
+        normalise_id_columns(gdf, gio.id_columns_of(gdf))
         if id_col:
-            ids = np.array([_as_str_id(v) for v in gdf[id_col]], dtype=object)
+            ids = normalise_ids(gdf[id_col])
         else:
             ids = np.array([f"#{i + 1}" for i in range(len(gdf))], dtype=object)
         gdf.attrs["layer"] = name
@@ -538,7 +539,7 @@ def _check_hierarchy(
         declared = child.gdf[pcol].to_numpy()
         for k, i in enumerate(c_idx):
             cid = child.ids[i]
-            dec = _as_str_id(declared[i])
+            dec = normalise_id(declared[i])
             if cid is None or dec is None:
                 continue
             if dec not in known:
@@ -693,28 +694,6 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
 # ------------------------------------------------------------------- fixing
 
 
-def make_polygonal_valid(geom):
-    """Repair a polygon with :func:`shapely.make_valid`, keeping only its areas.
-
-    Returns a Polygon, or a MultiPolygon when the repair splits it; None when
-    no areal part remains (such a feature is left as it is and reported).
-    """
-    fixed = shapely.make_valid(geom)
-    parts = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
-    polys = []
-    for p in parts:
-        polys.extend(shapely.get_parts(p) if p.geom_type == "MultiPolygon" else [p])
-    polys = [p for p in polys if not p.is_empty and p.area > 0]
-    if not polys:
-        return None
-    if len(polys) == 1:
-        return polys[0]
-    merged = shapely.union_all(polys)
-    if merged.geom_type == "Polygon":
-        return merged
-    return shapely.MultiPolygon(list(shapely.get_parts(merged)))
-
-
 def _fix(path: Path, findings: list[Finding]) -> list[Change]:
     """Repair invalid polygons in place (atomically); never deletes features."""
     bad_layers = sorted({f.layer for f in findings if f.code == "invalid_geometry" and f.layer})
@@ -734,7 +713,7 @@ def _fix(path: Path, findings: list[Finding]) -> list[Change]:
         nonfinite = _nonfinite(geoms, present)
         changed = False
         for i in np.flatnonzero(invalid | nonfinite):
-            label = _as_str_id(gdf[id_col].iloc[i]) if id_col else None
+            label = normalise_id(gdf[id_col].iloc[i]) if id_col else None
             label = label or f"feature {i + 1}"
             if nonfinite[i]:
                 changes.append(

@@ -73,16 +73,12 @@ def coverage(
       gridmap coverage --facility parking --format json
       gridmap coverage --facility charging_piles --out coverage.xlsx --propose 3
     """
-    from gridmap.analysis.coverage import (
-        compute_coverage,
-        grid_indicators,
-        make_context,
-        records,
-        write_coverage,
-    )
+    from gridmap.analysis.coverage import compute_coverage, make_context, write_coverage
+    from gridmap.analysis.indicators import check_standards, grid_indicators
     from gridmap.analysis.siting import propose_sites, sites_to_json
-    from gridmap.analysis.standards import check_standards, load_standards
+    from gridmap.analysis.standards import load_standards
     from gridmap.errors import SchemaError
+    from gridmap.policy.jsonsafe import json_records
     from gridmap.workspace import store as gio
 
     if level not in ("community", "zone", "grid", "microgrid"):
@@ -125,7 +121,7 @@ def coverage(
             failing = checks[checks["passed"].map(lambda v: v is False)]
             doc["standards"] = {
                 "file": std.file,
-                "results": records(checks.drop(columns=["source"])),
+                "results": json_records(checks.drop(columns=["source"])),
                 "failing": {
                     g: list(s) for g, s in failing.groupby("grid_id", sort=True)["rule_id"]
                 },

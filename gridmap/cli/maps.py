@@ -17,6 +17,12 @@ from gridmap.cli.options import (
     progress,
 )
 
+#: What the CLI says for the library's PersonalDataWarning (it names the flag).
+PERSONAL_WARNING = (
+    "warning: --include-personal puts grid-worker and micro-grid-leader names and phone "
+    "numbers into the map; do not share the file outside the office."
+)
+
 
 def map_(
     workspace: WorkspaceArg = None,
@@ -68,46 +74,34 @@ def map_(
 
     Example: gridmap map community.gpkg --out maps/community.html --png maps/community.png
     """
-    from gridmap.analysis.summary import summarise_workspace
-    from gridmap.maps.builder import (
-        check_basemap,
-        prepare_map,
-        render_html,
-        warn_personal,
-        write_html,
-    )
-    from gridmap.maps.i18n import check_lang
-    from gridmap.workspace import store as io
+    import warnings
 
-    check_lang(lang)
-    check_basemap(basemap, lang)  # fail before the work on a bad basemap / missing key
-    path = io.resolve_workspace(workspace)
-    target = out if out is not None else Path("maps") / f"{path.stem}.html"
-    with progress() as bar:
+    from gridmap.maps.builder import PersonalDataWarning
+    from gridmap.maps.meeting import write_meeting_map
+
+    with warnings.catch_warnings(record=True) as caught, progress() as bar:
+        warnings.simplefilter("always", PersonalDataWarning)
         bar.add_task("building the map", total=None)
-        ctx = prepare_map(path, lang=lang, distance=distance)
-        html_text = render_html(
-            ctx,
+        made = write_meeting_map(
+            workspace,
+            out,
             title=title,
             basemap=basemap,
+            lang=lang,
             indicator=indicator,
             include_personal=include_personal,
+            png=png,
+            distance=distance,
         )
-        written = write_html(target, html_text)
-        picture = None
-        if png is not None:
-            from gridmap.maps.static import write_png
-
-            picture = write_png(png, ctx, title=title, indicator=indicator)
-    if include_personal:
-        warn_personal()
-    summary = summarise_workspace(ctx.workspace, ctx.households_assignment)
+    for w in caught:
+        if issubclass(w.category, PersonalDataWarning):
+            err_console.print(PERSONAL_WARNING, highlight=False, markup=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if fmt is Fmt.json:
-        doc = summary.to_dict()
-        doc.update(map=str(written), png=str(picture) if picture else None, notes=ctx.notes)
-        print_json(doc)
+        print_json(made.to_dict())
         return
     from gridmap.cli.render import print_map_written, print_summary
 
-    print_map_written(written, picture, basemap, ctx.notes, console, err_console)
-    print_summary(summary, console)
+    print_map_written(made.html, made.png, basemap, made.context.notes, console, err_console)
+    print_summary(made.summary, console)

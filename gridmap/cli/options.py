@@ -42,22 +42,10 @@ FormatOpt = Annotated[
 
 
 def print_json(obj: Any) -> None:
-    """Print one JSON document on stdout (UTF-8, Chinese unescaped)."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n")
+    """Print one JSON document on stdout (UTF-8, Chinese unescaped, no NaN)."""
+    from gridmap.policy.jsonsafe import json_safe
 
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if np.isnan(o) else float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
+    sys.stdout.write(json.dumps(json_safe(obj), ensure_ascii=False, indent=2) + "\n")
 
 
 def progress():

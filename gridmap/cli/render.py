@@ -148,7 +148,8 @@ def print_coverage(
     max_rows: int = 60,
 ) -> None:
     """Print a coverage result as rich tables (headline, one level, failures, sites, notes)."""
-    from gridmap.analysis.coverage import LEVELS, _clean, coverage_summary_frame, records
+    from gridmap.analysis.coverage import LEVELS, coverage_summary_frame
+    from gridmap.policy.jsonsafe import json_records, json_scalar
 
     t = result.totals()
 
@@ -160,7 +161,7 @@ def print_coverage(
         )
 
     def num(v):
-        v = _clean(v)
+        v = json_scalar(v)
         if v is None:
             return "n/a"
         return f"{v:g}" if isinstance(v, float) else str(v)
@@ -184,7 +185,7 @@ def print_coverage(
         "share_elderly",
     ):
         table.add_column(col, justify="left" if col in (id_col, "name") else "right")
-    for rec in records(df)[:max_rows]:
+    for rec in json_records(df)[:max_rows]:
         table.add_row(
             escape(str(rec[id_col])),
             escape(str(rec["name"] or "")),
@@ -205,7 +206,7 @@ def print_coverage(
         )
         for col in ("grid_id", "rule_id", "value", "threshold"):
             ft.add_column(col)
-        for rec in records(failed)[:max_rows]:
+        for rec in json_records(failed)[:max_rows]:
             ft.add_row(
                 escape(str(rec["grid_id"])),
                 escape(str(rec["rule_id"])),

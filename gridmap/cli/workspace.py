@@ -156,7 +156,7 @@ def synth(
 ) -> None:
     """Generate a synthetic community (sample data) or a synthetic city (benchmarks).
 
-    The defaults make the sample community of DESIGN.md: 1 community, 3 zones,
+    The defaults make the sample community of docs/design.md: 1 community, 3 zones,
     26 grids, 287 micro-grids, 3,500 households, 12 service stations, about 40
     charging piles, 15 parking sites and a street network (layer roads). All
     names, addresses and phone numbers are invented.

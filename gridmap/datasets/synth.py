@@ -25,7 +25,7 @@ How the town is built (all in a local metric frame, metres, then placed around
 4. **Grids, zones, communities.** Contiguous unions grown on the adjacency
    graph (balanced region growing from seeds spread along a Hilbert curve):
    about 11 micro-grids per grid, about 9 grids per zone, about 3 zones per
-   community. Defaults reproduce the community of DESIGN.md: 1 community,
+   community. Defaults reproduce the community of docs/design.md: 1 community,
    3 zones, 26 grids, 287 micro-grids.
 5. **Parks and schools** (one of each per ~287 micro-grids). A *park* block
    has no micro-grid but belongs to the grid (and zone and community) next to
@@ -76,7 +76,7 @@ MICRO_PER_GRID = 11.0
 GRIDS_PER_ZONE = 9.0
 ZONES_PER_COMMUNITY = 3.0
 
-#: Facilities per 287 micro-grids (the reference community of DESIGN.md).
+#: Facilities per 287 micro-grids (the reference community of docs/design.md).
 REF_MICROGRIDS = 287
 STATIONS_PER_REF = 12
 PILES_PER_REF = 40

@@ -38,7 +38,9 @@ import pyogrio
 import shapely
 
 from gridmap.coords import crs as gcrs
+from gridmap.coords.shift import shift_suspicion
 from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
+from gridmap.policy.ids import normalise_id_columns, normalise_ids
 from gridmap.policy.privacy import SCHEMA_PERSONAL
 from gridmap.workspace import store as gio
 from gridmap.workspace.schema import (
@@ -1474,7 +1476,7 @@ def _check_polygons(
     gdf: gpd.GeoDataFrame, id_col: str, *, repair: bool, notes: list[str]
 ) -> tuple[gpd.GeoDataFrame, list[RowProblem]]:
     """Invalid polygons are bad rows, or repaired with ``repair`` (listed in ``notes``)."""
-    from gridmap.checks.validation import make_polygonal_valid
+    from gridmap.checks.repair import make_polygonal_valid
 
     geoms = gdf.geometry.values
     poly = np.isin(np.asarray(gdf.geom_type.values, dtype=object), ["Polygon", "MultiPolygon"])
@@ -1512,12 +1514,6 @@ def _check_polygons(
     return gdf, problems
 
 
-#: The shift check fires when at most this share of the points falls in the
-#: workspace's polygons as given, and at least SHIFT_SHIFTED_MIN once shifted.
-SHIFT_GIVEN_MAX = 0.5
-SHIFT_SHIFTED_MIN = 0.9
-
-
 def _check_shift(gdf: gpd.GeoDataFrame, ws_path: Path, data: ImportedData, layer: str) -> None:
     """Refuse WGS84-labelled points that fit the workspace only as GCJ-02/BD-09."""
     cs = gcrs.parse_crs(data.source_crs)
@@ -1549,41 +1545,6 @@ def _check_shift(gdf: gpd.GeoDataFrame, ws_path: Path, data: ImportedData, layer
         file=str(data.source),
         layer=layer,
     )
-
-
-def shift_suspicion(x: np.ndarray, y: np.ndarray, locate) -> tuple[str, int, int, int] | None:
-    """Do WGS84-labelled points fit the polygons only once read as GCJ-02 or BD-09?
-
-    Parameters
-    ----------
-    x, y
-        Point coordinates as given (degrees).
-    locate
-        A locator (:func:`gridmap.join.core.reference_locator`) of the polygons.
-
-    Returns
-    -------
-    (system, points, inside as given, inside when shifted) or None
-        None unless at most :data:`SHIFT_GIVEN_MAX` of the points fall in a
-        polygon as given and at least :data:`SHIFT_SHIFTED_MIN` do when read
-        as ``"gcj02"`` (or ``"bd09"``). Needs 3 or more points in China.
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or gcrs.out_of_china(x[ok], y[ok]).all():
-        return None
-    x, y = x[ok], y[ok]
-    n = len(x)
-    given = sum(v is not None for v in locate(x, y))
-    if given > SHIFT_GIVEN_MAX * n:
-        return None
-    for name, func in (("gcj02", gcrs.gcj02_to_wgs84), ("bd09", gcrs.bd09_to_wgs84)):
-        sx, sy = func(x, y)
-        shifted = sum(v is not None for v in locate(np.asarray(sx), np.asarray(sy)))
-        if shifted >= SHIFT_SHIFTED_MIN * n:
-            return name, n, int(given), int(shifted)
-    return None
 
 
 def import_layer(
@@ -1633,7 +1594,7 @@ def import_layer(
         None or 0 disables the check.
     make_valid
         Repair invalid polygons (self-intersections...) with
-        :func:`gridmap.checks.validation.make_polygonal_valid` instead of treating
+        :func:`gridmap.checks.repair.make_polygonal_valid` instead of treating
         them as bad rows; the repaired ids are listed in the report's notes.
     shift_check
         For points given as WGS84, refuse the file when they fall in the
@@ -1758,12 +1719,12 @@ def import_layer(
         if c.lower() == "fid" and c not in renamed and "source_fid" not in columns:
             renamed[c] = "source_fid"
     gdf = gdf.rename(columns=renamed)
-    gio.normalise_ids(gdf, gio.id_columns_of(gdf))
+    normalise_id_columns(gdf, gio.id_columns_of(gdf))
     problems = list(data.problems)
     # ids are checked over every input row, so a duplicate of a bad row is seen too
     attrs = data.attributes if data.attributes is not None else pd.DataFrame(gdf)
     attrs = attrs.rename(columns=renamed)
-    all_ids = gio.normalise_ids(attrs[[spec.id_column]].copy(), [spec.id_column])[spec.id_column]
+    all_ids = pd.Series(normalise_ids(attrs[spec.id_column]), index=attrs.index, dtype=object)
     problems += _id_problems(all_ids, spec.id_column, raw=attrs[spec.id_column])
     # geometry type
     types = np.asarray(gdf.geom_type.values, dtype=object)

@@ -1,6 +1,6 @@
 """The core join: which micro-grid, grid, zone and community owns each point.
 
-Semantics (DESIGN.md):
+Semantics (docs/design.md):
 
 * a point belongs to the micro-grid whose polygon *covers* it (boundary
   included);
@@ -34,6 +34,8 @@ import shapely
 
 from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import LayerNotFoundError, SchemaError
+from gridmap.policy.ids import normalise_id, normalise_ids
+from gridmap.policy.jsonsafe import json_records
 from gridmap.workspace.schema import ASSIGN_COLUMNS, LAYERS, POINT_LAYERS, POLYGON_LEVELS
 
 #: Extra columns written by the join besides the four id columns.
@@ -45,19 +47,6 @@ RESULT_COLUMNS = (*ASSIGN_COLUMNS, LEVEL_COLUMN, NEAREST_COLUMN, NEAREST_DIST_CO
 # A function answering "which polygon of this level covers each point": takes
 # x and y arrays, returns an object array of ids (None where none covers).
 Locator = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def _as_str_id(v) -> str | None:
-    """An id (or any cell) as stripped text; None for missing values (None, NaN, pd.NA, NaT)."""
-    if v is None:
-        return None
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):  # array-likes: not a missing scalar
-        pass
-    s = str(v).strip()
-    return s or None
 
 
 @dataclass
@@ -100,7 +89,7 @@ def reference_locator(polygons: gpd.GeoDataFrame, id_column: str) -> Locator:
     smallest id among all polygons that cover the point wins.
     """
     geoms = polygons.geometry.values
-    ids = np.array([_as_str_id(v) for v in polygons[id_column]], dtype=object)
+    ids = normalise_ids(polygons[id_column])
     valid = np.array([g is not None and not g.is_empty for g in geoms], dtype=bool) & np.array(
         [i is not None for i in ids]
     )
@@ -151,7 +140,7 @@ def derive_parents(
     c = c[~(c.geometry.isna() | c.geometry.is_empty)]
     p = p[~(p.geometry.isna() | p.geometry.is_empty)]
     result: dict[str, str | None] = {
-        _as_str_id(v): None for v in children[child_id] if _as_str_id(v)
+        k: None for k in (normalise_id(v) for v in children[child_id]) if k
     }
     if c.empty or p.empty:
         return result
@@ -164,8 +153,8 @@ def derive_parents(
     areas = shapely.area(shapely.intersection(cg[ci], pg[pj]))
     frame = pd.DataFrame(
         {
-            "child": [_as_str_id(v) for v in c[child_id].values[ci]],
-            "parent": [_as_str_id(v) for v in p[parent_id].values[pj]],
+            "child": [normalise_id(v) for v in c[child_id].values[ci]],
+            "parent": [normalise_id(v) for v in p[parent_id].values[pj]],
             "area": np.round(areas, 3),
         }
     )
@@ -216,15 +205,15 @@ def build_hierarchy(layers: Mapping[str, gpd.GeoDataFrame]) -> Hierarchy:
             continue
         child = polys[level]
         pcol = spec.parent_id_column
-        if spec.parent not in polys and pcol not in child.columns:
+        if pcol is None or (spec.parent not in polys and pcol not in child.columns):
             continue
         mapping: dict[str, str | None] = {}
         need_derive = spec.parent in polys  # without the parent layer: the column only
         if pcol in child.columns:
             for cid, pid in zip(child[spec.id_column], child[pcol], strict=True):
-                cid = _as_str_id(cid)
+                cid = normalise_id(cid)
                 if cid is not None and cid not in mapping:
-                    mapping[cid] = _as_str_id(pid)
+                    mapping[cid] = normalise_id(pid)
             need_derive = need_derive and any(v is None for v in mapping.values())
         if need_derive:
             derived = derive_parents(child, spec.id_column, polys[spec.parent], pcol)
@@ -350,8 +339,8 @@ def assign_arrays(
             continue
         pcol = LAYERS[parent_level].id_column
         # np.equal(.., None): elementwise "is missing" on object arrays, fast on millions
-        orphan = owned_finer & np.equal(out[pcol], None)
-        orphan &= np.equal(out[LAYERS[level].id_column], None)
+        orphan = owned_finer & np.equal(out[pcol], None)  # type: ignore[call-overload]
+        orphan &= np.equal(out[LAYERS[level].id_column], None)  # type: ignore[call-overload]
         if orphan.any():
             idx = np.flatnonzero(orphan)
             out[pcol][idx] = get_loc(parent_level)(x[idx], y[idx])
@@ -411,7 +400,7 @@ def nearest_polygon(
         return np.full(len(x), None, dtype=object), np.full(len(x), np.nan)
     tree = shapely.STRtree(pm.geometry.values)
     (pi, ti), dist = tree.query_nearest(pts, return_distance=True, all_matches=True)
-    ids = np.array([_as_str_id(v) for v in pm[id_column]], dtype=object)
+    ids = normalise_ids(pm[id_column])
     frame = pd.DataFrame({"p": pi, "id": ids[ti], "d": dist}).sort_values(["p", "d", "id"])
     frame = frame.drop_duplicates("p")
     res_id = np.full(len(x), None, dtype=object)
@@ -454,20 +443,11 @@ class AssignResult:
                     "total": la.total,
                     "by_level": la.by_level,
                     "no_geometry": la.no_geometry,
-                    "unassigned": _records(la.unassigned),
+                    "unassigned": json_records(la.unassigned),
                 }
                 for name, la in self.layers.items()
             },
         }
-
-
-def _records(df: pd.DataFrame) -> list[dict]:
-    out = []
-    for rec in df.to_dict(orient="records"):
-        out.append(
-            {k: (None if (isinstance(v, float) and np.isnan(v)) else v) for k, v in rec.items()}
-        )
-    return out
 
 
 def summarise(layer: str, points: gpd.GeoDataFrame, result: pd.DataFrame) -> LayerAssignment:

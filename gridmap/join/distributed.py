@@ -23,6 +23,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
@@ -36,6 +37,9 @@ from gridmap.join.stream import (
     open_points,
 )
 
+if TYPE_CHECKING:
+    from pyproj import CRS
+
 
 @dataclass
 class _Payload:
@@ -44,7 +48,7 @@ class _Payload:
     hierarchy: object
     locators: dict | None
     geometry_column: str
-    crs: object
+    crs: CRS | None
     chunk_size: int
     nearest: bool
     numba_threads: int | None

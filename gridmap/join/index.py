@@ -51,6 +51,7 @@ import shapely
 from numba import njit, prange
 
 from gridmap.errors import GridmapError
+from gridmap.policy.ids import normalise_id, normalise_ids
 
 #: Bump when the on-disk layout changes; old cache files are then ignored.
 FORMAT_VERSION = 5
@@ -365,12 +366,6 @@ def _tile_table(tiles_per_side, tile_shift, child0, node_depth, depth):
 # ----------------------------------------------------------------------------
 
 
-def _as_str_id(v) -> str | None:
-    from gridmap.join.core import _as_str_id as f
-
-    return f(v)
-
-
 @dataclass
 class CellIndex:
     """An exact cell index over one polygon layer; call it like a locator.
@@ -528,7 +523,7 @@ class CellIndex:
                     ids=np.array([str(i) for i in self.ids], dtype=str),
                     wkb=wkb,
                     wkb_start=wkb_start,
-                    **self.arrays,
+                    **self.arrays,  # type: ignore[arg-type]
                 )
 
         return atomic_write_file(Path(path), write)
@@ -852,7 +847,7 @@ def build_index(
             f"the id column '{id_column}' is missing", file=polygons.attrs.get("file")
         )
     geoms = np.asarray(polygons.geometry.values)
-    ids = np.array([_as_str_id(v) for v in polygons[id_column]], dtype=object)
+    ids = normalise_ids(polygons[id_column])
     valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & np.array(
         [i is not None for i in ids], dtype=bool
     )
@@ -1014,7 +1009,7 @@ def layer_key(polygons: gpd.GeoDataFrame, id_column: str) -> str:
     """Content hash of a layer's ids and geometries (the cache key)."""
     h = hashlib.sha1(f"v{FORMAT_VERSION}|{MAX_DEPTH}|".encode())
     for v in polygons[id_column]:
-        sid = _as_str_id(v)
+        sid = normalise_id(v)
         # a null id (dropped from the index) must not hash like the id "None"
         h.update(b"\x01" if sid is None else sid.encode() + b"\x00")
     geoms = np.asarray(polygons.geometry.values)
@@ -1085,10 +1080,7 @@ def locators_for(hierarchy, cache_dir=None, signature=None) -> dict[str, CellInd
 
 def set_threads(n: int | None) -> int:
     """Use ``n`` threads for queries (None: all cores). Returns the number set."""
-    n = (
-        numba.config.NUMBA_NUM_THREADS
-        if n is None
-        else max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-    )
+    most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    n = most if n is None else max(1, min(int(n), most))
     numba.set_num_threads(n)
     return n

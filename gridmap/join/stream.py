@@ -415,6 +415,7 @@ def _xy_from_wkb_points(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if arr.null_count or len(arr) == 0:
         return None
+    otype: type[np.signedinteger]
     if pa.types.is_binary(arr.type):
         otype = np.int32
     elif pa.types.is_large_binary(arr.type):

@@ -57,13 +57,13 @@ from gridmap.errors import (
 from gridmap.ingest.importer import detect_encoding
 from gridmap.join.core import (
     Hierarchy,
-    _as_str_id,
     assign_arrays,
     assign_points,
     build_hierarchy,
     point_coordinates,
 )
 from gridmap.lookup.address import ParsedAddress, format_address, parse_address, split_road_number
+from gridmap.policy.ids import normalise_id
 from gridmap.workspace.schema import ASSIGN_COLUMNS, GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS
 
 #: Street score (0-100) a fuzzy answer needs to be given with status "ok".
@@ -177,7 +177,7 @@ class LocateResult:
         return (self.microgrid_id, self.grid_id, self.zone_id, self.community_id)
 
     def to_dict(self, include_contacts: bool = True) -> dict:
-        """JSON-ready dict (DESIGN.md shape: the four ids, matched address, score, ...)."""
+        """JSON-ready dict (docs/design.md shape: the four ids, matched address, score, ...)."""
         d: dict[str, Any] = {
             "query": self.query,
             "kind": self.kind,
@@ -311,7 +311,7 @@ class AddressRegistry:
         for col in ("record_id", "source", *ASSIGN_COLUMNS):
             if col not in records.columns:
                 records[col] = None
-        addresses = [_as_str_id(a) for a in records["address"]]
+        addresses = [normalise_id(a) for a in records["address"]]
         #: the addresses as plain Python strings (a pandas .at per answer costs more than the match)
         self._address_text: list[str | None] = addresses
         # First pass without protection. A registry street that itself starts like an
@@ -349,7 +349,7 @@ class AddressRegistry:
         records["room"] = [p.room if p else None for p in parsed]
         self.records = records
         self._owners: list[Owner] = [
-            tuple(_as_str_id(v) for v in row)  # type: ignore[misc]
+            tuple(normalise_id(v) for v in row)  # type: ignore[misc]
             for row in records[list(ASSIGN_COLUMNS)].itertuples(index=False, name=None)
         ]
         self._by_sb: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -394,7 +394,7 @@ class AddressRegistry:
         """Register each record under its 小区 names too (``阳光小区;幸福苑`` = two names)."""
         n = 0
         for i, (text, p) in enumerate(zip(aliases, parsed, strict=True)):
-            value = _as_str_id(text)
+            value = normalise_id(text)
             if value is None or p is None or p.building is None:
                 continue
             for name in _ALIAS_SPLIT_RE.split(value):
@@ -507,7 +507,7 @@ class AddressRegistry:
         # blank lines of the sheet hold nothing to register; row numbers stay the file's
         row_no = np.arange(len(df)) + 2
         if len(df):
-            blank = df.apply(lambda r: all(_as_str_id(v) is None for v in r), axis=1).to_numpy(bool)
+            blank = df.apply(lambda r: all(normalise_id(v) is None for v in r), axis=1).to_numpy(bool)
             df, row_no = df.loc[~blank].reset_index(drop=True), row_no[~blank]
         records = pd.DataFrame({"record_id": [f"row {i}" for i in row_no], "source": src})
         records["address"] = df[col].to_numpy(dtype=object)
@@ -521,7 +521,7 @@ class AddressRegistry:
         if any(c in df.columns for c in ASSIGN_COLUMNS):
             for c in ASSIGN_COLUMNS:
                 records[c] = (
-                    df[c].map(_as_str_id).to_numpy(dtype=object) if c in df.columns else None
+                    df[c].map(normalise_id).to_numpy(dtype=object) if c in df.columns else None
                 )
         else:
             lx = _find_column(
@@ -566,13 +566,13 @@ class AddressRegistry:
             who = gdf[name_col] if name_col else pd.Series(None, index=gdf.index)
             tel = gdf[phone_col] if phone_col else pd.Series(None, index=gdf.index)
             for i, t, n, ph in zip(gdf[idc], title, who, tel, strict=True):
-                key = _as_str_id(i)
+                key = normalise_id(i)
                 if key:
                     target[key] = {
                         idc: key,
-                        f"{layer[:-1]}_name": _as_str_id(t),
-                        "name": _as_str_id(n),
-                        "phone": _as_str_id(ph),
+                        f"{layer[:-1]}_name": normalise_id(t),
+                        "name": normalise_id(n),
+                        "phone": normalise_id(ph),
                     }
 
     def __len__(self) -> int:
@@ -1152,7 +1152,7 @@ class AddressRegistry:
                 gdf = h.polygons[level]
                 idc = LAYERS[level].id_column
                 gm = gdf.to_crs(metric)
-                ids = np.array([_as_str_id(v) for v in gm[idc]], dtype=object)
+                ids = np.array([normalise_id(v) for v in gm[idc]], dtype=object)
                 geoms = np.asarray(gm.geometry.values)
                 ok = np.array([g is not None and not g.is_empty for g in geoms]) & np.array(
                     [i is not None for i in ids]
@@ -1174,10 +1174,10 @@ class AddressRegistry:
                 reps = shapely.point_on_surface(geoms[ok])
                 state["stations"] = {
                     "tree": shapely.STRtree(reps),
-                    "ids": [_as_str_id(v) for v in sm["station_id"].to_numpy()[ok]]
+                    "ids": [normalise_id(v) for v in sm["station_id"].to_numpy()[ok]]
                     if "station_id" in sm.columns
                     else [None] * int(ok.sum()),
-                    "names": [_as_str_id(v) for v in sm["name"].to_numpy()[ok]]
+                    "names": [normalise_id(v) for v in sm["name"].to_numpy()[ok]]
                     if "name" in sm.columns
                     else [None] * int(ok.sum()),
                     "geoms": reps,
@@ -1496,7 +1496,7 @@ def locate(
 # ---------------------------------------------------------------------- batch
 def _is_header_row(cells: Sequence[object]) -> bool:
     """True for a row of column names with an address column (not a one-cell title)."""
-    names = [str(c).strip().lower() for c in cells if _as_str_id(c) is not None]
+    names = [str(c).strip().lower() for c in cells if normalise_id(c) is not None]
     if len(names) < 2:
         return False
     exact = {c.lower() for c in ADDRESS_COLUMNS}
@@ -1594,7 +1594,7 @@ PART_COLUMNS: dict[str, tuple[str, ...]] = {
 def _part(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 3.0 from a spreadsheet is building 3
-    return unicodedata.normalize("NFKC", _as_str_id(value) or "")
+    return unicodedata.normalize("NFKC", normalise_id(value) or "")
 
 
 def _bare(text: str) -> bool:
@@ -1652,7 +1652,7 @@ def locate_table(
     out = df.copy()
     rows: list[dict] = []
     blank = (
-        df.apply(lambda r: all(_as_str_id(v) is None for v in r), axis=1) if len(df.columns) else []
+        df.apply(lambda r: all(normalise_id(v) is None for v in r), axis=1) if len(df.columns) else []
     )
     for value, is_blank in zip(values, blank, strict=True):
         if is_blank:  # an empty line of the sheet: nothing to look up, nothing to review

@@ -25,7 +25,7 @@ import json
 import math
 import os
 import re
-import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ import shapely
 
 from gridmap.analysis import coverage as cov
 from gridmap.workspace import store as io
+from gridmap.analysis import indicators as indicators
 from gridmap.analysis import standards as standards
 from gridmap.analysis.coverage import nearest_euclidean
 from gridmap.coords.crs import gdf_wgs84_to, metric_crs_for, out_of_china, wgs84_to_gcj02
@@ -44,6 +45,7 @@ from gridmap.join.core import Hierarchy, assign_points, build_hierarchy, point_c
 from gridmap.maps import assets
 from gridmap.maps.i18n import check_lang, table, tr
 from gridmap.policy import privacy
+from gridmap.policy.jsonsafe import json_default
 from gridmap.workspace.schema import (
     CHARGING_PILES,
     COMMUNITIES,
@@ -59,10 +61,6 @@ from gridmap.workspace.schema import (
 BASEMAPS = ("amap", "osm", "tianditu", "none")
 TIANDITU_KEY_ENV = "GRIDMAP_TIANDITU_KEY"
 
-#: Default coverage radius (metres) per facility type, used only when
-#: gridmap.analysis.coverage is not installed or gives no radius. GB 50180-2018:
-#: 5-minute walk ~ 300 m, 10-minute ~ 500 m.
-DEFAULT_RADII_M: dict[str, float] = {SERVICE_STATIONS: 500.0, CHARGING_PILES: 300.0, PARKING: 300.0}
 FACILITY_COLORS = {SERVICE_STATIONS: "#d7301f", CHARGING_PILES: "#238b45", PARKING: "#2171b5"}
 
 #: Columns shown in facility popups (anything else is left out, so unknown
@@ -225,50 +223,29 @@ def _coverage(ctx: MapContext, facility: str) -> FacilityCoverage | None:
         )
         fc = None
     if fc is None:
-        fc = _fallback_coverage(ws, facility, DEFAULT_RADII_M.get(facility, 500.0))
+        fc = _fallback_coverage(ws, facility, _standard_radius(facility))
     return fc
 
 
 def _basic_indicators(ctx: MapContext) -> pd.DataFrame:
-    """Households, residents, elderly, elderly share, micro-grids and coverage shares per grid."""
-    ws = ctx.workspace
-    grids = ws.require(GRIDS)
-    gid = grids["grid_id"].astype(object)
-    out = pd.DataFrame({"grid_id": gid.to_numpy()}).drop_duplicates("grid_id").set_index("grid_id")
-    hh = ws.get(HOUSEHOLDS)
-    if hh is not None and ctx.households_assignment is not None:
-        a = ctx.households_assignment
-        frame = pd.DataFrame({"grid_id": a["grid_id"].to_numpy()}, index=hh.index)
-        frame["households"] = 1
-        for col in ("residents", "elderly"):
-            frame[col] = pd.to_numeric(hh[col], errors="coerce").fillna(0) if col in hh else np.nan
-        for fac, fc in ctx.coverage.items():
-            frame[f"cover_{fac}"] = fc.covered.astype(float)
-        g = frame.dropna(subset=["grid_id"]).groupby("grid_id")
-        agg = g[["households", "residents", "elderly"]].sum(min_count=1)
-        for fac in ctx.coverage:
-            agg[f"cover_{fac}"] = g[f"cover_{fac}"].mean()
-        out = out.join(agg)
-        out["households"] = out["households"].fillna(0).astype(int)
-        if "residents" in hh and "elderly" in hh:
-            out["elderly_share"] = out["elderly"] / out["residents"].where(out["residents"] > 0)
-    mg = ws.get(MICROGRIDS)
-    if mg is not None and ctx.hierarchy is not None:
-        parents = ctx.hierarchy.parents.get(MICROGRIDS, {})
-        counts = pd.Series(list(parents.values())).value_counts()
-        out["microgrids"] = counts.reindex(out.index).fillna(0).astype(int)
-    return out
+    """The map's own columns per grid (households, micro-grids, ``cover_<layer>``).
+
+    From :func:`gridmap.analysis.indicators.basic_grid_indicators` over the
+    households' assignment and the map's coverage flags.
+    """
+    return indicators.basic_grid_indicators(
+        ctx.workspace,
+        ctx.households_assignment,
+        {fac: fc.covered for fac, fc in ctx.coverage.items()},
+        ctx.hierarchy,
+    )
 
 
 def _indicators(ctx: MapContext) -> pd.DataFrame:
     base = _basic_indicators(ctx)
-    try:
-        gi = cov.grid_indicators(ctx.workspace, distance=ctx.distance, context=ctx.coverage_context)
-    except Exception as exc:  # an optional part must not break the meeting map
-        ctx.notes.append(
-            f"grid indicators from gridmap.analysis.coverage unavailable ({exc}); basic ones used"
-        )
-        return base
+    gi = indicators.grid_indicators(
+        ctx.workspace, distance=ctx.distance, context=ctx.coverage_context
+    )
     ctx.raw_indicators = gi
     gi = pd.DataFrame(gi.drop(columns=[gi.geometry.name], errors="ignore"))
     gi["grid_id"] = gi["grid_id"].astype(str)
@@ -279,7 +256,7 @@ def _indicators(ctx: MapContext) -> pd.DataFrame:
 
 def _standards(ctx: MapContext) -> None:
     try:
-        res = standards.check_standards(
+        res = indicators.check_standards(
             ctx.workspace, distance=ctx.distance, indicators=ctx.raw_indicators
         )
     except Exception as exc:  # an optional part must not break the meeting map
@@ -338,13 +315,8 @@ FULL_ANALYSIS_MAX_HOUSEHOLDS = 50_000
 
 
 def _standard_radius(facility: str) -> float:
-    """Default radius from the standards file when gridmap.analysis.standards is there."""
-    try:
-        from gridmap.analysis.standards import load_standards
-
-        return float(load_standards().radius_for(facility))
-    except Exception:  # optional part: fall back to the map's own defaults
-        return DEFAULT_RADII_M.get(facility, 500.0)
+    """Default radius of a facility layer: from the packaged standards file, nothing else."""
+    return float(standards.load_standards().radius_for(facility))
 
 
 def prepare_map(
@@ -553,10 +525,10 @@ _COVER_COL = re.compile(r"^(coverage_share|access_2sfca)_(\w+?)_(\d+(?:\.\d+)?)m
 
 def _indicator_label(col: str, lang: str) -> str:
     """Readable name of a per-grid indicator column (raw name when unknown)."""
-    if col.startswith("cover_") and col[6:] in DEFAULT_RADII_M:
+    if col.startswith("cover_") and col[6:] in FACILITY_COLORS:
         return tr("ind_cover", lang, facility=_facility_label(col[6:], lang))
     m = _COVER_COL.match(col)
-    if m and m.group(2) in DEFAULT_RADII_M:
+    if m and m.group(2) in FACILITY_COLORS:
         key = "ind_cover_r" if m.group(1) == "coverage_share" else "ind_access_r"
         return tr(key, lang, facility=_facility_label(m.group(2), lang), dist=m.group(3))
     key = f"ind_{col}"
@@ -1011,7 +983,7 @@ def render_html(
         "stationGlyph": "站" if lang == "zh" else "S",
     }
     blob = json.dumps(
-        payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+        payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_default
     )
     blob = blob.replace("<", "\\u003c")  # inert inside <script>, whatever the names hold
     return _TEMPLATE.format(
@@ -1040,14 +1012,6 @@ def _coverage_area(
     area = shapely.simplify(area, tol_m, preserve_topology=True)
     out = gpd.GeoDataFrame(geometry=[area], crs=metric).to_crs("EPSG:4326")
     return out[~out.geometry.is_empty]
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if np.isnan(o) else float(o)
-    return str(o)
 
 
 def _hh_scale(counts: pd.Series) -> float:
@@ -1208,12 +1172,17 @@ def build_map(
     )
 
 
+class PersonalDataWarning(UserWarning):
+    """A map was built with ``include_personal=True``: names and phones are in it."""
+
+
 def warn_personal() -> None:
-    """Print the personal-data warning on stderr."""
-    print(
-        "warning: --include-personal puts grid-worker and micro-grid-leader names and phone "
+    """Warn (:class:`PersonalDataWarning`) that the map holds names and phone numbers."""
+    warnings.warn(
+        "include_personal=True puts grid-worker and micro-grid-leader names and phone "
         "numbers into the map; do not share the file outside the office.",
-        file=sys.stderr,
+        PersonalDataWarning,
+        stacklevel=3,
     )
 
 

@@ -1,6 +1,6 @@
 """The workspace schema: layer names, id columns, required and optional columns.
 
-These names are fixed by DESIGN.md; other modules import them from here instead
+These names are fixed by docs/design.md; other modules import them from here instead
 of repeating string literals.
 """
 

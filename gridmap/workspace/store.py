@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
 from filelock import FileLock, Timeout
@@ -37,6 +36,7 @@ from gridmap.errors import (
     os_write_error,
     write_failure,
 )
+from gridmap.policy.ids import normalise_id_columns
 from gridmap.workspace.schema import LAYERS
 
 #: Environment variable naming the default workspace.
@@ -118,29 +118,6 @@ def list_layers(path: str | os.PathLike) -> list[str]:
         ) from exc
 
 
-def normalise_ids(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Turn id columns into strings (``12.0`` -> ``"12"``), keeping nulls as None."""
-    for col in columns:
-        if col not in df.columns:
-            continue
-        s = df[col]
-        if pd.api.types.is_float_dtype(s):
-            vals = [
-                None if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v))
-                for v in s
-            ]
-        else:
-            vals = [
-                None
-                if (v is None or (isinstance(v, float) and np.isnan(v))) or pd.isna(v)
-                else str(v).strip()
-                for v in s
-            ]
-            vals = [v if v != "" else None for v in vals]
-        df[col] = pd.Series(vals, index=df.index, dtype=object)
-    return df
-
-
 def id_columns_of(df: pd.DataFrame) -> list[str]:
     """All columns of ``df`` that hold workspace ids."""
     ids = {spec.id_column for spec in LAYERS.values()}
@@ -191,7 +168,7 @@ def read_layer(
         ) from exc
     if "geometry" not in gdf.columns:  # an attributes table (e.g. request_events): no CRS
         df = pd.DataFrame(gdf)
-        normalise_ids(df, id_columns_of(df))
+        normalise_id_columns(df, id_columns_of(df))
         df.attrs.update(layer=layer, file=str(p))
         return df
     if not isinstance(gdf, gpd.GeoDataFrame):
@@ -204,7 +181,7 @@ def read_layer(
         )
     if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
         gdf = gdf.to_crs("EPSG:4326")
-    normalise_ids(gdf, id_columns_of(gdf))
+    normalise_id_columns(gdf, id_columns_of(gdf))
     gdf.attrs["layer"] = layer
     gdf.attrs["file"] = str(p)
     return gdf

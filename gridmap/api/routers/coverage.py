@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query
 from gridmap.api.deps import BadParameterError, SettingsDep, StateDep
 from gridmap.api.inputs import radius_param
 from gridmap.api.state import GRID_STATS
+from gridmap.policy.jsonsafe import json_records, json_safe
 from gridmap.policy.privacy import COVERAGE
 from gridmap.workspace.schema import POLYGON_LEVELS, ROADS
 
@@ -33,25 +33,12 @@ EXAMPLE = {
 
 def _records(frame, policy) -> list[dict]:
     frame = policy.public_frame(COVERAGE, frame)
-    if "geometry" in frame.columns:
-        frame = frame.drop(columns="geometry")
-    return json.loads(frame.to_json(orient="records", force_ascii=False))
+    return json_records(frame)
 
 
 def _strip(record: dict, policy) -> dict:
     """Keep the keys of an aggregate record the privacy policy lets anyone see."""
     return policy.public_record(COVERAGE, record)
-
-
-def _clean(value):
-    return json.loads(json.dumps(value, default=_default))
-
-
-def _default(o):
-    if hasattr(o, "item"):
-        v = o.item()
-        return None if isinstance(v, float) and v != v else v
-    return str(o)
 
 
 @router.get(
@@ -114,7 +101,7 @@ def coverage_endpoint(
 
     def run():
         res = compute_coverage(state.workspace, facility, radius, distance=distance)
-        doc = _clean(res.to_json())
+        doc = json_safe(res.to_json())
         by_level = doc.pop("by_level", None) or {
             lv: _records(df, state.policy) for lv, df in (res.by_level or {}).items()
         }

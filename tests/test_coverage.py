@@ -333,7 +333,7 @@ def test_cli_json_shape(tiny_workspace, tmp_path):
         "--format",
         "json",
         "--standards",
-        REPO / "gridmap" / "standards.toml",
+        REPO / "gridmap" / "analysis" / "standards.toml",
         "--propose",
         "1",
     )

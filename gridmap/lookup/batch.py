@@ -187,7 +187,7 @@ def write_xlsx(
     fill = PatternFill("solid", fgColor=REVIEW_FILL)
     widths = [_display_width(c) for c in columns]
     for i, row in enumerate(table.itertuples(index=False, name=None)):
-        cells = []
+        cells: list = []
         for j, (col, v) in enumerate(zip(table.columns, row, strict=True)):
             if v is None or (isinstance(v, float) and pd.isna(v)):
                 cells.append(None)

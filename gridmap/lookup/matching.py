@@ -507,7 +507,9 @@ class AddressRegistry:
         # blank lines of the sheet hold nothing to register; row numbers stay the file's
         row_no = np.arange(len(df)) + 2
         if len(df):
-            blank = df.apply(lambda r: all(normalise_id(v) is None for v in r), axis=1).to_numpy(bool)
+            blank = df.apply(lambda r: all(normalise_id(v) is None for v in r), axis=1).to_numpy(
+                bool
+            )
             df, row_no = df.loc[~blank].reset_index(drop=True), row_no[~blank]
         records = pd.DataFrame({"record_id": [f"row {i}" for i in row_no], "source": src})
         records["address"] = df[col].to_numpy(dtype=object)
@@ -539,7 +541,7 @@ class AddressRegistry:
                 )
             wx, wy = to_wgs84(xs, ys, crs)
             pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(wx, wy), crs="EPSG:4326")
-            owners = assign_points(pts, hierarchy, nearest=False)
+            owners = assign_points(pts, hierarchy, nearest=False)  # type: ignore[arg-type]
             for c in ASSIGN_COLUMNS:
                 records[c] = owners[c].to_numpy(dtype=object)
             records["lon"], records["lat"] = wx, wy
@@ -719,7 +721,7 @@ class AddressRegistry:
 
     def _resolve(self, street: str, p: ParsedAddress) -> tuple[str, list[int]]:
         """Records of ``street`` agreeing with the query: (level, row numbers)."""
-        rows = self._by_sb.get((street, p.building), [])
+        rows = self._by_sb.get((street, p.building), [])  # type: ignore[arg-type]
         if not rows:
             return "none", []
         keys = self._keys
@@ -827,7 +829,7 @@ class AddressRegistry:
             res.message = (
                 f"'{b}' is not in the registry (the street is known, the building/unit is not)"
             )
-            alts = []
+            alts: list = []
             for s, sc in self._fuzzy_streets(best_street):
                 if s == best_street or sc < CANDIDATE_SCORE:
                     continue
@@ -1189,7 +1191,7 @@ class AddressRegistry:
         """Core-join owners of one WGS84 point (same rules as :func:`gridmap.join.core.assign_points`)."""
         state = self._geo_state()
         x, y = np.array([lon], dtype=float), np.array([lat], dtype=float)
-        out, level_col = assign_arrays(x, y, self.hierarchy, locators=state["locators"])
+        out, level_col = assign_arrays(x, y, self.hierarchy, locators=state["locators"])  # type: ignore[arg-type]
         found = {c: out[c][0] for c in ASSIGN_COLUMNS}
         assigned = level_col[0]
         owner = tuple(found[c] for c in ASSIGN_COLUMNS)
@@ -1422,7 +1424,7 @@ def registry_for(workspace=None, *, addresses: bool = True) -> AddressRegistry:
 
     if isinstance(workspace, io.Workspace):
         key = (str(Path(workspace.path).resolve()), workspace.signature)
-        src = workspace
+        src: io.Workspace | Path = workspace
     else:
         path = io.resolve_workspace(workspace)
         key = (str(path.resolve()), io.file_signature(path))
@@ -1486,7 +1488,11 @@ def locate(
     if has_point and (lon is None or lat is None):
         raise CoordinateError("give both --lon and --lat")
     reg = registry if registry is not None else registry_for(workspace, addresses=query is not None)
-    res = reg.match_address(query) if query is not None else reg.match_point(lon, lat, crs)
+    if query is not None:
+        res = reg.match_address(query)
+    else:
+        assert lon is not None and lat is not None  # checked above
+        res = reg.match_point(lon, lat, crs)
     if not include_contacts:
         res.grid_worker = None
         res.microgrid_leader = None
@@ -1652,7 +1658,9 @@ def locate_table(
     out = df.copy()
     rows: list[dict] = []
     blank = (
-        df.apply(lambda r: all(normalise_id(v) is None for v in r), axis=1) if len(df.columns) else []
+        df.apply(lambda r: all(normalise_id(v) is None for v in r), axis=1)
+        if len(df.columns)
+        else []
     )
     for value, is_blank in zip(values, blank, strict=True):
         if is_blank:  # an empty line of the sheet: nothing to look up, nothing to review

@@ -295,3 +295,61 @@ def test_review_queue_settled_over_http(server):
         assert r.status_code == 403  # now owned by G1: staff2 cannot take it
     _, ev = store.read_requests(ws, with_events=True)
     assert "现场核实" in ev[ev["request_id"] == rid]["note"].iloc[-1]
+
+
+def test_access_log_keeps_places_out(server, tmp_path):
+    """Positions and addresses given to the phone page and /requests/where stay out of the log."""
+    import logging
+    import time
+
+    import uvicorn
+    from api_helpers import free_port
+
+    from gridmap.api import create_app
+
+    _, ws = server
+    keys = write_keys(tmp_path / "keys.toml", staff1=["G1"], staff2=["G4"])
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    port = free_port()
+    srv = uvicorn.Server(
+        uvicorn.Config(
+            create_app(Settings(workspace=ws, keys_file=keys)),
+            host="127.0.0.1",
+            port=port,
+            log_level="info",
+            access_log=True,
+        )
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        assert thread.is_alive()
+        time.sleep(0.05)
+    handler = Keep()
+    logging.getLogger("uvicorn.access").addHandler(handler)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with client(base, "staff1") as c:
+            assert (
+                c.get(
+                    "/worker", params={"lon": 111.4705, "lat": 35.6405, "crs": "gcj02"}
+                ).status_code
+                == 200
+            )
+            assert (
+                c.get("/requests/where", params={"address": "西南街6号楼1单元106室"}).status_code
+                == 200
+            )
+            assert c.get("/requests/stats", params={"by": "zone"}).status_code == 200
+    finally:
+        logging.getLogger("uvicorn.access").removeHandler(handler)
+        srv.should_exit = True
+        thread.join(timeout=15)
+    text = "\n".join(records)
+    assert "/worker" in text and "by=zone" in text  # the log works; other queries stay
+    assert "111.4705" not in text and "西南街" not in text and "%E8%A5%BF" not in text

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 log = logging.getLogger("gridmap.api")
 
 #: Paths whose query strings never reach the access log (they carry addresses, positions).
-QUIET_QUERY_PATHS = ("/locate", "/requests/where")
+QUIET_QUERY_PATHS = ("/locate", "/requests/where", "/worker")
 
 
 def _json_body(error: str, message: str) -> bytes:

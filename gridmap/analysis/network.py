@@ -222,12 +222,13 @@ def _snap_line_ends(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Join street ends within ``snap_m`` of each other, moving no end further than that.
 
-    Ends at exactly the same place are one point. Points are taken in order of
-    how many ends they carry (a junction first), then west to east, south to
-    north; each point within ``snap_m`` of an earlier kept point moves onto the
-    nearest such point, otherwise it is kept where it is. Kept points never
-    move, so the snapping is not transitive: a chain of ends each 0.6 m apart
-    is not pulled into one node, and no end moves more than ``snap_m``.
+    Ends at exactly the same place are one point. A point that is already a
+    junction - two or more ends meet there, or it lies on another street - is
+    kept where it is. The other points are taken west to east, south to north;
+    each moves onto the nearest kept point within ``snap_m``, or is kept where
+    it is when there is none. Kept points never move, so the snapping is not
+    transitive: a chain of ends each 0.6 m apart is not pulled into one node,
+    and no end moves more than ``snap_m``.
 
     Returns the lines with their ends moved and a mask of the lines that kept
     a positive length (a street shorter than ``snap_m`` between two joined ends
@@ -255,11 +256,27 @@ def _snap_line_ends(
         shape=(m, m),
     ).tocsr()
     involved = np.unique(pairs)
-    # junctions (many ends) first, then by coordinate: deterministic and independent of row order
-    order = involved[np.lexsort((pts[involved, 1], pts[involved, 0], -mult[involved]))]
+    # an end already connected - where other ends meet it, or lying on another street - stays
+    fixed = mult > 1
+    lone = involved[mult[involved] == 1]
+    if len(lone):
+        own_end = np.empty(m, dtype=np.int64)
+        own_end[inv] = np.arange(len(inv))
+        own_line = own_end[lone] % len(lines)
+        pi, li = shapely.STRtree(lines).query(
+            shapely.points(pts[lone]), predicate="dwithin", distance=MOVE_EPS_M
+        )
+        fixed[lone[pi[li != own_line[pi]]]] = True
+    # fixed points first, then by coordinate: deterministic and independent of row order
+    order = involved[
+        np.lexsort((pts[involved, 1], pts[involved, 0], -mult[involved], ~fixed[involved]))
+    ]
     target = np.arange(m)
     is_rep = np.zeros(m, dtype=bool)
     for p in order:
+        if fixed[p]:  # a junction already: never moved
+            is_rep[p] = True
+            continue
         nb = adj.indices[adj.indptr[p] : adj.indptr[p + 1]]
         nb = nb[is_rep[nb]]
         if len(nb) == 0:

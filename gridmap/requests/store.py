@@ -567,9 +567,9 @@ def read_requests(workspace, *, with_events: bool = False):
         df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
     for c in ("review", "escalated", "urgent"):
         df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype(int)
-    from gridmap.workspace.store import normalise_ids
+    from gridmap.policy.ids import normalise_id_columns
 
-    normalise_ids(df, ["request_id", "microgrid_id", "grid_id", "zone_id", "community_id"])
+    normalise_id_columns(df, ["request_id", "microgrid_id", "grid_id", "zone_id", "community_id"])
     for c, kind in REQUEST_COLUMNS.items():
         if kind == "TEXT" and c in df.columns:
             df[c] = pd.Series(

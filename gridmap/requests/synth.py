@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.requests.model import Rules, load_rules
-from gridmap.requests.routing import RequestRouter
+from gridmap.requests.routing import RequestRouter, Route
 
 #: The sample year (local time): 2025-12-01 to the snapshot 2026-11-30 18:00.
 YEAR_START = datetime(2025, 12, 1)
@@ -28,6 +28,9 @@ SNAPSHOT = datetime(2026, 11, 30, 18, 0)
 PER_HOUSEHOLD = 330 / 3500
 #: At most this many requests for city-size synthetic workspaces.
 MAX_REQUESTS = 10_000
+#: Above this many households no address registry is built (city-size runs): every request
+#: is located by its coordinate, and the few meant for the review queue get no lookup.
+ADDRESS_LOOKUP_MAX = 50_000
 
 #: Category -> (share of requests, winter factor, summary templates).
 MIX: dict[str, tuple[float, float, tuple[str, ...]]] = {
@@ -145,6 +148,7 @@ def synth_requests(
     names = list(_names(rng, n))
     phones = list(_phones(rng, n))
     router = RequestRouter(_layers_workspace(layers))
+    use_lookup = len(hh) <= ADDRESS_LOOKUP_MAX
     xs = np.array([hh.geometry.iloc[h].x for h in house])
     ys = np.array([hh.geometry.iloc[h].y for h in house])
     coord_routes = router.by_wgs84(xs, ys)
@@ -166,9 +170,13 @@ def synth_requests(
         summary = templates[int(rng.integers(0, len(templates)))].format(b=bld, u=unit)
         if review[k]:
             addr = (addr.split("号楼")[0] if addr and "号楼" in addr else "人民路99") + "88号楼"
-            route = router.by_address(addr)
+            route = (
+                router.by_address(addr)
+                if use_lookup
+                else Route(located_by="not_found", review=True, message="synthetic")
+            )
             point = (None, None)
-        elif by_address[k] and addr:
+        elif by_address[k] and addr and use_lookup:
             route = router.by_address(addr)
             point = (None, None)
         else:
@@ -254,7 +262,7 @@ def synth_requests(
             "status": status,
             "category": cat.code,
             "summary": summary,
-            "address": addr if (by_address[k] or review[k]) else None,
+            "address": addr if ((by_address[k] and use_lookup) or review[k]) else None,
             **route.columns(),
             "due_at": due,
             "closed_at": closed_at,

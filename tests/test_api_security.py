@@ -578,7 +578,8 @@ def test_keys_are_not_in_clear_anywhere(tmp_path):
 def test_map_and_exports_consult_the_privacy_policy(people_ws, tmp_path):
     import openpyxl
 
-    from gridmap.analysis.coverage import compute_coverage, grid_indicators, write_coverage
+    from gridmap.analysis.coverage import compute_coverage, write_coverage
+    from gridmap.analysis.indicators import grid_indicators
     from gridmap.maps.builder import load_map_workspace
     from gridmap.workspace.store import load_workspace
 

@@ -479,6 +479,7 @@ def test_nonfinite_csv_in_projected_crs_is_not_dropped_silently(corpus, ws):
         ("nonfinite_csv", ["row 3", "row 5", "row 6"]),
         ("parking_mixed", ["row 4", "P04", "--make-valid"]),
         ("merged_across_body_xlsx", ["row 4", "C4:D4"]),
+        ("lookalike_ids", ["look-alike", "row 2", "row 4", "row 6"]),
     ],
 )
 def test_real_looking_cases_on_the_command_line(corpus, ws, name, fragments):
@@ -581,6 +582,7 @@ def test_real_merged_ledger_filled_as_excel_shows_it(real, rws):
         ("real_households_nan", ["row 57", "row 120", "NaN or infinite"]),
         ("real_households_nonfinite_gbk", ["row 11", "row 152"]),
         ("real_parking_bowtie", ["Self-intersection", "--make-valid"]),
+        ("real_households_lookalike", ["look-alike", "row 62", "row 82"]),
     ],
 )
 def test_real_cases_on_the_command_line(real, rws, name, fragments):
@@ -600,3 +602,59 @@ def test_real_cases_on_the_command_line(real, rws, name, fragments):
         assert frag in lines[0], f"{frag!r} not in {lines[0]}"
     assert file_hash(rws) == before
     assert temp_files_of(rws) == []
+
+
+def test_lookalike_ids_are_reported_as_duplicates(corpus, ws):
+    err = refused(
+        ws,
+        corpus["lookalike_ids"],
+        SchemaError,
+        "look-alike duplicate ids",
+        "'H000001' in row 2",
+        "'Ｈ０００００１' (full-width) in row 4",
+        "'H000001\\u200b' in row 6",
+        "row 4",
+        "row 6",
+    )
+    assert "row 3:" not in str(err) and "row 5:" not in str(err)
+
+
+def test_real_lookalike_ledger_reported_as_duplicates(real, rws):
+    case = real[0]["real_households_lookalike"]
+    first, second = case.bad_ids
+    err = refused(
+        rws,
+        case,
+        SchemaError,
+        "look-alike duplicate ids",
+        f"'{first}' in row 6",
+        f"'{case.expected['full_width']}' (full-width) in row 62",
+        f"'{second}' in row 12",
+        f"'{second}\\u200b' in row 82",
+    )
+    assert "4 bad row(s)" in str(err)
+
+
+def test_validate_names_lookalike_ids_stored_in_a_workspace(corpus, ws):
+    """Look-alike ids that got into a workspace by another route (an edit in QGIS) are one
+    duplicate id for validate, which names each stored spelling and feature."""
+    import geopandas as gpd
+    import pyogrio
+
+    from gridmap.checks.validation import validate
+
+    hh = pyogrio.read_dataframe(ws, layer="households")
+    hh["household_id"] = ["H000001", "Ｈ０００００１", "H000001\u200b", *hh["household_id"][3:]]
+    pyogrio.write_dataframe(gpd.GeoDataFrame(hh, crs="EPSG:4326"), ws, layer="households")
+    found = [
+        f for f in validate(ws).findings if f.code == "duplicate_id" and f.layer == "households"
+    ]
+    assert len(found) == 1 and found[0].ids == ["H000001"], found
+    msg = found[0].message
+    assert "3 features share household_id 'H000001'" in msg
+    for part in (
+        "'H000001' (feature 1)",
+        "'Ｈ０００００１' (full-width) (feature 2)",
+        "'H000001\\u200b' (feature 3)",
+    ):
+        assert part in msg, msg

@@ -48,8 +48,8 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from gridmap.coords.crs import WGS84, metric_crs_for
 from gridmap.checks.repair import make_polygonal_valid
+from gridmap.coords.crs import WGS84, metric_crs_for
 from gridmap.coords.shift import shift_suspicion
 from gridmap.join.core import (
     assign_points,
@@ -58,7 +58,7 @@ from gridmap.join.core import (
     nearest_polygon,
     point_coordinates,
 )
-from gridmap.policy.ids import normalise_id, normalise_id_columns, normalise_ids
+from gridmap.policy.ids import normalise_id, normalise_id_columns, normalise_ids, show_id
 from gridmap.workspace import store as gio
 from gridmap.workspace.schema import (
     GRIDS,
@@ -182,6 +182,7 @@ class _Layer:
     has_crs: bool
     id_col: str | None
     ids: np.ndarray  # string ids (None where missing), aligned with gdf rows
+    raw_ids: np.ndarray | None = None  # the id cells as stored (before normalisation)
 
 
 def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
@@ -230,6 +231,7 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
             gdf = gdf.to_crs(WGS84)
         spec = LAYERS.get(name)
         id_col = spec.id_column if spec is not None and spec.id_column in gdf.columns else None
+        raw_ids = gdf[id_col].to_numpy(dtype=object).copy() if id_col else None
         normalise_id_columns(gdf, gio.id_columns_of(gdf))
         if id_col:
             ids = normalise_ids(gdf[id_col])
@@ -237,7 +239,7 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
             ids = np.array([f"#{i + 1}" for i in range(len(gdf))], dtype=object)
         gdf.attrs["layer"] = name
         gdf.attrs["file"] = str(path)
-        out[name] = _Layer(name, gdf, has_crs, id_col, ids)
+        out[name] = _Layer(name, gdf, has_crs, id_col, ids, raw_ids)
     return out, findings
 
 
@@ -318,16 +320,19 @@ def _check_columns_and_ids(layer: _Layer) -> list[Finding]:
         )
     s = pd.Series(layer.ids)
     s = s[s.notna()]
-    for value, n in s[s.duplicated(keep=False)].value_counts().sort_index().items():
-        f.append(
-            Finding(
-                "error",
-                "duplicate_id",
-                layer.name,
-                [str(value)],
-                f"{n} features share {layer.id_col} '{value}'",
-                value=float(n),
+    dup = s[s.duplicated(keep=False)]
+    for value, n in dup.value_counts().sort_index().items():
+        message = f"{n} features share {layer.id_col} '{value}'"
+        pos = dup.index[dup == value]
+        if layer.raw_ids is not None and len({str(layer.raw_ids[i]) for i in pos}) > 1:
+            # look-alike ids: stored differently (full-width, zero-width space) but one id
+            spellings = ", ".join(f"{show_id(layer.raw_ids[i])} (feature {i + 1})" for i in pos)
+            message += (
+                f": look-alike ids {spellings} are one id once full-width and invisible "
+                "characters are folded; keep one of them or give them different ids"
             )
+        f.append(
+            Finding("error", "duplicate_id", layer.name, [str(value)], message, value=float(n))
         )
     return f
 

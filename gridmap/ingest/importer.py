@@ -40,7 +40,7 @@ import shapely
 from gridmap.coords import crs as gcrs
 from gridmap.coords.shift import shift_suspicion
 from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
-from gridmap.policy.ids import normalise_id_columns, normalise_ids
+from gridmap.policy.ids import normalise_id_columns, normalise_ids, show_id
 from gridmap.policy.privacy import SCHEMA_PERSONAL
 from gridmap.workspace import store as gio
 from gridmap.workspace.schema import (
@@ -1375,20 +1375,6 @@ def _resolve_alias(columns: list[str], canonical: str, aliases: tuple[str, ...])
     hits = [norm[normalise_header(a)] for a in aliases if normalise_header(a) in norm]
     hits = list(dict.fromkeys(hits))
     return hits[0] if len(hits) == 1 else None
-
-
-def show_id(value: object) -> str:
-    """An id as written, quoted, with invisible and full-width characters made visible:
-    ``'H000001\\u200b'``, ``'Ｈ０００００１' (full-width)``."""
-    text = str(value)
-    shown = "".join(
-        ch
-        if ch.isprintable() and not unicodedata.category(ch).startswith("C") and ch != "\u00ad"
-        else f"\\u{ord(ch):04x}"
-        for ch in text
-    )
-    wide = any(unicodedata.east_asian_width(ch) == "F" for ch in text)
-    return f"'{shown}'" + (" (full-width)" if wide else "")
 
 
 def _id_problems(

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ZERO_WIDTH", "normalise_id", "normalise_id_columns", "normalise_ids"]
+__all__ = ["ZERO_WIDTH", "normalise_id", "normalise_id_columns", "normalise_ids", "show_id"]
 
 #: Characters removed from ids: invisible, but they make two equal-looking ids differ.
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
@@ -176,3 +176,31 @@ def normalise_id_columns(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFra
         if col in df.columns:
             df[col] = pd.Series(normalise_ids(df[col]), index=df.index, dtype=object)
     return df
+
+
+def show_id(value: object) -> str:
+    """An id as written in a file, for a message about look-alike ids.
+
+    Invisible characters are shown as escapes and full-width text is marked, so a
+    worker sees why two ids that look the same are one id once normalised:
+    ``'H000001\\u200b'``, ``'Ｈ０００００１' (full-width)``.
+
+    Parameters
+    ----------
+    value
+        The raw cell (any type; shown through ``str``).
+
+    Returns
+    -------
+    str
+        The quoted id, with `` (full-width)`` appended when it holds full-width characters.
+    """
+    text = str(value)
+    shown = "".join(
+        ch
+        if ch.isprintable() and not unicodedata.category(ch).startswith("C") and ch != "\u00ad"
+        else f"\\u{ord(ch):04x}"
+        for ch in text
+    )
+    wide = any(unicodedata.east_asian_width(ch) == "F" for ch in text)
+    return f"'{shown}'" + (" (full-width)" if wide else "")

@@ -3,11 +3,13 @@
 #   chromium        headless browser that loads the generated HTML maps
 #   gdal-bin        ogrinfo, an outside client of the OGC API - Features service
 #   fonts-noto-cjk  a CJK font for static PNG maps with Chinese text
+#   poppler-utils   pdftoppm/pdftotext: the map tests rasterise Chromium's printed PDF
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

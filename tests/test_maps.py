@@ -21,12 +21,12 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from gridmap.workspace import store as io
 from gridmap.coords.crs import wgs84_to_gcj02
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.maps import build_map, prepare_map, render_html, write_map
 from gridmap.maps.assets import external_references
 from gridmap.maps.i18n import table as i18n_table
+from gridmap.workspace import store as io
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -272,11 +272,10 @@ def test_household_aggregates_add_up_to_an_independent_join(sample_ctx):
 def test_headline_and_choropleth_from_coverage(sample_ctx):
     d = embedded(render_html(sample_ctx, basemap="none"))
     ind = d["indicator"]
-    assert ind and ind["name"].startswith(
-        ("coverage_share_service_stations", "cover_service_stations")
-    )
+    # the default leads with the finding: parking is the only facility short of full reach
+    assert ind and ind["name"].startswith(("coverage_share_parking", "cover_parking"))
     assert len(ind["colors"]) == len(ind["labels"]) == len(ind["breaks"]) - 1
-    fc = sample_ctx.coverage["service_stations"]
+    fc = sample_ctx.coverage["parking"]
     # grid values are the share of covered households, recomputed here from the flags
     a = sample_ctx.households_assignment
     share = fc.covered.groupby(a["grid_id"]).mean()
@@ -460,6 +459,9 @@ def _check_page(page, n_grids: int, n_stations: int, grid_name: str) -> dict:
                  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
                  return hit && el.contains(hit); })"""
     )
+    if k < 0:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "no-station-visible.png"))
     assert k >= 0, "no service-station marker is visible"
     page.locator(".gm-station").nth(k).click()
     page.wait_for_timeout(300)
@@ -583,7 +585,9 @@ def test_browser_city_layers_wait_for_zoom(tmp_path):
     )
     assert errors == [] and requests == []
     assert before == [False, True]  # not drawn when zoomed out, marked in the tree
-    assert after == [True, False] and hh_after == [True, False]
+    assert after == [True, False]
+    # household bubbles are off while the choropleth is on (wanted off, nothing waiting)
+    assert hh_after == [False, False]
 
 
 def test_fast_path_coverage_matches_brute_force(tmp_path):
@@ -591,7 +595,8 @@ def test_fast_path_coverage_matches_brute_force(tmp_path):
     ws_path = REPO / "gridmap" / "datasets" / "data" / "community.gpkg"
     ctx = prepare_map(ws_path, full_analysis_max_households=100)
     assert any("fast map path" in n for n in ctx.notes)
-    assert not ctx.standards_checked
+    # the fast path checks the standards its figures allow (test_maps_meeting checks which)
+    assert ctx.standards_checked
     full = io.load_workspace(ws_path)
     hh = full.get("households")
     metric = hh.estimate_utm_crs()
@@ -723,8 +728,9 @@ def test_default_choropleth_skips_an_indicator_without_figures(tmp_path):
     io.write_layers(path, layers)
     d = embedded(build_map(path, basemap="none"))
     assert not d["indicator"]["name"].startswith("coverage_share_service_stations")
-    assert any(g["v"] is not None for g in d["layers"]["grids"])
-    assert d["indicator"]["has_nodata"] is False
+    # the finding (a coverage share short of full) has a figure wherever households live
+    vals = [g["v"] for g in d["layers"]["grids"]]
+    assert sum(v is not None for v in vals) >= len(vals) - 1
 
 
 @pytest.mark.browser

@@ -9,6 +9,7 @@ from __future__ import annotations
 from gridmap.maps.builder import (
     BASEMAPS,
     MapContext,
+    Overlay,
     build_map,
     prepare_map,
     render_html,
@@ -19,6 +20,7 @@ from gridmap.maps.builder import (
 __all__ = [
     "BASEMAPS",
     "MapContext",
+    "Overlay",
     "build_map",
     "prepare_map",
     "render_html",

@@ -74,3 +74,31 @@ EXTERNAL_REF = re.compile(
 def external_references(html: str) -> list[str]:
     """Return the ``<script src>``/``<link href>``/``@import`` that load from the network."""
     return [html[m.start() : m.start() + 160] for m in EXTERNAL_REF.finditer(html)]
+
+
+def _markercluster_dir() -> Path:
+    try:
+        import xstatic.pkg.leaflet_markercluster as xm
+    except ImportError as exc:  # pragma: no cover - dependency of the package
+        raise GridmapError(
+            "the package xstatic-leaflet-markercluster is missing; reinstall gridmap "
+            "('pip install -e .') to get the inlined marker-cluster files"
+        ) from exc
+    return Path(xm.BASE_DIR)
+
+
+@functools.cache
+def markercluster_js() -> str:
+    """Leaflet.markercluster JavaScript (from xstatic-leaflet-markercluster)."""
+    text = (_markercluster_dir() / "leaflet.markercluster.js").read_text(encoding="utf-8")
+    return re.sub(r"//# sourceMappingURL=\S+", "", text)
+
+
+@functools.cache
+def markercluster_css() -> str:
+    """Leaflet.markercluster CSS (both files; no external references)."""
+    base = _markercluster_dir()
+    return "\n".join(
+        (base / n).read_text(encoding="utf-8")
+        for n in ("MarkerCluster.css", "MarkerCluster.Default.css")
+    )

@@ -27,6 +27,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -35,17 +36,17 @@ import pandas as pd
 import shapely
 
 from gridmap.analysis import coverage as cov
-from gridmap.workspace import store as io
 from gridmap.analysis import indicators as indicators
 from gridmap.analysis import standards as standards
 from gridmap.analysis.coverage import nearest_euclidean
 from gridmap.coords.crs import gdf_wgs84_to, metric_crs_for, out_of_china, wgs84_to_gcj02
 from gridmap.errors import GridmapError, SchemaError
 from gridmap.join.core import Hierarchy, assign_points, build_hierarchy, point_coordinates
-from gridmap.maps import assets
+from gridmap.maps import assets, panels
 from gridmap.maps.i18n import check_lang, table, tr
 from gridmap.policy import privacy
 from gridmap.policy.jsonsafe import json_default
+from gridmap.workspace import store as io
 from gridmap.workspace.schema import (
     CHARGING_PILES,
     COMMUNITIES,
@@ -62,6 +63,13 @@ BASEMAPS = ("amap", "osm", "tianditu", "none")
 TIANDITU_KEY_ENV = "GRIDMAP_TIANDITU_KEY"
 
 FACILITY_COLORS = {SERVICE_STATIONS: "#d7301f", CHARGING_PILES: "#238b45", PARKING: "#2171b5"}
+#: Facility markers on the web map: dark fills with a white ring, so they stand out on
+#: every choropleth class (light yellow to dark green/blue) and on the basemap.
+MARKER_STYLES = {
+    SERVICE_STATIONS: {"fill": "#67000d", "line": "#ffffff"},
+    CHARGING_PILES: {"fill": "#00441b", "line": "#ffffff"},
+    PARKING: {"fill": "#08306b", "line": "#ffffff"},
+}
 
 #: Columns shown in facility popups (anything else is left out, so unknown
 #: columns that might hold personal data never reach the map).
@@ -117,6 +125,48 @@ class MapContext:
     raw_indicators: pd.DataFrame | None = None  # gridmap.analysis.coverage.grid_indicators output
     coverage_context: object | None = None  # gridmap.analysis.coverage.CoverageContext, reused
     notes: list[str] = field(default_factory=list)
+    standards_results: pd.DataFrame | None = None  # check_standards output (all rules, all grids)
+    standards_used: object | None = None  # the gridmap.analysis.standards.Standards checked
+    standards_skipped: list[str] = field(default_factory=list)  # rule ids the fast path skipped
+    validation: list | None = None  # gridmap.checks.validation findings (None: not validated)
+
+
+@dataclass
+class Overlay:
+    """An extra layer for the map (e.g. resident requests aggregated per grid).
+
+    Pass a list of these to :func:`render_html` (``overlays=``); each becomes one
+    entry of the layer tree. Only the columns named in ``popup_columns`` reach
+    the map, so keep personal columns out of it.
+
+    Attributes
+    ----------
+    key
+        Unique layer key (letters, digits, ``_``).
+    label
+        Name in the layer tree and legend, already in the map's language.
+    gdf
+        Points or (Multi)Polygons in EPSG:4326.
+    color
+        CSS colour of the markers / fills.
+    popup_columns
+        Columns shown in the popup, as ``{column: label}``.
+    size_column
+        Optional numeric column sizing point markers (e.g. a count).
+    group
+        Layer-tree group key (``grp_thematic``, ``grp_households``, ...).
+    on
+        Shown when the map opens.
+    """
+
+    key: str
+    label: str
+    gdf: gpd.GeoDataFrame
+    color: str = "#6a3d9a"
+    popup_columns: dict[str, str] = field(default_factory=dict)
+    size_column: str | None = None
+    group: str = "grp_thematic"
+    on: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -262,11 +312,125 @@ def _standards(ctx: MapContext) -> None:
     except Exception as exc:  # an optional part must not break the meeting map
         ctx.notes.append(f"standards not checked ({exc})")
         return
+    _keep_standards(ctx, res, standards.load_standards())
+
+
+def _keep_standards(ctx: MapContext, res: pd.DataFrame, std) -> None:
     ctx.standards_checked = True
+    ctx.standards_results = res
+    ctx.standards_used = std
     # passed is True/False, or None when the figure does not exist (not a failure)
     failed = res[res["passed"].map(lambda v: v is not None and not pd.isna(v) and not bool(v))]
     ctx.failing = failed[["grid_id", "rule"]].copy()
     ctx.failing["short"] = _rule_texts(failed, ctx.lang)
+    columns = {r.id: r.column(std.radii, std.default_radius) for r in std.rules}
+    ctx.failing["column"] = [columns.get(r) for r in failed["rule_id"]]
+
+
+def _fast_standards(ctx: MapContext) -> None:
+    """The standards check on the city fast path: every rule whose figure the fast path has.
+
+    Straight-line coverage shares and per-grid counts are checked as usual;
+    rules needing figures the fast path does not compute (2SFCA) are listed
+    as skipped in the panel and the notes, never silently dropped.
+    """
+    ind = ctx.indicators
+    if ind is None:
+        return
+    try:
+        std = standards.load_standards()
+    except Exception as exc:  # a broken standards file must not break the meeting map
+        ctx.notes.append(f"standards not checked ({exc})")
+        return
+    frame = ind.copy()
+    for fac, fc in ctx.coverage.items():
+        col = f"cover_{fac}"
+        if col in frame:
+            frame[standards.facility_column("coverage_share", fac, fc.radius_m)] = frame[col]
+    if "microgrids_in_range_share" not in frame and ctx.households_assignment is not None:
+        frame = _mg_range_shares(ctx, frame, std)
+    usable, skipped = [], []
+    for r in std.rules:
+        (usable if r.column(std.radii, std.default_radius) in frame else skipped).append(r)
+    ctx.standards_skipped = [r.id for r in skipped]
+    if skipped:
+        ctx.notes.append(
+            "fast map path: standards not checked (figures not computed): "
+            + ", ".join(r.id for r in skipped)
+        )
+    if not usable:
+        return
+    sub = standards.Standards(
+        radii=std.radii, default_radius=std.default_radius, decay=std.decay, rules=usable
+    )
+    frame = frame.reset_index().rename(columns={"index": "grid_id"})
+    try:
+        res = indicators.check_standards(ctx.workspace, sub, indicators=frame)
+    except Exception as exc:  # an optional part must not break the meeting map
+        ctx.notes.append(f"standards not checked ({exc})")
+        return
+    _keep_standards(ctx, res, sub)
+
+
+def _mg_range_shares(ctx: MapContext, frame: pd.DataFrame, std) -> pd.DataFrame:
+    """Share of each grid's micro-grids whose household count is in a rule's range."""
+    rules = [r for r in std.rules if r.indicator == "microgrids_in_range_share"]
+    if not rules or ctx.hierarchy is None:
+        return frame
+    r = rules[0]
+    parents = ctx.hierarchy.parents.get(MICROGRIDS, {})
+    if not parents:
+        return frame
+    counts = ctx.households_assignment["microgrid_id"].dropna().value_counts()
+    mg = pd.DataFrame({"mg": list(parents.keys()), "grid_id": list(parents.values())})
+    mg["n"] = mg["mg"].map(counts).fillna(0)
+    lo = -np.inf if r.range_min is None else r.range_min
+    hi = np.inf if r.range_max is None else r.range_max
+    mg["ok"] = (mg["n"] >= lo) & (mg["n"] <= hi)
+    share = mg.groupby("grid_id")["ok"].mean()
+    out = frame.copy()
+    out["microgrids_in_range_share"] = share.reindex(out.index)
+    return out
+
+
+def _validate(ctx: MapContext, quick: bool) -> None:
+    """Validation findings for the title panel (a quick subset on the city fast path)."""
+    path = getattr(ctx.workspace, "path", None)
+    if quick or path is None or not Path(path).exists():
+        ctx.validation = _quick_validation(ctx.workspace)
+        return
+    try:
+        from gridmap.checks.validation import validate
+
+        ctx.validation = validate(path).findings
+    except Exception as exc:  # a broken check must not break the meeting map
+        ctx.notes.append(f"workspace not validated ({exc})")
+
+
+@dataclass
+class _QuickFinding:
+    severity: str
+    code: str
+    layer: str
+    ids: list[str]
+
+
+def _quick_validation(ws: io.Workspace) -> list:
+    """Duplicate ids and invalid polygons (vectorised; for city-size workspaces)."""
+    out: list = []
+    for layer, idc in ((MICROGRIDS, "microgrid_id"), (GRIDS, "grid_id"), (ZONES, "zone_id")):
+        g = ws.get(layer)
+        if g is None or len(g) == 0 or idc not in g:
+            continue
+        ids = g[idc].astype(str)
+        dup = ids[ids.duplicated(keep=False)].unique().tolist()
+        if dup:
+            out.append(_QuickFinding("error", "duplicate_id", layer, dup))
+        geoms = g.geometry.to_numpy()
+        bad = ~shapely.is_valid(geoms) & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        for i in np.flatnonzero(bad)[:20]:
+            out.append(_QuickFinding("error", "invalid_geometry", layer, [ids.iloc[i]]))
+    return out
 
 
 def _rule_texts(failed: pd.DataFrame, lang: str) -> list[str]:
@@ -325,6 +489,7 @@ def prepare_map(
     lang: str = "zh",
     distance: str = "auto",
     full_analysis_max_households: int = FULL_ANALYSIS_MAX_HOUSEHOLDS,
+    validate: bool = True,
 ) -> MapContext:
     """Load the workspace and compute what the map shows.
 
@@ -349,6 +514,10 @@ def prepare_map(
         ``"euclidean"`` or ``"network"``).
     full_analysis_max_households
         Size limit of the full analysis (see above).
+    validate
+        Validate the workspace (:func:`gridmap.checks.validation.validate`; duplicate
+        ids and invalid shapes only on the fast path) so the map can warn in its
+        title panel when the data have errors.
     """
     check_lang(lang)
     ws = _as_workspace(workspace)
@@ -374,7 +543,8 @@ def prepare_map(
     if fast:
         ctx.notes.append(
             f"{n:,} households: fast map path (straight-line coverage at the standard radii, "
-            "basic grid indicators, no standards check); 'gridmap coverage' gives the full figures"
+            "basic grid indicators, standards checked where those figures suffice); "
+            "'gridmap coverage' gives the full figures"
         )
     hh_xy = _household_metric_xy(ws) if fast else None
     for fac in (SERVICE_STATIONS, CHARGING_PILES, PARKING):
@@ -386,8 +556,12 @@ def prepare_map(
             ctx.coverage[fac] = fc
     if ws.get(GRIDS) is not None:
         ctx.indicators = _basic_indicators(ctx) if fast else _indicators(ctx)
-        if not fast:
+        if fast:
+            _fast_standards(ctx)
+        else:
             _standards(ctx)
+    if validate:
+        _validate(ctx, quick=fast)
     return ctx
 
 
@@ -551,6 +725,11 @@ def _indicator_spec(ctx: MapContext, name: str | None) -> tuple[str, dict] | Non
     if ind is None:
         return None
     numeric = [c for c in ind.columns if pd.api.types.is_numeric_dtype(ind[c])]
+    reason = None
+    if name is None:
+        found = default_finding(ctx)
+        if found is not None and found.column in numeric:
+            name, reason = found.column, found.reason
     if name is None:
         # the default colours something: skip columns with no figure at all (e.g. no stations)
         filled = [c for c in numeric if ind[c].notna().any()]
@@ -602,15 +781,50 @@ def _indicator_spec(ctx: MapContext, name: str | None) -> tuple[str, dict] | Non
         kind = "count"
     spec = {
         "name": name,
-        "label": _indicator_label(name, lang),
+        "label": label_for(ctx, name),
         "breaks": breaks,
         "colors": colors,
         "labels": labels,
         "nodata": NODATA_COLOR,
         "has_nodata": bool(values.isna().any()),
         "kind": kind,
+        "finding": reason or tr("finding_chosen", lang, indicator=_indicator_label(name, lang)),
     }
     return name, spec
+
+
+def default_finding(ctx: MapContext) -> panels.Finding | None:
+    """The indicator the default view leads with (see :func:`gridmap.maps.panels.finding`)."""
+    if ctx.indicators is None:
+        return None
+    return panels.finding(
+        ctx.indicators,
+        ctx.coverage,
+        ctx.failing,
+        ctx.lang,
+        lambda c: panels.plain_label(
+            c, ctx.lang, _walking(ctx).get(_col_facility(c), False), _facility_label
+        ),
+    )
+
+
+def label_for(ctx: MapContext, col: str) -> str:
+    """Readable indicator name; coverage figures say 步行 (walking) or 直线 (straight line)."""
+    if panels._SHARE_COL.match(col) or panels._ACCESS_COL.match(col):
+        walk = _walking(ctx).get(_col_facility(col), False)
+        return panels.plain_label(col, ctx.lang, walk, _facility_label)
+    return _indicator_label(col, ctx.lang)
+
+
+def _walking(ctx: MapContext) -> dict[str, bool]:
+    return {fac: fc.distance == "network" for fac, fc in ctx.coverage.items()}
+
+
+def _col_facility(col: str) -> str:
+    for fac in FACILITY_COLORS:
+        if f"_{fac}" in col or col == f"cover_{fac}":
+            return fac
+    return ""
 
 
 def _num(v: float) -> str:
@@ -693,8 +907,16 @@ def render_html(
     basemap: str = "amap",
     indicator: str | None = None,
     include_personal: bool = False,
+    extent: tuple[float, float, float, float] | None = None,
+    overlays: list[Overlay] | None = None,
 ) -> str:
-    """Write the map HTML for a prepared context (see :func:`build_map`)."""
+    """Write the map HTML for a prepared context (see :func:`build_map`).
+
+    ``extent`` (WGS84 ``minx, miny, maxx, maxy``) is the frame the map opens
+    and prints at, so every map of a meeting can share one frame; by default
+    the map opens on all the data and prints the extent on screen.
+    ``overlays`` adds extra layers (:class:`Overlay`) to the layer tree.
+    """
     lang = ctx.lang
     base = _basemap(basemap, lang)
     ws = ctx.workspace
@@ -743,8 +965,15 @@ def render_html(
 
     roads = layer(ROADS)
     if roads is not None:
-        data_layers["roads"] = {"lines": _encode_lines(enc, roads, tol_deg), "on": base is None}
+        lines = _encode_lines(enc, roads, tol_deg)
+        data_layers["roads"] = {
+            "lines": lines,
+            "on": base is None,
+            "names": _road_labels(enc, roads, tol_deg),
+        }
 
+    zone_names: dict = {}
+    zone_of: dict[str, str] = {}
     # micro-grids
     mg_by_grid: dict[str, list[str]] = {}
     hh_counts = pd.Series(dtype=int)
@@ -791,7 +1020,6 @@ def render_html(
         gd = _display_polygons(grids, tol_deg, GRIDS, notes)
         geoms = enc.polygons(gd.geometry.to_numpy())
         labs = enc.points(shapely.point_on_surface(gd.geometry.to_numpy()))
-        zone_names = {}
         if ws.get(ZONES) is not None:
             z = ws.get(ZONES)
             zone_names = dict(zip(z["zone_id"], names(z, "zone_id"), strict=True))
@@ -815,6 +1043,7 @@ def render_html(
             zid = zparents.get(gid)
             if zid:
                 p[tr("zone", lang)] = zone_names.get(zid, zid)
+                zone_of[gid] = str(zone_names.get(zid, zid))
             if row is not None:
                 for col, key in (("households", "households"), ("residents", "residents")):
                     if col in row and not pd.isna(row[col]):
@@ -825,9 +1054,10 @@ def render_html(
                     col = f"cover_{fac}"
                     if col in row:
                         fac_label = _facility_label(fac, lang)
-                        label = tr("ind_cover_r", lang, facility=fac_label, dist=_num(fc.radius_m))
+                        key = "plain_cover_walk" if fc.distance == "network" else "plain_cover_line"
+                        label = tr(key, lang, facility=fac_label, dist=_num(fc.radius_m))
                         p[label] = _pct(row[col])
-                ind_label = _indicator_label(ind_name, lang) if ind_name else None
+                ind_label = label_for(ctx, ind_name) if ind_name else None
                 if ind_label and ind_label not in p:
                     v = row.get(ind_name)
                     ok = v is not None and not pd.isna(v) and math.isfinite(float(v))
@@ -860,8 +1090,9 @@ def render_html(
             )
         data_layers[GRIDS] = items
 
-    # facilities
+    # facilities (clustered when there are many: a city)
     policy = privacy.policy_for_workspace(ws.path)
+    clusters: list[str] = []
     for fac in (SERVICE_STATIONS, CHARGING_PILES, PARKING):
         f = layer(fac)
         if f is None:
@@ -895,10 +1126,44 @@ def render_html(
                 item["n"] = None if pd.isna(n) else float(n)
             feats.append(item)
         data_layers[fac] = feats
+        if len(feats) > CLUSTER_MIN:
+            clusters.append(fac)
 
-    # coverage areas: the facilities' radius buffers, dissolved per type
+    # coverage areas. Straight-line figures: the radius circles, dissolved per type
+    # (labelled 直线). Walking figures: each micro-grid shaded by the share of its
+    # households within the walk (the same flags as the headline), and the streets
+    # within the walking distance.
     rings = []
+    mg_order = [it["id"] for it in data_layers.get(MICROGRIDS, [])]
+    grid_order = [_text(g) for g in grids["grid_id"]] if grids is not None else []
     for fac, fc in ctx.coverage.items():
+        fac_label = _facility_label(fac, lang)
+        if fc.distance == "network":
+            reach = _reach_shares(ctx, fc, mg_order, grid_order)
+            if reach is None:
+                continue
+            entry = {
+                "facility": fac,
+                "kind": "walk",
+                "radius": fc.radius_m,
+                "color": FACILITY_COLORS[fac],
+                "label": tr(
+                    "ring_walk" if reach["unit"] == MICROGRIDS else "ring_walk_grid",
+                    lang,
+                    facility=fac_label,
+                    dist=_num(fc.radius_m),
+                ),
+                "on": False,
+                **reach,
+            }
+            streets = _reached_streets(ctx, fac, fc.radius_m, shift)
+            if streets is not None:
+                entry["streets"] = _encode_lines(enc, streets, tol_deg)
+                entry["streets_label"] = tr(
+                    "streets_walk", lang, facility=fac_label, dist=_num(fc.radius_m)
+                )
+            rings.append(entry)
+            continue
         area = _coverage_area(ws.get(fac), fc.radius_m, tol_m)
         if area is None:
             continue
@@ -907,13 +1172,12 @@ def render_html(
         rings.append(
             {
                 "facility": fac,
+                "kind": "line",
                 "radius": fc.radius_m,
                 "color": FACILITY_COLORS[fac],
                 "areas": enc.polygons(area.geometry.to_numpy()),
-                "label": tr(
-                    "ring", lang, facility=_facility_label(fac, lang), dist=_num(fc.radius_m)
-                ),
-                "on": fac == SERVICE_STATIONS,
+                "label": tr("ring", lang, facility=fac_label, dist=_num(fc.radius_m)),
+                "on": False,
             }
         )
     data_layers["rings"] = rings
@@ -936,7 +1200,7 @@ def render_html(
             un = (~fc.covered.to_numpy()) & ok
             data_layers["uncovered"] = {
                 "label": tr(
-                    "hh_uncovered",
+                    "hh_uncovered_walk" if fc.distance == "network" else "hh_uncovered",
                     lang,
                     dist=_num(fc.radius_m),
                     facility=_facility_label(SERVICE_STATIONS, lang),
@@ -964,7 +1228,51 @@ def render_html(
         note_parts.append(tr("shift_note", lang))
     if base is None:
         note_parts.append(tr("basemap_none", lang))
+    if ind_spec is None and rings:
+        rings[0]["on"] = True  # no choropleth: the first coverage area is the picture
     label_zoom = _label_min_zoom(polys[GRIDS], bounds)
+    grid_names = {it["id"]: it["name"] for it in data_layers.get(GRIDS, [])}
+    std_panel = None
+    if ctx.standards_checked and ctx.standards_results is not None and ctx.standards_used:
+        std_panel = panels.standards_panel(
+            ctx.standards_results,
+            ctx.standards_used,
+            lang,
+            _walking(ctx),
+            grid_names,
+            _facility_label,
+            ctx.standards_skipped,
+        )
+    grid_tab = None
+    if indicators is not None and grid_names:
+        fails_by_grid: dict[str, list[str]] = {}
+        if ctx.failing is not None:
+            for gid, short in zip(
+                ctx.failing["grid_id"].astype(str), ctx.failing["short"], strict=False
+            ):
+                fails_by_grid.setdefault(gid, []).append(str(short))
+        grid_tab = panels.grid_table(
+            indicators,
+            list(grid_names),
+            grid_names,
+            zone_of,
+            fails_by_grid,
+            lang,
+            _walking(ctx),
+            _facility_label,
+        )
+    frame = None
+    if extent is not None:
+        ex = np.asarray(extent, dtype=float)
+        if ex.shape != (4,) or not np.isfinite(ex).all() or ex[0] >= ex[2] or ex[1] >= ex[3]:
+            raise GridmapError(
+                f"extent must be four numbers minx, miny, maxx, maxy (WGS84), got {extent!r}"
+            )
+        if shift:
+            fx, fy = wgs84_to_gcj02(ex[[0, 2]], ex[[1, 3]])
+            ex = np.array([fx[0], fy[0], fx[1], fy[1]])
+        frame = [[float(ex[1]), float(ex[0])], [float(ex[3]), float(ex[2])]]
+    source = ws.path.name if getattr(ws, "path", None) else "gridmap"
     payload = {
         "lang": lang,
         "t": table(lang),
@@ -981,6 +1289,17 @@ def render_html(
         "minZoom": _min_zooms(data_layers, bounds),
         "hhScale": _hh_scale(hh_counts),
         "stationGlyph": "站" if lang == "zh" else "S",
+        "markers": MARKER_STYLES,
+        "finding": ind_spec[1]["finding"] if ind_spec else None,
+        "standards": std_panel,
+        "gridTable": grid_tab,
+        "validation": panels.validation_summary(ctx.validation or [], lang),
+        "date": tr("map_date", lang, date=date.today().isoformat()),
+        "source": tr("data_source", lang, source=source),
+        "frame": frame,
+        "clusters": clusters,
+        "buildings": _buildings(ws, enc, shift),
+        "overlays": [_overlay(o, enc, shift) for o in (overlays or [])],
     }
     blob = json.dumps(
         payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_default
@@ -989,12 +1308,215 @@ def render_html(
     return _TEMPLATE.format(
         lang="zh-CN" if lang == "zh" else "en",
         title=html.escape(title),
-        leaflet_css=assets.leaflet_css(),
+        leaflet_css=assets.leaflet_css() + ("\n" + assets.markercluster_css() if clusters else ""),
         map_css=assets.own_asset("map.css"),
-        leaflet_js=assets.leaflet_js(),
+        leaflet_js=assets.leaflet_js() + ("\n" + assets.markercluster_js() if clusters else ""),
         data=blob,
         map_js=assets.own_asset("map.js"),
     )
+
+
+#: More markers than this in a facility layer are clustered (Leaflet.markercluster).
+CLUSTER_MIN = 300
+
+
+def _buildings(ws: io.Workspace, enc: _Encoder, shift: bool) -> list:
+    """Buildings for the search box: [x, y, households, name] from household addresses.
+
+    The address column is read here only to find street + building number (never
+    unit or room); a building with fewer than
+    :data:`gridmap.maps.panels.BUILDING_MIN_HOUSEHOLDS` households is left out.
+    A workspace ``buildings`` layer with a ``name`` is used as it is.
+    """
+    import pyogrio
+
+    b = ws.get("buildings")
+    if b is not None and len(b) and "name" in b:
+        g = b[~(b.geometry.isna() | b.geometry.is_empty)]
+        pts = shapely.point_on_surface(g.geometry.to_numpy())
+        x, y = shapely.get_x(pts), shapely.get_y(pts)
+        if shift:
+            x, y = wgs84_to_gcj02(x, y)
+        return [
+            [*enc.point(xi, yi), None, str(nm)]
+            for xi, yi, nm in zip(x, y, g["name"], strict=True)
+            if _text(nm)
+        ]
+    path = getattr(ws, "path", None)
+    hh = ws.get(HOUSEHOLDS)
+    if path is None or hh is None or len(hh) == 0 or len(hh) > FULL_ANALYSIS_MAX_HOUSEHOLDS:
+        return []
+    try:
+        fields = [str(c) for c in pyogrio.read_info(path, layer=HOUSEHOLDS)["fields"]]
+        if "address" not in fields:
+            return []
+        df = pyogrio.read_dataframe(path, layer=HOUSEHOLDS, columns=["address"])
+    except Exception:  # no readable addresses: no buildings to search
+        return []
+    x, y = point_coordinates(df)
+    found = panels.building_index(df["address"], x, y)
+    del df
+    out = []
+    for name, bx, by, n in found:
+        if shift:
+            gx, gy = wgs84_to_gcj02(np.array([bx]), np.array([by]))
+            bx, by = float(gx[0]), float(gy[0])
+        out.append([*enc.point(bx, by), n, name])
+    return out
+
+
+def _overlay(o: Overlay, enc: _Encoder, shift: bool) -> dict:
+    """An extra layer as the map's JS reads it (points or polygons, public columns only)."""
+    if not re.fullmatch(r"\w+", o.key):
+        raise GridmapError(f"overlay key '{o.key}' must be letters, digits or _")
+    g = o.gdf[~(o.gdf.geometry.isna() | o.gdf.geometry.is_empty)]
+    if shift and len(g):
+        g = gdf_wgs84_to(g, "gcj02")
+    # popup_columns is the allow-list: the caller names aggregate columns only
+    cols = {c: lab for c, lab in o.popup_columns.items() if c in g}
+    props = [
+        {lab: _text(r[c]) for c, lab in cols.items() if _text(r[c]) is not None}
+        for _, r in g.iterrows()
+    ]
+    geoms = g.geometry.to_numpy()
+    polygonal = bool(len(g)) and bool(np.isin(shapely.get_type_id(geoms), [3, 6]).all())
+    out = {
+        "key": o.key,
+        "label": o.label,
+        "color": o.color,
+        "group": o.group,
+        "on": o.on,
+        "kind": "polygons" if polygonal else "points",
+        "p": props,
+    }
+    if polygonal:
+        out["g"] = enc.polygons(geoms)
+    else:
+        out["xy"] = enc.points(shapely.point_on_surface(geoms))
+    if o.size_column and o.size_column in g:
+        n = pd.to_numeric(g[o.size_column], errors="coerce")
+        out["n"] = [None if pd.isna(v) else float(v) for v in n]
+    return out
+
+
+def _reach_shares(
+    ctx: MapContext, fc: FacilityCoverage, mg_order: list[str], grid_order: list[str]
+) -> dict | None:
+    """Households reached (``c``) and in total (``n``) per micro-grid (or grid), map order.
+
+    The flags are the ones behind the headline figure, so the shading agrees
+    with it by construction (households outside every micro-grid are counted
+    in the headline but belong to no micro-grid).
+    """
+    a = ctx.households_assignment
+    if a is None:
+        return None
+    if mg_order:
+        key, order, unit = a["microgrid_id"], mg_order, MICROGRIDS
+    elif grid_order:
+        key, order, unit = a["grid_id"], grid_order, GRIDS
+    else:
+        return None
+    df = pd.DataFrame({"k": key.to_numpy(dtype=object), "c": fc.covered.to_numpy().astype(int)})
+    df = df[df["k"].notna()]
+    df["k"] = df["k"].astype(str)
+    g = df.groupby("k")["c"].agg(["sum", "size"])
+    c = g["sum"].reindex(order).fillna(0).astype(int).tolist()
+    n = g["size"].reindex(order).fillna(0).astype(int).tolist()
+    return {"unit": unit, "c": c, "n": n}
+
+
+def _reached_streets(
+    ctx: MapContext, facility: str, radius_m: float, shift: bool
+) -> gpd.GeoDataFrame | None:
+    """Street pieces within ``radius_m`` walking of a facility (WGS84, or GCJ-02 with ``shift``).
+
+    Uses the coverage's own network (:func:`gridmap.analysis.network.route`): an
+    edge is kept in full when both ends together reach across it, else the
+    part reachable from each end.
+    """
+    cc = ctx.coverage_context
+    net = getattr(cc, "network", None)
+    if net is None:
+        return None
+    try:
+        from gridmap.analysis.network import route
+
+        facs = cov.load_facilities(cc, facility, required=False)
+        if len(facs.geoms) == 0:
+            return None
+        rt = route(net, facs.geoms).solve()
+    except Exception as exc:  # the drawing must not break the meeting map
+        ctx.notes.append(f"walking streets of {facility} not drawn ({exc})")
+        return None
+    n, d = rt.net, rt.dist
+    e = n.edges
+    if len(e) == 0:
+        return None
+    length = n.lengths
+    u, v = e[:, 0], e[:, 1]
+    ru = np.nan_to_num(np.clip(radius_m - d[u], 0, None), nan=0.0, posinf=0.0)
+    rv = np.nan_to_num(np.clip(radius_m - d[v], 0, None), nan=0.0, posinf=0.0)
+    a, b = n.xy[u], n.xy[v]
+    full = np.flatnonzero((ru + rv >= length) & (length > 0))
+    part = (ru + rv < length) & (length > 0)
+    pu = np.flatnonzero(part & (ru > 0))
+    pv = np.flatnonzero(part & (rv > 0))
+    tu = (ru[pu] / length[pu])[:, None]
+    tv = (rv[pv] / length[pv])[:, None]
+    starts = np.concatenate([a[full], a[pu], b[pv]])
+    ends = np.concatenate([b[full], a[pu] + (b[pu] - a[pu]) * tu, b[pv] + (a[pv] - b[pv]) * tv])
+    if len(starts) == 0:
+        return None
+    lines = shapely.linestrings(np.stack([starts, ends], axis=1))
+    merged = shapely.line_merge(shapely.union_all(lines))
+    out = gpd.GeoDataFrame(geometry=[merged], crs=n.crs).to_crs("EPSG:4326")
+    return gdf_wgs84_to(out, "gcj02") if shift else out
+
+
+def _road_labels(enc: _Encoder, roads: gpd.GeoDataFrame, tol_deg: float) -> list:
+    """One label per street name: [x, y, angle, name, minx, miny, maxx, maxy] (encoded ints).
+
+    The label sits at the middle of the street's longest continuous piece,
+    turned along it; the box is the whole street's extent (for search).
+    """
+    if "name" not in roads:
+        return []
+    g = roads[roads["name"].notna() & ~(roads.geometry.isna() | roads.geometry.is_empty)]
+    g = g[g.geometry.geom_type.isin(["LineString", "MultiLineString"])]
+    if len(g) == 0:
+        return []
+    lat = float(np.nanmean(g.total_bounds[[1, 3]]))
+    coslat = math.cos(math.radians(lat))
+    out = []
+    geoms = shapely.force_2d(g.geometry.to_numpy())
+    for name, idx in pd.Series(np.arange(len(g))).groupby(g["name"].astype(str).to_numpy()):
+        if not str(name).strip():
+            continue
+        merged = shapely.line_merge(shapely.union_all(geoms[idx.to_numpy()]))
+        parts = [p for p in shapely.get_parts(merged) if shapely.get_type_id(p) == 1]
+        if not parts:
+            continue
+        longest = max(parts, key=lambda p: p.length)
+        mid = longest.interpolate(0.5, normalized=True)
+        p0 = longest.interpolate(0.4, normalized=True)
+        p1 = longest.interpolate(0.6, normalized=True)
+        ang = math.degrees(math.atan2(-(p1.y - p0.y), (p1.x - p0.x) * coslat))
+        if ang > 90:
+            ang -= 180
+        elif ang < -90:
+            ang += 180
+        minx, miny, maxx, maxy = shapely.total_bounds(merged)
+        out.append(
+            [
+                *enc.point(mid.x, mid.y),
+                round(ang, 1),
+                str(name),
+                *enc.point(minx, miny),
+                *enc.point(maxx, maxy),
+            ]
+        )
+    return out
 
 
 def _coverage_area(
@@ -1133,6 +1655,8 @@ def build_map(
     indicator: str | None = None,
     include_personal: bool = False,
     distance: str = "auto",
+    extent: tuple[float, float, float, float] | None = None,
+    overlays: list[Overlay] | None = None,
 ) -> str:
     """Build the self-contained meeting map and return its HTML.
 
@@ -1156,6 +1680,11 @@ def build_map(
         (a warning is shown in the map and printed on stderr).
     distance
         Coverage distance kind passed to gridmap.analysis.coverage.
+    extent
+        Frame (WGS84 ``minx, miny, maxx, maxy``) the map opens and prints at;
+        give every map of a meeting the same one.
+    overlays
+        Extra layers (:class:`Overlay`), e.g. aggregated resident requests.
 
     Returns
     -------
@@ -1168,7 +1697,13 @@ def build_map(
     if include_personal:
         warn_personal()
     return render_html(
-        ctx, title=title, basemap=basemap, indicator=indicator, include_personal=include_personal
+        ctx,
+        title=title,
+        basemap=basemap,
+        indicator=indicator,
+        include_personal=include_personal,
+        extent=extent,
+        overlays=overlays,
     )
 
 

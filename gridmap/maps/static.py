@@ -10,12 +10,12 @@ font matplotlib knows; without one a clear error says what to install.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from gridmap.workspace import store as io
 from gridmap.errors import GridmapError
 from gridmap.maps.builder import (
     FACILITY_COLORS,
@@ -26,6 +26,7 @@ from gridmap.maps.builder import (
     _text,
 )
 from gridmap.maps.i18n import tr
+from gridmap.workspace import store as io
 from gridmap.workspace.schema import (
     CHARGING_PILES,
     COMMUNITIES,
@@ -77,6 +78,67 @@ def find_cjk_font() -> str:
 LABEL_MAX_CHARS = 14
 
 
+def _nice_length(m: float) -> float:
+    """A round scale-bar length (1, 2 or 5 times a power of ten) not above ``m`` metres."""
+    if m <= 0 or not np.isfinite(m):
+        return 0.0
+    e = 10 ** np.floor(np.log10(m))
+    for f in (5, 2, 1):
+        if f * e <= m:
+            return float(f * e)
+    return float(e)
+
+
+def _furniture(fig, ax, ctx: MapContext, lang: str) -> None:
+    """Scale bar, north arrow, date and data source (what a printed map needs)."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    lat = (y0 + y1) / 2
+    m_per_deg = 111_320 * max(np.cos(np.radians(lat)), 0.1)
+    length = _nice_length((x1 - x0) * m_per_deg / 5)
+    if length > 0:
+        bx = x0 + 0.03 * (x1 - x0)
+        by = y0 + 0.04 * (y1 - y0)
+        dx = length / m_per_deg
+        ax.plot([bx, bx + dx], [by, by], color="#222", lw=3, solid_capstyle="butt", zorder=10)
+        ax.plot([bx, bx], [by, by + 0.008 * (y1 - y0)], color="#222", lw=1.5, zorder=10)
+        ax.plot([bx + dx, bx + dx], [by, by + 0.008 * (y1 - y0)], color="#222", lw=1.5, zorder=10)
+        label = (
+            f"{length / 1000:g} {tr('km', lang)}"
+            if length >= 1000
+            else f"{length:g} {tr('m', lang)}"
+        )
+        ax.text(
+            bx + dx / 2,
+            by + 0.012 * (y1 - y0),
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            zorder=10,
+        )
+    ax.annotate(
+        "",
+        xy=(0.97, 0.97),
+        xytext=(0.97, 0.89),
+        xycoords="axes fraction",
+        arrowprops={"facecolor": "#222", "edgecolor": "#222", "width": 3, "headwidth": 11},
+    )
+    ax.text(
+        0.97,
+        0.86,
+        tr("north", lang),
+        transform=ax.transAxes,
+        ha="center",
+        va="top",
+        fontsize=10,
+        fontweight="bold",
+    )
+    source = ctx.workspace.path.name if getattr(ctx.workspace, "path", None) else "gridmap"
+    meta = f"{tr('map_date', lang, date=date.today().isoformat())}   {tr('data_source', lang, source=source)}"
+    fig.text(0.98, 0.02, meta, fontsize=8, color="#333", ha="right")
+
+
 def render_png(
     out_path: str | os.PathLike,
     ctx: MapContext,
@@ -86,6 +148,27 @@ def render_png(
     dpi: int = 150,
 ) -> Path:
     """Draw the map with matplotlib and write it atomically as PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = draw_figure(ctx, title=title, indicator=indicator, dpi=dpi)
+
+    def _save(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=dpi)
+
+    try:
+        return io.atomic_write_file(out_path, _save)
+    finally:
+        plt.close(fig)
+
+
+def draw_figure(
+    ctx: MapContext, *, title: str | None = None, indicator: str | None = None, dpi: int = 150
+):
+    """The picture as a matplotlib Figure (the caller closes it).
+
+    Choropleth, outlines, grid names, facilities, households beyond reach,
+    legend, headline figures, scale bar, north arrow, date and data source.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,7 +248,7 @@ def render_png(
                     un.geometry.x, un.geometry.y, s=4, color="#e31a1c", alpha=0.6, linewidths=0
                 )
                 label = tr(
-                    "hh_uncovered",
+                    "hh_uncovered_walk" if fc.distance == "network" else "hh_uncovered",
                     lang,
                     dist=f"{fc.radius_m:.0f}",
                     facility=_facility_label(SERVICE_STATIONS, lang),
@@ -225,14 +308,8 @@ def render_png(
             handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
         )
         fig.tight_layout()
-
-        def _save(tmp: Path) -> None:
-            fig.savefig(tmp, format="png", dpi=dpi)
-
-        try:
-            return io.atomic_write_file(out_path, _save)
-        finally:
-            plt.close(fig)
+        _furniture(fig, ax, ctx, lang)
+    return fig
 
 
 def write_png(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
@@ -136,7 +137,7 @@ def check_proposal(layers: dict, result, band: Band) -> None:
     zone_of = dict(zip(table["microgrid_id"], table["unit_id"], strict=True))
     # households recounted with geopandas
     joined = gpd.sjoin(
-        layers["households"], mg[["microgrid_id", "geometry"]], predicate="covered_by"
+        layers["households"][["geometry"]], mg[["microgrid_id", "geometry"]], predicate="covered_by"
     )
     joined = joined.sort_values("microgrid_id").groupby(level=0).first()
     counts = joined["microgrid_id"].value_counts()
@@ -431,3 +432,66 @@ def test_synthetic_city_proposal_is_valid():
     check_proposal(layers, res, band)
     summary = res.summary()
     assert summary["after"]["in_band"] >= 0.9 * summary["after"]["grids"]
+
+
+@pytest.mark.parametrize("corpus_name", ["osm_corpus", "china_corpus"])
+def test_real_data_proposal_is_valid(corpus_name, request):
+    """Real city blocks (OSM) and real Xiamen districts (cnmaps): the same independent checks."""
+    corpus = request.getfixturevalue(corpus_name)
+    ws = store.load_workspace(corpus.workspace)
+    counts = ws.layers["households"].shape[0]
+    grids = max(1, len(ws.layers["grids"]))
+    per = max(2, counts // grids)
+    band = Band(max(1, per // 2), per * 2)
+    res = propose_division(ws.layers, band)
+    check_proposal(ws.layers, res, band)
+    units = res.microgrids.groupby("new_grid_id")["unit_id"].nunique()
+    assert (units == 1).all()
+
+
+def test_division_map_in_chromium_toggles_before_and_after(tmp_path):
+    """The before/after map opens offline in Debian's chromium, both layers labelled."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.division.output import write_division_map
+
+    ws = store.load_workspace(SAMPLE)
+    res = propose_division(ws.layers, "300-500")
+    html = write_division_map(res, ws.layers["grids"], tmp_path / "d.html", lang="en")
+    chromium = Path("/usr/bin/chromium")
+    assert chromium.exists(), "install Debian's chromium ('make system-deps')"
+    errors, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+            def route(r):
+                if r.request.url.startswith(("file:", "data:")):
+                    return r.continue_()
+                requests.append(r.request.url)
+                return r.abort()
+
+            page.route("**/*", route)
+            page.goto(html.as_uri())
+            labels_after = page.locator(".leaflet-tooltip").all_inner_texts()
+            page.locator(".leaflet-control-layers").get_by_text("Grids today", exact=True).click()
+            # a removed layer's tooltips fade out for 200 ms before they leave the DOM
+            page.wait_for_function(
+                f"document.querySelectorAll('.leaflet-tooltip').length === {len(res.before)}"
+            )
+            labels_before = page.locator(".leaflet-tooltip").all_inner_texts()
+            page.screenshot(path=str(tmp_path / "d.png"))
+        finally:
+            browser.close()
+    assert not errors and not requests
+    assert len(labels_after) == len(res.grids) and len(labels_before) == len(res.before)
+    after_counts = sorted(int(t.split("·")[1].split()[0]) for t in labels_after)
+    assert after_counts == sorted(res.grids["households"].astype(int))
+    before_ids = sorted(t.split("·")[0].strip() for t in labels_before)
+    assert before_ids == sorted(res.before["grid_id"])

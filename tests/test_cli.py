@@ -141,3 +141,19 @@ def test_map_include_personal_warns_with_the_flag_and_json_stays_clean(tiny_work
     assert "include_personal=True" not in res.stderr  # no Python warning text
     doc = json.loads(res.stdout)
     assert doc["map"] == str(out) and out.exists()
+
+
+def test_library_messages_name_parameters_and_the_cli_names_flags(tiny_workspace, tmp_path):
+    from gridmap.cli.options import flag_text
+    from gridmap.errors import SchemaError
+    from gridmap.join.core import assign_workspace
+
+    with pytest.raises(SchemaError) as exc:
+        assign_workspace(tiny_workspace, out=tmp_path / "x.csv")
+    assert f"out={tmp_path / 'x.csv'}" in str(exc.value) and "--out" not in str(exc.value)
+    res = run("assign", str(tiny_workspace), "--out", str(tmp_path / "x.csv"))
+    assert res.returncode == 2
+    assert f"--out {tmp_path / 'x.csv'}" in res.stderr and "out=" not in res.stderr
+    assert flag_text("pass skip_bad_rows=True or crs=gcj02; keep grid_id=G1") == (
+        "pass --skip-bad-rows or --crs gcj02; keep grid_id=G1"
+    )

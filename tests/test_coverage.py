@@ -536,3 +536,24 @@ def test_roads_drawn_as_areas_are_not_used_silently(tmp_path):
     assert any("no street centre-lines" in n for n in res.notes)
     with pytest.raises(LayerNotFoundError, match="only Polygon"):
         compute_coverage(path, "parking", distance="network")
+
+
+def test_coverage_report_decides_what_the_run_includes(tiny_workspace, tmp_path):
+    """The library, not the CLI, decides when the standards are checked and builds the JSON."""
+    from gridmap.analysis.report import coverage_report
+
+    plain = coverage_report(tiny_workspace, "service_stations", 500, distance="euclidean")
+    assert plain.checks is None and plain.indicators is None and plain.written_to is None
+    assert "standards" not in plain.to_json()
+    std = REPO / "gridmap" / "analysis" / "standards.toml"
+    full = coverage_report(
+        tiny_workspace, "charging_piles", distance="euclidean", standards=std, propose=1
+    )
+    doc = full.to_json()
+    assert full.checks is not None and doc["standards"]["file"] == str(std)
+    assert set(doc["standards"]["failing"]) <= {"G1", "G2", "G3", "G4"}
+    assert "method" in doc["proposed_sites"]
+    out = tmp_path / "c.xlsx"
+    written = coverage_report(tiny_workspace, "parking", distance="euclidean", out=out)
+    assert written.checks is not None  # a spreadsheet carries the standards sheet
+    assert written.to_json()["written_to"] == str(out) and out.exists()

@@ -258,7 +258,7 @@ def make_context(
             else "network distance needs a 'roads' layer of street centre-lines"
         )
         raise LayerNotFoundError(
-            f"{what} (add LineString centre-lines, e.g. in QGIS, or use --distance euclidean)",
+            f"{what} (add LineString centre-lines, e.g. in QGIS, or use distance=euclidean)",
             file=str(ws.path),
             layer="roads",
         )

@@ -18,7 +18,7 @@ import typer
 
 from gridmap.cli import analysis, division, lookup, maps, serve, workspace
 from gridmap.cli import requests as requests_cli
-from gridmap.cli.options import err_console, print_json
+from gridmap.cli.options import err_console, flag_text, print_json
 from gridmap.errors import GridmapError
 
 __all__ = ["app", "main", "print_json"]
@@ -59,7 +59,7 @@ def main() -> None:
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except GridmapError as exc:
-        _fail(str(exc))
+        _fail(flag_text(str(exc)))  # the library names parameters; say the flags
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

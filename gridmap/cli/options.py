@@ -7,6 +7,7 @@ start fast: commands import the library inside their function bodies.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -39,6 +40,53 @@ WorkspaceOpt = Annotated[
 FormatOpt = Annotated[
     Fmt, typer.Option("--format", "-f", help="table for people, json for programs.")
 ]
+
+
+#: Library parameters that the command line spells as a switch.
+SWITCHES = {
+    "skip_bad_rows=True": "--skip-bad-rows",
+    "make_valid=True": "--make-valid",
+    "shift_check=False": "--no-shift-check",
+    "include_personal=True": "--include-personal",
+    "fix=True": "--fix",
+}
+#: Library parameters that the command line spells as an option with a value.
+VALUED = (
+    "crs",
+    "encoding",
+    "lon_col",
+    "lat_col",
+    "id_col",
+    "sheet",
+    "source_layer",
+    "layer",
+    "column",
+    "distance",
+    "out",
+    "basemap",
+    "lang",
+    "seed",
+    "points",
+    "radius",
+    "standards",
+)
+_VALUED_RE = re.compile(r"(?<![\w-])(" + "|".join(VALUED) + r")=(\S*?)(?=[\s,;:)]|$)")
+
+
+def flag_text(message: str) -> str:
+    """A library message as the command line says it: ``crs=4326`` -> ``--crs 4326``.
+
+    Library messages name parameters (they are also read from Python and over
+    HTTP); the CLI names its flags.
+    """
+    for param, flag in SWITCHES.items():
+        message = message.replace(param, flag)
+
+    def flag(m: re.Match[str]) -> str:
+        name = "--" + m.group(1).replace("_", "-")
+        return f"{name} {m.group(2)}" if m.group(2) else name
+
+    return _VALUED_RE.sub(flag, message)
 
 
 def print_json(obj: Any) -> None:

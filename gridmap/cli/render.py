@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from gridmap.cli.options import flag_text
+
 if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
@@ -230,7 +232,7 @@ def print_coverage(
             )
         console.print(st)
     for note in result.notes + (sites.attrs.get("notes", []) if sites is not None else []):
-        console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(flag_text(str(note)))}", highlight=False)
     if out is not None:
         console.print(f"written: {escape(str(out))}")
 
@@ -372,7 +374,7 @@ def print_import_report(rep: ImportReport, console: Console) -> None:
     for old, new in rep.renamed.items():
         console.print(f"column '{old}' stored as '{new}'", markup=False)
     for note in rep.notes:
-        console.print(f"note: {note}", markup=False)
+        console.print(f"note: {flag_text(str(note))}", markup=False)
     if rep.skipped:
         console.print(
             f"[yellow]skipped {rep.skipped_rows} rows[/] (numbered by {rep.row_numbering}); "
@@ -456,7 +458,7 @@ def print_map_written(
     if picture:
         console.print(f"[bold green]picture written:[/] {escape(str(picture))}")
     for note in notes:
-        err.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
+        err.print(f"[yellow]note:[/] {escape(flag_text(str(note)))}", highlight=False)
 
 
 @contextlib.contextmanager

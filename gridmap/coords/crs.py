@@ -279,7 +279,7 @@ def gdf_to_wgs84(gdf, crs: str | int | CoordSystem | pyproj.CRS | None = None):
     if cs is not None:
         gdf = gdf.set_crs(cs.crs, allow_override=True)
     if gdf.crs is None:
-        raise CRSError("the data has no coordinate system; pass --crs (e.g. --crs 4326)")
+        raise CRSError("the data has no coordinate system; pass crs= (e.g. crs=4326)")
     return gdf.to_crs(WGS84)
 
 

@@ -509,7 +509,7 @@ def assign_workspace(
     path = io.resolve_workspace(workspace)
     if write and out is not None and Path(out).suffix.lower() != ".gpkg":
         raise SchemaError(
-            f"--out {out}: the result is a copy of the whole workspace, so it must be a GeoPackage "
+            f"out={out}: the result is a copy of the whole workspace, so it must be a GeoPackage "
             "file ending in .gpkg (open it in QGIS, or export one layer to CSV/Excel from there)"
         )
     in_place = write and (out is None or Path(out).resolve() == path.resolve())

@@ -267,7 +267,7 @@ def open_points(path: str | os.PathLike, layer: str | None = None) -> PointSourc
             names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
             if len(names) > 1:
                 raise InputFileError(
-                    f"the file has several layers ({', '.join(names)}); choose one with --layer",
+                    f"the file has several layers ({', '.join(names)}); choose one with layer=",
                     file=str(p),
                 )
         info = pyogrio.read_info(p, layer=layer)

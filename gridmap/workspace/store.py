@@ -175,7 +175,7 @@ def read_layer(
         gdf = gpd.GeoDataFrame(gdf)
     if gdf.crs is None and "geometry" in gdf:
         raise CRSError(
-            "the layer has no coordinate system. Re-import it with --crs (e.g. --crs 4326).",
+            "the layer has no coordinate system. Re-import it with crs= (e.g. crs=4326).",
             file=str(p),
             layer=layer,
         )

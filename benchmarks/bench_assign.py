@@ -66,8 +66,8 @@ def prepare(work: Path, n_poly: int, n_pts: int, parts: int) -> None:
     import geopandas as gpd
     from citygen import city_microgrids, city_points
 
-    from gridmap.workspace import store as io
     from gridmap.join.stream import write_partitioned
+    from gridmap.workspace import store as io
 
     key = work / f"data-{n_poly}-{n_pts}.ok"
     if key.exists():

@@ -37,11 +37,11 @@ from rapidfuzz import fuzz, process
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridmap.lookup.address import normalise_text, parse_address
-from gridmap.workspace.store import Workspace
-from gridmap.join.core import assign_points, build_hierarchy
-from gridmap.lookup.matching import AddressRegistry
 from gridmap.datasets.synth import synth_layers
+from gridmap.join.core import assign_points, build_hierarchy
+from gridmap.lookup.address import normalise_text, parse_address
+from gridmap.lookup.matching import AddressRegistry
+from gridmap.workspace.store import Workspace
 
 CN = "零一二三四五六七八九"
 

@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--keep", type=Path, default=None, help="copy the outputs into this folder")
     a = ap.parse_args(argv)
 
-    from gridmap.workspace import store as io
-    from gridmap.maps import write_map
     from gridmap.datasets.synth import synth_layers
+    from gridmap.maps import write_map
+    from gridmap.workspace import store as io
 
     result: dict = {"microgrids": a.microgrids, "households": a.households, "basemap": a.basemap}
     with tempfile.TemporaryDirectory(prefix="bench_map_") as tmp:

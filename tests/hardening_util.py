@@ -156,5 +156,3 @@ def run_and_kill(
             proc.kill()
             proc.wait()
         proc.stderr.close()
-
-

@@ -12,8 +12,8 @@ from api_helpers import KEYS, running_server, write_keys
 from conftest import tiny_layers
 from hypothesis import HealthCheck, given, settings
 
-from gridmap.workspace import store as io
 from gridmap.api import Settings
+from gridmap.workspace import store as io
 
 
 @pytest.fixture(scope="module")

@@ -34,9 +34,9 @@ from hardening_util import (
     workspace_state,
 )
 
-from gridmap.workspace import store as io
 from gridmap.ingest.importer import import_layer
 from gridmap.join.core import assign_workspace
+from gridmap.workspace import store as io
 
 N_HOUSEHOLDS = 3000
 ADMIN_KEY = "hardening-admin-key-not-secret"

@@ -414,8 +414,8 @@ def test_table_prints_names_with_square_brackets(tmp_path):
 
     from rich.console import Console
 
-    from gridmap.analysis.siting import propose_sites
     from gridmap.analysis.indicators import check_standards
+    from gridmap.analysis.siting import propose_sites
     from gridmap.cli.render import print_coverage
 
     layers = tiny_layers()

@@ -35,9 +35,9 @@ from hardening_util import (
     workspace_state,
 )
 
-from gridmap.workspace import store as io
 from gridmap.ingest.importer import import_layer
 from gridmap.join.core import assign_workspace
+from gridmap.workspace import store as io
 
 KILLS = 8
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from conftest import ASSIGNED_COLUMNS, free_port, points_over
 
-from gridmap.join.distributed import assign_dask
 from gridmap.errors import GridmapError, InputFileError
+from gridmap.join.distributed import assign_dask
 from gridmap.join.stream import assign_file, write_partitioned
 
 COLS = ASSIGNED_COLUMNS

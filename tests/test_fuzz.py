@@ -25,9 +25,9 @@ from hardening_util import file_hash
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gridmap.workspace import store as io
 from gridmap.errors import GridmapError
 from gridmap.ingest.importer import import_layer, read_input
+from gridmap.workspace import store as io
 
 FUZZ = settings(
     max_examples=40,

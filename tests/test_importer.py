@@ -19,7 +19,6 @@ from conftest import REPO, tiny_layers
 from shapely.geometry import Point, box
 
 from gridmap.coords import crs as crs
-from gridmap.workspace import store as io
 from gridmap.errors import CoordinateError, CRSError, InputFileError, SchemaError
 from gridmap.ingest.importer import (
     detect_encoding,
@@ -28,6 +27,7 @@ from gridmap.ingest.importer import (
     normalise_header,
     read_input,
 )
+from gridmap.workspace import store as io
 
 GRIDMAP = str(Path(sys.executable).with_name("gridmap"))  # the environment the tests run in
 X0, Y0, D = 111.47, 35.64, 0.001

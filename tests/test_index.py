@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from gridmap.workspace import store as io
-from gridmap.join.index import build_index, cache_dir_for, cached_index, layer_key, locators_for
 from gridmap.join.core import assign_points, assign_workspace, build_hierarchy, reference_locator
+from gridmap.join.index import build_index, cache_dir_for, cached_index, layer_key, locators_for
+from gridmap.workspace import store as io
 
 X0, Y0, D = 111.47, 35.64, 0.0005  # lattice step ~50 m
 
@@ -119,9 +119,7 @@ any_polygon = st.one_of(lattice_box, lattice_hull(), holed(), multi(), jittered(
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(any_polygon, min_size=1, max_size=9), st.integers(0, 2**31), st.permutations(range(9))
 )

@@ -7,7 +7,6 @@ import pytest
 from conftest import tiny_layers
 from shapely.geometry import Point
 
-from gridmap.workspace import store as io
 from gridmap.errors import (
     CRSError,
     LayerNotFoundError,
@@ -15,6 +14,7 @@ from gridmap.errors import (
     WorkspaceBusyError,
     WorkspaceError,
 )
+from gridmap.workspace import store as io
 
 
 def test_roundtrip_keeps_text_ids(tmp_path):

@@ -9,7 +9,6 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from gridmap.workspace import store as io
 from gridmap.errors import SchemaError
 from gridmap.join.core import (
     assign_points,
@@ -17,6 +16,7 @@ from gridmap.join.core import (
     build_hierarchy,
     derive_parents,
 )
+from gridmap.workspace import store as io
 
 
 def reference_owner(points: gpd.GeoDataFrame, polys: gpd.GeoDataFrame, id_col: str) -> pd.Series:

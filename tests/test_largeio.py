@@ -11,7 +11,6 @@ import pytest
 import shapely
 from conftest import ASSIGNED_COLUMNS, points_over
 
-from gridmap.workspace import store as io
 from gridmap.errors import GridmapError, InputFileError
 from gridmap.join.core import assign_points, build_hierarchy
 from gridmap.join.stream import (
@@ -21,6 +20,7 @@ from gridmap.join.stream import (
     write_geoparquet,
     write_partitioned,
 )
+from gridmap.workspace import store as io
 
 COLS = ASSIGNED_COLUMNS
 

@@ -12,9 +12,9 @@ import shapely
 from conftest import tiny_layers
 from test_coverage import UTM49, random_layers
 
-from gridmap.workspace import store as io
-from gridmap.errors import SchemaError
 from gridmap.analysis.siting import greedy_mclp, ilp_mclp, propose_sites
+from gridmap.errors import SchemaError
+from gridmap.workspace import store as io
 
 
 def _instance(tmp_path, seed: int, n_cand: int = 9):

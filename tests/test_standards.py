@@ -7,10 +7,10 @@ import pytest
 from conftest import tiny_layers
 from test_coverage import random_layers
 
-from gridmap.workspace import store as io
 from gridmap.analysis.indicators import check_standards, grid_indicators
-from gridmap.errors import InputFileError, SchemaError
 from gridmap.analysis.standards import default_standards_path, load_standards
+from gridmap.errors import InputFileError, SchemaError
+from gridmap.workspace import store as io
 
 
 def test_packaged_standards_are_documented():

@@ -15,10 +15,10 @@ import shapely
 from conftest import tiny_layers
 from shapely.geometry import LineString, Point, Polygon, box
 
-from gridmap.workspace import store as io
-from gridmap.coords.crs import metric_crs_for
 from gridmap.checks.repair import make_polygonal_valid
 from gridmap.checks.validation import AREA_TOLERANCE_M2, validate
+from gridmap.coords.crs import metric_crs_for
+from gridmap.workspace import store as io
 
 GRIDMAP = str(Path(sys.executable).with_name("gridmap"))  # the environment the tests run in
 X0, Y0, D = 111.47, 35.64, 0.001
@@ -399,8 +399,8 @@ def test_cli_table_prints_ids_and_columns_with_brackets_literally(tmp_path):
 def test_nan_vertex_is_an_error_naming_the_id_not_a_traceback(tmp_path):
     from shapely.geometry import Polygon
 
-    from gridmap.workspace import store as io
     from gridmap.checks.validation import validate
+    from gridmap.workspace import store as io
 
     layers = tiny_layers()
     mg = layers["microgrids"].copy()

@@ -37,8 +37,8 @@ from gridmap.analysis.coverage import (
     load_facilities,
     make_context,
 )
-from gridmap.errors import LayerNotFoundError, SchemaError
 from gridmap.analysis.standards import load_standards
+from gridmap.errors import LayerNotFoundError, SchemaError
 
 WEIGHTS = ("households", "residents", "elderly")
 CANDIDATE_KINDS = ("grid_centroids", "street_nodes")

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-
 from gridmap.errors import InputFileError, SchemaError
 
 #: Indicators a rule may name (columns of :func:`gridmap.analysis.indicators.grid_indicators`).

@@ -136,7 +136,7 @@ def _furniture(fig, ax, ctx: MapContext, lang: str) -> None:
     )
     source = ctx.workspace.path.name if getattr(ctx.workspace, "path", None) else "gridmap"
     meta = f"{tr('map_date', lang, date=date.today().isoformat())}   {tr('data_source', lang, source=source)}"
-    fig.text(0.98, 0.02, meta, fontsize=8, color="#333", ha="right")
+    fig.text(0.98, 0.975, meta, fontsize=8, color="#333", ha="right", va="top")
 
 
 def render_png(
@@ -153,7 +153,7 @@ def render_png(
     fig = draw_figure(ctx, title=title, indicator=indicator, dpi=dpi)
 
     def _save(tmp: Path) -> None:
-        fig.savefig(tmp, format="png", dpi=dpi)
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.15)
 
     try:
         return io.atomic_write_file(out_path, _save)
@@ -202,7 +202,10 @@ def draw_figure(
                 k = int(np.searchsorted(ind["breaks"][1:], x, side="left"))
                 colors.append(ind["colors"][min(k, len(ind["colors"]) - 1)])
             grids.plot(ax=ax, color=colors, alpha=0.75, linewidth=0)
-            handles.append(Patch(facecolor="none", edgecolor="none", label=ind["label"]))
+            label = ind["label"]
+            width = 11 if lang == "zh" else 24
+            label = "\n".join(label[i : i + width] for i in range(0, len(label), width))
+            handles.append(Patch(facecolor="none", edgecolor="none", label=label))
             for c, lab in zip(ind["colors"], ind["labels"], strict=True):
                 handles.append(Patch(facecolor=c, alpha=0.75, label=lab))
         mg = ws.get(MICROGRIDS)

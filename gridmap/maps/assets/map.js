@@ -343,9 +343,10 @@
       var d = L.DomUtil.create('div', 'gm-title');
       var head = L.DomUtil.create('div', 'gm-title-head', d);
       head.innerHTML = '<h1>' + esc(D.title) + '</h1>';
+      // the finding stays visible when the panel is folded (phones open folded)
+      if (D.finding) L.DomUtil.create('div', 'gm-finding', d).textContent = D.finding;
       var body = L.DomUtil.create('div', 'gm-fold-body', d);
       var h = '';
-      if (D.finding) h += '<div class="gm-finding">' + esc(D.finding) + '</div>';
       if (D.warning) h += '<div class="gm-warning">' + esc(D.warning) + '</div>';
       if (D.validation) h += '<div class="gm-validation">' + esc(D.validation.text) + '</div>';
       h += '<div class="gm-figures">';

@@ -64,6 +64,13 @@ def map_(
             help="Coverage distance: auto (network when roads exist), euclidean, network."
         ),
     ] = "auto",
+    extent: Annotated[
+        str | None,
+        typer.Option(
+            help="Frame to open and print at, WGS84 'minx,miny,maxx,maxy' (the same for every "
+            "map of a meeting)."
+        ),
+    ] = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Write the self-contained meeting map (one HTML file) and print a short summary.
@@ -76,8 +83,20 @@ def map_(
     """
     import warnings
 
+    from gridmap.errors import GridmapError
     from gridmap.maps.builder import PersonalDataWarning
     from gridmap.maps.meeting import write_meeting_map
+
+    frame = None
+    if extent is not None:
+        try:
+            frame = tuple(float(v) for v in extent.split(","))
+        except ValueError:
+            frame = ()
+        if len(frame) != 4:
+            raise GridmapError(
+                f"--extent must be four numbers minx,miny,maxx,maxy (WGS84), got '{extent}'"
+            )
 
     with warnings.catch_warnings(record=True) as caught, progress() as bar:
         warnings.simplefilter("always", PersonalDataWarning)
@@ -92,6 +111,7 @@ def map_(
             include_personal=include_personal,
             png=png,
             distance=distance,
+            extent=frame,
         )
     for w in caught:
         if issubclass(w.category, PersonalDataWarning):

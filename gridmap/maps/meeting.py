@@ -59,6 +59,7 @@ def write_meeting_map(
     include_personal: bool = False,
     png: str | os.PathLike | None = None,
     distance: str = "auto",
+    extent: tuple[float, float, float, float] | None = None,
 ) -> MeetingMap:
     """Build the self-contained meeting map, write it atomically, and summarise the workspace.
 
@@ -74,6 +75,8 @@ def write_meeting_map(
         :class:`gridmap.maps.builder.PersonalDataWarning`.
     png
         Also write a static picture there (:func:`gridmap.maps.static.write_png`).
+    extent
+        Saved frame (WGS84 ``minx, miny, maxx, maxy``) the map opens and prints at.
 
     Returns
     -------
@@ -85,7 +88,12 @@ def write_meeting_map(
     target = Path(out) if out is not None else default_map_path(path)
     ctx = prepare_map(path, lang=lang, distance=distance)
     html_text = render_html(
-        ctx, title=title, basemap=basemap, indicator=indicator, include_personal=include_personal
+        ctx,
+        title=title,
+        basemap=basemap,
+        indicator=indicator,
+        include_personal=include_personal,
+        extent=extent,
     )
     written = write_html(target, html_text)
     picture = None

@@ -1684,7 +1684,9 @@ def build_map(
         Frame (WGS84 ``minx, miny, maxx, maxy``) the map opens and prints at;
         give every map of a meeting the same one.
     overlays
-        Extra layers (:class:`Overlay`), e.g. aggregated resident requests.
+        Extra layers (:class:`Overlay`); by default the workspace's resident
+        requests aggregated per grid and micro-grid (none without a requests
+        layer); pass ``[]`` for none.
 
     Returns
     -------
@@ -1696,6 +1698,10 @@ def build_map(
     ctx = prepare_map(workspace, lang=lang, distance=distance)
     if include_personal:
         warn_personal()
+    if overlays is None:  # resident requests, aggregated per grid (gridmap.requests.maplayer)
+        from gridmap.requests.maplayer import request_overlays
+
+        overlays = request_overlays(ctx.workspace, lang=lang)
     return render_html(
         ctx,
         title=title,

@@ -87,6 +87,8 @@ def write_meeting_map(
     path = io.resolve_workspace(workspace)
     target = Path(out) if out is not None else default_map_path(path)
     ctx = prepare_map(path, lang=lang, distance=distance)
+    from gridmap.requests.maplayer import request_overlays  # resident requests, aggregated
+
     html_text = render_html(
         ctx,
         title=title,
@@ -94,6 +96,7 @@ def write_meeting_map(
         indicator=indicator,
         include_personal=include_personal,
         extent=extent,
+        overlays=request_overlays(ctx.workspace, lang=lang),
     )
     written = write_html(target, html_text)
     picture = None

@@ -172,7 +172,7 @@ KNOWN_WRONG_WAY = {
     ("gridmap.checks.validation", "division"),  # issue 18: code checks belong below checks/
     ("gridmap.datasets.synth", "requests"),  # issue 17: request synth called from the sample
     ("gridmap.division.output", "maps"),  # issue 18: drawing belongs in maps/
-    ("gridmap.requests.maplayer", "maps"),  # issue 17: the map layer belongs in maps/
+    ("gridmap.requests.maplayer", "maps"),  # issue 17: the map layer belongs in maps/ (Overlay)
 }
 
 

@@ -1,7 +1,7 @@
 """The resident-requests layer of the meeting map: aggregates per grid and micro-grid only.
 
 :func:`request_overlays` turns :func:`gridmap.requests.stats.grid_request_layer`
-into map overlays (:class:`gridmap.maps.builder.Overlay`):
+into map overlays (:class:`gridmap.maps.overlay.Overlay`):
 
 * grids shaded by closure rate (办结率) in three bands (``[map] closure_bands`` of
   the rules file), with received, on-time rate, overdue, requests per 100
@@ -80,7 +80,7 @@ def request_overlays(
 
     Returns an empty list when the workspace has no requests layer.
     """
-    from gridmap.maps.builder import Overlay
+    from gridmap.maps.overlay import Overlay
     from gridmap.requests.stats import grid_request_layer
     from gridmap.requests.store import has_requests, read_requests
     from gridmap.workspace import store as io

@@ -193,17 +193,17 @@ def grid_table(
 
     header += [plain_label(c, lang, walk_of(c), facility_label) for c in cols]
     header.append(tr("failing", lang))
-    rows = []
     ind = indicators[~indicators.index.duplicated()]
-    for gid in grid_ids:
+    vals = (
+        ind.reindex(grid_ids)[cols].astype(float).to_numpy()
+        if cols
+        else np.zeros((len(grid_ids), 0))
+    )
+    vals = np.where(np.isfinite(vals), np.round(vals, 4), np.nan)
+    rows = []
+    for gid, vrow in zip(grid_ids, vals.tolist(), strict=True):
         row = [gid, grid_names.get(gid, gid), zone_of.get(gid, "")]
-        rec = ind.loc[gid] if gid in ind.index else None
-        for c in cols:
-            v = None if rec is None else rec[c]
-            if v is None or pd.isna(v) or not math.isfinite(float(v)):
-                row.append(None)
-            else:
-                row.append(round(float(v), 4))
+        row += [None if v != v else v for v in vrow]  # NaN -> empty cell
         row.append("；".join(fails.get(gid, [])))
         rows.append(row)
     return {"columns": header, "rows": rows}

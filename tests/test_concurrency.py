@@ -321,15 +321,23 @@ def test_two_writers_are_serialised(ws, tmp_path):
     assert refs[0] != refs[1]
 
     holder = _hold_lock(ws, 2.0)  # both writers must queue behind it
+    # a loaded machine can keep one writer busy past the default 10 s wait: this test is
+    # about serialisation, not about the wait, so the wait is long
+    env = {**os.environ, "GRIDMAP_LOCK_TIMEOUT": "600"}
     procs = [
         subprocess.Popen(
             [GRIDMAP, "import", "households", str(hh), "--workspace", str(ws)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         ),
         subprocess.Popen(
-            [GRIDMAP, "assign", str(ws)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [GRIDMAP, "assign", str(ws)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         ),
     ]
     outs = [p.communicate(timeout=120) for p in procs]

@@ -1,71 +1,74 @@
-"""Crash safety: SIGKILL ``gridmap assign`` / ``gridmap import`` at random moments.
+"""Crash safety: ``gridmap assign`` / ``gridmap import`` killed with SIGKILL at named steps.
 
-Each test runs the real command line as a subprocess on a copy of the sample
-workspace (3,500 households, 287 micro-grids), kills
-it with SIGKILL many times -- half at a random moment of the whole run, half
-at a random moment after the writer's temporary file appeared, so kills really
-land mid-write -- and after every kill checks that the workspace
+The kill points come from fault injection, not from timing: with
+``$GRIDMAP_CRASH_AT`` set to a step name, the writer SIGKILLs itself exactly
+there (:func:`gridmap.workspace.sqlite.crash_point`). Each test runs the real
+command line as a subprocess on a copy of the sample workspace (3,500
+households, 287 micro-grids) and, after every kill, checks that the workspace
 
 * passes SQLite's quick_check and pyogrio reads every layer;
 * holds exactly the old content or exactly the new content of every layer, as
   a whole (never new households with old charging piles, never a half-written
-  table);
+  table) -- and which one is fixed by the step: old before the commit (or the
+  rename), new after it;
 
 and at the end that it validates with no errors beyond those of the old/new
-reference, and that temporary files left by the kills neither confuse a later
-run nor pile up (the next write removes them).
+reference, and that what the kills left behind (a temporary copy, a SQLite
+journal) neither confuses a later run nor piles up.
 
-The loop is bounded: 8 kills per command (16 in all) (each kill costs about one run of the command).
+Steps. ``assign`` updates its columns in place, in one SQLite transaction:
+``update-mid`` (the first layer updated, changed pages already spilled into the
+file, not committed) and ``update-committed`` (after the commit, before the
+process would close the file and release its lock). ``import`` replaces a
+whole layer by copy-and-rename: ``temp-partial`` (temporary copy made, the new
+layer not yet in it), ``temp-complete`` (temporary file written and flushed,
+not yet renamed) and ``replaced`` (renamed over the workspace, lock not yet
+released).
+
+No timing and no randomness: the same steps are hit on an idle or a loaded
+machine.
 """
 
 from __future__ import annotations
 
-import random
+import os
 import shutil
+import signal
+import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pyogrio
 import pytest
-from hardening_util import (
-    GRIDMAP,
-    run_and_kill,
-    temp_files_of,
-    workspace_state,
-)
+from hardening_util import GRIDMAP, file_hash, temp_files_of, workspace_state
 
 from gridmap.ingest.importer import import_layer
 from gridmap.join.core import assign_workspace
+from gridmap.workspace import sqlite as gsql
 from gridmap.workspace import store as io
 
-KILLS = 8
+
+def _run_until_crash(cmd: list[str], step: str) -> None:
+    """Run ``cmd`` with the writer told to SIGKILL itself at ``step``; it must die there."""
+    env = {**os.environ, gsql.CRASH_ENV: step}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, (
+        f"{step}: the writer did not reach the kill point (exit {proc.returncode}): {proc.stderr}"
+    )
 
 
 def _check_opens(ws: Path) -> None:
-    """SQLite integrity; every layer is then read by workspace_state (pyogrio)."""
+    """What any SQLite client does first (a read-write open rolls a hot journal back), then
+    SQLite's integrity check on a read-only connection; every layer is then read by
+    workspace_state (pyogrio)."""
+    con = sqlite3.connect(ws)  # plain SQLite, as QGIS opens a GeoPackage: not gridmap code
+    try:
+        assert con.execute("PRAGMA quick_check").fetchone() == ("ok",)
+    finally:
+        con.close()
+    assert not Path(str(ws) + "-journal").exists() or Path(str(ws) + "-journal").stat().st_size == 0
     io.check_sqlite(ws)
     assert "households" in io.list_layers(ws)
-
-
-def _calibrate(cmd: list[str], ws: Path) -> tuple[float, float]:
-    """Run ``cmd`` to completion; return (total seconds, seconds the temp file existed)."""
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    t_temp = t_gone = None
-    while proc.poll() is None:
-        present = bool(temp_files_of(ws))
-        if t_temp is None and present:
-            t_temp = time.monotonic()
-        elif t_temp is not None and t_gone is None and not present:
-            t_gone = time.monotonic()
-        time.sleep(0.001)
-    end = time.monotonic()
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    assert proc.returncode == 0, err
-    assert t_temp is not None, "the writer never made a temporary file next to the workspace"
-    return end - start, (t_gone or end) - t_temp
 
 
 def _validation_errors(ws: Path) -> set[tuple]:
@@ -73,48 +76,6 @@ def _validation_errors(ws: Path) -> set[tuple]:
 
     report = validate(ws)
     return {(f.code, f.layer, tuple(f.ids or ())) for f in report.findings if f.severity == "error"}
-
-
-def _kill_loop(
-    cmd: list[str],
-    ws: Path,
-    allowed: list[dict[str, str]],
-    seed: int,
-    timing: tuple[float, float],
-    kills: int = KILLS,
-) -> dict[str, int]:
-    """Kill ``cmd`` ``kills`` times; after each, the workspace must be in one ``allowed`` state.
-
-    ``timing`` is (seconds for a whole run, seconds the writer's temp file exists).
-    """
-    total, window = timing
-    rng = random.Random(seed)
-    outcomes = {"killed": 0, "killed-mid-write": 0, "completed": 0}
-    for k in range(kills):
-        if k % 2 == 0:
-            outcome = run_and_kill(cmd, delay=rng.uniform(0.1 * total, 1.3 * total), ws=ws)
-        else:
-            outcome = run_and_kill(cmd, delay=None, after_temp=rng.uniform(0, 0.7 * window), ws=ws)
-        outcomes[outcome] += 1
-        _check_opens(ws)
-        state = workspace_state(ws)
-        assert state in allowed, (
-            f"after kill {k} ({outcome}) the workspace holds a mix: "
-            f"{[n for n in state if all(state[n] != a.get(n) for a in allowed)]} match no version"
-        )
-        # a stale temporary copy must not make the folder look like it holds two workspaces
-        assert io.resolve_workspace(ws.parent) == ws
-    return outcomes
-
-
-def _calibrate_copy(cmd: list[str], ws: Path) -> tuple[float, float]:
-    """Time ``cmd`` on a scratch copy of ``ws`` (the kill loop's workspace stays old)."""
-    scratch_dir = ws.parent / "calibrate"
-    scratch_dir.mkdir(exist_ok=True)
-    scratch = scratch_dir / ws.name
-    shutil.copyfile(ws, scratch)
-    cmd2 = [str(scratch) if c == str(ws) else c for c in cmd]
-    return _calibrate(cmd2, scratch)
 
 
 @pytest.fixture(scope="module")
@@ -125,29 +86,70 @@ def medium(tmp_path_factory, sample_workspace) -> Path:
     return path
 
 
-def test_sigkill_during_assign_leaves_old_or_new(medium, tmp_path):
-    ws_dir = tmp_path / "ws"
-    ws_dir.mkdir()
-    ws = ws_dir / "community.gpkg"
-    shutil.copyfile(medium, ws)
-    old = workspace_state(ws)
-    ref = tmp_path / "ref.gpkg"
+@pytest.fixture(scope="module")
+def assign_states(medium, tmp_path_factory):
+    """(old, new, reference file) for assign on the sample."""
+    old = workspace_state(medium)
+    ref = tmp_path_factory.mktemp("ref") / "ref.gpkg"
     shutil.copyfile(medium, ref)
     assign_workspace(ref)  # the reference "new" state, in process (same code as the CLI)
     new = workspace_state(ref)
     assert new["households"] != old["households"]  # assign really changes the content
     assert new["charging_piles"] != old["charging_piles"]
+    return old, new, ref
 
-    cmd = [GRIDMAP, "assign", str(ws)]
-    outcomes = _kill_loop(cmd, ws, [old, new], seed=8, timing=_calibrate_copy(cmd, ws))
-    print("assign kill outcomes:", outcomes)
-    assert outcomes["killed-mid-write"] >= 2, outcomes  # kills really landed mid-write
 
-    # one more run completes; it removes the temporary files the kills left behind
+@pytest.mark.parametrize(("step", "expect"), [("update-mid", "old"), ("update-committed", "new")])
+def test_sigkill_during_assign_leaves_old_or_new(medium, assign_states, tmp_path, step, expect):
+    old, new, ref = assign_states
+    ws_dir = tmp_path / "ws"
+    ws_dir.mkdir()
+    ws = ws_dir / "community.gpkg"
+    shutil.copyfile(medium, ws)
+    original = file_hash(ws)
+
+    _run_until_crash([GRIDMAP, "assign", str(ws)], step)
+    journal = Path(str(ws) + "-journal")
+    if step == "update-mid":
+        # the kill really landed mid-write: the file holds uncommitted pages and the
+        # journal that undoes them
+        assert journal.exists() and journal.stat().st_size > 0
+        assert file_hash(ws) != original
+    _check_opens(ws)
+    state = workspace_state(ws)
+    assert state == (old if expect == "old" else new), (
+        f"after a kill at {step} the workspace holds a mix: "
+        f"{[n for n in state if state[n] != (old if expect == 'old' else new).get(n)]}"
+    )
+    if expect == "old":
+        assert file_hash(ws) == original  # rolled back to the very same bytes
+    assert io.resolve_workspace(ws.parent) == ws
+
+    # one more run completes and leaves nothing behind
     subprocess.run([GRIDMAP, "assign", str(ws)], check=True, capture_output=True)
     assert workspace_state(ws) == new
-    assert temp_files_of(ws) == []
+    assert temp_files_of(ws) == [] and not journal.exists()
     assert _validation_errors(ws) <= _validation_errors(ref)
+
+
+def test_gridmap_readers_roll_back_a_killed_assign(medium, assign_states, tmp_path):
+    """A read-only GDAL reader cannot roll a hot journal back ("attempt to write a readonly
+    database"); gridmap's own readers do it first, so `gridmap locate` right after the
+    kill answers from the old content."""
+    old, _, _ = assign_states
+    ws = tmp_path / "community.gpkg"
+    shutil.copyfile(medium, ws)
+    _run_until_crash([GRIDMAP, "assign", str(ws)], "update-mid")
+    assert Path(str(ws) + "-journal").stat().st_size > 0
+    r = subprocess.run(
+        [GRIDMAP, "locate", "--lon", "111.47", "--lat", "35.64", "--workspace", str(ws)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "Traceback" not in r.stderr and r.returncode in (0, 1), r.stderr
+    assert not Path(str(ws) + "-journal").exists()
+    assert workspace_state(ws) == old
 
 
 def _households_file(path: Path, source: Path, version: str) -> Path:
@@ -159,48 +161,61 @@ def _households_file(path: Path, source: Path, version: str) -> Path:
     return path
 
 
-def test_sigkill_during_import_leaves_old_or_new(medium, tmp_path):
+@pytest.fixture(scope="module")
+def import_states(medium, tmp_path_factory):
+    """(households file, old state, new state, reference file) for an import."""
+    d = tmp_path_factory.mktemp("imp")
+    f = _households_file(d / "households_B.gpkg", medium, "B")
+    old = workspace_state(medium)
+    ref = d / "ref_B.gpkg"
+    shutil.copyfile(medium, ref)
+    import_layer(ref, "households", f)  # reference state, in process (same code as the CLI)
+    new = workspace_state(ref)
+    assert new["households"] != old["households"]
+    # the other layers are untouched by an import of households
+    assert {k: v for k, v in new.items() if k != "households"} == {
+        k: v for k, v in old.items() if k != "households"
+    }
+    return f, old, new, ref
+
+
+@pytest.mark.parametrize(
+    ("step", "expect"),
+    [("temp-partial", "old"), ("temp-complete", "old"), ("replaced", "new")],
+)
+def test_sigkill_during_import_leaves_old_or_new(medium, import_states, tmp_path, step, expect):
+    f, old, new, ref = import_states
     ws_dir = tmp_path / "ws"
     ws_dir.mkdir()
     ws = ws_dir / "community.gpkg"
     shutil.copyfile(medium, ws)
-    files = {v: _households_file(tmp_path / f"households_{v}.gpkg", medium, v) for v in "AB"}
-    old = workspace_state(ws)
-    allowed = [old]
-    refs = {}
-    for v, f in files.items():
-        ref = tmp_path / f"ref_{v}.gpkg"
-        shutil.copyfile(medium, ref)
-        import_layer(ref, "households", f)  # reference state, in process (same code as the CLI)
-        refs[v] = ref
-        allowed.append(workspace_state(ref))
-    assert allowed[1]["households"] != old["households"] != allowed[2]["households"]
-    # the other layers are untouched by an import of households
-    assert {k: v for k, v in allowed[1].items() if k != "households"} == {
-        k: v for k, v in old.items() if k != "households"
-    }
+    original = file_hash(ws)
+    cmd = [GRIDMAP, "import", "households", str(f), "--workspace", str(ws)]
 
-    # import A, then B, each killed KILLS/2 times: every state seen must be old, A or B
-    def cmd(v: str) -> list[str]:
-        return [GRIDMAP, "import", "households", str(files[v]), "--workspace", str(ws)]
-
-    timing = _calibrate_copy(cmd("A"), ws)
-    outcomes = {"killed": 0, "killed-mid-write": 0, "completed": 0}
-    for i, v in enumerate("AB"):
-        got = _kill_loop(cmd(v), ws, allowed, seed=80 + i, timing=timing, kills=KILLS // 2)
-        for key in outcomes:
-            outcomes[key] += got[key]
-    print("import kill outcomes:", outcomes)
-    assert outcomes["killed-mid-write"] >= 2, outcomes
-
-    subprocess.run(
-        [GRIDMAP, "import", "households", str(files["B"]), "--workspace", str(ws)],
-        check=True,
-        capture_output=True,
+    _run_until_crash(cmd, step)
+    if step in ("temp-partial", "temp-complete"):
+        assert len(temp_files_of(ws)) == 1  # killed while its temporary copy existed
+        assert file_hash(ws) == original  # the workspace itself was never touched
+    else:
+        assert temp_files_of(ws) == []
+    _check_opens(ws)
+    state = workspace_state(ws)
+    assert state == (old if expect == "old" else new), (
+        f"after a kill at {step} the workspace holds a mix: "
+        f"{[n for n in state if state[n] != (old if expect == 'old' else new).get(n)]}"
     )
-    assert workspace_state(ws) == allowed[2]
-    assert temp_files_of(ws) == []
-    assert _validation_errors(ws) <= _validation_errors(refs["B"])
+    # a stale temporary copy must not make the folder look like it holds two workspaces
+    assert io.resolve_workspace(ws.parent) == ws
+
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert workspace_state(ws) == new
+    assert temp_files_of(ws) == []  # the next write removed what the kill left
+    assert _validation_errors(ws) <= _validation_errors(ref)
+
+
+def test_every_step_is_tested():
+    tested = {"update-mid", "update-committed", "temp-partial", "temp-complete", "replaced"}
+    assert tested == set(gsql.CRASH_STEPS)
 
 
 def test_stale_temp_files_are_ignored_and_cleaned(tiny_workspace):

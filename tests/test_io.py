@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
 import geopandas as gpd
 import pytest
 from conftest import tiny_layers
@@ -14,6 +22,7 @@ from gridmap.errors import (
     WorkspaceBusyError,
     WorkspaceError,
 )
+from gridmap.join.core import assign_workspace
 from gridmap.workspace import store as io
 
 
@@ -133,8 +142,7 @@ def test_a_non_geopackage_file_is_not_a_workspace(tmp_path, name):
     io.write_layers(gpkg, {"grids": tiny_layers()["grids"]})
     other = tmp_path / "ws.sqlite"
     other.write_bytes(gpkg.read_bytes())
-    with pytest.warns(RuntimeWarning, match="non conformant file extension"):
-        assert io.list_layers(other) == ["grids"]
+    assert io.list_layers(other) == ["grids"]
 
 
 def test_column_names_a_geopackage_cannot_store_are_refused_before_writing(tmp_path):
@@ -147,3 +155,248 @@ def test_column_names_a_geopackage_cannot_store_are_refused_before_writing(tmp_p
     with pytest.raises(SchemaError, match="'FID' cannot be stored"):
         io.write_layers(p, {"households": hh.assign(FID=["a"] * len(hh))})
     assert p.read_bytes() == before
+
+
+# --- workspaces edited in QGIS: extra tables, views, triggers (issue 12, failure 5) ---------
+
+
+def _qgis_style(ws: Path) -> None:
+    """What QGIS-style writers leave in a GeoPackage next to the layers.
+
+    A registered ``layer_styles`` attribute table (QGIS stores styles there), a
+    plain unregistered table, a view, user triggers on households and an index.
+    """
+    import pandas as pd
+    import pyogrio
+
+    styles = pd.DataFrame(
+        {"f_table_name": ["households"], "styleName": ["默认"], "styleQML": ["<qgis/>"]}
+    )
+    pyogrio.write_dataframe(styles, ws, layer="layer_styles", driver="GPKG")
+    con = sqlite3.connect(ws)
+    con.executescript(
+        """
+        CREATE TABLE audit(x);
+        INSERT INTO audit VALUES ('kept');
+        CREATE VIEW hh_view AS SELECT fid, household_id FROM households;
+        CREATE TRIGGER hh_deleted AFTER DELETE ON households
+            BEGIN INSERT INTO audit VALUES (old.household_id); END;
+        CREATE TRIGGER hh_address AFTER UPDATE OF address ON households
+            BEGIN INSERT INTO audit VALUES (new.address); END;
+        CREATE INDEX hh_id_idx ON households(household_id);
+        """
+    )
+    con.commit()
+    con.close()
+
+
+_USER_OBJECTS = ("layer_styles", "audit", "hh_view", "hh_deleted", "hh_address", "hh_id_idx")
+
+
+def _user_state(ws: Path) -> dict:
+    """SQL of the user's tables/views/triggers/index and the rows of their tables."""
+    con = sqlite3.connect(f"file:{ws}?mode=ro", uri=True)
+    try:
+        sql = {
+            n: s
+            for n, s in con.execute("SELECT name, sql FROM sqlite_master")
+            if n in _USER_OBJECTS
+        }
+        rows = {
+            t: con.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall()
+            for t in ("layer_styles", "audit")
+        }
+        styles_registered = con.execute(
+            "SELECT data_type FROM gpkg_contents WHERE table_name = 'layer_styles'"
+        ).fetchall()
+        view_cols = [d[0] for d in con.execute("SELECT * FROM hh_view LIMIT 0").description]
+    finally:
+        con.close()
+    return {"sql": sql, "rows": rows, "registered": styles_registered, "view": view_cols}
+
+
+def test_qgis_edited_workspace_reads_around_extra_tables(tiny_workspace):
+    ws = tiny_workspace
+    layers = io.list_layers(ws)
+    _qgis_style(ws)
+    assert io.list_layers(ws) == layers  # styles, tables and views are not layers
+    loaded = io.load_workspace(ws)
+    assert set(loaded.layers) == set(layers)
+    assert len(io.read_layer(ws, "layer_styles")) == 1  # registered table: readable by name
+    with pytest.raises(LayerNotFoundError, match="no layer 'audit'"):
+        io.read_layer(ws, "audit")
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gridmap", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_qgis_edited_workspace_survives_every_command(tiny_workspace, tmp_path):
+    """assign, locate, coverage, map, import and serve work and leave the extras as they were."""
+    from api_helpers import running_server
+
+    from gridmap.api.settings import Settings
+
+    ws = tiny_workspace
+    _qgis_style(ws)
+    before = _user_state(ws)
+    hh_file = tmp_path / "households.geojson"
+    io.read_layer(ws, "households").to_file(hh_file, driver="GeoJSON")
+
+    r = _cli("assign", str(ws), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert "microgrid_id" in io.read_layer(ws, "households").columns
+    r = _cli(
+        "locate",
+        "--lon",
+        "111.4705",
+        "--lat",
+        "35.6405",
+        "--workspace",
+        str(ws),
+        "--format",
+        "json",
+    )
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    assert "microgrid_id" in json.loads(r.stdout)
+    r = _cli("coverage", str(ws), "--facility", "service_stations", "--distance", "euclidean")
+    assert r.returncode == 0, r.stderr
+    r = _cli("map", str(ws), "--out", str(tmp_path / "m.html"), "--basemap", "none")
+    assert r.returncode == 0, r.stderr
+    r = _cli("import", "households", str(hh_file), "--workspace", str(ws))
+    assert r.returncode == 0, r.stderr
+    with running_server(Settings(workspace=ws)) as (base, _):
+        import httpx
+
+        with httpx.Client(base_url=base, timeout=60) as c:
+            got = c.get("/collections")
+            assert got.status_code == 200, got.text
+            ids = {col["id"] for col in got.json()["collections"]}
+            assert "microgrids" in ids and not ids & {"layer_styles", "audit", "hh_view"}
+            assert c.get("/collections/microgrids/items?limit=5").status_code == 200
+    assert _user_state(ws) == before  # tables, rows, view, triggers and index as they were
+    con = sqlite3.connect(ws)
+    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    con.close()
+    info = subprocess.run(
+        ["ogrinfo", "-ro", "-so", str(ws), "households"], capture_output=True, text=True
+    )
+    assert info.returncode == 0 and "Feature Count: " in info.stdout, info.stderr
+
+
+def test_assign_keeps_user_triggers_and_fires_only_on_real_changes(tiny_workspace):
+    ws = tiny_workspace
+    _qgis_style(ws)
+    con = sqlite3.connect(ws)
+    con.execute(
+        "CREATE TRIGGER hh_any AFTER UPDATE ON households BEGIN INSERT INTO audit VALUES ('u'); END"
+    )
+    con.commit()
+    con.close()
+    assign_workspace(ws)
+    con = sqlite3.connect(ws)
+    names = {n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    fired = con.execute("SELECT count(*) FROM audit WHERE x = 'u'").fetchone()[0]
+    con.close()
+    assert {"hh_deleted", "hh_address", "hh_any"} <= names
+    assert fired == len(io.read_layer(ws, "households"))  # each row updated once
+    assign_workspace(ws)  # nothing changed: no row is rewritten, the trigger stays quiet
+    con = sqlite3.connect(ws)
+    assert con.execute("SELECT count(*) FROM audit WHERE x = 'u'").fetchone()[0] == fired
+    con.close()
+
+
+def test_emptied_gpkg_contents_still_works_and_stays_empty(tiny_workspace, tmp_path):
+    """gpkg_contents emptied (a tool that lost its registrations): layers come from
+    gpkg_geometry_columns, commands give the same ids, the table is left as it was."""
+    ref = tmp_path / "ref.gpkg"
+    shutil.copyfile(tiny_workspace, ref)
+    want = assign_workspace(ref).frames["households"]
+    ws = tiny_workspace
+    _qgis_style(ws)
+    con = sqlite3.connect(ws)
+    con.execute("DELETE FROM gpkg_contents")
+    con.commit()
+    con.close()
+    assert io.list_layers(ws) == io.list_layers(ref)
+    hh = io.read_layer(ws, "households")
+    assert hh.crs.equals("EPSG:4326") and hh.geometry.notna().all()
+    r = _cli("assign", str(ws), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    got = io.read_layer(ws, "households")
+    cols = ["household_id", "microgrid_id", "grid_id", "zone_id", "community_id"]
+    assert got[cols].astype(str).equals(want[cols].astype(str))
+    r = _cli(
+        "locate",
+        "--lon",
+        "111.4705",
+        "--lat",
+        "35.6405",
+        "--workspace",
+        str(ws),
+        "--format",
+        "json",
+    )
+    assert "Traceback" not in r.stderr and "microgrid_id" in json.loads(r.stdout), r.stderr
+    r = _cli("coverage", str(ws), "--facility", "service_stations", "--distance", "euclidean")
+    assert r.returncode == 0, r.stderr
+    con = sqlite3.connect(ws)
+    assert con.execute("SELECT count(*) FROM gpkg_contents").fetchone()[0] == 0
+    con.close()
+
+
+# --- start-up: light commands stay light; compiled kernels are cached per user ----------------
+
+_HEAVY = ("numba", "folium", "branca", "matplotlib", "gridmap.join.index", "gridmap.maps")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["locate", "--lon", "111.47", "--lat", "35.64", "--format", "json"]],
+)
+def test_help_and_locate_do_not_import_numba_or_the_map_stack(args, sample_copy):
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['gridmap', *{args!r}]\n"
+        "try:\n"
+        "    runpy.run_module('gridmap', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(m for m in {_HEAVY!r} if m in sys.modules))\n"
+    )
+    env = {**os.environ, "GRIDMAP_WORKSPACE": str(sample_copy)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout[-500:]
+
+
+def test_numba_cache_goes_to_the_user_cache_folder(tmp_path, tiny_workspace):
+    """Compiled kernels land in $XDG_CACHE_HOME/gridmap/numba (a read-only install still
+    caches); a NUMBA_CACHE_DIR the user set is kept."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "GRIDMAP_CACHE_DIR")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    code = "import gridmap, numba; print(numba.config.CACHE_DIR)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.stdout.strip() == str(tmp_path / "xdg" / "gridmap" / "numba"), r.stderr
+    mine = tmp_path / "mine"
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**env, "NUMBA_CACHE_DIR": str(mine)},
+    )
+    assert r.stdout.strip() == str(mine), r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "gridmap", "assign", str(tiny_workspace)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert list((tmp_path / "xdg" / "gridmap" / "numba").rglob("*.nbi"))  # numba's cache index

@@ -183,18 +183,18 @@ def test_assign_out_leaves_original_untouched(tiny_workspace, tmp_path):
 def test_failed_write_leaves_workspace_unchanged(tiny_workspace, monkeypatch):
     """A failure in the middle of writing leaves the original file as it was."""
     original = tiny_workspace.read_bytes()
-    import pyogrio
+    from gridmap.workspace import sqlite as gsql
 
     calls = {"n": 0}
-    real = pyogrio.write_dataframe
+    real = gsql._update_layer
 
-    def failing(*args, **kwargs):
+    def failing(*args, **kwargs):  # the second layer's update fails, inside the transaction
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError("disk full (simulated)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pyogrio, "write_dataframe", failing)
+    monkeypatch.setattr(gsql, "_update_layer", failing)
     with pytest.raises(OSError):
         assign_workspace(tiny_workspace)
     assert tiny_workspace.read_bytes() == original

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -529,7 +530,16 @@ def _assign_workspace(
 ) -> AssignResult:
     from gridmap.workspace import store as io
 
-    ws = io.load_workspace(path)
+    # read only what the join needs: polygon ids and parent ids, point ids
+    point_names = list(layers or POINT_LAYERS)
+    wanted_cols: dict[str, list[str] | None] = {
+        level: [LAYERS[level].id_column]
+        + ([LAYERS[level].parent_id_column] if LAYERS[level].parent else [])
+        for level in POLYGON_LEVELS
+    }
+    for name in point_names:
+        wanted_cols[name] = [LAYERS[name].id_column] if name in LAYERS else []
+    ws = io.load_workspace(path, [*POLYGON_LEVELS, *point_names], columns=wanted_cols)
     hierarchy = build_hierarchy(ws.layers)
     locators = None
     if engine == "index":
@@ -541,6 +551,7 @@ def _assign_workspace(
     names = layers or [n for n in POINT_LAYERS if n in ws.layers]
     summaries: dict[str, LayerAssignment] = {}
     frames: dict[str, gpd.GeoDataFrame] = {}
+    updates: dict[str, tuple[np.ndarray, pd.DataFrame]] = {}
     for name in names:
         pts = ws.require(name)
         res = assign_points(pts, hierarchy, locators=locators)
@@ -548,15 +559,19 @@ def _assign_workspace(
         for col in RESULT_COLUMNS:
             merged[col] = res[col]
         frames[name] = merged
+        updates[name] = (ws.fids[name], res[list(RESULT_COLUMNS)].reset_index(drop=True))
         summaries[name] = summarise(name, pts, res)
     written = None
-    if write and frames:
-        if out is not None:
+    if write and updates:
+        # only the result columns change: updated in place, in one SQLite transaction
+        if out is not None and Path(out).resolve() != path.resolve():
             target = Path(out)
-            if target.resolve() != path.resolve():
-                io.atomic_write_file(target, lambda tmp: __import__("shutil").copyfile(path, tmp))
-            # out naming the workspace itself: the caller holds its lock
-            written = io.write_layers(target, frames, locked=target.resolve() == path.resolve())
+
+            def _copy_and_update(tmp: Path) -> None:
+                shutil.copyfile(path, tmp)
+                io.write_columns(tmp, updates, locked=True)
+
+            written = io.atomic_write_file(target, _copy_and_update)
         else:
-            written = io.write_layers(path, frames, locked=True)  # lock held by the caller
+            written = io.write_columns(path, updates, locked=True)  # lock held by the caller
     return AssignResult(workspace=path, written_to=written, layers=summaries, frames=frames)

@@ -16,11 +16,13 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 from filelock import FileLock, Timeout
@@ -29,6 +31,7 @@ from gridmap.datasets import get_path
 from gridmap.errors import (
     WORKSPACE_COPY_HINT,
     CRSError,
+    GridmapError,
     LayerNotFoundError,
     SchemaError,
     WorkspaceBusyError,
@@ -37,6 +40,7 @@ from gridmap.errors import (
     write_failure,
 )
 from gridmap.policy.ids import normalise_id_columns
+from gridmap.workspace import sqlite as gsql
 from gridmap.workspace.schema import LAYERS
 
 #: Environment variable naming the default workspace.
@@ -48,6 +52,8 @@ LOCK_TIMEOUT_S = float(os.environ.get("GRIDMAP_LOCK_TIMEOUT") or 10.0)
 READ_RETRY_S = 5.0
 #: How a writer names its temporary copy: ``.<workspace name>.<random>.tmp.gpkg``.
 TMP_SUFFIX = ".tmp.gpkg"
+#: Registered attribute tables (no geometry) that are workspace layers.
+ATTRIBUTE_LAYERS = frozenset({"request_events"})
 
 
 def default_workspace() -> Path:
@@ -99,13 +105,31 @@ def resolve_workspace(path: str | os.PathLike | None, *, must_exist: bool = True
 
 
 def list_layers(path: str | os.PathLike) -> list[str]:
-    """Names of the layers in a workspace (GeoPackage)."""
+    """Names of the layers in a workspace (GeoPackage).
+
+    The feature layers (tables with a geometry column), then the registered
+    attribute tables that the workspace schema names. Other tables QGIS or a
+    user added (``layer_styles``, an audit table), views and triggers are not
+    layers: gridmap reads around them and leaves them as they are.
+    """
     p = resolve_workspace(path)
+    return [
+        name
+        for name, info in _catalog(p).items()
+        if info.kind == "features" or name in LAYERS or name in ATTRIBUTE_LAYERS
+    ]
+
+
+def _catalog(p: Path) -> dict[str, gsql.TableInfo]:
     try:
-        return [str(name) for name, _ in pyogrio.list_layers(p)]
-    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        con = gsql.connect_ro(p)
+        try:
+            return gsql.catalog(con)
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
         text = str(exc).lower()
-        if "malformed" in text or "not a database" in text or "corrupt" in text:
+        if "malformed" in text or "corrupt" in text:
             raise WorkspaceError(
                 "the GeoPackage is damaged or incomplete (SQLite says: database disk image is "
                 "malformed; often a copy or download that stopped half-way). Copy it again "
@@ -142,18 +166,38 @@ def read_layer(
         Layer name (see :mod:`gridmap.workspace.schema`).
     missing_ok
         Return None instead of raising when the layer does not exist.
-    columns, bbox
-        Passed to :func:`pyogrio.read_dataframe`.
+    columns
+        Read only these attribute columns (the geometry is always read); names
+        the layer does not have are ignored.
+    bbox
+        Read only features intersecting (minx, miny, maxx, maxy), in the
+        layer's CRS.
 
     Raises
     ------
     LayerNotFoundError, WorkspaceError, CRSError
     """
     p = resolve_workspace(path)
-    names = list_layers(p)
-    if layer not in names:
+    gdf, _ = _read_layer(p, layer, missing_ok=missing_ok, columns=columns, bbox=bbox)
+    return gdf
+
+
+def _read_layer(
+    p: Path,
+    layer: str,
+    *,
+    missing_ok: bool = False,
+    columns: Sequence[str] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    catalog: Mapping[str, gsql.TableInfo] | None = None,
+) -> tuple[gpd.GeoDataFrame | None, np.ndarray | None]:
+    """:func:`read_layer` that also returns the features' fids (in row order)."""
+    cat = catalog if catalog is not None else _catalog(p)
+    info = cat.get(layer)
+    if info is None:
         if missing_ok:
-            return None
+            return None, None
+        names = [n for n, i in cat.items() if i.kind == "features" or n in LAYERS]
         raise LayerNotFoundError(
             f"the workspace has no layer '{layer}' (it has: {', '.join(names) or 'none'}). "
             f"Add it with 'gridmap import {layer} FILE'.",
@@ -161,30 +205,75 @@ def read_layer(
             layer=layer,
         )
     try:
-        gdf = pyogrio.read_dataframe(p, layer=layer, columns=columns, bbox=bbox)
+        if info.kind == "features" and not info.registered:
+            gdf, fids = _read_unregistered(p, info, columns)
+        else:
+            if columns is not None:
+                have = {str(f).lower(): str(f) for f in pyogrio.read_info(p, layer=layer)["fields"]}
+                columns = [have[c.lower()] for c in columns if c.lower() in have]
+            df = pyogrio.read_dataframe(
+                p, layer=layer, columns=columns, bbox=bbox, use_arrow=True, fid_as_index=True
+            )
+            fids = df.index.to_numpy(dtype=np.int64)
+            df = df.reset_index(drop=True)
+            if isinstance(df, gpd.GeoDataFrame):
+                gdf = df
+            else:  # an attribute table: no geometry
+                gdf = gpd.GeoDataFrame(df)
+    except GridmapError:
+        raise
     except Exception as exc:
         raise WorkspaceError(
             f"cannot read the layer ({_short(exc)})", file=str(p), layer=layer
         ) from exc
-    if "geometry" not in gdf.columns:  # an attributes table (e.g. request_events): no CRS
+    if info.kind != "features":  # an attributes table (e.g. request_events): no CRS
         df = pd.DataFrame(gdf)
         normalise_id_columns(df, id_columns_of(df))
         df.attrs.update(layer=layer, file=str(p))
-        return df
-    if not isinstance(gdf, gpd.GeoDataFrame):
-        gdf = gpd.GeoDataFrame(gdf)
-    if gdf.crs is None and "geometry" in gdf:
+        return df, fids
+    if gdf.crs is None:
         raise CRSError(
             "the layer has no coordinate system. Re-import it with crs= (e.g. crs=4326).",
             file=str(p),
             layer=layer,
         )
-    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+    if not gdf.crs.equals("EPSG:4326"):
         gdf = gdf.to_crs("EPSG:4326")
     normalise_id_columns(gdf, id_columns_of(gdf))
     gdf.attrs["layer"] = layer
     gdf.attrs["file"] = str(p)
-    return gdf
+    return gdf, fids
+
+
+def _read_unregistered(
+    p: Path, info: gsql.TableInfo, columns: Sequence[str] | None
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Read a feature table that ``gpkg_contents`` no longer registers.
+
+    GDAL then sees a plain table with a blob column; the GeoPackage geometry
+    blobs are decoded here (an emptied ``gpkg_contents`` must not lose layers).
+    """
+    import shapely
+
+    df = pyogrio.read_dataframe(p, layer=info.name, use_arrow=True, fid_as_index=True)
+    fids = df.index.to_numpy(dtype=np.int64)
+    df = pd.DataFrame(df).reset_index(drop=True)
+    gcol = info.geometry_column
+    df = df[[c for c in df.columns if str(c).lower() != gcol.lower()]]
+    if columns is not None:
+        keep = {c.lower() for c in columns}
+        df = df[[c for c in df.columns if str(c).lower() in keep]]
+    con = gsql.connect_ro(p)
+    try:
+        crs = gsql.srs_definition(con, info.srs_id)
+        fid_col = gsql.fid_column(con, info.name)
+        # GDAL reads the blob column of an unregistered table as text: read it here
+        blobs = dict(con.execute(f'SELECT "{fid_col}", "{gcol}" FROM "{info.name}"').fetchall())
+    finally:
+        con.close()
+    wkb = np.array([gsql.gpkg_blob_to_wkb(blobs.get(int(f))) for f in fids], dtype=object)
+    geoms = shapely.from_wkb(wkb)
+    return gpd.GeoDataFrame(df, geometry=geoms, crs=crs), fids
 
 
 @dataclass
@@ -199,6 +288,9 @@ class Workspace:
     path: Path
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     signature: tuple[int, int] = (0, 0)
+    #: layer -> the GeoPackage feature ids of its rows (in row order), so that a
+    #: writer can update columns in place (:func:`write_columns`)
+    fids: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def get(self, name: str) -> gpd.GeoDataFrame | None:
         return self.layers.get(name)
@@ -229,24 +321,41 @@ def _file_identity(path: Path) -> tuple[int, int, int, int]:
 
 
 def load_workspace(
-    path: str | os.PathLike | None = None, layers: Sequence[str] | None = None
+    path: str | os.PathLike | None = None,
+    layers: Sequence[str] | None = None,
+    *,
+    columns: Mapping[str, Sequence[str] | None] | None = None,
 ) -> Workspace:
     """Read all (or the named) layers of a workspace into memory.
 
-    Each layer is read with its own open of the file, so if a writer replaces
+    Each layer is read with its own open of the file, so if a writer changes
     the workspace while the layers are being read, the read is repeated: the
     result never mixes layers of the old and the new file.
+
+    Parameters
+    ----------
+    path
+        Workspace file (default: :func:`default_workspace`).
+    layers
+        Layer names to read (default: all); names not present are skipped.
+    columns
+        Layer -> the attribute columns to read (None: all). Reading only what
+        a command needs keeps large layers cheap.
     """
     p = resolve_workspace(path)
     deadline = time.monotonic() + READ_RETRY_S
     pause = 0.02
     while True:
         before = _file_identity(p)
-        names = list_layers(p)
+        cat = _catalog(p)
+        names = [n for n, i in cat.items() if i.kind == "features" or n in LAYERS]
         wanted = [n for n in (layers or names) if n in names]
         ws = Workspace(path=p, signature=(before[2], before[3]))
         for name in wanted:
-            ws.layers[name] = read_layer(p, name)
+            cols = (columns or {}).get(name)
+            gdf, fids = _read_layer(p, name, columns=cols, catalog=cat)
+            ws.layers[name] = gdf
+            ws.fids[name] = fids
         if _file_identity(p) == before:
             return ws
         if time.monotonic() + pause > deadline:
@@ -284,23 +393,28 @@ def workspace_lock(path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S) -> 
         lock.release()
 
 
+_STORABLE = {"string", "empty", "integer", "floating", "mixed-integer-float", "boolean"}
+
+
 def _prepare_for_write(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, bool]:
-    out = gdf.copy()
-    if out.crs is None:
+    if gdf.crs is None:
         raise CRSError("cannot write a layer without a coordinate system")
+    out = gdf.copy(deep=False)
     if not out.crs.equals("EPSG:4326"):
         out = out.to_crs("EPSG:4326")
     types = set(out.geom_type.dropna().unique())
     # Polygon + MultiPolygon only: a layer mixing Points and Polygons (parking) keeps its Points
     promote = types == {"Polygon", "MultiPolygon"}
-    # bool/object columns GDAL can't store directly
+    # object columns holding values GDAL can't store directly become text;
+    # infer_dtype looks at the values in C, so the usual columns cost nothing
     for col in out.columns:
-        if col == out.geometry.name:
+        if col == out.geometry.name or out[col].dtype != object:
             continue
-        if out[col].dtype == object:
-            out[col] = out[col].map(
-                lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
-            )
+        if pd.api.types.infer_dtype(out[col], skipna=True) in _STORABLE:
+            continue
+        out[col] = out[col].map(
+            lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
+        )
     return out, promote
 
 
@@ -376,10 +490,13 @@ def write_layers(
         os.close(fd)
         tmp = Path(tmp_name)
         try:
+            kept: dict[str, list[tuple[str, str]]] = {}
             if exists:
                 shutil.copyfile(p, tmp)
+                kept = _drop_for_replace(tmp, list(layers))
             else:
                 tmp.unlink()
+            gsql.crash_point("temp-partial")  # copied, the new layers not yet in it
             for name, gdf in layers.items():
                 _check_column_names(name, gdf)
                 out, promote = _prepare_for_write(gdf)
@@ -388,9 +505,12 @@ def write_layers(
                 )
             if delete:
                 _delete_layers(tmp, delete)
+            lost = _restore_schema(tmp, kept)
             _fsync(tmp)
             _match_mode(tmp, p)
+            gsql.crash_point("temp-complete")
             os.replace(tmp, p)
+            gsql.crash_point("replaced")
             _fsync_dir(p.parent)
         except BaseException as exc:
             # judged while the temporary copy still takes its space (a full disk)
@@ -402,6 +522,133 @@ def write_layers(
             if mapped is not None:
                 raise mapped from exc
             raise
+    for name, why in lost:
+        warnings.warn(f"{p}: layer {name}: {why}", stacklevel=2)
+    return p
+
+
+def _drop_for_replace(gpkg: Path, names: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """Remove the layers about to be replaced; return their user triggers and indexes.
+
+    Dropping first (rather than letting GDAL overwrite) also replaces a table
+    that ``gpkg_contents`` no longer registers, which GDAL refuses to create
+    again ("already exists").
+    """
+    con = sqlite3.connect(gpkg)
+    try:
+        cat = gsql.catalog(con)
+        lower = {n.lower(): n for n in cat}
+        kept = {}
+        present = []
+        for name in names:
+            real = lower.get(str(name).lower())
+            if real is None:
+                continue
+            present.append(real)
+            kept[str(name)] = gsql.user_triggers(con, real) + gsql.user_indexes(con, real)
+    finally:
+        con.close()
+    if present:
+        _delete_layers(gpkg, present)
+    return kept
+
+
+def _restore_schema(gpkg: Path, kept: Mapping[str, list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """Re-create the user triggers and indexes of replaced layers (those that still apply)."""
+    lost = []
+    if not any(kept.values()):
+        return lost
+    con = sqlite3.connect(gpkg)
+    try:
+        gsql.register_gpkg_functions(con)
+        for layer, items in kept.items():
+            for name, sql in items:
+                try:
+                    con.execute(sql)
+                except sqlite3.Error as exc:
+                    lost.append((layer, f"could not keep '{name}' on the new layer ({exc})"))
+        con.commit()
+    finally:
+        con.close()
+    return lost
+
+
+def write_columns(
+    path: str | os.PathLike,
+    updates: Mapping[str, tuple[np.ndarray, pd.DataFrame]],
+    *,
+    clear: Mapping[str, Sequence[str]] | None = None,
+    lock_timeout: float = LOCK_TIMEOUT_S,
+    locked: bool = False,
+) -> Path:
+    """Set a few columns of existing layers in place, in one SQLite transaction.
+
+    Only the given columns of the given layers change (they are added when
+    missing); geometries, other columns, other layers, tables QGIS added
+    (``layer_styles``), views and triggers stay as they are. The transaction is
+    atomic: after a crash at any point the workspace holds the old or the new
+    values of every layer. ``gpkg_contents.last_change`` is updated, so GDAL and
+    QGIS see the change; the extent is unchanged because no geometry moves.
+
+    Parameters
+    ----------
+    path
+        The workspace file.
+    updates
+        Layer -> (fids, values): ``fids`` from :attr:`Workspace.fids` (the rows'
+        GeoPackage feature ids), ``values`` one row per fid.
+    clear
+        Layer -> columns that ``values`` does not hold and that must be set to
+        null where they exist (results of an earlier run that no longer apply).
+    locked
+        True when the caller already holds :func:`workspace_lock`.
+
+    Falls back to rewriting a layer (:func:`write_layers`) where a column of
+    the same name has another type and cannot be dropped in place.
+    """
+    p = resolve_workspace(path)
+    with contextlib.nullcontext() if locked else workspace_lock(p, lock_timeout):
+        remove_stale_temp_files(p)
+        try:
+            gsql.update_columns(p, updates, drop=clear)
+        except gsql.NeedsRewrite:
+            frames = {}
+            for layer, (fids, values) in updates.items():
+                full, full_fids = _read_layer(p, layer)
+                pos = pd.Index(full_fids).get_indexer(np.asarray(fids))
+                if (pos < 0).any():
+                    raise WorkspaceError(
+                        "the layer changed while it was being updated", file=str(p), layer=layer
+                    ) from None
+                drop = [
+                    c
+                    for c in full.columns
+                    if c in values.columns or c in (clear or {}).get(layer, ())
+                ]
+                full = full.drop(columns=drop)
+                for col in values.columns:
+                    col_values = np.full(len(full), None, dtype=object)
+                    col_values[pos] = values[col].to_numpy(dtype=object)
+                    full[col] = pd.Series(col_values, index=full.index).infer_objects()
+                frames[layer] = full
+            write_layers(p, frames, locked=True)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            mapped = write_failure(
+                exc, p, kept="the workspace was not changed", hint=WORKSPACE_COPY_HINT
+            )
+            if mapped is not None:
+                raise mapped from exc
+            text = str(exc).lower()
+            if "readonly" in text or "read-only" in text:
+                raise WorkspaceError(
+                    "the workspace cannot be written (read-only file or folder). "
+                    f"{WORKSPACE_COPY_HINT}; the workspace was not changed.",
+                    file=str(p),
+                ) from exc
+            raise WorkspaceError(
+                f"could not update the workspace ({_short(exc)}); it was not changed",
+                file=str(p),
+            ) from exc
     return p
 
 

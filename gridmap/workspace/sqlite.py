@@ -1,0 +1,495 @@
+"""The GeoPackage as the SQLite database it is: catalogue, in-place column updates.
+
+A GeoPackage is one SQLite file. :func:`catalog` lists its feature layers from
+``gpkg_geometry_columns`` (so a table that QGIS added -- ``layer_styles`` --, a
+view, a trigger or a damaged ``gpkg_contents`` neither hides a layer nor shows
+up as one). :func:`update_columns` writes a few columns of one or more layers
+inside a single SQLite transaction -- ``ALTER TABLE ... ADD COLUMN`` where a
+column is new, then one ``UPDATE ... FROM`` a temporary table keyed by fid --
+instead of rewriting every geometry into a copy of the file. SQLite's rollback
+journal makes the transaction atomic: a writer killed at any moment leaves the
+old content (the journal is rolled back by the next read-write open, see
+:func:`recover_journal`) or the new one.
+
+Fault injection for the crash tests: ``$GRIDMAP_CRASH_AT`` names a step at
+which the writer kills itself with SIGKILL (see :func:`crash_point`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from gridmap.errors import WorkspaceError
+
+#: Environment variable naming the write step at which a writer kills itself
+#: (crash tests only). Steps: ``temp-partial``, ``temp-complete``, ``replaced``
+#: (copy-and-rename writes), ``update-mid``, ``update-committed`` (in-place).
+CRASH_ENV = "GRIDMAP_CRASH_AT"
+CRASH_STEPS = ("temp-partial", "temp-complete", "replaced", "update-mid", "update-committed")
+
+
+def crash_point(step: str) -> None:
+    """Kill this process with SIGKILL when ``$GRIDMAP_CRASH_AT`` names ``step``.
+
+    Used by the crash tests to stop a writer at an exact point instead of at a
+    random moment. Does nothing unless the variable is set.
+    """
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One user table of a GeoPackage as gridmap sees it."""
+
+    name: str
+    #: "features" (has a geometry column) or "attributes" (registered, no geometry)
+    kind: str
+    geometry_column: str | None = None
+    srs_id: int | None = None
+    #: registered in gpkg_contents (GDAL only reads registered layers as layers)
+    registered: bool = True
+
+
+def _uri(path: str | os.PathLike, mode: str) -> str:
+    return f"file:{quote(str(Path(path).resolve()))}?mode={mode}"
+
+
+def connect_ro(path: str | os.PathLike) -> sqlite3.Connection:
+    """A read-only SQLite connection (after rolling back a crashed writer's journal)."""
+    recover_journal(path)
+    return sqlite3.connect(_uri(path, "ro"), uri=True)
+
+
+def recover_journal(path: str | os.PathLike) -> bool:
+    """Roll back the journal a killed writer left next to ``path``, if there is one.
+
+    SQLite rolls a *hot* journal back on the first read-write open; a
+    read-only reader (GDAL's read mode, ``ogrinfo``) cannot and fails with
+    "attempt to write a readonly database". Opening read-write for one read is
+    enough, and is harmless when the journal is not hot (a live writer holds its
+    lock: SQLite then leaves it alone). Returns True when a journal was found.
+    """
+    journal = Path(str(path) + "-journal")
+    try:
+        if journal.stat().st_size == 0:
+            return False
+    except OSError:
+        return False
+    try:
+        con = sqlite3.connect(_uri(path, "rw"), uri=True, timeout=30)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(
+            "a gridmap command was stopped while it wrote this workspace and left "
+            f"'{journal.name}' next to it; SQLite needs write access once to roll the "
+            f"unfinished change back ({exc}). Run any gridmap command on it as a user "
+            "who may write the file and its folder.",
+            file=str(path),
+        ) from exc
+    return True
+
+
+def catalog(con: sqlite3.Connection) -> dict[str, TableInfo]:
+    """Layers of an open GeoPackage: feature tables, then registered attribute tables.
+
+    A feature layer is a real table listed in ``gpkg_geometry_columns``, whether
+    or not ``gpkg_contents`` still registers it. Views, and tables nobody
+    registered (``layer_styles`` written by hand, ``create table audit(x)``) are
+    not layers; registered attribute tables are returned with kind
+    ``"attributes"``.
+    """
+    tables = {
+        str(r[0]).lower(): str(r[0])
+        for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if "gpkg_geometry_columns" not in tables or "gpkg_contents" not in tables:
+        raise sqlite3.DatabaseError("no gpkg_geometry_columns/gpkg_contents: not a GeoPackage")
+    contents = [
+        (str(r[0]), str(r[1] or ""))
+        for r in con.execute("SELECT table_name, data_type FROM gpkg_contents ORDER BY rowid")
+    ]
+    registered = {name.lower() for name, _ in contents}
+    geom = {}
+    for t, c, srs in con.execute(
+        "SELECT table_name, column_name, srs_id FROM gpkg_geometry_columns ORDER BY rowid"
+    ):
+        geom.setdefault(str(t).lower(), (str(c), None if srs is None else int(srs)))
+    out: dict[str, TableInfo] = {}
+    order = [name for name, _ in contents] + [tables.get(t, t) for t in geom if t not in registered]
+    kinds = {name.lower(): kind for name, kind in contents}
+    for name in order:
+        key = name.lower()
+        if key not in tables or tables[key] in out:
+            continue  # registered but missing, or a view
+        real = tables[key]
+        if key in geom:
+            col, srs = geom[key]
+            out[real] = TableInfo(real, "features", col, srs, key in registered)
+        elif kinds.get(key) == "attributes":
+            out[real] = TableInfo(real, "attributes", None, None, True)
+    return out
+
+
+def srs_definition(con: sqlite3.Connection, srs_id: int | None) -> str | None:
+    """The CRS of ``srs_id`` as an authority code or WKT (None when unknown)."""
+    if srs_id is None:
+        return None
+    row = con.execute(
+        "SELECT organization, organization_coordsys_id, definition FROM gpkg_spatial_ref_sys "
+        "WHERE srs_id = ?",
+        (srs_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    org, code, definition = row
+    if org and str(org).upper() == "EPSG" and code:
+        return f"EPSG:{int(code)}"
+    if definition and str(definition).strip().lower() not in ("", "undefined"):
+        return str(definition)
+    return None
+
+
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
+def gpkg_blob_to_wkb(blob: bytes | None) -> bytes | None:
+    """The WKB inside a GeoPackage geometry blob (None for null or empty)."""
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP":
+        return None
+    flags = blob[3]
+    if flags & 0x10:
+        return None
+    return bytes(blob[8 + _ENVELOPE_BYTES.get((flags >> 1) & 7, 0) :])
+
+
+def _st_is_empty(blob):
+    if blob is None:
+        return None
+    if len(blob) < 8 or blob[:2] != b"GP":
+        return 0
+    return 1 if blob[3] & 0x10 else 0
+
+
+def _bounds(blob):
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP" or blob[3] & 0x10:
+        return None
+    flags = blob[3]
+    env = (flags >> 1) & 7
+    if env:
+        order = "<" if flags & 1 else ">"
+        minx, maxx, miny, maxy = struct.unpack(order + "4d", blob[8:40])
+        return minx, miny, maxx, maxy
+    import shapely
+
+    g = shapely.from_wkb(gpkg_blob_to_wkb(blob))
+    return None if g is None or g.is_empty else g.bounds
+
+
+def register_gpkg_functions(con: sqlite3.Connection) -> None:
+    """Register the ``ST_*`` functions GDAL's R-tree triggers call.
+
+    GDAL creates triggers such as ``rtree_<t>_<geom>_update5`` that mention
+    ``ST_IsEmpty`` and ``ST_MinX``; plain SQLite cannot even prepare an UPDATE
+    on the table without them. They are only evaluated when a geometry or a fid
+    changes, which :func:`update_columns` never does.
+    """
+    con.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
+    for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
+
+        def f(blob, i=i):
+            b = _bounds(blob)
+            return None if b is None else b[i]
+
+        con.create_function(name, 1, f, deterministic=True)
+
+
+def _q(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _sql_kind(declared: str) -> str:
+    t = (declared or "").upper()
+    if "INT" in t or t == "BOOLEAN":
+        return "integer"
+    if any(k in t for k in ("REAL", "FLOA", "DOUB")):
+        return "real"
+    if any(k in t for k in ("TEXT", "CHAR", "CLOB")):
+        return "text"
+    return "other"
+
+
+def _value_kind(s: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s):
+        return "integer"
+    if pd.api.types.is_float_dtype(s):
+        return "real"
+    return "text"
+
+
+class NeedsRewrite(Exception):
+    """The columns cannot be updated in place (the caller rewrites the layer)."""
+
+
+def _fixed_width_json(values: np.ndarray) -> str:
+    """A JSON array of non-negative ints, built without a Python loop per value."""
+    v = np.asarray(values, dtype=np.int64)
+    if len(v) == 0:
+        return "[]"
+    width = max(1, len(str(int(v.max()))))
+    digits = np.full((len(v), width + 1), ord(" "), dtype=np.uint8)
+    rest = v.copy()
+    for pos in range(width - 1, -1, -1):
+        d = (rest % 10).astype(np.uint8) + ord("0")
+        # leading zeros become spaces (JSON forbids them; whitespace is allowed)
+        lead = (rest == 0) & (np.arange(width)[pos] != width - 1)
+        digits[:, pos] = np.where(lead, ord(" "), d)
+        rest //= 10
+    digits[:, width] = ord(",")
+    body = digits.tobytes()[:-1].decode("ascii")
+    return "[" + body + "]"
+
+
+@contextlib.contextmanager
+def write_connection(path: str | os.PathLike) -> Iterator[sqlite3.Connection]:
+    """A read-write connection in autocommit mode with GDAL's trigger functions."""
+    recover_journal(path)
+    con = sqlite3.connect(_uri(path, "rw"), uri=True, isolation_level=None, timeout=30)
+    try:
+        register_gpkg_functions(con)
+        if os.environ.get(CRASH_ENV):
+            # crash tests: a tiny page cache makes SQLite spill changed pages into the
+            # file before the commit, so a kill mid-transaction really needs the journal
+            con.execute("PRAGMA cache_size = -64")
+        else:
+            con.execute("PRAGMA cache_size = -65536")  # 64 MiB
+        yield con
+    finally:
+        con.close()
+
+
+def update_columns(
+    path: str | os.PathLike,
+    updates: Mapping[str, tuple[np.ndarray, pd.DataFrame]],
+    *,
+    drop: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, int]:
+    """Set columns of GeoPackage layers in place, all layers in one transaction.
+
+    Parameters
+    ----------
+    path
+        The GeoPackage (the caller holds the workspace's writer lock).
+    updates
+        Layer name -> (fids, values): ``values`` has one row per fid, its
+        columns are created when missing (TEXT for strings, REAL for floats,
+        INTEGER for integers and booleans) and overwritten where present.
+        Only rows whose values differ are rewritten.
+    drop
+        Layer name -> columns that ``values`` does not set and that must not
+        keep an old value: they are set to NULL.
+
+    Returns
+    -------
+    dict
+        Layer name -> number of rows whose values changed.
+
+    Raises
+    ------
+    NeedsRewrite
+        When an existing column of the same name has an incompatible type and
+        cannot be dropped (an index, view or trigger uses it): the caller falls
+        back to rewriting the layer.
+    """
+    changed: dict[str, int] = {}
+    with write_connection(path) as con:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            cat = catalog(con)
+            for n, (layer, (fids, values)) in enumerate(updates.items()):
+                info = cat.get(layer)
+                if info is None:
+                    raise WorkspaceError("the layer is not in the workspace", layer=layer)
+                nulls = [c for c in (drop or {}).get(layer, ()) if c not in values.columns]
+                changed[layer] = _update_layer(con, info, np.asarray(fids), values, nulls)
+                if n == 0:
+                    crash_point("update-mid")
+            con.execute(
+                "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                f"WHERE lower(table_name) IN ({','.join('?' * len(updates))})",
+                [str(k).lower() for k in updates],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            raise
+        crash_point("update-committed")
+    return changed
+
+
+def _update_layer(
+    con: sqlite3.Connection,
+    info: TableInfo,
+    fids: np.ndarray,
+    values: pd.DataFrame,
+    nulls: Sequence[str],
+) -> int:
+    table = info.name
+    existing = {
+        str(r[1]).lower(): (str(r[1]), str(r[2] or ""))
+        for r in con.execute(f"PRAGMA table_info({_q(table)})")
+    }
+    cols = list(values.columns)
+    for col in cols:
+        want = _value_kind(values[col])
+        have = existing.get(str(col).lower())
+        if have is not None and have[0] != col:
+            raise NeedsRewrite(f"column {have[0]} differs from {col} in case only")
+        if have is not None and _sql_kind(have[1]) not in (want, "other"):
+            try:
+                con.execute(f"ALTER TABLE {_q(table)} DROP COLUMN {_q(col)}")
+            except sqlite3.OperationalError as exc:
+                raise NeedsRewrite(str(exc)) from exc
+            have = None
+        if have is None:
+            decl = {"integer": "INTEGER", "real": "REAL", "text": "TEXT"}[want]
+            con.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(col)} {decl}")
+    nulls = [existing[c.lower()][0] for c in nulls if c.lower() in existing]
+    if len(fids) == 0:
+        return 0
+    # distinct value rows (few: one per owner chain) and, per feature, the row's code
+    codes, distinct = _factorize_rows(values)
+    con.execute("DROP TABLE IF EXISTS temp._gm_vals")
+    con.execute("DROP TABLE IF EXISTS temp._gm_code")
+    con.execute("DROP TABLE IF EXISTS temp._gm_fid")
+    cnames = [f"c{i}" for i in range(len(cols))]
+    con.execute(
+        f"CREATE TEMP TABLE _gm_vals (code INTEGER PRIMARY KEY{''.join(', ' + c for c in cnames)})"
+    )
+    con.executemany(
+        f"INSERT INTO temp._gm_vals VALUES ({','.join('?' * (len(cols) + 1))})",
+        [(i, *row) for i, row in enumerate(distinct)],
+    )
+    con.execute("CREATE TEMP TABLE _gm_code (pos INTEGER PRIMARY KEY, code INTEGER)")
+    con.execute(
+        "INSERT INTO temp._gm_code SELECT key, value FROM json_each(?)",
+        (_fixed_width_json(codes),),
+    )
+    fids = fids.astype(np.int64)
+    contiguous = bool(len(fids)) and bool(np.all(fids == fids[0] + np.arange(len(fids))))
+    fid_col = fid_column(con, table)
+    if contiguous:
+        source = (
+            f"(SELECT c.pos + {int(fids[0])} AS fid, v.* FROM temp._gm_code c "
+            "JOIN temp._gm_vals v ON v.code = c.code)"
+        )
+    else:
+        if fids.min() < 0:
+            raise NeedsRewrite("negative fids")
+        con.execute("CREATE TEMP TABLE _gm_fid (pos INTEGER PRIMARY KEY, fid INTEGER)")
+        con.execute(
+            "INSERT INTO temp._gm_fid SELECT key, value FROM json_each(?)",
+            (_fixed_width_json(fids),),
+        )
+        source = (
+            "(SELECT f.fid AS fid, v.* FROM temp._gm_fid f JOIN temp._gm_code c ON c.pos = f.pos "
+            "JOIN temp._gm_vals v ON v.code = c.code)"
+        )
+    sets = [f"{_q(c)} = u.{n}" for c, n in zip(cols, cnames, strict=True)]
+    sets += [f"{_q(c)} = NULL" for c in nulls]
+    differs = [f"t.{_q(c)} IS NOT u.{n}" for c, n in zip(cols, cnames, strict=True)]
+    differs += [f"t.{_q(c)} IS NOT NULL" for c in nulls]
+    cur = con.execute(
+        f"UPDATE {_q(table)} AS t SET {', '.join(sets)} FROM {source} AS u "
+        f"WHERE t.{_q(fid_col)} = u.fid AND ({' OR '.join(differs)})"
+    )
+    n = cur.rowcount
+    for t in ("_gm_vals", "_gm_code", "_gm_fid"):
+        con.execute(f"DROP TABLE IF EXISTS temp.{t}")
+    return int(n)
+
+
+def fid_column(con: sqlite3.Connection, table: str) -> str:
+    """The integer primary key (feature id) column of ``table``."""
+    for r in con.execute(f"PRAGMA table_info({_q(table)})"):
+        if int(r[5]) == 1 and "INT" in str(r[2]).upper():
+            return str(r[1])
+    raise NeedsRewrite("the table has no integer primary key (fid)")
+
+
+def _factorize_rows(values: pd.DataFrame) -> tuple[np.ndarray, list[tuple]]:
+    """Codes of each row and the distinct rows (as Python values SQLite can bind)."""
+    if values.shape[1] == 0:
+        return np.zeros(len(values), dtype=np.int64), [()]
+    keys = []
+    for col in values.columns:
+        c, _ = pd.factorize(values[col], use_na_sentinel=True)
+        keys.append(c.astype(np.int64) + 1)
+    combined = keys[0]
+    for k in keys[1:]:
+        combined = combined * (int(k.max()) + 1) + k
+        combined, _ = pd.factorize(combined)
+        combined = combined.astype(np.int64)
+    codes, first = np.unique(combined, return_index=True)
+    inverse = np.searchsorted(codes, combined)
+    rows = values.iloc[first]
+    distinct = [tuple(_bindable(v) for v in row) for row in rows.itertuples(index=False, name=None)]
+    return inverse.astype(np.int64), distinct
+
+
+def _bindable(v):
+    if v is None:
+        return None
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    if v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+        if isinstance(v, float) and np.isnan(v):
+            return None
+    if isinstance(v, (str, int, float, bytes)):
+        return v
+    return str(v)
+
+
+def user_triggers(con: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """(name, SQL) of the triggers on ``table`` that GDAL did not create."""
+    out = []
+    for name, sql in con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND lower(tbl_name) = lower(?)",
+        (table,),
+    ):
+        n = str(name)
+        if n.startswith(f"rtree_{table}_") or n.startswith("trigger_") or n.startswith("gpkg_"):
+            continue
+        if sql:
+            out.append((n, str(sql)))
+    return out
+
+
+def user_indexes(con: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """(name, SQL) of the explicit indexes on ``table``."""
+    return [
+        (str(n), str(s))
+        for n, s in con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND lower(tbl_name) = "
+            "lower(?) AND sql IS NOT NULL",
+            (table,),
+        )
+    ]

@@ -238,7 +238,7 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def test_qgis_edited_workspace_survives_every_command(tiny_workspace, tmp_path):
-    """assign, locate, coverage, map, import and serve work and leave the extras as they were."""
+    """assign, locate, coverage, validate, map, import and serve work; the extras stay as they were."""
     from api_helpers import running_server
 
     from gridmap.api.settings import Settings
@@ -267,6 +267,9 @@ def test_qgis_edited_workspace_survives_every_command(tiny_workspace, tmp_path):
     assert "microgrid_id" in json.loads(r.stdout)
     r = _cli("coverage", str(ws), "--facility", "service_stations", "--distance", "euclidean")
     assert r.returncode == 0, r.stderr
+    r = _cli("validate", str(ws), "--format", "json")
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    json.loads(r.stdout)
     r = _cli("map", str(ws), "--out", str(tmp_path / "m.html"), "--basemap", "none")
     assert r.returncode == 0, r.stderr
     r = _cli("import", "households", str(hh_file), "--workspace", str(ws))
@@ -381,7 +384,7 @@ def test_numba_cache_goes_to_the_user_cache_folder(tmp_path, tiny_workspace):
     caches); a NUMBA_CACHE_DIR the user set is kept."""
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "GRIDMAP_CACHE_DIR")}
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
-    code = "import gridmap, numba; print(numba.config.CACHE_DIR)"
+    code = "import gridmap.join.index, numba; print(numba.config.CACHE_DIR)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.stdout.strip() == str(tmp_path / "xdg" / "gridmap" / "numba"), r.stderr
     mine = tmp_path / "mine"

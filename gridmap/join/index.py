@@ -45,13 +45,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import numba
 import numpy as np
 import shapely
-from numba import njit, prange
 
 from gridmap.errors import GridmapError
 from gridmap.policy.ids import normalise_id, normalise_ids
+from gridmap.workspace.cache import configure_numba_cache
+
+configure_numba_cache()  # before numba loads: kernels are cached in the user cache folder
+
+import numba  # noqa: E402
+from numba import njit, prange  # noqa: E402
 
 #: Bump when the on-disk layout changes; old cache files are then ignored.
 FORMAT_VERSION = 5

@@ -112,10 +112,13 @@ def list_layers(path: str | os.PathLike) -> list[str]:
     user added (``layer_styles``, an audit table), views and triggers are not
     layers: gridmap reads around them and leaves them as they are.
     """
-    p = resolve_workspace(path)
+    return _layer_names(_catalog(resolve_workspace(path)))
+
+
+def _layer_names(cat: Mapping[str, gsql.TableInfo]) -> list[str]:
     return [
         name
-        for name, info in _catalog(p).items()
+        for name, info in cat.items()
         if info.kind == "features" or name in LAYERS or name in ATTRIBUTE_LAYERS
     ]
 
@@ -197,7 +200,7 @@ def _read_layer(
     if info is None:
         if missing_ok:
             return None, None
-        names = [n for n, i in cat.items() if i.kind == "features" or n in LAYERS]
+        names = _layer_names(cat)
         raise LayerNotFoundError(
             f"the workspace has no layer '{layer}' (it has: {', '.join(names) or 'none'}). "
             f"Add it with 'gridmap import {layer} FILE'.",
@@ -348,7 +351,7 @@ def load_workspace(
     while True:
         before = _file_identity(p)
         cat = _catalog(p)
-        names = [n for n, i in cat.items() if i.kind == "features" or n in LAYERS]
+        names = _layer_names(cat)
         wanted = [n for n in (layers or names) if n in names]
         ws = Workspace(path=p, signature=(before[2], before[3]))
         for name in wanted:

@@ -349,6 +349,7 @@ def load_workspace(
     deadline = time.monotonic() + READ_RETRY_S
     pause = 0.02
     while True:
+        gsql.recover_journal(p)  # a rollback changes the file: before taking its identity
         before = _file_identity(p)
         cat = _catalog(p)
         names = _layer_names(cat)

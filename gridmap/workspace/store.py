@@ -642,6 +642,8 @@ def write_columns(
             )
             if mapped is not None:
                 raise mapped from exc
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
             text = str(exc).lower()
             if "readonly" in text or "read-only" in text:
                 raise WorkspaceError(

@@ -487,8 +487,11 @@ def assign_workspace(
 
     The columns ``microgrid_id``, ``grid_id``, ``zone_id``, ``community_id``,
     ``assigned_level``, ``nearest_microgrid_id`` and ``nearest_microgrid_m``
-    replace any earlier ones on each point layer. The workspace is rewritten
-    atomically (or, with ``out``, a copy is written and the original left).
+    replace any earlier ones on each point layer. Only these columns are
+    written, inside the GeoPackage, in one SQLite transaction for all layers
+    (:func:`gridmap.workspace.store.write_columns`): atomic, and rows whose
+    ids did not change are not rewritten. With ``out``, a copy is written and
+    the original left.
 
     Parameters
     ----------

@@ -537,7 +537,7 @@ def _assign_workspace(
     point_names = list(layers or POINT_LAYERS)
     wanted_cols: dict[str, list[str] | None] = {
         level: [LAYERS[level].id_column]
-        + ([LAYERS[level].parent_id_column] if LAYERS[level].parent else [])
+        + ([str(LAYERS[level].parent_id_column)] if LAYERS[level].parent else [])
         for level in POLYGON_LEVELS
     }
     for name in point_names:

@@ -124,7 +124,7 @@ def catalog(con: sqlite3.Connection) -> dict[str, TableInfo]:
         for r in con.execute("SELECT table_name, data_type FROM gpkg_contents ORDER BY rowid")
     ]
     registered = {name.lower() for name, _ in contents}
-    geom = {}
+    geom: dict = {}
     for t, c, srs in con.execute(
         "SELECT table_name, column_name, srs_id FROM gpkg_geometry_columns ORDER BY rowid"
     ):

@@ -262,7 +262,7 @@ def _read_unregistered(
     fids = df.index.to_numpy(dtype=np.int64)
     df = pd.DataFrame(df).reset_index(drop=True)
     gcol = info.geometry_column
-    df = df[[c for c in df.columns if str(c).lower() != gcol.lower()]]
+    df = df[[c for c in df.columns if str(c).lower() != str(gcol).lower()]]
     if columns is not None:
         keep = {c.lower() for c in columns}
         df = df[[c for c in df.columns if str(c).lower() in keep]]
@@ -359,7 +359,7 @@ def load_workspace(
             cols = (columns or {}).get(name)
             gdf, fids = _read_layer(p, name, columns=cols, catalog=cat)
             ws.layers[name] = gdf
-            ws.fids[name] = fids
+            ws.fids[name] = fids  # type: ignore[assignment]
         if _file_identity(p) == before:
             return ws
         if time.monotonic() + pause > deadline:
@@ -559,7 +559,7 @@ def _drop_for_replace(gpkg: Path, names: Sequence[str]) -> dict[str, list[tuple[
 
 def _restore_schema(gpkg: Path, kept: Mapping[str, list[tuple[str, str]]]) -> list[tuple[str, str]]:
     """Re-create the user triggers and indexes of replaced layers (those that still apply)."""
-    lost = []
+    lost: list[tuple[str, str]] = []
     if not any(kept.values()):
         return lost
     con = sqlite3.connect(gpkg)
@@ -619,6 +619,10 @@ def write_columns(
             frames = {}
             for layer, (fids, values) in updates.items():
                 full, full_fids = _read_layer(p, layer)
+                if full is None:
+                    raise WorkspaceError(
+                        "the layer changed while it was being updated", file=str(p), layer=layer
+                    ) from None
                 pos = pd.Index(full_fids).get_indexer(np.asarray(fids))
                 if (pos < 0).any():
                     raise WorkspaceError(

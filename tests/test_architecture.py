@@ -164,14 +164,11 @@ def test_cycle_finder_finds_a_planted_cycle():
 #: Cycles known and owned by work in progress; each must go (never add one here
 #: without the issue that removes it). gridmap/division is being written (issue 18).
 KNOWN_CYCLES = [
-    ["gridmap.division.compare", "gridmap.division.divide"],  # issue 18
     ["gridmap.datasets.synth", "gridmap.requests.synth"],  # issue 17
 ]
 #: Wrong-way imports landed by work in progress, (module, imported room); each must go.
 KNOWN_WRONG_WAY = {
-    ("gridmap.checks.validation", "division"),  # issue 18: code checks belong below checks/
     ("gridmap.datasets.synth", "requests"),  # issue 17: request synth called from the sample
-    ("gridmap.division.output", "maps"),  # issue 18: drawing belongs in maps/
     ("gridmap.requests.maplayer", "maps"),  # issue 17: the map layer belongs in maps/ (Overlay)
 }
 

@@ -453,7 +453,7 @@ def test_division_map_in_chromium_toggles_before_and_after(tmp_path):
     """The before/after map opens offline in Debian's chromium, both layers labelled."""
     from playwright.sync_api import sync_playwright
 
-    from gridmap.division.output import write_division_map
+    from gridmap.maps.division import write_division_map
 
     ws = store.load_workspace(SAMPLE)
     res = propose_division(ws.layers, "300-500")

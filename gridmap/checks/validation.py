@@ -865,7 +865,7 @@ def _run(path: Path, tol: float) -> list[Finding]:
 
 def _check_grid_codes(layers: dict) -> list[Finding]:
     """Grid codes (a ``grid_code`` column): format, duplicates, parent prefix, order."""
-    from gridmap.division.codes import check_codes
+    from gridmap.checks.grid_codes import check_codes
 
     if GRIDS not in layers:
         return []

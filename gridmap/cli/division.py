@@ -45,11 +45,8 @@ def divide(
     """
     from gridmap.cli.render import print_division
     from gridmap.division.divide import propose_division
-    from gridmap.division.output import (
-        write_division_map,
-        write_proposal_workspace,
-        write_proposal_xlsx,
-    )
+    from gridmap.division.output import write_proposal_workspace, write_proposal_xlsx
+    from gridmap.maps.division import write_division_map
     from gridmap.workspace.schema import GRIDS
     from gridmap.workspace.store import load_workspace, resolve_workspace
 

@@ -6,18 +6,22 @@ spopt (PySAL) is a test/benchmark dependency, imported only here and only when
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import geopandas as gpd
 import numpy as np
 
-from gridmap.division.divide import Band, DivisionError, _components
-
-if TYPE_CHECKING:
-    from gridmap.division.divide import _Inputs
+from gridmap.division.regions import Band, DivisionError, _components
 
 
-def maxp_regions(members: list[int], inp: _Inputs, band: Band, *, seed: int = 0) -> list[set[int]]:
+def maxp_regions(
+    members: list[int],
+    adj: list[set[int]],
+    households: np.ndarray,
+    centroids: np.ndarray,
+    geoms: np.ndarray,
+    band: Band,
+    *,
+    seed: int = 0,
+) -> list[set[int]]:
     """Max-p regions (floor = the band's minimum) of one unit's micro-grids.
 
     Each connected component of the unit is regionalised on its own (max-p
@@ -32,10 +36,10 @@ def maxp_regions(members: list[int], inp: _Inputs, band: Band, *, seed: int = 0)
         raise DivisionError("method 'maxp' needs the spopt package (pip install spopt)") from None
     out: list[set[int]] = []
     mset = set(members)
-    uadj = [(a & mset) if i in mset else set() for i, a in enumerate(inp.adj)]
+    uadj = [(a & mset) if i in mset else set() for i, a in enumerate(adj)]
     for comp in _components(mset, uadj):
         nodes = sorted(comp)
-        total = int(inp.households[nodes].sum())
+        total = int(households[nodes].sum())
         if len(nodes) == 1 or total < 2 * band.low:
             out.append(set(nodes))
             continue
@@ -44,11 +48,11 @@ def maxp_regions(members: list[int], inp: _Inputs, band: Band, *, seed: int = 0)
         w = libpysal.weights.W(neigh, silence_warnings=True)
         gdf = gpd.GeoDataFrame(
             {
-                "x": inp.centroids[nodes, 0],
-                "y": inp.centroids[nodes, 1],
-                "households": inp.households[nodes].astype(float),
+                "x": centroids[nodes, 0],
+                "y": centroids[nodes, 1],
+                "households": households[nodes].astype(float),
             },
-            geometry=list(inp.geoms[nodes]),
+            geometry=list(geoms[nodes]),
         )
         np.random.seed(seed)
         model = MaxPHeuristic(

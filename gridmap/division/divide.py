@@ -37,45 +37,21 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from gridmap.coords.crs import metric_crs_for
-from gridmap.errors import GridmapError, LayerNotFoundError
+from gridmap.division.compare import maxp_regions
+from gridmap.division.regions import (
+    Band,
+    DivisionError,
+    _components,
+    _connected,
+    contiguity,
+    polsby_popper,
+)
+from gridmap.errors import LayerNotFoundError
 from gridmap.join.core import assign_points, build_hierarchy
 from gridmap.workspace.schema import COMMUNITIES, GRIDS, HOUSEHOLDS, LAYERS, MICROGRIDS, ZONES
 
 #: Units a proposal may not cross.
 WITHIN = ("zone", "community")
-
-
-class DivisionError(GridmapError):
-    """A division cannot be proposed (bad band, missing layers)."""
-
-
-@dataclass(frozen=True)
-class Band:
-    """Households per grid: the inclusive range a proposed grid should hold."""
-
-    low: int
-    high: int
-
-    @classmethod
-    def parse(cls, text: str | tuple[int, int]) -> Band:
-        """``"300-500"`` (or a tuple) -> Band; an error names the parameter ``households``."""
-        if isinstance(text, tuple):
-            lo, hi = text
-        else:
-            s = str(text).replace("–", "-").replace("~", "-").replace(" ", "")
-            try:
-                a, b = s.split("-")
-                lo, hi = int(a), int(b)
-            except ValueError:
-                raise DivisionError(
-                    f"households must be a range like 300-500; got '{text}'"
-                ) from None
-        if lo < 1 or hi < lo:
-            raise DivisionError(f"households range {lo}-{hi} is empty or not positive")
-        return cls(int(lo), int(hi))
-
-    def contains(self, n: float) -> bool:
-        return self.low <= n <= self.high
 
 
 @dataclass
@@ -144,43 +120,6 @@ class DivisionResult:
 # ----------------------------------------------------------------- inputs
 
 
-def contiguity(
-    polygons: np.ndarray, *, min_shared_m: float = 1.0, lengths: dict | None = None
-) -> list[set[int]]:
-    """Rook neighbours of metric polygons: boundaries sharing ≥ ``min_shared_m`` of line.
-
-    ``lengths``, when given, is filled with the shared length of each pair ``(i, j)``, i < j.
-    """
-    n = len(polygons)
-    adj: list[set[int]] = [set() for _ in range(n)]
-    if n < 2:
-        return adj
-    tree = shapely.STRtree(polygons)
-    a, b = tree.query(polygons, predicate="intersects")
-    keep = a < b
-    a, b = a[keep], b[keep]
-    if len(a) == 0:
-        return adj
-    bounds = shapely.boundary(polygons)
-    shared = shapely.length(shapely.intersection(bounds[a], bounds[b]))
-    ok = shared >= min_shared_m
-    for i, j, s in zip(a[ok], b[ok], shared[ok], strict=True):
-        adj[int(i)].add(int(j))
-        adj[int(j)].add(int(i))
-        if lengths is not None:
-            lengths[(int(i), int(j))] = float(s)
-    return adj
-
-
-def polsby_popper(geoms: np.ndarray) -> np.ndarray:
-    """4πA/P² of metric geometries (0 where the perimeter is 0)."""
-    a = shapely.area(geoms)
-    p = shapely.length(geoms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(p > 0, 4 * math.pi * a / (p * p), 0.0)
-    return out
-
-
 @dataclass
 class _Inputs:
     ids: np.ndarray  # micro-grid ids
@@ -235,26 +174,6 @@ def division_inputs(
 
 
 # ------------------------------------------------------------ graph helpers
-
-
-def _components(nodes: set[int], adj: list[set[int]]) -> list[set[int]]:
-    left, out = set(nodes), []
-    while left:
-        start = left.pop()
-        comp, stack = {start}, [start]
-        while stack:
-            v = stack.pop()
-            for w in adj[v]:
-                if w in left:
-                    left.discard(w)
-                    comp.add(w)
-                    stack.append(w)
-        out.append(comp)
-    return out
-
-
-def _connected(nodes: set[int], adj: list[set[int]]) -> bool:
-    return len(nodes) <= 1 or len(_components(nodes, adj)) == 1
 
 
 def _compactness(
@@ -712,9 +631,7 @@ def propose_division(
             )
             parts = list(found.values())
         else:
-            from gridmap.division.compare import maxp_regions
-
-            parts = maxp_regions(members, inp, band)
+            parts = maxp_regions(members, inp.adj, inp.households, inp.centroids, inp.geoms, band)
         for r in parts:
             regions.append(r)
             region_unit.append(u)
@@ -789,3 +706,14 @@ def propose_division(
         seconds=time.perf_counter() - t0,
         notes=notes,
     )
+
+
+__all__ = [
+    "WITHIN",
+    "Band",
+    "DivisionError",
+    "DivisionResult",
+    "contiguity",
+    "polsby_popper",
+    "propose_division",
+]

@@ -169,7 +169,6 @@ KNOWN_CYCLES = [
 #: Wrong-way imports landed by work in progress, (module, imported room); each must go.
 KNOWN_WRONG_WAY = {
     ("gridmap.datasets.synth", "requests"),  # issue 17: request synth called from the sample
-    ("gridmap.requests.maplayer", "maps"),  # issue 17: the map layer belongs in maps/ (Overlay)
 }
 
 

@@ -1661,8 +1661,8 @@ def build_map(
     ctx = prepare_map(workspace, lang=lang, distance=distance)
     if include_personal:
         warn_personal()
-    if overlays is None:  # resident requests, aggregated per grid (gridmap.requests.maplayer)
-        from gridmap.requests.maplayer import request_overlays
+    if overlays is None:  # resident requests, aggregated per grid (gridmap.maps.requests_layer)
+        from gridmap.maps.requests_layer import request_overlays
 
         overlays = request_overlays(ctx.workspace, lang=lang)
     return render_html(

@@ -87,7 +87,7 @@ def write_meeting_map(
     path = io.resolve_workspace(workspace)
     target = Path(out) if out is not None else default_map_path(path)
     ctx = prepare_map(path, lang=lang, distance=distance)
-    from gridmap.requests.maplayer import request_overlays  # resident requests, aggregated
+    from gridmap.maps.requests_layer import request_overlays  # resident requests, aggregated
 
     html_text = render_html(
         ctx,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
 from gridmap.errors import AddressError
@@ -255,6 +255,31 @@ def cn_numeral_to_digits(text: str) -> str:
     return str(total + current)
 
 
+def _parsed(
+    raw: str,
+    norm: str,
+    street_full: str,
+    protected: Collection[str],
+    parts: Mapping[str, str | None],
+    form: str,
+    floor: str | None = None,
+) -> ParsedAddress:
+    """A ParsedAddress from a street and the building/unit/room groups ``b``/``u``/``r``."""
+    prefix, street = strip_admin_prefix(street_full, protected, street_only=True)
+    return ParsedAddress(
+        raw=raw,
+        normalised=norm,
+        street=street,
+        street_full=street_full,
+        prefix=prefix,
+        building=_strip_zeros(parts.get("b")),
+        unit=_strip_zeros(parts.get("u")),
+        room=_strip_zeros(parts.get("r")),
+        floor=floor,
+        form=form,
+    )
+
+
 def _strip_zeros(value: str | None) -> str | None:
     """``03`` -> ``3``, ``0501`` -> ``501``, ``05A`` -> ``5A``, ``B01`` -> ``B1``; letters kept."""
     if value is None:
@@ -407,19 +432,14 @@ def _match_patterns(raw: str, norm: str, protected: Collection[str]) -> ParsedAd
         if m is None:
             continue
         gd = m.groupdict()
-        street_full = gd["street"]
-        prefix, street = strip_admin_prefix(street_full, protected, street_only=True)
-        return ParsedAddress(
-            raw=raw,
-            normalised=norm,
-            street=street,
-            street_full=street_full,
-            prefix=prefix,
-            building=_strip_zeros(gd.get("b")),
-            unit=_strip_zeros(gd.get("u")),
-            room=_strip_zeros(gd.get("r")),
+        return _parsed(
+            raw,
+            norm,
+            gd["street"],
+            protected,
+            gd,
+            form,
             floor=_strip_zeros(gd.get("f")),
-            form=form,
         )
     return None
 
@@ -463,17 +483,13 @@ def _reordered(raw: str, norm: str, protected: Collection[str]) -> ParsedAddress
     street_first = not street_full or rest[0] == street_full
     if street_first and order == sorted(order, key="bur".index):
         return None
-    prefix, street = strip_admin_prefix(street_full, protected, street_only=True)
-    return ParsedAddress(
-        raw=raw,
-        normalised=norm,
-        street=street,
-        street_full=street_full,
-        prefix=prefix,
-        building=_strip_zeros(parts.get("b")),
-        unit=_strip_zeros(parts.get("u")),
-        room=_strip_zeros(parts.get("r")),
-        form="street-after" if not street_first else "reordered",
+    return _parsed(
+        raw,
+        norm,
+        street_full,
+        protected,
+        parts,
+        "street-after" if not street_first else "reordered",
     )
 
 

@@ -616,3 +616,27 @@ def test_cli_on_a_workspace_without_requests(ws):
         [*GRIDMAP, "requests", "stats", str(ws), "--format", "json"], capture_output=True, text=True
     )
     assert json.loads(res.stdout)["rows"] == []
+
+
+def test_implausible_years_are_refused_and_a_bad_stored_time_never_crashes_a_read(ws):
+    """Schemathesis sent received_at in the year 385: it was stored, then GET /requests was a 500."""
+    with pytest.raises(RequestError, match=r"received_at .* not a plausible date"):
+        log_request(
+            ws,
+            category="停车",
+            lon=X0 + 0.5 * D,
+            lat=Y0 + 0.5 * D,
+            received_at=datetime(385, 4, 4, 1, 8, tzinfo=UTC),
+        )
+    with pytest.raises(ValueError, match="plausible"):
+        parse_time("0385-04-04 01:08", UTC)
+    row = log_request(ws, category="停车", lon=X0 + 0.5 * D, lat=Y0 + 0.5 * D)
+    con = sqlite3.connect(ws)
+    with con:
+        con.execute(
+            "UPDATE requests SET received_at = '385-04-04T01:08:16.000Z' WHERE request_id = ?",
+            (row["request_id"],),
+        )
+    con.close()
+    got = store.read_requests(ws)  # edited outside gridmap: read as missing, not a crash
+    assert got.loc[got["request_id"] == row["request_id"], "received_at"].isna().all()

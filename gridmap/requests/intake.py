@@ -27,6 +27,7 @@ from gridmap.requests.model import (
     STATUSES,
     RequestError,
     Rules,
+    check_year,
     load_rules,
     now_utc,
     parse_time,
@@ -115,6 +116,9 @@ def build_record(
     source_row: int | None = None,
 ) -> dict:
     """The ``requests`` row for a new request (category checked, due time set)."""
+    check_year("received_at", received_at)
+    check_year("due_at", due_at)
+    check_year("closed_at", closed_at)
     cat = rules.category(category) if category else rules.categories.get("other")
     if category and cat is None:
         known = ", ".join(f"{c.zh}/{c.code}" for c in rules.categories.values())

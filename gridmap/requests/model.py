@@ -304,6 +304,19 @@ def status_of(text: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------- time handling
+#: Years a request's timestamps may fall in; anything else is a typing mistake, refused on entry
+#: (a year such as 385 would also not survive the ISO 8601 round trip through the GeoPackage).
+YEARS = (1970, 2199)
+
+
+def check_year(name: str, dt: datetime | None) -> None:
+    """Refuse a timestamp outside :data:`YEARS` (a RequestError naming the field)."""
+    if dt is not None and not YEARS[0] <= dt.year <= YEARS[1]:
+        raise RequestError(
+            f"{name} {dt.isoformat()} is not a plausible date (years {YEARS[0]}-{YEARS[1]})"
+        )
+
+
 def parse_time(value, tz: ZoneInfo) -> datetime | None:
     """A timestamp from a ledger cell or an API field, as an aware datetime.
 
@@ -315,6 +328,8 @@ def parse_time(value, tz: ZoneInfo) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
+        if not YEARS[0] <= value.year <= YEARS[1]:
+            raise ValueError(f"not a plausible date (year {value.year}): {value.isoformat()}")
         return value if value.tzinfo else value.replace(tzinfo=tz)
     text = str(value).strip()
     if not text or text.lower() in ("nan", "nat", "none"):
@@ -330,6 +345,8 @@ def parse_time(value, tz: ZoneInfo) -> datetime | None:
     if not m:
         raise ValueError(f"not a date/time: {text!r}")
     y, mo, d, hh, mm, ss, frac, rest = m.groups()
+    if not YEARS[0] <= int(y) <= YEARS[1]:
+        raise ValueError(f"not a plausible date (year {int(y)}): {text!r}")
     base = f"{int(y):04d}-{int(mo):02d}-{int(d):02d}T{int(hh or 0):02d}:{int(mm or 0):02d}:{int(ss or 0):02d}"
     rest = rest.strip()
     dt = (

@@ -45,6 +45,7 @@ from gridmap.requests.model import (
     RequestError,
     RequestNotFoundError,
     Rules,
+    check_year,
     format_time,
     load_rules,
     now_utc,
@@ -450,6 +451,8 @@ def move_request(
     ------
     RequestNotFoundError, IllegalTransitionError, RequestError
     """
+    check_year("due_at", due_at)
+    check_year("at", at)
     rules = load_rules(rules)
     at = at or now_utc()
     with transaction(workspace) as con:
@@ -564,7 +567,8 @@ def read_requests(workspace, *, with_events: bool = False):
         geoms.append(shapely.Point(*xy) if xy else None)
     df = df.drop(columns=[GEOM])
     for c in _TIME_COLUMNS:
-        df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
+        # a value edited outside gridmap that is not ISO 8601 reads as missing (NaT), never a crash
+        df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601", errors="coerce")
     for c in ("review", "escalated", "urgent"):
         df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype(int)
     from gridmap.policy.ids import normalise_id_columns

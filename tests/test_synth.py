@@ -336,6 +336,25 @@ def test_synth_workspace_rejects_other_formats(tmp_path):
     assert not (tmp_path / "x.shp").exists()
 
 
+def test_the_town_and_the_sample_with_requests(tmp_path):
+    """datasets writes the town only; the requests room adds the requests (one way)."""
+    from gridmap.requests.synth import synth_frames, synth_sample_workspace
+
+    town = synth_workspace(tmp_path / "town.gpkg", seed=3, households=200, microgrids=12)
+    assert set(io.list_layers(town)) == LAYER_NAMES
+    steps: list[str] = []
+    sample = synth_sample_workspace(
+        tmp_path / "sample.gpkg", seed=3, households=200, microgrids=12, progress=steps.append
+    )
+    assert set(io.list_layers(sample)) == LAYER_NAMES | {"requests", "request_events"}
+    assert steps[-1] == "adding a year of resident requests"
+    from gridmap.requests.store import read_requests
+
+    req = read_requests(sample)
+    want, _, _ = synth_frames(synth_layers(seed=3, households=200, microgrids=12), seed=3)
+    assert list(req["request_id"]) == list(want["request_id"])
+
+
 def test_grow_regions_contiguous_and_exact():
     """Region growing on a path graph with a hole: exact k, contiguous regions."""
     n = 40

@@ -167,11 +167,11 @@ def synth(
 
       gridmap synth /tmp/city.gpkg --households 2000000 --microgrids 50000
     """
-    from gridmap.datasets.synth import synth_workspace
+    from gridmap.requests.synth import synth_sample_workspace
 
     with progress() as bar:
         task = bar.add_task("generating", total=None)
-        path = synth_workspace(
+        path = synth_sample_workspace(
             out,
             seed=seed,
             households=households,

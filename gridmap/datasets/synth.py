@@ -1149,13 +1149,17 @@ def synth_workspace(
     zones: int | None = None,
     center: tuple[float, float] = (111.47, 35.64),
     progress: Progress | None = None,
+    then: Callable[[Path, dict[str, gpd.GeoDataFrame]], object] | None = None,
 ) -> Path:
     """Generate a synthetic workspace and write it atomically to ``path``.
 
     Layers already in the file are replaced; other layers are removed, so the
-    result holds exactly the generated layers, plus a year of synthetic
-    resident requests (``requests`` and ``request_events``, see
-    :mod:`gridmap.requests.synth`). See :func:`synth_layers`.
+    result holds exactly the generated layers. See :func:`synth_layers`.
+
+    ``then(path, layers)``, when given, runs on the written file with the
+    generated layers: a higher room adds what it owns from the same town
+    (:func:`gridmap.requests.synth.synth_sample_workspace` adds a year of
+    resident requests this way; it is what ``gridmap synth`` writes).
     """
     from gridmap.workspace import store as io
 
@@ -1177,9 +1181,6 @@ def synth_workspace(
     if progress:
         progress("writing the GeoPackage")
     io.write_layers(p, layers, delete=old)
-    from gridmap.requests.synth import write_synth_requests
-
-    if progress:
-        progress("adding a year of resident requests")
-    write_synth_requests(p, layers, seed=seed)
+    if then is not None:
+        then(p, layers)
     return p

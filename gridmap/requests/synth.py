@@ -13,7 +13,10 @@ are invented.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -279,8 +282,6 @@ def synth_requests(
 
 
 def _layers_workspace(layers: dict):
-    from pathlib import Path
-
     from gridmap.workspace.store import Workspace
 
     return Workspace(path=Path("synthetic.gpkg"), layers=dict(layers))
@@ -311,3 +312,40 @@ def synth_frames(layers: dict, *, seed: int = 20240601, count: int | None = None
         [{**e, "request_id": r["request_id"]} for r, h in zip(recs, hist, strict=True) for e in h]
     )
     return req, ev, pts
+
+
+def synth_sample_workspace(
+    path: str | os.PathLike,
+    seed: int = 20240601,
+    households: int = 3500,
+    microgrids: int = 287,
+    grids: int | None = None,
+    zones: int | None = None,
+    center: tuple[float, float] = (111.47, 35.64),
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """The whole synthetic sample: the town's layers plus a year of resident requests.
+
+    What ``gridmap synth`` writes and what ``gridmap/datasets/data/community.gpkg``
+    holds with the defaults: :func:`gridmap.datasets.synth.synth_workspace` writes
+    the layers, then :func:`write_synth_requests` adds the ``requests`` and
+    ``request_events`` tables made from the same layers and seed. Returns the path.
+    """
+    from gridmap.datasets.synth import synth_workspace
+
+    def add_requests(p: Path, layers: dict) -> None:
+        if progress:
+            progress("adding a year of resident requests")
+        write_synth_requests(p, layers, seed=seed)
+
+    return synth_workspace(
+        path,
+        seed=seed,
+        households=households,
+        microgrids=microgrids,
+        grids=grids,
+        zones=zones,
+        center=center,
+        progress=progress,
+        then=add_requests,
+    )

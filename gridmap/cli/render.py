@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gridmap.analysis.summary import WorkspaceSummary
     from gridmap.checks.validation import ValidationReport
     from gridmap.ingest.importer import ImportReport
-    from gridmap.join.core import AssignResult
+    from gridmap.join.result import AssignResult
     from gridmap.lookup.matching import LocateResult
 
 LEVEL_LABELS = {
@@ -40,16 +40,17 @@ LEVEL_LABELS = {
 
 
 def _cell(v) -> str:
-    """Text of a table cell: missing values (None, NaN) are blank."""
-    import pandas as pd
-
-    return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+    """Text of a table cell: missing values (None, NaN, pd.NA, NaT) are blank."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if type(v).__name__ in ("NAType", "NaTType"):
+        return ""
+    return str(v)
 
 
 def print_assign_summary(result: AssignResult, console: Console, max_rows: int = 20) -> None:
     """Print per-layer counts by level and the points outside every micro-grid."""
-    from gridmap.join.core import NEAREST_COLUMN, NEAREST_DIST_COLUMN
-    from gridmap.workspace.schema import POINT_LAYERS
+    from gridmap.workspace.schema import NEAREST_COLUMN, NEAREST_DIST_COLUMN, POINT_LAYERS
 
     if not result.layers:
         console.print(
@@ -76,17 +77,18 @@ def print_assign_summary(result: AssignResult, console: Console, max_rows: int =
                 f"[yellow]{name}: {len(la.no_geometry)} features without geometry:[/] "
                 + ", ".join(la.no_geometry[:10])
             )
-        if len(la.unassigned):
-            title = f"{name}: {len(la.unassigned)} not inside any micro-grid"
-            if la.unassigned[NEAREST_COLUMN].isna().all() and la.in_microgrid == 0:
+        if la.n_unassigned:
+            title = f"{name}: {la.n_unassigned} not inside any micro-grid"
+            if all(v is None for v in la.nearest_ids) and la.in_microgrid == 0:
                 title += " (the workspace has no micro-grids)"
             t = Table(title=escape(title))
-            for col in ("id", "assigned_level", NEAREST_COLUMN, NEAREST_DIST_COLUMN):
+            cols = ("id", "assigned_level", NEAREST_COLUMN, NEAREST_DIST_COLUMN)
+            for col in cols:
                 t.add_column(col)
-            for rec in la.unassigned.head(max_rows).itertuples(index=False):
-                t.add_row(*[escape(_cell(v)) for v in rec])
-            if len(la.unassigned) > max_rows:
-                t.caption = f"... and {len(la.unassigned) - max_rows} more (use --format json)"
+            for rec in la.unassigned_records(limit=max_rows):
+                t.add_row(*[escape(_cell(rec[c])) for c in cols])
+            if la.n_unassigned > max_rows:
+                t.caption = f"... and {la.n_unassigned - max_rows} more (use --format json)"
             console.print(t)
 
 
@@ -257,8 +259,12 @@ def print_summary(summary: WorkspaceSummary, console: Console, *, show: int | No
     import pandas as pd
 
     from gridmap.analysis.summary import COMPACT_GRIDS, SHOW_UNASSIGNED
-    from gridmap.join.core import LEVEL_COLUMN, NEAREST_COLUMN, NEAREST_DIST_COLUMN
-    from gridmap.workspace.schema import MICROGRIDS
+    from gridmap.workspace.schema import (
+        LEVEL_COLUMN,
+        MICROGRIDS,
+        NEAREST_COLUMN,
+        NEAREST_DIST_COLUMN,
+    )
 
     if show is None:
         show = SHOW_UNASSIGNED

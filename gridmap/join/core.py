@@ -35,15 +35,18 @@ import shapely
 
 from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import LayerNotFoundError, SchemaError
+from gridmap.join.result import AssignResult, LayerAssignment
 from gridmap.policy.ids import normalise_id, normalise_ids
-from gridmap.policy.jsonsafe import json_records
-from gridmap.workspace.schema import ASSIGN_COLUMNS, LAYERS, POINT_LAYERS, POLYGON_LEVELS
-
-#: Extra columns written by the join besides the four id columns.
-LEVEL_COLUMN = "assigned_level"
-NEAREST_COLUMN = "nearest_microgrid_id"
-NEAREST_DIST_COLUMN = "nearest_microgrid_m"
-RESULT_COLUMNS = (*ASSIGN_COLUMNS, LEVEL_COLUMN, NEAREST_COLUMN, NEAREST_DIST_COLUMN)
+from gridmap.workspace.schema import (
+    ASSIGN_COLUMNS,
+    LAYERS,
+    LEVEL_COLUMN,
+    NEAREST_COLUMN,
+    NEAREST_DIST_COLUMN,
+    POINT_LAYERS,
+    POLYGON_LEVELS,
+    RESULT_COLUMNS,
+)
 
 # A function answering "which polygon of this level covers each point": takes
 # x and y arrays, returns an object array of ids (None where none covers).
@@ -391,64 +394,10 @@ def assign_xy(
 def nearest_polygon(
     polygons: gpd.GeoDataFrame, id_column: str, x: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest polygon id and distance in metres for WGS84 points."""
-    metric = metric_crs_for(polygons)
-    pm = polygons.to_crs(metric)
-    keep = ~(pm.geometry.isna() | pm.geometry.is_empty)
-    pm = pm[keep]
-    pts = gpd.GeoSeries(shapely.points(x, y), crs="EPSG:4326").to_crs(metric).values
-    if len(pm) == 0:
-        return np.full(len(x), None, dtype=object), np.full(len(x), np.nan)
-    tree = shapely.STRtree(pm.geometry.values)
-    (pi, ti), dist = tree.query_nearest(pts, return_distance=True, all_matches=True)
-    ids = normalise_ids(pm[id_column])
-    frame = pd.DataFrame({"p": pi, "id": ids[ti], "d": dist}).sort_values(["p", "d", "id"])
-    frame = frame.drop_duplicates("p")
-    res_id = np.full(len(x), None, dtype=object)
-    res_d = np.full(len(x), np.nan)
-    res_id[frame["p"].to_numpy()] = frame["id"].to_numpy()
-    res_d[frame["p"].to_numpy()] = np.round(frame["d"].to_numpy(), 1)
-    return res_id, res_d
+    """Nearest polygon id and distance in metres for WGS84 points (see :mod:`gridmap.join.nearest`)."""
+    from gridmap.join.nearest import NearestPolygons
 
-
-@dataclass
-class LayerAssignment:
-    """Summary of the join for one point layer."""
-
-    layer: str
-    total: int
-    by_level: dict[str, int]
-    no_geometry: list[str]
-    unassigned: pd.DataFrame  # id, assigned_level, nearest_microgrid_id, nearest_microgrid_m
-
-    @property
-    def in_microgrid(self) -> int:
-        return self.by_level.get("microgrids", 0)
-
-
-@dataclass
-class AssignResult:
-    """What :func:`assign_workspace` did."""
-
-    workspace: Path
-    written_to: Path | None
-    layers: dict[str, LayerAssignment]
-    frames: dict[str, gpd.GeoDataFrame] = field(repr=False, default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {
-            "workspace": str(self.workspace),
-            "written_to": str(self.written_to) if self.written_to else None,
-            "layers": {
-                name: {
-                    "total": la.total,
-                    "by_level": la.by_level,
-                    "no_geometry": la.no_geometry,
-                    "unassigned": json_records(la.unassigned),
-                }
-                for name, la in self.layers.items()
-            },
-        }
+    return NearestPolygons.from_frame(polygons, id_column).query(x, y)
 
 
 def summarise(layer: str, points: gpd.GeoDataFrame, result: pd.DataFrame) -> LayerAssignment:
@@ -463,16 +412,17 @@ def summarise(layer: str, points: gpd.GeoDataFrame, result: pd.DataFrame) -> Lay
     by_level["none"] = int(result[LEVEL_COLUMN].isna().sum())
     x, _ = point_coordinates(points)
     no_geom = [str(v) for v in ids[~np.isfinite(x)]]
-    mask = result[LEVEL_COLUMN] != "microgrids"
-    un = pd.DataFrame(
-        {
-            "id": ids[mask].astype(str).values,
-            LEVEL_COLUMN: result.loc[mask, LEVEL_COLUMN].values,
-            NEAREST_COLUMN: result.loc[mask, NEAREST_COLUMN].values,
-            NEAREST_DIST_COLUMN: result.loc[mask, NEAREST_DIST_COLUMN].values,
-        }
+    mask = (result[LEVEL_COLUMN] != "microgrids").to_numpy()
+    return LayerAssignment(
+        layer,
+        len(points),
+        by_level,
+        no_geom,
+        unassigned_ids=ids[mask].astype(str).to_numpy(dtype=object),
+        unassigned_levels=result[LEVEL_COLUMN].to_numpy(dtype=object)[mask],
+        nearest_ids=result[NEAREST_COLUMN].to_numpy(dtype=object)[mask],
+        nearest_m=result[NEAREST_DIST_COLUMN].to_numpy(dtype=float)[mask],
     )
-    return LayerAssignment(layer, len(points), by_level, no_geom, un)
 
 
 def assign_workspace(
@@ -577,4 +527,4 @@ def _assign_workspace(
             written = io.atomic_write_file(target, _copy_and_update)
         else:
             written = io.write_columns(path, updates, locked=True)  # lock held by the caller
-    return AssignResult(workspace=path, written_to=written, layers=summaries, frames=frames)
+    return AssignResult(workspace=path, written_to=written, layers=summaries, _frames=frames)

@@ -108,3 +108,15 @@ FACILITY_LAYERS: tuple[str, ...] = (SERVICE_STATIONS, CHARGING_PILES, PARKING)
 
 #: The id columns the core join writes, finest first.
 ASSIGN_COLUMNS: tuple[str, ...] = tuple(LAYERS[name].id_column for name in POLYGON_LEVELS)
+#: Extra columns written by the join besides the four id columns: the finest
+#: owning level, and for points outside every micro-grid the nearest one and
+#: its distance in metres.
+LEVEL_COLUMN = "assigned_level"
+NEAREST_COLUMN = "nearest_microgrid_id"
+NEAREST_DIST_COLUMN = "nearest_microgrid_m"
+RESULT_COLUMNS: tuple[str, ...] = (
+    *ASSIGN_COLUMNS,
+    LEVEL_COLUMN,
+    NEAREST_COLUMN,
+    NEAREST_DIST_COLUMN,
+)

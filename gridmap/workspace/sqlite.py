@@ -25,12 +25,15 @@ import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
-import pandas as pd
 
 from gridmap.errors import WorkspaceError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Environment variable naming the write step at which a writer kills itself
 #: (crash tests only). Steps: ``temp-partial``, ``temp-complete``, ``replaced``
@@ -177,6 +180,159 @@ def gpkg_blob_to_wkb(blob: bytes | None) -> bytes | None:
     return bytes(blob[8 + _ENVELOPE_BYTES.get((flags >> 1) & 7, 0) :])
 
 
+def blobs_to_xy(buf: bytes, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x and y of concatenated GeoPackage point blobs, without decoding them one by one.
+
+    Parameters
+    ----------
+    buf
+        The blobs one after the other.
+    lengths
+        Length of each blob in ``buf`` (0 for a null geometry).
+
+    Returns
+    -------
+    x, y, other
+        Float arrays (NaN for a null or empty geometry) and a boolean array
+        marking the blobs that are not plain points (a polygon, an extended or
+        damaged blob): their x/y are NaN here and the caller decodes them.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    n = len(lengths)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    other = np.zeros(n, dtype=bool)
+    if n == 0 or not len(buf):
+        return x, y, other
+    data = np.frombuffer(buf, dtype=np.uint8)
+    if _fixed_points(data, lengths, x, y):
+        return x, y, other
+    ends = np.cumsum(lengths)
+    start = ends - lengths
+    idx = np.flatnonzero(lengths > 0)
+    start, size = start[idx], lengths[idx]
+    short = size < 8
+    other[idx[short]] = True  # not a GeoPackage blob: the caller decides
+    idx, start, size = idx[~short], start[~short], size[~short]
+    magic = (data[start] == ord("G")) & (data[start + 1] == ord("P"))
+    flags = data[start + 3]
+    env = np.array([0, 32, 48, 48, 64, -1, -1, -1], dtype=np.int64)[(flags >> 1) & 7]
+    empty = (flags & 0x10) != 0
+    extended = (flags & 0x20) != 0
+    ok = magic & (env >= 0) & ~extended
+    other[idx[~ok]] = True
+    wkb = start + 8 + np.maximum(env, 0)
+    cand = ok & ~empty & (size >= (wkb - start) + 21)  # byte order, type, x, y
+    other[idx[ok & ~empty & ~cand]] = True  # (an empty geometry has no position: NaN)
+    sel = np.flatnonzero(cand)
+    if len(sel):
+        w = wkb[sel]
+        order = data[w]
+        little = order == 1
+        tb = np.ascontiguousarray(data[w[:, None] + np.arange(1, 5)])
+        t = np.where(little, tb.view("<u4").ravel(), tb.view(">u4").ravel()).astype(np.int64)
+        # a Point: ISO 1/1001/2001/3001 or EWKB Z/M flags (an EWKB SRID would shift x)
+        is_point = ((t & 0x0FFFFFFF) % 1000 == 1) & ((t & 0x20000000) == 0) & (order <= 1)
+        xb = np.ascontiguousarray(data[w[:, None] + np.arange(5, 13)])
+        yb = np.ascontiguousarray(data[w[:, None] + np.arange(13, 21)])
+        xs = np.where(little, xb.view("<f8").ravel(), xb.view(">f8").ravel())
+        ys = np.where(little, yb.view("<f8").ravel(), yb.view(">f8").ravel())
+        rows = idx[sel]
+        x[rows[is_point]] = xs[is_point]
+        y[rows[is_point]] = ys[is_point]
+        other[rows[~is_point]] = True
+    return x, y, other
+
+
+def _fixed_points(data: np.ndarray, lengths: np.ndarray, x: np.ndarray, y: np.ndarray) -> bool:
+    """The usual layer (every blob a little-endian 2-D point of one layout) at array speed."""
+    n, size = len(lengths), int(lengths[0])
+    if size < 29 or not (lengths == size).all() or len(data) != n * size:
+        return False
+    rows = data.reshape(n, size)
+    flags = rows[:, 3]
+    if not (flags == flags[0]).all() or (flags[0] & 0x31) != 0x01:  # LE header, not empty
+        return False
+    env = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}.get((int(flags[0]) >> 1) & 7)
+    if env is None or size != 8 + env + 21 or not (rows[:, :2] == (71, 80)).all():
+        return False
+    w = 8 + env
+    if not (rows[:, w] == 1).all():
+        return False
+    t = np.ascontiguousarray(rows[:, w + 1 : w + 5]).view("<u4").ravel()
+    if not (t == 1).all():
+        return False
+    x[:] = np.ascontiguousarray(rows[:, w + 5 : w + 13]).view("<f8").ravel()
+    y[:] = np.ascontiguousarray(rows[:, w + 13 : w + 21]).view("<f8").ravel()
+    return True
+
+
+#: Rows per query when a layer's blobs are read in one piece (keeps each piece far
+#: below SQLite's 1 GB limit on one value).
+_CONCAT_ROWS = 2_000_000
+
+
+def read_blobs(
+    con: sqlite3.Connection, table: str, column: str
+) -> tuple[np.ndarray, bytes, np.ndarray]:
+    """The fids and the blobs of one column of a table, in fid order, concatenated.
+
+    SQLite concatenates the blobs itself (``group_concat``, in pieces of
+    :data:`_CONCAT_ROWS` rows), which is several times faster than fetching
+    a million rows one by one; the lengths say where each blob ends (0 for NULL).
+
+    Returns
+    -------
+    fids, buf, lengths
+    """
+    fid = fid_column(con, table)
+    q, c, f = _q(table), _q(column), _q(fid)
+    lo_hi = con.execute(f"SELECT min({f}), max({f}) FROM {q}").fetchone()
+    if lo_hi[0] is None:
+        return np.empty(0, np.int64), b"", np.empty(0, np.int64)
+    utf8 = str(con.execute("PRAGMA encoding").fetchone()[0]).upper() == "UTF-8"
+    fids_parts, bufs, len_parts = [], [], []
+    old = con.text_factory
+    con.text_factory = bytes  # the concatenated blobs come back as raw bytes
+    try:
+        lo, top = int(lo_hi[0]), int(lo_hi[1])
+        while lo <= top:
+            args = (lo, lo + _CONCAT_ROWS - 1)
+            lo += _CONCAT_ROWS
+            where = f"FROM {q} WHERE {f} BETWEEN ? AND ?"
+            n, n_geom, lmin, lmax, first, last, blob = con.execute(
+                f"SELECT count(*), count({c}), min(length({c})), max(length({c})), "
+                f"min({f}), max({f}), "
+                + (f"group_concat({c}, '') " if utf8 else "NULL ")
+                + f"FROM (SELECT {f}, {c} {where} ORDER BY {f})",
+                args,
+            ).fetchone()
+            if not n:
+                continue
+            dense = n == n_geom and lmin == lmax and last - first + 1 == n  # the usual layer
+            if dense:
+                part_f = np.arange(first, last + 1, dtype=np.int64)
+                part_l = np.full(n, int(lmin or 0), dtype=np.int64)
+            else:
+                rows = con.execute(
+                    f"SELECT {f}, coalesce(length({c}), 0) {where} ORDER BY {f}", args
+                ).fetchall()
+                part_f = np.array([r[0] for r in rows], dtype=np.int64)
+                part_l = np.array([r[1] for r in rows], dtype=np.int64)
+            if blob is None or len(blob) != int(part_l.sum()):
+                # not UTF-8 (group_concat would transcode) or not byte-exact: row by row
+                vals = con.execute(f"SELECT {c} {where} ORDER BY {f}", args).fetchall()
+                blob = b"".join(v[0] for v in vals if isinstance(v[0], bytes))
+            fids_parts.append(part_f)
+            len_parts.append(part_l)
+            bufs.append(blob)
+    finally:
+        con.text_factory = old
+    if not fids_parts:
+        return np.empty(0, np.int64), b"", np.empty(0, np.int64)
+    return np.concatenate(fids_parts), b"".join(bufs), np.concatenate(len_parts)
+
+
 def _st_is_empty(blob):
     if blob is None:
         return None
@@ -234,11 +390,39 @@ def _sql_kind(declared: str) -> str:
 
 
 def _value_kind(s: pd.Series) -> str:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s):
         return "integer"
     if pd.api.types.is_float_dtype(s):
         return "real"
     return "text"
+
+
+@dataclass(frozen=True)
+class CodedColumns:
+    """Column values given as one code per feature and the distinct rows.
+
+    The join produces few distinct value rows (one per owner chain): passing
+    them coded spares the writer from factorising millions of values again.
+
+    Attributes
+    ----------
+    columns
+        Column names, in the order of each row.
+    kinds
+        ``"text"``, ``"real"`` or ``"integer"`` per column (the SQL type used
+        when the column is created).
+    codes
+        One int per feature: the position of its row in ``rows``.
+    rows
+        The distinct value rows (Python str/int/float/None).
+    """
+
+    columns: tuple[str, ...]
+    kinds: tuple[str, ...]
+    codes: np.ndarray
+    rows: list[tuple[Any, ...]]
 
 
 class NeedsRewrite(Exception):
@@ -284,7 +468,7 @@ def write_connection(path: str | os.PathLike) -> Iterator[sqlite3.Connection]:
 
 def update_columns(
     path: str | os.PathLike,
-    updates: Mapping[str, tuple[np.ndarray, pd.DataFrame]],
+    updates: Mapping[str, tuple[np.ndarray, pd.DataFrame | CodedColumns]],
     *,
     drop: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, int]:
@@ -295,8 +479,8 @@ def update_columns(
     path
         The GeoPackage (the caller holds the workspace's writer lock).
     updates
-        Layer name -> (fids, values): ``values`` has one row per fid, its
-        columns are created when missing (TEXT for strings, REAL for floats,
+        Layer name -> (fids, values): ``values`` (a DataFrame, or
+        :class:`CodedColumns`) has one row per fid, its columns are created when missing (TEXT for strings, REAL for floats,
         INTEGER for integers and booleans) and overwritten where present.
         Only rows whose values differ are rewritten.
     drop
@@ -324,8 +508,9 @@ def update_columns(
                 info = cat.get(layer)
                 if info is None:
                     raise WorkspaceError("the layer is not in the workspace", layer=layer)
-                nulls = [c for c in (drop or {}).get(layer, ()) if c not in values.columns]
-                changed[layer] = _update_layer(con, info, np.asarray(fids), values, nulls)
+                coded = values if isinstance(values, CodedColumns) else _coded(values)
+                nulls = [c for c in (drop or {}).get(layer, ()) if c not in coded.columns]
+                changed[layer] = _update_layer(con, info, np.asarray(fids), coded, nulls)
                 if n == 0:
                     crash_point("update-mid")
             con.execute(
@@ -346,7 +531,7 @@ def _update_layer(
     con: sqlite3.Connection,
     info: TableInfo,
     fids: np.ndarray,
-    values: pd.DataFrame,
+    values: CodedColumns,
     nulls: Sequence[str],
 ) -> int:
     table = info.name
@@ -355,8 +540,7 @@ def _update_layer(
         for r in con.execute(f"PRAGMA table_info({_q(table)})")
     }
     cols = list(values.columns)
-    for col in cols:
-        want = _value_kind(values[col])
+    for col, want in zip(cols, values.kinds, strict=True):
         have = existing.get(str(col).lower())
         if have is not None and have[0] != col:
             raise NeedsRewrite(f"column {have[0]} differs from {col} in case only")
@@ -373,7 +557,7 @@ def _update_layer(
     if len(fids) == 0:
         return 0
     # distinct value rows (few: one per owner chain) and, per feature, the row's code
-    codes, distinct = _factorize_rows(values)
+    codes, distinct = values.codes, values.rows
     con.execute("DROP TABLE IF EXISTS temp._gm_vals")
     con.execute("DROP TABLE IF EXISTS temp._gm_code")
     con.execute("DROP TABLE IF EXISTS temp._gm_fid")
@@ -432,8 +616,20 @@ def fid_column(con: sqlite3.Connection, table: str) -> str:
     raise NeedsRewrite("the table has no integer primary key (fid)")
 
 
+def _coded(values: pd.DataFrame) -> CodedColumns:
+    """A DataFrame of values as :class:`CodedColumns`."""
+    if len(values) == 0:
+        codes, rows = np.zeros(0, dtype=np.int64), list[tuple]()
+    else:
+        codes, rows = _factorize_rows(values)
+    cols = tuple(str(c) for c in values.columns)
+    return CodedColumns(cols, tuple(_value_kind(values[c]) for c in values.columns), codes, rows)
+
+
 def _factorize_rows(values: pd.DataFrame) -> tuple[np.ndarray, list[tuple]]:
     """Codes of each row and the distinct rows (as Python values SQLite can bind)."""
+    import pandas as pd
+
     if values.shape[1] == 0:
         return np.zeros(len(values), dtype=np.int64), [()]
     keys = []
@@ -457,7 +653,7 @@ def _bindable(v):
         return None
     if isinstance(v, float) and np.isnan(v):
         return None
-    if v is pd.NA or v is pd.NaT:
+    if type(v).__name__ in ("NAType", "NaTType"):  # pd.NA, pd.NaT (without importing pandas)
         return None
     if isinstance(v, np.generic):
         v = v.item()

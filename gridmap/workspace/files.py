@@ -1,0 +1,104 @@
+"""Which file is the workspace, and the writers' lock on it (light: no geopandas).
+
+Every command names its workspace through :func:`resolve_workspace`; every
+writer holds :func:`workspace_lock` from its read to its write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from gridmap.datasets import get_path
+from gridmap.errors import WORKSPACE_COPY_HINT, WorkspaceBusyError, WorkspaceError, os_write_error
+
+__all__ = [
+    "LOCK_TIMEOUT_S",
+    "WORKSPACE_ENV",
+    "default_workspace",
+    "resolve_workspace",
+    "workspace_lock",
+]
+
+#: Environment variable naming the default workspace.
+WORKSPACE_ENV = "GRIDMAP_WORKSPACE"
+#: Seconds a writer waits for another writer before WorkspaceBusyError
+#: (``$GRIDMAP_LOCK_TIMEOUT`` overrides the default of 10).
+LOCK_TIMEOUT_S = float(os.environ.get("GRIDMAP_LOCK_TIMEOUT") or 10.0)
+
+
+def default_workspace() -> Path:
+    """Return the workspace used when none is named.
+
+    ``$GRIDMAP_WORKSPACE`` if set, else the sample workspace shipped in the
+    package (:func:`gridmap.datasets.get_path`).
+    """
+    env = os.environ.get(WORKSPACE_ENV)
+    if env:
+        return Path(env)
+    return get_path("community")
+
+
+def resolve_workspace(path: str | os.PathLike | None, *, must_exist: bool = True) -> Path:
+    """Turn a user's workspace argument into a path, checking it exists.
+
+    A directory is accepted when it holds exactly one ``.gpkg`` file.
+    """
+    p = Path(path) if path else default_workspace()
+    if p.is_dir():
+        # hidden files are not workspaces (e.g. a writer's temporary copy left by a crash)
+        found = sorted(f for f in p.glob("*.gpkg") if not f.name.startswith("."))
+        if len(found) != 1:
+            raise WorkspaceError(
+                f"the folder holds {len(found)} GeoPackage files; name one of them",
+                file=str(p),
+            )
+        p = found[0]
+    if must_exist and not p.exists():
+        raise WorkspaceError(
+            "workspace not found. Give the path of a .gpkg file, or run "
+            "'gridmap synth community.gpkg' to make a sample workspace.",
+            file=str(p),
+        )
+    if must_exist and p.stat().st_size == 0:
+        raise WorkspaceError("the workspace file is empty (0 bytes)", file=str(p))
+    if p.is_file() and p.stat().st_size > 0 and p.suffix.lower() != ".gpkg":
+        with open(p, "rb") as fh:
+            is_sqlite = fh.read(16) == b"SQLite format 3\x00"
+        if not is_sqlite:
+            raise WorkspaceError(
+                f"this {p.suffix or 'file'} is not a workspace: a workspace is one GeoPackage "
+                "(.gpkg) file. Bring the data into one with 'gridmap import LAYER FILE "
+                "--workspace WORKSPACE.gpkg'.",
+                file=str(p),
+            )
+    return p
+
+
+@contextlib.contextmanager
+def workspace_lock(path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the workspace's writer lock (``<file>.lock``) for the ``with`` block.
+
+    Not re-entrant: a read-modify-write that holds it from its read to its
+    write passes ``locked=True`` to :func:`write_layers`.
+    """
+    lock = FileLock(str(path) + ".lock", timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout as exc:  # (a TimeoutError, so an OSError: caught first)
+        raise WorkspaceBusyError(
+            "the workspace is busy: another gridmap command is writing it. Try again in a moment.",
+            file=str(path),
+        ) from exc
+    except OSError as exc:  # a read-only folder: the lock file cannot be made
+        raise os_write_error(
+            exc, path, kept="the workspace was not changed", hint=WORKSPACE_COPY_HINT
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()

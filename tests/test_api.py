@@ -120,6 +120,7 @@ def test_bad_parameters_get_422_naming_them(server, url, param):
     body = r.json()
     assert body["error"] in ("InvalidParameter", "BadParameterError", "AddressError")
     assert param in body["message"]
+    assert "--" not in body["message"], "the API names its parameters, not CLI flags"
 
 
 def test_huge_limit_is_capped(server, ws):

@@ -252,6 +252,60 @@ def test_library_never_prints():
     assert not bad, "print() in library code (use warnings.warn or logging): " + ", ".join(bad)
 
 
+#: A command-line flag in a library string: '--skip-bad-rows', '--crs'.
+FLAG_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+#: Library strings that still name flags, (file, flag); each must go. Both are whole
+#: command lines in rooms being rewritten (the assign path), issue 11.
+KNOWN_FLAG_MESSAGES = {
+    ("gridmap/workspace/store.py", "--workspace"),
+    ("gridmap/join/distributed.py", "--points"),
+    ("gridmap/join/distributed.py", "--out"),
+}
+
+
+def _flags_in_strings(source: str) -> list[tuple[int, str]]:
+    """(line, flag) for every flag named in a string literal that is not a docstring."""
+    tree = ast.parse(source)
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                docstrings.add(id(body[0].value))
+    return [
+        (node.lineno, flag)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if id(node) not in docstrings
+        for flag in FLAG_RE.findall(node.value)
+    ]
+
+
+def test_flag_finder_finds_a_planted_flag():
+    src = '''"""Docstrings may say --format json."""
+def f(skip):
+    """Nor here: --crs."""
+    raise ValueError(f"pass --skip-bad-rows (or skip_bad_rows=True); not a-b--c, x --> y")
+'''
+    assert _flags_in_strings(src) == [(4, "--skip-bad-rows")]
+
+
+def test_library_messages_name_parameters_not_flags():
+    """Rule 4: a library message says ``skip_bad_rows=True``; the CLI says ``--skip-bad-rows``."""
+    bad, seen = [], set()
+    for mod, path in MODULES.items():
+        if _room(mod) in SURFACES:
+            continue
+        rel = path.relative_to(REPO).as_posix()
+        for line, flag in _flags_in_strings(path.read_text(encoding="utf-8")):
+            seen.add((rel, flag))
+            if (rel, flag) not in KNOWN_FLAG_MESSAGES:
+                bad.append(f"{rel}:{line} names the flag {flag}")
+    assert not bad, "library messages name CLI flags (name the parameter):\n" + "\n".join(bad)
+    gone = KNOWN_FLAG_MESSAGES - seen
+    assert not gone, f"fixed: remove from KNOWN_FLAG_MESSAGES: {sorted(gone)}"
+
+
 def _doc_rooms() -> tuple[set[str], set[str]]:
     """Rooms in the table of docs/architecture.md: (all, marked planned)."""
     rows = re.findall(r"^\|\s*`gridmap/(\w+)/`\s*\|(.*)$", DOC.read_text("utf-8"), re.M)

@@ -116,7 +116,7 @@ def test_bowtie_repaired_on_request(corpus, ws):
 
 
 def test_bowtie_is_refused_at_import(corpus, ws):
-    refused(ws, corpus["bowtie"], SchemaError, "M02", "self-intersection", "--make-valid")
+    refused(ws, corpus["bowtie"], SchemaError, "M02", "self-intersection", "make_valid=True")
 
 
 def test_unclosed_ring_is_refused(corpus, ws):
@@ -143,7 +143,7 @@ def test_empty_and_null_geometries_are_refused_by_row(corpus, ws):
 
 
 def test_projected_shapefile_without_prj_asks_for_crs(corpus, ws):
-    refused(ws, corpus["projected_no_prj"], CRSError, ".prj", "--crs")
+    refused(ws, corpus["projected_no_prj"], CRSError, ".prj", "crs=")
 
 
 def test_projected_shapefile_with_crs_given_lands_in_place(corpus, ws):
@@ -165,7 +165,7 @@ def test_swapped_lonlat_rows_are_named(corpus, ws):
         "row 3",
         "row 5",
         "swapped",
-        "--skip-bad-rows",
+        "skip_bad_rows=True",
     )
     assert "row 2" not in str(err) and "row 4" not in str(err)
 
@@ -196,7 +196,7 @@ def test_gcj02_check_can_be_overridden(corpus, ws):
 
 
 def test_gcj02_labelled_wgs84_is_refused_with_hint(corpus, ws):
-    refused(ws, corpus["gcj02_as_wgs84"], CoordinateError, "gcj02", "--crs")
+    refused(ws, corpus["gcj02_as_wgs84"], CoordinateError, "gcj02", "crs=gcj02")
 
 
 def test_gauss_kruger_zone_prefix_rows_are_named(corpus, ws):
@@ -240,7 +240,7 @@ def test_renamed_id_column(corpus, ws):
         SchemaError,
         "'household_id' is missing",
         "hh_no",
-        "--id-col",
+        "id_col=NAME",
     )
 
 
@@ -263,7 +263,7 @@ def test_text_ids_keep_their_zeros(corpus, ws):
 
 
 def test_mixed_encoding_is_refused(corpus, ws):
-    refused(ws, corpus["mixed_encoding"], InputFileError, "--encoding")
+    refused(ws, corpus["mixed_encoding"], InputFileError, "encoding=")
 
 
 def test_mixed_encoding_names_the_row(corpus, ws):
@@ -551,7 +551,7 @@ def test_real_parking_repair_keeps_points_and_validates(real, rws):
 
 def test_real_parking_bowtie_refused_without_repair(real, rws):
     case = real[0]["real_parking_bowtie"]
-    refused(rws, case, SchemaError, f"row {case.bad_rows[0]}", case.bad_ids[0], "--make-valid")
+    refused(rws, case, SchemaError, f"row {case.bad_rows[0]}", case.bad_ids[0], "make_valid=True")
 
 
 def test_real_households_nan_refused_by_row(real, rws):

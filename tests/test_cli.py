@@ -157,3 +157,39 @@ def test_library_messages_name_parameters_and_the_cli_names_flags(tiny_workspace
     assert flag_text("pass skip_bad_rows=True or crs=gcj02; keep grid_id=G1") == (
         "pass --skip-bad-rows or --crs gcj02; keep grid_id=G1"
     )
+    # no value: the bare flag; a full stop that ends the sentence is not a value
+    assert flag_text("say which with crs= (e.g. crs=4547). Or name it with id_col=.") == (
+        "say which with --crs (e.g. --crs 4547). Or name it with --id-col."
+    )
+    assert (
+        flag_text("give both lon= and lat=; out=./x.csv")
+        == "give both --lon and --lat; --out ./x.csv"
+    )
+
+
+def test_import_error_names_the_parameter_and_the_terminal_shows_the_flag(tiny_workspace, tmp_path):
+    """The same refusal read from Python (parameters) and on the terminal (flags)."""
+    from gridmap.errors import CoordinateError
+    from gridmap.ingest.importer import import_layer
+
+    src = tmp_path / "hh.csv"
+    src.write_text(
+        "household_id,address,lon,lat\nH1,a,111.47,35.64\nH2,b,35.64,111.47\n", encoding="utf-8"
+    )
+    with pytest.raises(CoordinateError) as exc:
+        import_layer(tiny_workspace, "households", src, shift_check=False)
+    assert "skip_bad_rows=True" in str(exc.value) and "--" not in str(exc.value)
+    res = run("import", "households", str(src), "-w", str(tiny_workspace), "--no-shift-check")
+    assert res.returncode == 2
+    assert "--skip-bad-rows" in res.stderr and "skip_bad_rows" not in res.stderr
+
+
+def test_locate_error_names_the_parameter_and_the_terminal_shows_the_flag(tiny_workspace):
+    from gridmap.errors import CoordinateError
+    from gridmap.lookup.matching import locate
+
+    with pytest.raises(CoordinateError, match="give both lon= and lat="):
+        locate(lon=111.47, workspace=tiny_workspace)
+    res = run("locate", "--lon", "111.47", "-w", str(tiny_workspace))
+    assert res.returncode == 2
+    assert "give both --lon and --lat" in res.stderr and "lon=" not in res.stderr

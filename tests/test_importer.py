@@ -161,7 +161,7 @@ def test_shapefile_projected_and_missing_prj(tmp_path, ws):
     assert list(got["name"]) == list(mg["name"])
     before = sha(ws)
     src.with_suffix(".prj").unlink()
-    with pytest.raises(CRSError, match=r"\.prj.*--crs"):
+    with pytest.raises(CRSError, match=r"\.prj.*crs="):
         import_layer(ws, "microgrids", src)
     assert sha(ws) == before
     rep = import_layer(ws, "microgrids", src, crs="4547")
@@ -201,7 +201,7 @@ def test_shapefile_without_cpg_is_decoded_and_long_names_restored(tmp_path, ws, 
     # an explicit --encoding wins, an unknown one is a clear error
     import_layer(ws, "grids", src, encoding="latin-1")
     assert io.read_layer(ws, "grids")["name"].iloc[0] != "一网格"
-    with pytest.raises(InputFileError, match="unknown --encoding 'nope'"):
+    with pytest.raises(InputFileError, match="unknown encoding='nope'"):
         import_layer(ws, "grids", src, encoding="nope")
 
 
@@ -213,7 +213,7 @@ def test_projected_table_without_crs_asks_for_the_epsg_code(tmp_path, ws):
     rows = [[f"N{k}", *(round(v, 3) for v in t.transform(*p))] for k, p in enumerate(ORIG)]
     src = write_csv(tmp_path / "xy.csv", ["编号", "X", "Y"], rows, "gbk")
     before = sha(ws)
-    with pytest.raises(CRSError, match=r"not degrees \(X = \d+\.\d+, Y = .*--crs 4547"):
+    with pytest.raises(CRSError, match=r"not degrees \(X = \d+\.\d+, Y = .*crs=4547"):
         import_layer(ws, "households", src)
     assert sha(ws) == before
     rep = import_layer(ws, "households", src, crs="4547")
@@ -234,7 +234,7 @@ def test_xlsx_data_on_second_sheet_and_old_xls(tmp_path, ws):
     src = tmp_path / "two.xlsx"
     book.save(src)
     before = sha(ws)
-    with pytest.raises(InputFileError, match=r"the workbook also has: 住户.*--sheet"):
+    with pytest.raises(InputFileError, match=r"the workbook also has: 住户.*sheet=NAME"):
         import_layer(ws, "households", src)
     assert sha(ws) == before
     assert import_layer(ws, "households", src, sheet="住户").imported == 1
@@ -334,7 +334,7 @@ def test_shapefile_whose_cpg_lies(tmp_path, ws):
     assert list(io.read_layer(ws, "grids")["name"]) == ["一网格", "二网格", "三网格", "四网格"]
     assert rep.encoding == "gb18030" and any("its .cpg names" in n for n in rep.notes)
     before = sha(ws)
-    with pytest.raises(InputFileError, match=r"cannot be read as utf-8.*--encoding"):
+    with pytest.raises(InputFileError, match=r"cannot be read as utf-8.*encoding="):
         import_layer(ws, "grids", src, encoding="utf-8")
     assert sha(ws) == before
 
@@ -348,7 +348,7 @@ def test_survey_table_with_x_northing_is_explained(tmp_path, ws):
     rows = [[f"N{k}", round(n, 3), round(e, 3)] for k, (e, n) in enumerate(en)]
     src = write_csv(tmp_path / "survey.csv", ["编号", "X", "Y"], rows, "gbk")
     before = sha(ws)
-    with pytest.raises(CoordinateError, match=r"look swapped.*--lon-col Y --lat-col X"):
+    with pytest.raises(CoordinateError, match=r"look swapped.*lon_col=Y lat_col=X"):
         import_layer(ws, "households", src, crs="4546")
     assert sha(ws) == before
     import_layer(ws, "households", src, crs="4546", lon_col="Y", lat_col="X")
@@ -385,7 +385,7 @@ def test_layer_of_the_same_name_is_taken_from_another_workspace(tmp_path, ws):
     rep = import_layer(ws, "grids", other)
     assert any("its layer 'grids' was read" in n for n in rep.notes)
     assert list(io.read_layer(ws, "grids")["grid_id"]) == ["G1", "G2", "G3", "G4"]
-    with pytest.raises(InputFileError, match="choose one with --source-layer"):
+    with pytest.raises(InputFileError, match="choose one with source_layer=NAME"):
         import_layer(ws, "microgrids", other)
 
 
@@ -488,7 +488,7 @@ def test_duplicate_and_empty_ids(tmp_path, ws):
 
 def test_missing_id_column_and_id_col_option(tmp_path, ws):
     src = write_csv(tmp_path / "x.csv", ["门牌", "lon", "lat"], [["A1", *ORIG[0]]], "utf-8")
-    with pytest.raises(SchemaError, match=r"household_id.*门牌.*--id-col"):
+    with pytest.raises(SchemaError, match=r"household_id.*门牌.*id_col=NAME"):
         import_layer(ws, "households", src)
     rep = import_layer(ws, "households", src, id_col="门牌")
     assert rep.renamed == {"门牌": "household_id"}
@@ -499,7 +499,7 @@ def test_unrecognised_headers_list_what_was_found(tmp_path):
     src = write_csv(tmp_path / "x.csv", ["id", "east", "north"], [["1", "1", "2"]], "utf-8")
     with pytest.raises(InputFileError) as info:
         read_input(src)
-    assert "id, east, north" in str(info.value) and "--lon-col" in str(info.value)
+    assert "id, east, north" in str(info.value) and "lon_col=NAME" in str(info.value)
     data = read_input(src, lon_col="east", lat_col="north")
     assert data.gdf.geometry.iloc[0].equals(Point(1, 2))
 
@@ -705,7 +705,7 @@ def test_invalid_polygon_refused_or_repaired_on_request(tmp_path, ws):
         import_layer(ws, "microgrids", src)
     msg = str(info.value)
     assert "row 2: microgrid_id M02: invalid polygon: Self-intersection" in msg
-    assert "--make-valid" in msg and sha(ws) == before
+    assert "make_valid=True" in msg and sha(ws) == before
     rep = import_layer(ws, "microgrids", src, make_valid=True)
     assert any("M02" in n and "make_valid" in n for n in rep.notes)
     got = io.read_layer(ws, "microgrids")
@@ -743,7 +743,7 @@ def test_gcj02_labelled_wgs84_is_refused_with_hint(tmp_path, ws):
         import_layer(ws, "households", src, crs="wgs84")
     msg = str(info.value)
     assert "0 of 4 points" in msg and "4 of 4 do when read as gcj02" in msg
-    assert "--crs gcj02" in msg and sha(ws) == before
+    assert "crs=gcj02" in msg and sha(ws) == before
     # the user's word wins when they insist
     rep = import_layer(ws, "households", src, crs="wgs84", shift_check=False)
     assert rep.imported == 4
@@ -762,7 +762,7 @@ def test_mixed_encoding_names_the_row(tmp_path, ws):
     src.write_bytes(data)
     with pytest.raises(InputFileError) as info:
         import_layer(ws, "households", src)
-    assert "row 3 cannot be read as GBK/GB18030" in str(info.value) and "--encoding" in str(
+    assert "row 3 cannot be read as GBK/GB18030" in str(info.value) and "encoding=" in str(
         info.value
     )
     with pytest.raises(InputFileError, match="not readable as utf-8: rows 1, 2, 4 cannot"):

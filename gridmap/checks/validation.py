@@ -220,7 +220,7 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
                     "no_crs",
                     name,
                     [],
-                    "the layer has no coordinate system; re-import it with --crs (e.g. --crs 4326)"
+                    "the layer has no coordinate system; re-import it with crs= (e.g. crs=4326)"
                     + ("; checked as WGS84 for now" if degrees else "; geometric checks skipped"),
                 )
             )
@@ -391,7 +391,7 @@ def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
                 layer.name,
                 [_label(layer, i)],
                 "a vertex has no numeric coordinate (NaN or infinite): redraw the feature or "
-                "import it again (gridmap validate --fix cannot repair it)",
+                "import it again (fix=True cannot repair it)",
             )
         )
     usable &= ~nonfinite
@@ -408,7 +408,7 @@ def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
                 "invalid_geometry",
                 layer.name,
                 [_label(layer, i)],
-                f"invalid geometry: {reason} (gridmap validate --fix repairs it)",
+                f"invalid geometry: {reason} (fix=True repairs it)",
                 lon=lon,
                 lat=lat,
             )
@@ -657,7 +657,7 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
                     [],
                     f"{n_given} of {n} features lie in a {finest_word} as stored, but {n_shifted} "
                     f"would if the coordinates were read as {system}: were they imported from "
-                    f"{'Amap/Tencent' if system == 'gcj02' else 'Baidu'} without --crs {system}?",
+                    f"{'Amap/Tencent' if system == 'gcj02' else 'Baidu'} without crs={system}?",
                     value=float(n_shifted),
                 )
             )

@@ -66,25 +66,31 @@ VALUED = (
     "basemap",
     "lang",
     "seed",
+    "lon",
+    "lat",
     "points",
     "radius",
     "standards",
 )
-_VALUED_RE = re.compile(r"(?<![\w-])(" + "|".join(VALUED) + r")=(\S*?)(?=[\s,;:)]|$)")
+_VALUED_RE = re.compile(r"(?<![\w-])(" + "|".join(VALUED) + r")=")
+#: What may follow ``name=`` when no value is given: a space, a separator, the end,
+#: or a full stop/question mark that ends the sentence.
+_NO_VALUE_RE = re.compile(r"[\s,;:)]|[.?](?:\s|$)|$")
 
 
 def flag_text(message: str) -> str:
     """A library message as the command line says it: ``crs=4326`` -> ``--crs 4326``.
 
     Library messages name parameters (they are also read from Python and over
-    HTTP); the CLI names its flags.
+    HTTP); the CLI names its flags: ``skip_bad_rows=True`` -> ``--skip-bad-rows``,
+    ``crs=`` (no value) -> ``--crs``, ``lon_col=X`` -> ``--lon-col X``.
     """
     for param, flag in SWITCHES.items():
         message = message.replace(param, flag)
 
     def flag(m: re.Match[str]) -> str:
         name = "--" + m.group(1).replace("_", "-")
-        return f"{name} {m.group(2)}" if m.group(2) else name
+        return name if _NO_VALUE_RE.match(message, m.end()) else name + " "
 
     return _VALUED_RE.sub(flag, message)
 

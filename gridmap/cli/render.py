@@ -130,7 +130,7 @@ def print_report(report: ValidationReport, console, max_rows: int = 20) -> None:
                 continue
             loc = f"{f.lon:.6f}, {f.lat:.6f}" if f.lon is not None and f.lat is not None else ""
             # ids and messages carry user text (column names, ids): not rich markup
-            t.add_row(f.code, escape(", ".join(f.ids[:4])), escape(f.message), loc)
+            t.add_row(f.code, escape(", ".join(f.ids[:4])), escape(flag_text(f.message)), loc)
         if hidden:
             t.caption = f"... {hidden} more (at most {max_rows} per code shown; use --format json)"
         console.print(t)
@@ -387,7 +387,7 @@ def print_import_report(rep: ImportReport, console: Console) -> None:
             f"list written to {escape(str(rep.report_path))}:"
         )
         for p in rep.skipped[:20]:
-            console.print(f"  {p}", highlight=False, markup=False)
+            console.print(f"  {flag_text(str(p))}", highlight=False, markup=False)
         if len(rep.skipped) > 20:
             console.print(f"  ... and {len(rep.skipped) - 20} more (see the report)")
 
@@ -448,9 +448,9 @@ def print_locate(result: LocateResult, console: Console) -> None:
             )
         console.print(ct)
     for w in result.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(flag_text(w))}", highlight=False)
     if result.message:
-        console.print(result.message, highlight=False)
+        console.print(escape(flag_text(result.message)), highlight=False)
 
 
 def print_map_written(

@@ -731,7 +731,7 @@ def synth_layers(
         raise SynthError(f"internal: made {n_cells_mg} micro-grid cells instead of {M}")
     mg_geom = _dissolve(faces, face_cell, n_cells_mg)
     if shapely.is_empty(mg_geom).any():
-        raise SynthError("internal: a micro-grid lost its area while noding; try another --seed")
+        raise SynthError("internal: a micro-grid lost its area while noding; try another seed=")
     park_blocks = np.flatnonzero(is_park)
     school_blocks = np.flatnonzero(is_school)
     park_face_label = np.full(len(faces), -1, dtype=np.int64)

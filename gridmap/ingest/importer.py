@@ -268,7 +268,7 @@ def detect_encoding(data: bytes, *, file: str | None = None) -> str:
     ``"gb18030"``. Nothing is guessed beyond that, since a wrong guess imports
     garbled addresses: a file that is neither (for example GBK with one row
     pasted in as UTF-8) raises :class:`InputFileError` naming the rows that
-    break each encoding; ``--encoding`` overrides the detection.
+    break each encoding; ``encoding=`` overrides the detection.
     """
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
@@ -292,7 +292,7 @@ def detect_encoding(data: bytes, *, file: str | None = None) -> str:
             hint += f", and {_rows_text(not_gbk)} cannot be read as GBK/GB18030"
     raise InputFileError(
         f"the file mixes text encodings or uses an unknown one: {hint}. Save it again with one "
-        "encoding (in Excel: 'CSV UTF-8'), or pass --encoding (e.g. --encoding gbk, big5).",
+        "encoding (in Excel: 'CSV UTF-8'), or pass encoding= (e.g. encoding=gbk, big5).",
         file=file,
     )
 
@@ -356,12 +356,12 @@ def _read_rows(
         text = data.decode(enc)
     except LookupError as exc:
         raise InputFileError(
-            f"unknown --encoding '{enc}' (use utf-8, gbk, gb18030, big5 ...)", file=str(path)
+            f"unknown encoding='{enc}' (use utf-8, gbk, gb18030, big5 ...)", file=str(path)
         ) from exc
     except UnicodeDecodeError as exc:
         raise InputFileError(
             f"the file is not readable as {enc}: {_rows_text(_undecodable_rows(data, enc))} "
-            f"cannot be read as {enc}; try another --encoding (utf-8, gbk, gb18030), or save the file again "
+            f"cannot be read as {enc}; try another encoding= (utf-8, gbk, gb18030), or save the file again "
             "with one encoding",
             file=str(path),
         ) from exc
@@ -613,7 +613,7 @@ def find_coordinate_columns(
         missing = " and ".join(w for w, v in (("longitude", lon), ("latitude", lat)) if v is None)
         raise InputFileError(
             f"no {missing} column recognised (columns found: {', '.join(columns) or 'none'}). "
-            "Name them 经度/纬度 or lon/lat, or pass --lon-col and --lat-col.",
+            "Name them 经度/纬度 or lon/lat, or pass lon_col=NAME and lat_col=NAME.",
             file=file,
         )
     if lon == lat:
@@ -779,7 +779,7 @@ def _table_to_gdf(
         if others:
             raise InputFileError(
                 f"{exc.message} This is the first sheet; the workbook also has: "
-                f"{', '.join(others)}. Choose the one with the data with --sheet NAME.",
+                f"{', '.join(others)}. Choose the one with the data with sheet=NAME.",
                 file=str(path),
             ) from exc
         raise
@@ -830,10 +830,10 @@ def _table_coordinates(
         crs = named
         notes.append(
             f"the headers '{lon}'/'{lat}' say the coordinates are {named}: converted from "
-            f"{named} (override with --crs)"
+            f"{named} (override with crs=)"
         )
     elif named is not None and gcrs.parse_crs(crs).kind != gcrs.parse_crs(named).kind:
-        notes.append(f"the headers '{lon}'/'{lat}' say {named}, but --crs {crs} was used as given")
+        notes.append(f"the headers '{lon}'/'{lat}' say {named}, but crs={crs} was used as given")
     cs = gcrs.parse_crs(crs)
     x, y, problems = check_coordinates(frame, lon, lat, geographic=cs.is_geographic)
     good = np.isfinite(x) & np.isfinite(y)
@@ -850,7 +850,7 @@ def _table_coordinates(
             f"'{lon}' and '{lat}' look swapped for {cs}: read as given the positions fall "
             f"outside the area {cs} is made for, read the other way round they fall inside it. "
             "In Chinese survey tables X is the northing and Y the easting; import again with "
-            f"--lon-col {lat} --lat-col {lon}.",
+            f"lon_col={lat} lat_col={lon}.",
             file=str(path),
         )
     if not cs.is_geographic:
@@ -953,7 +953,7 @@ def _refuse_metres_without_crs(frame: pd.DataFrame, lon: str, lat: str, path: Pa
     """Raise :class:`CRSError` when every coordinate is a number far beyond degrees.
 
     A table of projected coordinates (metres, e.g. CGCS2000 Gauss-Krüger
-    x = 270203, y = 3948089) imported without ``--crs`` would otherwise be
+    x = 270203, y = 3948089) imported without ``crs=`` would otherwise be
     refused row by row as "out of range", which does not tell what to do.
     """
     cells = list(zip(frame[lon], frame[lat], strict=True))
@@ -965,8 +965,8 @@ def _refuse_metres_without_crs(frame: pd.DataFrame, lon: str, lat: str, path: Pa
     raise CRSError(
         f"the coordinates are not degrees ({lon} = {a}, {lat} = {b}): they "
         "look like metres in a projected system such as CGCS2000 / Gauss-Krüger. Say which "
-        "with --crs and its EPSG code (e.g. --crs 4547 for CGCS2000 3-degree zone CM 114E, "
-        "--crs 4546 for CM 111E, --crs 3857 for Web Mercator).",
+        "with crs= and its EPSG code (e.g. crs=4547 for CGCS2000 3-degree zone CM 114E, "
+        "crs=4546 for CM 111E, crs=3857 for Web Mercator).",
         file=str(path),
     )
 
@@ -1129,7 +1129,7 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
             encoding = codecs.lookup(encoding).name  # latin-1 -> iso8859-1, a name GDAL knows
         except LookupError as exc:
             raise InputFileError(
-                f"unknown --encoding '{encoding}' (use utf-8, gbk, gb18030, big5 ...)",
+                f"unknown encoding='{encoding}' (use utf-8, gbk, gb18030, big5 ...)",
                 file=str(path),
             ) from exc
     else:
@@ -1137,7 +1137,7 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
         if encoding is not None:
             notes.append(
                 f"the Shapefile has no .cpg file saying how its text is encoded; "
-                f"it was read as {encoding} (detected; override with --encoding)"
+                f"it was read as {encoding} (detected; override with encoding=)"
             )
     try:
         layers = [str(n) for n, _ in pyogrio.list_layers(path)]
@@ -1146,7 +1146,7 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
     if layer is None:
         if len(layers) > 1:
             raise InputFileError(
-                f"the file has {len(layers)} layers ({', '.join(layers)}); choose one with --source-layer",
+                f"the file has {len(layers)} layers ({', '.join(layers)}); choose one with source_layer=NAME",
                 file=str(path),
             )
         layer = layers[0] if layers else None
@@ -1165,13 +1165,13 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
             gdf = pyogrio.read_dataframe(path, layer=layer, encoding=detected, fid_as_index=True)
             notes.append(
                 f"the Shapefile's text is not in the encoding its .cpg names; it was read as "
-                f"{detected} (detected; override with --encoding)"
+                f"{detected} (detected; override with encoding=)"
             )
             encoding = detected
     except UnicodeDecodeError as exc:
         raise InputFileError(
             f"the text in the file cannot be read as {encoding or 'its declared encoding'} "
-            f"({gio._short(exc)}); pass --encoding (e.g. --encoding gbk, utf-8)",
+            f"({gio._short(exc)}); pass encoding= (e.g. encoding=gbk, utf-8)",
             file=str(path),
         ) from exc
     except Exception as exc:
@@ -1193,8 +1193,8 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
     if crs is None and gdf.crs is None:
         hint = " (a Shapefile whose .prj file is missing?)" if path.suffix.lower() == ".shp" else ""
         raise CRSError(
-            f"the file has no coordinate system{hint}. Say which one with --crs "
-            "(e.g. --crs 4326, --crs gcj02, --crs 4547).",
+            f"the file has no coordinate system{hint}. Say which one with crs= "
+            "(e.g. crs=4326, crs=gcj02, crs=4547).",
             file=str(path),
         )
     own = gdf.crs
@@ -1245,7 +1245,7 @@ def _vector_to_gdf(path: Path, *, layer, crs, encoding: str | None = None) -> Im
         and own is not None
         and not gcrs.parse_crs(own).crs.equals(cs.crs if cs.crs is not None else "EPSG:4326")
     ):
-        notes.append(f"the file says {own.to_string()}; --crs {cs} was used instead")
+        notes.append(f"the file says {own.to_string()}; crs={cs} was used instead")
     return ImportedData(
         gdf=out,
         problems=problems,
@@ -1353,7 +1353,7 @@ def read_input(
                 RowProblem(
                     int(row),
                     f"{dist / 1000:.1f} km from the workspace (more than {max_distance_m / 1000:g} km): "
-                    "wrong coordinates or wrong --crs?",
+                    "wrong coordinates, or the wrong crs= was given?",
                 )
             )
         data.gdf = data.gdf[~far]
@@ -1487,7 +1487,7 @@ def _check_polygons(
         hint = (
             "no area is left after repair"
             if repair
-            else "repair it in the source, or pass --make-valid to repair it on import"
+            else "repair it in the source, or pass make_valid=True to repair it on import"
         )
         problems.append(
             RowProblem(int(gdf.index[k]), f"{label}: invalid polygon: {reason}; {hint}", "geometry")
@@ -1527,7 +1527,7 @@ def _check_shift(gdf: gpd.GeoDataFrame, ws_path: Path, data: ImportedData, layer
     raise CoordinateError(
         f"{n_given} of {n} points fall in a {what} as {cs}, but {n_shifted} of {n} do when read "
         f"as {name} ({app} coordinates are shifted by a few hundred metres). Import again with "
-        f"--crs {name}; if the coordinates really are WGS84, pass --no-shift-check.",
+        f"crs={name}; if the coordinates really are WGS84, pass shift_check=False.",
         file=str(data.source),
         layer=layer,
     )
@@ -1630,14 +1630,14 @@ def import_layer(
     if id_col is not None:
         if id_col not in columns:
             raise SchemaError(
-                f"no column '{id_col}' for --id-col (columns found: {', '.join(columns)})",
+                f"no column '{id_col}' for id_col= (columns found: {', '.join(columns)})",
                 file=src,
                 layer=layer,
             )
         if id_col != spec.id_column:
             if spec.id_column in columns:
                 raise SchemaError(
-                    f"--id-col {id_col} given but the file also has a '{spec.id_column}' column; "
+                    f"id_col={id_col} given but the file also has a '{spec.id_column}' column; "
                     "rename or drop one of them",
                     file=src,
                     layer=layer,
@@ -1677,7 +1677,7 @@ def import_layer(
         )
         found = _resolve_alias([c for c in columns if c not in renamed], req, aliases)
         if found is None:
-            hint = " or name it with --id-col" if req == spec.id_column else ""
+            hint = " or name it with id_col=NAME" if req == spec.id_column else ""
             raise SchemaError(
                 f"the required column '{req}' is missing (columns found: {', '.join(columns) or 'none'}). "
                 f"Rename the column in the file{hint}.",
@@ -1754,7 +1754,7 @@ def import_layer(
         )
         raise err(
             _format_problems(problems, data.row_numbering)
-            + ". Nothing was written. Fix these rows or pass --skip-bad-rows.",
+            + ". Nothing was written. Fix these rows or pass skip_bad_rows=True.",
             file=src,
             layer=layer,
         )

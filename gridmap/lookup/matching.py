@@ -229,7 +229,9 @@ def _find_column(
     what: str,
     source: str,
     contains: Sequence[str] = (),
+    param: str = "column",
 ) -> str:
+    """The column holding ``what``: ``wanted`` (the caller's ``param``), else a known header."""
     if wanted is not None:
         if wanted in df.columns:
             return wanted
@@ -250,12 +252,12 @@ def _find_column(
     if len(near) > 1:
         raise InputFileError(
             f"several columns may hold the {what} ({', '.join(map(str, near))}); "
-            "name one with --column",
+            f"name one with {param}=NAME",
             file=source,
         )
     raise InputFileError(
         f"no {what} column found (looked for {', '.join(options)}; columns: "
-        f"{', '.join(map(str, df.columns))}). Name it with --column.",
+        f"{', '.join(map(str, df.columns))}). Name it with {param}=NAME.",
         file=source,
     )
 
@@ -503,7 +505,9 @@ class AddressRegistry:
 
         df = read_table(file)
         src = str(file)
-        col = _find_column(df, address_col, ADDRESS_COLUMNS, "address", src, ADDRESS_WORDS)
+        col = _find_column(
+            df, address_col, ADDRESS_COLUMNS, "address", src, ADDRESS_WORDS, param="address_col"
+        )
         # blank lines of the sheet hold nothing to register; row numbers stay the file's
         row_no = np.arange(len(df)) + 2
         if len(df):
@@ -527,9 +531,16 @@ class AddressRegistry:
                 )
         else:
             lx = _find_column(
-                df, lon_col, ("lon", "lng", "longitude", "经度", "x"), "longitude", src
+                df,
+                lon_col,
+                ("lon", "lng", "longitude", "经度", "x"),
+                "longitude",
+                src,
+                param="lon_col",
             )
-            ly = _find_column(df, lat_col, ("lat", "latitude", "纬度", "y"), "latitude", src)
+            ly = _find_column(
+                df, lat_col, ("lat", "latitude", "纬度", "y"), "latitude", src, param="lat_col"
+            )
             xs = pd.to_numeric(df[lx], errors="coerce").to_numpy(dtype=float)
             ys = pd.to_numeric(df[ly], errors="coerce").to_numpy(dtype=float)
             bad = np.flatnonzero(~(np.isfinite(xs) & np.isfinite(ys)))
@@ -1225,7 +1236,7 @@ class AddressRegistry:
             if abs(fy) > 90 and abs(fx) <= 90:
                 raise CoordinateError(
                     f"latitude {fy} is out of range; longitude and latitude look swapped "
-                    f"(try --lon {fy} --lat {fx})"
+                    f"(try lon={fy} lat={fx})"
                 )
             if abs(fy) > 90 or abs(fx) > 180:
                 raise CoordinateError(
@@ -1234,8 +1245,8 @@ class AddressRegistry:
         elif abs(fx) <= 180 and abs(fy) <= 90:
             # metres of a projected system are never this small where people live
             raise CoordinateError(
-                f"{fx}, {fy} look like longitude/latitude degrees, but --crs {crs} is a "
-                "projected system in metres: use --crs wgs84 (or gcj02/bd09), or give x/y in metres"
+                f"{fx}, {fy} look like longitude/latitude degrees, but crs={crs} is a "
+                "projected system in metres: use crs=wgs84 (or gcj02/bd09), or give x/y in metres"
             )
         wx, wy = to_wgs84(fx, fy, cs)
         wx, wy = float(wx), float(wy)
@@ -1285,7 +1296,7 @@ class AddressRegistry:
                 f"not inside any micro-grid ({where}); the nearest micro-grid is {nid}, {dist:.0f} m away"
             )
             if not assigned:
-                res.message = "no grid owns this place: check the coordinates and their --crs"
+                res.message = "no grid owns this place: check the coordinates and their crs="
         stations = state.get("stations")
         if stations is not None and len(stations["ids"]):
             j, dist = _nearest(stations["tree"], pt)
@@ -1482,11 +1493,11 @@ def locate(
     """
     has_point = lon is not None or lat is not None
     if query is not None and has_point:
-        raise AddressError("give either an address or --lon/--lat, not both")
+        raise AddressError("give either an address or lon= and lat=, not both")
     if query is None and not has_point:
-        raise AddressError("give an address, or a coordinate with --lon and --lat")
+        raise AddressError("give an address, or a coordinate with lon= and lat=")
     if has_point and (lon is None or lat is None):
-        raise CoordinateError("give both --lon and --lat")
+        raise CoordinateError("give both lon= and lat=")
     reg = registry if registry is not None else registry_for(workspace, addresses=query is not None)
     if query is not None:
         res = reg.match_address(query)

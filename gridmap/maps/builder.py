@@ -840,7 +840,7 @@ def _basemap(basemap: str, lang: str) -> dict | None:
     if not key:
         raise GridmapError(
             f"the tianditu basemap needs a key: get one at console.tianditu.gov.cn and set "
-            f"{TIANDITU_KEY_ENV}=<key>, or use --basemap amap, osm or none"
+            f"{TIANDITU_KEY_ENV}=<key>, or use basemap=amap, osm or none"
         )
     tiles = []
     for layer in ("vec", "cva" if lang == "zh" else "eva"):
@@ -1183,7 +1183,7 @@ def render_html(
         note_parts.append(tr("shift_outside_note", lang))
         msg = (
             "the data lie outside mainland China: no GCJ-02 shift was applied and Amap "
-            "tiles may be blank there; use --basemap osm"
+            "tiles may be blank there; use basemap=osm"
         )
         if msg not in notes:
             notes.append(msg)

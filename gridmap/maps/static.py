@@ -70,7 +70,7 @@ def find_cjk_font() -> str:
     raise GridmapError(
         "no Chinese (CJK) font found for the picture. Install one, e.g. "
         "'sudo apt-get install fonts-noto-cjk', then delete matplotlib's font cache "
-        "(~/.cache/matplotlib) and run again; or use --lang en"
+        "(~/.cache/matplotlib) and run again; or use lang=en"
     )
 
 

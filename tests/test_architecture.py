@@ -257,7 +257,7 @@ FLAG_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 #: Library strings that still name flags, (file, flag); each must go. Both are whole
 #: command lines in rooms being rewritten (the assign path), issue 11.
 KNOWN_FLAG_MESSAGES = {
-    ("gridmap/workspace/store.py", "--workspace"),
+    ("gridmap/workspace/files.py", "--workspace"),
     ("gridmap/join/distributed.py", "--points"),
     ("gridmap/join/distributed.py", "--out"),
 }

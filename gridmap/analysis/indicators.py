@@ -5,7 +5,9 @@
 parking spaces per household, households per station and per grid worker,
 micro-grid sizes, coverage shares and 2SFCA accessibility at the standard
 radii). Coverage (``gridmap coverage``), the meeting map and the HTTP API's
-``grid_stats`` collection all read their per-grid figures from it.
+``grid_stats`` collection all read their per-grid figures from it; households,
+residents and elderly per grid are counted by :func:`households_per_grid` alone
+(also on the map's fast path, :func:`basic_grid_indicators`).
 :func:`check_standards` evaluates every rule of a standards file
 (:mod:`gridmap.analysis.standards`) for every grid.
 """
@@ -31,7 +33,7 @@ from gridmap.analysis.coverage import (
 from gridmap.analysis.standards import Standards, facility_column, load_standards
 from gridmap.join.core import assign_points
 
-__all__ = ["basic_grid_indicators", "check_standards", "grid_indicators"]
+__all__ = ["basic_grid_indicators", "check_standards", "grid_indicators", "households_per_grid"]
 
 _NAME_SPLIT = re.compile(r"[、,，;；/／|\s]+")
 #: "households per X" indicators and the column holding X: a grid with
@@ -60,6 +62,52 @@ def _per_grid_sum(grid_ids: pd.Series, values: np.ndarray, index: pd.Index) -> p
     s = pd.Series(values, index=grid_ids.index)
     s = s[grid_ids.notna()].groupby(grid_ids[grid_ids.notna()].astype(str)).sum()
     return s.reindex(index).fillna(0.0)
+
+
+def households_per_grid(
+    grid_ids: pd.Series,
+    index: pd.Index,
+    *,
+    residents: pd.Series | None = None,
+    elderly: pd.Series | None = None,
+) -> pd.DataFrame:
+    """The one count of households per grid, with their residents and elderly.
+
+    Every per-grid household figure (coverage, the meeting map on both of its
+    paths, the API's ``grid_stats``) comes from here, so they agree.
+
+    Parameters
+    ----------
+    grid_ids
+        The grid of each household, from the core join
+        (:func:`gridmap.join.core.assign_points`): None/NaN for a household in
+        no grid (counted in no grid's figures). A household outside every
+        micro-grid but inside a grid counts in that grid.
+    index
+        The grid ids of the result (every grid, also those without households).
+    residents, elderly
+        Per household (same index as ``grid_ids``), or None when the layer has
+        no such column (the column is then NaN: n/a). A missing, non-numeric
+        or negative figure counts as 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``index``: ``households`` (int), ``residents``, ``elderly``
+        and ``elderly_share`` (elderly / residents, 4 decimals, NaN without residents).
+    """
+    out = pd.DataFrame(index=index)
+    out["households"] = _per_grid_sum(grid_ids, np.ones(len(grid_ids)), index).astype(int)
+    for col, values in (("residents", residents), ("elderly", elderly)):
+        if values is None:
+            out[col] = np.nan
+            continue
+        v = pd.to_numeric(values, errors="coerce")
+        v = v.where(v >= 0).fillna(0).to_numpy(dtype=float)
+        out[col] = _per_grid_sum(grid_ids, v, index).to_numpy()
+    res = out["residents"].astype(float)
+    out["elderly_share"] = (out["elderly"] / res.where(res > 0)).round(4)
+    return out
 
 
 def grid_indicators(
@@ -105,14 +153,14 @@ def grid_indicators(
     index = pd.Index(out["grid_id"])
     hh = ctx.households[ctx.located]
     hg = hh["grid_id"]
-    n_hh = _per_grid_sum(hg, np.ones(len(hh)), index)
-    out["households"] = n_hh.to_numpy().astype(int)
-    for col, flag in (("residents", ctx.has_residents), ("elderly", ctx.has_elderly)):
-        out[col] = (
-            _per_grid_sum(hg, hh[col].fillna(0).to_numpy(), index).to_numpy() if flag else np.nan
-        )
-    res = out["residents"].astype(float)
-    out["elderly_share"] = (out["elderly"] / res.where(res > 0)).round(4)
+    figures = households_per_grid(
+        hg,
+        index,
+        residents=hh["residents"] if ctx.has_residents else None,
+        elderly=hh["elderly"] if ctx.has_elderly else None,
+    )
+    for col in figures.columns:
+        out[col] = figures[col].to_numpy()
     ev = (
         _per_grid_sum(hg, hh["has_ev"].to_numpy(dtype=float), index).to_numpy()
         if ctx.has_ev
@@ -330,29 +378,32 @@ def basic_grid_indicators(
     -------
     pandas.DataFrame
         Index grid_id; columns households, residents, elderly, elderly_share
-        (where the households have residents and elderly), ``cover_<layer>``,
-        microgrids.
+        (from :func:`households_per_grid`, as in :func:`grid_indicators`; NaN
+        where the households have no such column), ``cover_<layer>``, microgrids.
     """
     covered = covered or {}
     grids = ws.require("grids")
     gid = grids["grid_id"].astype(object)
-    out = pd.DataFrame({"grid_id": gid.to_numpy()}).drop_duplicates("grid_id").set_index("grid_id")
+    index = pd.Index(gid[gid.notna()].astype(str).unique(), name="grid_id")
+    out = pd.DataFrame(index=index)
     hh = ws.get("households")
     if hh is not None and assignment is not None:
-        frame = pd.DataFrame({"grid_id": assignment["grid_id"].to_numpy()}, index=hh.index)
-        frame["households"] = 1
-        for col in ("residents", "elderly"):
-            frame[col] = pd.to_numeric(hh[col], errors="coerce").fillna(0) if col in hh else np.nan
+        grid_ids = pd.Series(assignment["grid_id"].to_numpy(dtype=object), index=hh.index)
+        figures = households_per_grid(
+            grid_ids,
+            index,
+            residents=hh["residents"] if "residents" in hh else None,
+            elderly=hh["elderly"] if "elderly" in hh else None,
+        )
+        out = out.join(figures)
+        inside = grid_ids.notna()
         for fac, flags in covered.items():
-            frame[f"cover_{fac}"] = flags.astype(float)
-        g = frame.dropna(subset=["grid_id"]).groupby("grid_id")
-        agg = g[["households", "residents", "elderly"]].sum(min_count=1)
-        for fac in covered:
-            agg[f"cover_{fac}"] = g[f"cover_{fac}"].mean()
-        out = out.join(agg)
-        out["households"] = out["households"].fillna(0).astype(int)
-        if "residents" in hh and "elderly" in hh:
-            out["elderly_share"] = out["elderly"] / out["residents"].where(out["residents"] > 0)
+            share = (
+                pd.Series(flags.to_numpy(dtype=float), index=hh.index)[inside]
+                .groupby(grid_ids[inside].astype(str))
+                .mean()
+            )
+            out[f"cover_{fac}"] = share.reindex(index)
     mg = ws.get("microgrids")
     if mg is not None and hierarchy is not None:
         parents = hierarchy.parents.get("microgrids", {})

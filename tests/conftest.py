@@ -15,18 +15,34 @@ from shapely.geometry import Point, box
 from gridmap.join.core import NEAREST_DIST_COLUMN, RESULT_COLUMNS
 from gridmap.workspace import store as io
 
-# Property tests: the full budget on a developer's machine, a fixed smaller one in CI
-# (CI=true loads the 'ci' profile: derandomised, so every run checks the same examples).
-settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
-settings.register_profile("dev", deadline=None)
-settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
-#: Share of each property test's max_examples run under the 'ci' profile.
+# Property tests: two hypothesis profiles, chosen with $HYPOTHESIS_PROFILE (default "ci").
+#   ci   - what `make test` and CI run: derandomised (every run checks the same examples),
+#          no deadline, a fixed smaller budget (CI_MAX_EXAMPLES for tests that set none,
+#          a quarter of the stated budget for the long ones through examples()).
+#   full - today's full budget, random examples: HYPOTHESIS_PROFILE=full make test
+#          ("dev" is kept as another name for it).
+#: max_examples under the 'ci' profile for property tests that do not set their own.
+CI_MAX_EXAMPLES = 50
+#: Share of each long property test's max_examples run under the 'ci' profile.
 CI_EXAMPLE_SHARE = 0.25
+settings.register_profile(
+    "ci",
+    max_examples=CI_MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+)
+settings.register_profile("full", deadline=None)
+settings.register_profile("dev", deadline=None)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "").strip() or "ci"
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 def examples(n: int) -> int:
-    """``max_examples`` for a long property test: ``n``, or a quarter of it (at least 10) in CI."""
-    if settings().derandomize:
+    """``max_examples`` for a long property test: ``n`` (the full budget), or a quarter of it
+    (at least 10) under the 'ci' profile."""
+    if HYPOTHESIS_PROFILE == "ci":
         return max(10, int(n * CI_EXAMPLE_SHARE))
     return n
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyproj
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -66,7 +67,7 @@ china_lon = st.floats(min_value=73.7, max_value=134.7, allow_nan=False)
 china_lat = st.floats(min_value=18.2, max_value=53.5, allow_nan=False)
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=examples(300), deadline=None, database=None)
 @given(china_lon, china_lat)
 def test_gcj02_round_trip_under_half_metre(lon, lat):
     g = crs.wgs84_to_gcj02(lon, lat)
@@ -75,7 +76,7 @@ def test_gcj02_round_trip_under_half_metre(lon, lat):
     assert _dist_m(lon, lat, *g) > 1.0  # inside China the shift is real
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=examples(300), deadline=None, database=None)
 @given(china_lon, china_lat)
 def test_bd09_round_trip_under_half_metre(lon, lat):
     b = crs.wgs84_to_bd09(lon, lat)

@@ -434,21 +434,6 @@ def test_synthetic_city_proposal_is_valid():
     assert summary["after"]["in_band"] >= 0.9 * summary["after"]["grids"]
 
 
-@pytest.mark.parametrize("corpus_name", ["osm_corpus", "china_corpus"])
-def test_real_data_proposal_is_valid(corpus_name, request):
-    """Real city blocks (OSM) and real Xiamen districts (cnmaps): the same independent checks."""
-    corpus = request.getfixturevalue(corpus_name)
-    ws = store.load_workspace(corpus.workspace)
-    counts = ws.layers["households"].shape[0]
-    grids = max(1, len(ws.layers["grids"]))
-    per = max(2, counts // grids)
-    band = Band(max(1, per // 2), per * 2)
-    res = propose_division(ws.layers, band)
-    check_proposal(ws.layers, res, band)
-    units = res.microgrids.groupby("new_grid_id")["unit_id"].nunique()
-    assert (units == 1).all()
-
-
 def test_division_map_in_chromium_toggles_before_and_after(tmp_path):
     """The before/after map opens offline in Debian's chromium, both layers labelled."""
     from playwright.sync_api import sync_playwright

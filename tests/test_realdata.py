@@ -542,3 +542,27 @@ def test_helsinki_network_equals_networkx(tmp_path):
     assert (np.isfinite(got) == np.isfinite(ref)).all()
     assert (diff <= 0.5).all()
     assert (np.isfinite(got) == np.isfinite(osm)).all()
+
+
+# --- re-division on real data (from test_division.py: here it shares this file's worker, so
+# the session's real-data corpora are built once under `pytest -n 2 --dist loadfile`)
+
+
+@pytest.mark.parametrize("corpus_name", ["osm_corpus", "china_corpus"])
+def test_real_data_proposal_is_valid(corpus_name, request):
+    """Real city blocks (OSM) and real Xiamen districts (cnmaps): the same independent checks
+    as the synthetic proposals in test_division.py."""
+    from test_division import check_proposal
+
+    from gridmap.division.divide import Band, propose_division
+
+    corpus = request.getfixturevalue(corpus_name)
+    ws = io.load_workspace(corpus.workspace)
+    counts = ws.layers["households"].shape[0]
+    grids = max(1, len(ws.layers["grids"]))
+    per = max(2, counts // grids)
+    band = Band(max(1, per // 2), per * 2)
+    res = propose_division(ws.layers, band)
+    check_proposal(ws.layers, res, band)
+    units = res.microgrids.groupby("new_grid_id")["unit_id"].nunique()
+    assert (units == 1).all()

@@ -132,8 +132,23 @@ def public_dir():
     shutil.rmtree(path)
 
 
+@pytest.fixture(scope="module")
+def nowrite_home(nowrite_user):
+    """A home the test user owns, shared by this module's read-only cases: the user's numba
+    and matplotlib caches are written once there, not compiled again for every case."""
+    path = Path(tempfile.mkdtemp(prefix="gridmap-nowrite-home-", dir="/tmp"))
+    path.chmod(0o755)
+    home = path / "home"
+    (home / "mpl").mkdir(parents=True)
+    uid = pwd.getpwnam(nowrite_user)
+    for p in (home, home / "mpl"):
+        os.chown(p, uid.pw_uid, uid.pw_gid)
+    yield home
+    shutil.rmtree(path)
+
+
 @pytest.fixture
-def readonly_ws(public_dir, workspace_file, nowrite_user) -> tuple[Path, Path]:
+def readonly_ws(public_dir, workspace_file, nowrite_home) -> tuple[Path, Path]:
     """(workspace in a folder the test user may not write in, a home the user owns)."""
     tmp_path = public_dir
     folder = tmp_path / "readonly"
@@ -142,12 +157,7 @@ def readonly_ws(public_dir, workspace_file, nowrite_user) -> tuple[Path, Path]:
     shutil.copyfile(workspace_file, ws)
     ws.chmod(0o644)
     folder.chmod(0o555)  # read-only for everybody, root's files for another user anyway
-    home = tmp_path / "home"
-    (home / "mpl").mkdir(parents=True)
-    uid = pwd.getpwnam(nowrite_user)
-    for p in (home, home / "mpl"):
-        os.chown(p, uid.pw_uid, uid.pw_gid)
-    return ws, home
+    return ws, nowrite_home
 
 
 # ---------------------------------------------------------------- disk full

@@ -23,7 +23,30 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from gridmap.join.core import assign_points, assign_workspace, build_hierarchy, reference_locator
 from gridmap.join.index import build_index, cache_dir_for, cached_index, layer_key, locators_for
+from gridmap.join import index as index_mod
 from gridmap.workspace import store as io
+
+
+@pytest.fixture(autouse=True)
+def _kernel_on_every_batch(monkeypatch):
+    """These tests are about the compiled kernel: no batch goes to the shapely shortcut."""
+    monkeypatch.setattr(index_mod, "SMALL_BATCH", 0)
+
+
+def test_small_batches_without_the_kernel_give_the_kernels_answers(monkeypatch):
+    rng = np.random.default_rng(7)
+    polys = [box(i, j, i + 1, j + 1) for i in range(6) for j in range(6)]
+    polys.append(Polygon([(0.5, 0.5), (4.5, 0.7), (2.2, 4.9)]))  # overlaps, on the lattice lines
+    ids = [f"P{k:02d}" for k in range(len(polys))]
+    idx = build_index(gpd.GeoDataFrame({"pid": ids}, geometry=polys, crs=4326), "pid")
+    x = np.concatenate([rng.uniform(-0.5, 6.5, 3000), np.arange(7.0), [np.nan]])
+    y = np.concatenate([rng.uniform(-0.5, 6.5, 3000), np.arange(7.0), [1.0]])
+    kernel = idx.query_ranks(x, y)
+    monkeypatch.setattr(index_mod, "SMALL_BATCH", 10**9)
+    monkeypatch.setattr(index_mod, "_KERNELS", "not-loaded")  # as in a fresh process
+    shortcut = idx.query_ranks(x, y)
+    assert np.array_equal(kernel, shortcut)
+    assert (kernel >= 0).sum() > 2000 and (kernel < 0).any()
 
 X0, Y0, D = 111.47, 35.64, 0.0005  # lattice step ~50 m
 

@@ -384,7 +384,7 @@ def test_numba_cache_goes_to_the_user_cache_folder(tmp_path, tiny_workspace):
     caches); a NUMBA_CACHE_DIR the user set is kept."""
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "GRIDMAP_CACHE_DIR")}
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
-    code = "import gridmap.join.index, numba; print(numba.config.CACHE_DIR)"
+    code = "import gridmap.join.kernels, numba; print(numba.config.CACHE_DIR)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.stdout.strip() == str(tmp_path / "xdg" / "gridmap" / "numba"), r.stderr
     mine = tmp_path / "mine"
@@ -395,11 +395,13 @@ def test_numba_cache_goes_to_the_user_cache_folder(tmp_path, tiny_workspace):
         env={**env, "NUMBA_CACHE_DIR": str(mine)},
     )
     assert r.stdout.strip() == str(mine), r.stderr
+    # an assign that runs the compiled kernel (small batches skip it: SMALL_BATCH = 0)
+    run = (
+        "import sys; from gridmap.join import index; index.SMALL_BATCH = 0; "
+        "from gridmap.join.core import assign_workspace; assign_workspace(sys.argv[1])"
+    )
     r = subprocess.run(
-        [sys.executable, "-m", "gridmap", "assign", str(tiny_workspace)],
-        capture_output=True,
-        text=True,
-        env=env,
+        [sys.executable, "-c", run, str(tiny_workspace)], capture_output=True, text=True, env=env
     )
     assert r.returncode == 0, r.stderr
     assert list((tmp_path / "xdg" / "gridmap" / "numba").rglob("*.nbi"))  # numba's cache index

@@ -27,15 +27,17 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
-from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import LayerNotFoundError, SchemaError
 from gridmap.join.result import AssignResult, LayerAssignment
+
+if TYPE_CHECKING:  # geopandas and pandas load where used: the in-place assign needs neither
+    import geopandas as gpd
+    import pandas as pd
 from gridmap.policy.ids import normalise_id, normalise_ids
 from gridmap.workspace.schema import (
     ASSIGN_COLUMNS,
@@ -138,6 +140,10 @@ def derive_parents(
     Overlap areas are compared in a metric CRS; ties go to the smallest parent
     id. A child that overlaps no parent gets None.
     """
+    import pandas as pd
+
+    from gridmap.coords.crs import metric_crs_for
+
     metric = metric_crs_for(children)
     c = children[[child_id, "geometry"]].to_crs(metric)
     p = parents[[parent_id, "geometry"]].to_crs(metric)
@@ -368,6 +374,8 @@ def assign_xy(
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     n = len(x)
+    import pandas as pd
+
     index = pd.RangeIndex(n) if index is None else index
     out, level_col = assign_arrays(x, y, hierarchy, locators=locators)
     frame = pd.DataFrame(
@@ -402,6 +410,8 @@ def nearest_polygon(
 
 def summarise(layer: str, points: gpd.GeoDataFrame, result: pd.DataFrame) -> LayerAssignment:
     """Counts per level and the list of points not inside a micro-grid."""
+    import pandas as pd
+
     id_col = LAYERS[layer].id_column if layer in LAYERS else None
     ids = (
         points[id_col]
@@ -458,9 +468,9 @@ def assign_workspace(
         cached in ``<workspace>.gridmap-index/``; same answers as the
         reference on every point) or ``"reference"`` (shapely STRtree).
     """
-    from gridmap.workspace import store as io
+    from gridmap.workspace.files import resolve_workspace, workspace_lock
 
-    path = io.resolve_workspace(workspace)
+    path = resolve_workspace(workspace)
     if write and out is not None and Path(out).suffix.lower() != ".gpkg":
         raise SchemaError(
             f"out={out}: the result is a copy of the whole workspace, so it must be a GeoPackage "
@@ -469,7 +479,13 @@ def assign_workspace(
     in_place = write and (out is None or Path(out).resolve() == path.resolve())
     # hold the writer lock from the read to the write, so that a write by another
     # process in between (an import) is not silently overwritten with old data
-    with io.workspace_lock(path) if in_place else contextlib.nullcontext():
+    with workspace_lock(path) if in_place else contextlib.nullcontext():
+        if in_place and engine == "index" and layers is None:
+            from gridmap.join.inplace import assign_in_place
+
+            fast = assign_in_place(path)  # straight in SQLite; None: not for this workspace
+            if fast is not None:
+                return fast
         return _assign_workspace(path, out=out, layers=layers, write=write, engine=engine)
 
 

@@ -23,12 +23,15 @@ does it in place for the id columns of a frame.
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas loads where a column is normalised; one id needs none of it
+    import pandas as pd
 
 __all__ = ["ZERO_WIDTH", "normalise_id", "normalise_id_columns", "normalise_ids", "show_id"]
 
@@ -78,15 +81,21 @@ def normalise_id(value: Any) -> str | None:
         return str(int(value))
     if isinstance(value, float | np.floating):
         return _float_text(float(value))
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):  # array-likes: not a missing scalar
-        pass
+    pandas = sys.modules.get("pandas")  # pd.NA / NaT only exist once pandas is loaded
+    if pandas is not None:
+        try:
+            if pandas.isna(value):
+                return None
+        except (TypeError, ValueError):  # array-likes: not a missing scalar
+            pass
+    elif isinstance(value, np.datetime64 | np.timedelta64) and np.isnat(value):
+        return None
     return _clean_text(str(value))
 
 
 def _as_series(values: pd.Series | np.ndarray | Iterable[Any]) -> pd.Series:
+    import pandas as pd
+
     if isinstance(values, pd.Series):
         return values
     if isinstance(values, np.ndarray):
@@ -142,6 +151,8 @@ def normalise_ids(values: pd.Series | np.ndarray | Iterable[Any]) -> np.ndarray:
     numpy.ndarray
         Object array of str or ``None``, same length and order as ``values``.
     """
+    import pandas as pd
+
     s = _as_series(values)
     n = len(s)
     if n == 0:
@@ -172,6 +183,8 @@ def normalise_id_columns(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFra
 
     Each column becomes an object column of str or ``None``. Returns ``df``.
     """
+    import pandas as pd
+
     for col in columns:
         if col in df.columns:
             df[col] = pd.Series(normalise_ids(df[col]), index=df.index, dtype=object)

@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from gridmap.datasets import get_path
-from gridmap.errors import WORKSPACE_COPY_HINT, WorkspaceBusyError, WorkspaceError, os_write_error
+from gridmap.errors import (
+    WORKSPACE_COPY_HINT,
+    WorkspaceBusyError,
+    WorkspaceError,
+    os_write_error,
+    write_failure,
+)
 
 __all__ = [
     "LOCK_TIMEOUT_S",
+    "TMP_SUFFIX",
     "WORKSPACE_ENV",
+    "column_update_error",
     "default_workspace",
+    "remove_stale_temp_files",
     "resolve_workspace",
+    "stale_temp_files",
     "workspace_lock",
 ]
 
@@ -29,6 +40,8 @@ WORKSPACE_ENV = "GRIDMAP_WORKSPACE"
 #: Seconds a writer waits for another writer before WorkspaceBusyError
 #: (``$GRIDMAP_LOCK_TIMEOUT`` overrides the default of 10).
 LOCK_TIMEOUT_S = float(os.environ.get("GRIDMAP_LOCK_TIMEOUT") or 10.0)
+#: How a writer names its temporary copy: ``.<workspace name>.<random>.tmp.gpkg``.
+TMP_SUFFIX = ".tmp.gpkg"
 
 
 def default_workspace() -> Path:
@@ -102,3 +115,57 @@ def workspace_lock(path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S) -> 
         yield
     finally:
         lock.release()
+
+
+def column_update_error(exc: BaseException, path: Path) -> BaseException:
+    """The error to raise when an in-place column update failed (nothing was changed).
+
+    A full disk, a read-only file or a damaged database become one line naming
+    the file; anything else is returned as it was.
+    """
+    mapped = write_failure(
+        exc, path, kept="the workspace was not changed", hint=WORKSPACE_COPY_HINT
+    )
+    if mapped is not None:
+        return mapped
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return exc
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return WorkspaceError(
+            "the workspace cannot be written (read-only file or folder). "
+            f"{WORKSPACE_COPY_HINT}; the workspace was not changed.",
+            file=str(path),
+        )
+    short = (str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)[:200]
+    return WorkspaceError(
+        f"could not update the workspace ({short}); it was not changed", file=str(path)
+    )
+
+
+def stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Temporary copies of workspace ``path`` (and their SQLite journals) in its folder.
+
+    Only a writer holding the workspace lock creates them, so while the lock is
+    held, any that exist were left behind by a writer that was killed.
+    """
+    import glob
+
+    p = Path(path)
+    prefix = f".{p.name}."
+    found = []
+    for f in p.parent.glob(glob.escape(prefix) + "*"):
+        rest = f.name[len(prefix) :]
+        if any(rest.endswith(TMP_SUFFIX + end) for end in ("", "-journal", "-wal", "-shm")):
+            found.append(f)
+    return sorted(found)
+
+
+def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary copies left by killed writers; call only while holding the lock."""
+    removed = []
+    for f in stale_temp_files(path):
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
+            removed.append(f)
+    return removed

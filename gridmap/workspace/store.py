@@ -41,17 +41,19 @@ from gridmap.policy.ids import normalise_id_columns
 from gridmap.workspace import sqlite as gsql
 from gridmap.workspace.files import (  # re-exported: callers import them from the store
     LOCK_TIMEOUT_S,
+    TMP_SUFFIX,
     WORKSPACE_ENV,  # noqa: F401
+    column_update_error,
     default_workspace,  # noqa: F401
+    remove_stale_temp_files,
     resolve_workspace,
+    stale_temp_files,  # noqa: F401
     workspace_lock,
 )
 from gridmap.workspace.schema import LAYERS
 
 #: How long a reader keeps retrying while writers replace the workspace under it.
 READ_RETRY_S = 5.0
-#: How a writer names its temporary copy: ``.<workspace name>.<random>.tmp.gpkg``.
-TMP_SUFFIX = ".tmp.gpkg"
 #: Registered attribute tables (no geometry) that are workspace layers.
 ATTRIBUTE_LAYERS = frozenset({"request_events"})
 
@@ -568,53 +570,8 @@ def write_columns(
                 frames[layer] = full
             write_layers(p, frames, locked=True)
         except (sqlite3.DatabaseError, OSError) as exc:
-            mapped = write_failure(
-                exc, p, kept="the workspace was not changed", hint=WORKSPACE_COPY_HINT
-            )
-            if mapped is not None:
-                raise mapped from exc
-            if not isinstance(exc, sqlite3.DatabaseError):
-                raise
-            text = str(exc).lower()
-            if "readonly" in text or "read-only" in text:
-                raise WorkspaceError(
-                    "the workspace cannot be written (read-only file or folder). "
-                    f"{WORKSPACE_COPY_HINT}; the workspace was not changed.",
-                    file=str(p),
-                ) from exc
-            raise WorkspaceError(
-                f"could not update the workspace ({_short(exc)}); it was not changed",
-                file=str(p),
-            ) from exc
+            raise column_update_error(exc, p) from exc
     return p
-
-
-def stale_temp_files(path: str | os.PathLike) -> list[Path]:
-    """Temporary copies of workspace ``path`` (and their SQLite journals) in its folder.
-
-    Only a writer holding the workspace lock creates them, so while the lock is
-    held, any that exist were left behind by a writer that was killed.
-    """
-    import glob
-
-    p = Path(path)
-    prefix = f".{p.name}."
-    found = []
-    for f in p.parent.glob(glob.escape(prefix) + "*"):
-        rest = f.name[len(prefix) :]
-        if any(rest.endswith(TMP_SUFFIX + end) for end in ("", "-journal", "-wal", "-shm")):
-            found.append(f)
-    return sorted(found)
-
-
-def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
-    """Delete temporary copies left by killed writers; call only while holding the lock."""
-    removed = []
-    for f in stale_temp_files(path):
-        with contextlib.suppress(FileNotFoundError):
-            f.unlink()
-            removed.append(f)
-    return removed
 
 
 def atomic_write_file(path: str | os.PathLike, write) -> Path:

@@ -240,3 +240,45 @@ def china_corpus(tmp_path_factory):
     from realdata import build_corpus, china_layers
 
     return build_corpus("china", china_layers(), tmp_path_factory.mktemp("china"), gcj02=True)
+
+
+# --- Debian's chromium through Playwright: the browser tests fail (never skip) without it ---
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def launch_chromium(playwright):
+    """Debian's chromium through a started Playwright, or a failed test naming the package."""
+    import shutil
+
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.fail(
+            f"chromium not found at {CHROMIUM}: install Debian's chromium package "
+            "('make system-deps' or 'apt-get install chromium') to run the browser tests"
+        )
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One chromium for a test module (a launch costs seconds): each test opens its own
+    browser context (fresh cookies, storage and permissions) and closes it."""
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    try:
+        browser = launch_chromium(pw)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        pw.stop()

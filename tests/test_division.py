@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
@@ -434,46 +433,38 @@ def test_synthetic_city_proposal_is_valid():
     assert summary["after"]["in_band"] >= 0.9 * summary["after"]["grids"]
 
 
-def test_division_map_in_chromium_toggles_before_and_after(tmp_path):
+def test_division_map_in_chromium_toggles_before_and_after(chromium, tmp_path):
     """The before/after map opens offline in Debian's chromium, both layers labelled."""
-    from playwright.sync_api import sync_playwright
-
     from gridmap.maps.division import write_division_map
 
     ws = store.load_workspace(SAMPLE)
     res = propose_division(ws.layers, "300-500")
     html = write_division_map(res, ws.layers["grids"], tmp_path / "d.html", lang="en")
-    chromium = Path("/usr/bin/chromium")
-    assert chromium.exists(), "install Debian's chromium ('make system-deps')"
     errors, requests = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+        def route(r):
+            if r.request.url.startswith(("file:", "data:")):
+                return r.continue_()
+            requests.append(r.request.url)
+            return r.abort()
+
+        page.route("**/*", route)
+        page.goto(html.as_uri())
+        labels_after = page.locator(".leaflet-tooltip").all_inner_texts()
+        page.locator(".leaflet-control-layers").get_by_text("Grids today", exact=True).click()
+        # a removed layer's tooltips fade out for 200 ms before they leave the DOM
+        page.wait_for_function(
+            f"document.querySelectorAll('.leaflet-tooltip').length === {len(res.before)}"
         )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-
-            def route(r):
-                if r.request.url.startswith(("file:", "data:")):
-                    return r.continue_()
-                requests.append(r.request.url)
-                return r.abort()
-
-            page.route("**/*", route)
-            page.goto(html.as_uri())
-            labels_after = page.locator(".leaflet-tooltip").all_inner_texts()
-            page.locator(".leaflet-control-layers").get_by_text("Grids today", exact=True).click()
-            # a removed layer's tooltips fade out for 200 ms before they leave the DOM
-            page.wait_for_function(
-                f"document.querySelectorAll('.leaflet-tooltip').length === {len(res.before)}"
-            )
-            labels_before = page.locator(".leaflet-tooltip").all_inner_texts()
-            page.screenshot(path=str(tmp_path / "d.png"))
-        finally:
-            browser.close()
+        labels_before = page.locator(".leaflet-tooltip").all_inner_texts()
+        page.screenshot(path=str(tmp_path / "d.png"))
+    finally:
+        context.close()
     assert not errors and not requests
     assert len(labels_after) == len(res.grids) and len(labels_before) == len(res.before)
     after_counts = sorted(int(t.split("·")[1].split()[0]) for t in labels_after)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,15 +29,6 @@ from gridmap.workspace import store as io
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 # ---------------------------------------------------------------------------
@@ -379,57 +369,50 @@ def test_cli_map_writes_file_and_summary(tiny_ws, tmp_path):
 # real browser, network blocked
 
 
-def _launch(p):
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.fail(
-            f"chromium not found at {CHROMIUM}: install Debian's chromium package "
-            "('make system-deps' or 'apt-get install chromium') to run the browser tests"
-        )
-    return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-
 def open_map(
-    html_path: Path, screenshot: Path | None = None, actions=None, tile_host: str | None = None
+    browser,
+    html_path: Path,
+    screenshot: Path | None = None,
+    actions=None,
+    tile_host: str | None = None,
 ):
-    """Open the map with all network blocked; return (console errors, requests, result of actions)."""
-    from playwright.sync_api import sync_playwright
-
+    """Open the map in a fresh context of ``browser`` (the module's chromium) with all network
+    blocked; return (console errors, requests, result of actions)."""
     errors: list[str] = []
     requests: list[str] = []
-    with sync_playwright() as p:
-        browser = _launch(p)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport={"width": 1400, "height": 900})  # fresh per map
+    try:
+        page = context.new_page()
 
-            def on_console(msg):
-                if msg.type != "error":
-                    return
-                url = (msg.location or {}).get("url", "")
-                if tile_host and tile_host in url and "Failed to load resource" in msg.text:
-                    return  # a basemap tile, blocked on purpose
-                errors.append(msg.text)
+        def on_console(msg):
+            if msg.type != "error":
+                return
+            url = (msg.location or {}).get("url", "")
+            if tile_host and tile_host in url and "Failed to load resource" in msg.text:
+                return  # a basemap tile, blocked on purpose
+            errors.append(msg.text)
 
-            page.on("console", on_console)
-            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        page.on("console", on_console)
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
 
-            def route(r):
-                url = r.request.url
-                if url.startswith(("file:", "data:")):
-                    return r.continue_()
-                requests.append(url)
-                return r.abort()
+        def route(r):
+            url = r.request.url
+            if url.startswith(("file:", "data:")):
+                return r.continue_()
+            requests.append(url)
+            return r.abort()
 
-            page.route("**/*", route)
-            page.goto(html_path.as_uri())
-            page.wait_for_selector("path.gm-grid", timeout=20_000)
-            page.wait_for_timeout(300)
-            result = actions(page) if actions else None
-            if screenshot:
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot))
-                print(f"screenshot: {screenshot}")
-        finally:
-            browser.close()
+        page.route("**/*", route)
+        page.goto(html_path.as_uri())
+        page.wait_for_selector("path.gm-grid", timeout=20_000)
+        page.wait_for_timeout(300)
+        result = actions(page) if actions else None
+        if screenshot:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot))
+            print(f"screenshot: {screenshot}")
+    finally:
+        context.close()
     return errors, requests, result
 
 
@@ -480,10 +463,11 @@ def _check_page(page, n_grids: int, n_stations: int, grid_name: str) -> dict:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("basemap", ["none", "amap"])
-def test_browser_tiny(tiny_ws, tmp_path, basemap):
+def test_browser_tiny(chromium, tiny_ws, tmp_path, basemap):
     html_path = tmp_path / f"tiny-{basemap}.html"
     write_map(html_path, tiny_ws, basemap=basemap)
     errors, requests, r = open_map(
+        chromium,
         html_path,
         ARTIFACTS / f"tiny-{basemap}.png",
         lambda page: _check_page(page, 4, 1, "二网格"),
@@ -508,12 +492,13 @@ def test_browser_tiny(tiny_ws, tmp_path, basemap):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("basemap", ["none", "amap"])
-def test_browser_sample(sample_ctx, tmp_path, basemap):
+def test_browser_sample(chromium, sample_ctx, tmp_path, basemap):
     html_path = tmp_path / f"community-{basemap}.html"
     html_path.write_text(render_html(sample_ctx, basemap=basemap), encoding="utf-8")
     ws = sample_ctx.workspace
     grids = ws.get("grids")
     errors, requests, r = open_map(
+        chromium,
         html_path,
         ARTIFACTS / f"community-{basemap}.png",
         lambda page: _check_page(page, len(grids), len(ws.get("service_stations")), "第12网格"),
@@ -534,7 +519,7 @@ def test_browser_sample(sample_ctx, tmp_path, basemap):
 
 
 @pytest.mark.browser
-def test_browser_english_and_measure(tiny_ws, tmp_path):
+def test_browser_english_and_measure(chromium, tiny_ws, tmp_path):
     html_path = tmp_path / "tiny-en.html"
     write_map(html_path, tiny_ws, basemap="none", lang="en")
 
@@ -547,14 +532,14 @@ def test_browser_english_and_measure(tiny_ws, tmp_path):
         tip = page.locator(".gm-measure-tip").inner_text()
         return tree, tip
 
-    errors, requests, (tree, tip) = open_map(html_path, ARTIFACTS / "tiny-en.png", act)
+    errors, requests, (tree, tip) = open_map(chromium, html_path, ARTIFACTS / "tiny-en.png", act)
     assert errors == [] and requests == []
     assert "Grids" in tree and "Service stations" in tree and "网格" not in tree
     assert re.fullmatch(r"[\d.]+ (m|km)", tip.strip())
 
 
 @pytest.mark.browser
-def test_browser_city_layers_wait_for_zoom(tmp_path):
+def test_browser_city_layers_wait_for_zoom(chromium, tmp_path):
     """A small city: crowded layers are off at the overview and appear when zoomed in."""
     from gridmap.datasets.synth import synth_layers
 
@@ -581,7 +566,7 @@ def test_browser_city_layers_wait_for_zoom(tmp_path):
         return before, after, hh_after
 
     errors, requests, (before, after, hh_after) = open_map(
-        html_path, ARTIFACTS / "city-zoomed.png", act
+        chromium, html_path, ARTIFACTS / "city-zoomed.png", act
     )
     assert errors == [] and requests == []
     assert before == [False, True]  # not drawn when zoomed out, marked in the tree
@@ -628,7 +613,7 @@ def test_map_never_reads_household_personal_columns(sample_ctx):
 
 
 @pytest.mark.browser
-def test_browser_names_are_text_not_markup(tmp_path):
+def test_browser_names_are_text_not_markup(chromium, tmp_path):
     """A grid or station name holding markup is shown as text and never runs."""
     from conftest import tiny_layers
 
@@ -643,6 +628,7 @@ def test_browser_names_are_text_not_markup(tmp_path):
     html_path = tmp_path / "evil.html"
     html_path.write_text(html, encoding="utf-8")
     errors, requests, r = open_map(
+        chromium,
         html_path,
         None,
         lambda page: _check_page(page, 4, 1, "二网格") | {"xss": page.evaluate("window.__xss")},
@@ -734,7 +720,7 @@ def test_default_choropleth_skips_an_indicator_without_figures(tmp_path):
 
 
 @pytest.mark.browser
-def test_browser_long_grid_names_are_cut_on_the_map(tmp_path):
+def test_browser_long_grid_names_are_cut_on_the_map(chromium, tmp_path):
     """A 150-character grid name does not run across the map; the popup keeps it whole."""
     from conftest import tiny_layers
 
@@ -752,7 +738,7 @@ def test_browser_long_grid_names_are_cut_on_the_map(tmp_path):
         )
         return widths, _check_page(page, 4, 1, "二网格")
 
-    errors, requests, (widths, r) = open_map(html_path, None, act)
+    errors, requests, (widths, r) = open_map(chromium, html_path, None, act)
     assert errors == [] and requests == []
     assert len(widths) == 4 and max(widths) < 250, widths
     assert long_name in r["grid_popup"].replace("\n", "")

@@ -34,15 +34,6 @@ from gridmap.maps import Overlay, prepare_map, render_html, write_html
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
 SAMPLE = REPO / "gridmap" / "datasets" / "data" / "community.gpkg"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SIZES = [(1920, 1080), (1366, 768), (1280, 720), (390, 844)]
 
 
@@ -84,20 +75,12 @@ def contrast(a: np.ndarray, b: np.ndarray) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
-def _launch(p):
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.fail(f"chromium not found at {CHROMIUM}: install Debian's chromium package")
-    return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-
 class Browser:
-    """One Chromium for a test; every page has all network blocked (file: and data: only)."""
+    """The module's Chromium (conftest's ``chromium``); every page has all network blocked
+    (file: and data: only)."""
 
-    def __init__(self):
-        from playwright.sync_api import sync_playwright
-
-        self._pw = sync_playwright().start()
-        self.browser = _launch(self._pw)
+    def __init__(self, browser):
+        self.browser = browser
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.contexts: list = []
@@ -133,18 +116,10 @@ class Browser:
         page.wait_for_timeout(300)
         return page
 
-    def close(self):
-        self.browser.close()
-        self._pw.stop()
-
 
 @pytest.fixture(scope="module")
-def _chromium():
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
+def _chromium(chromium):
+    return Browser(chromium)
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ import pytest
 from gridmap.maps import build_map
 from gridmap.requests.store import read_requests
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 def embedded(html: str) -> dict:
     m = re.search(r'<script type="application/json" id="gm-data">(.*?)</script>', html, re.S)
@@ -61,34 +59,27 @@ def test_map_has_request_aggregates_and_nothing_personal(sample_map):
     assert "办结率" in popups and "类别构成" in popups
 
 
-def test_request_layer_shows_offline_in_chromium(sample_map):
-    from playwright.sync_api import sync_playwright
-
+def test_request_layer_shows_offline_in_chromium(chromium, sample_map):
     _, _, out = sample_map
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium not found at {CHROMIUM}")
     requests: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("pageerror", lambda e: errors.append(str(e)))
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
 
-            def route(r):
-                if r.request.url.startswith(("file:", "data:")):
-                    return r.continue_()
-                requests.append(r.request.url)
-                return r.abort()
+        def route(r):
+            if r.request.url.startswith(("file:", "data:")):
+                return r.continue_()
+            requests.append(r.request.url)
+            return r.abort()
 
-            page.route("**/*", route)
-            page.goto(out.as_uri())
-            page.wait_for_function("document.body.innerText.includes('诉求办结率')", timeout=60_000)
-            assert "超期未办结诉求" in page.inner_text("body")
-        finally:
-            browser.close()
+        page.route("**/*", route)
+        page.goto(out.as_uri())
+        page.wait_for_function("document.body.innerText.includes('诉求办结率')", timeout=60_000)
+        assert "超期未办结诉求" in page.inner_text("body")
+    finally:
+        context.close()
     assert not requests and not errors, (requests, errors)
 
 

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
+from gridmap.join import index as index_mod
 from gridmap.join.core import assign_points, assign_workspace, build_hierarchy, reference_locator
 from gridmap.join.index import build_index, cache_dir_for, cached_index, layer_key, locators_for
-from gridmap.join import index as index_mod
 from gridmap.workspace import store as io
 
 
@@ -47,6 +47,7 @@ def test_small_batches_without_the_kernel_give_the_kernels_answers(monkeypatch):
     shortcut = idx.query_ranks(x, y)
     assert np.array_equal(kernel, shortcut)
     assert (kernel >= 0).sum() > 2000 and (kernel < 0).any()
+
 
 X0, Y0, D = 111.47, 35.64, 0.0005  # lattice step ~50 m
 

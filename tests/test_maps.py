@@ -815,3 +815,109 @@ def test_fast_path_measures_to_polygon_lots_like_the_full_path(tmp_path):
     assert fast.coverage["parking"].source == "fallback"
     assert full.coverage["parking"].radius_m == fast.coverage["parking"].radius_m
     assert (full.coverage["parking"].covered == fast.coverage["parking"].covered).all()
+
+
+# ----------------------------------------------------------------- straight-line fallback
+
+
+def _sample_with_roads(roads):
+    import gridmap.datasets
+
+    ws = io.load_workspace(gridmap.datasets.get_path("community"))
+    if roads is None:
+        ws.layers.pop("roads", None)
+    else:
+        ws.layers["roads"] = roads
+    return ws
+
+
+def _stubs_of_streets():
+    """A 1 cm piece at the middle of each street: none longer than the network's snap distance."""
+    import gridmap.datasets
+
+    roads = io.read_layer(gridmap.datasets.get_path("community"), "roads")
+    mid = shapely.line_interpolate_point(roads.geometry.values, 0.5, normalized=True)
+    x, y = shapely.get_x(mid), shapely.get_y(mid)
+    stubs = shapely.linestrings(np.stack([np.c_[x, y], np.c_[x + 1e-7, y]], axis=1))
+    return gpd.GeoDataFrame(roads.drop(columns=roads.geometry.name), geometry=stubs, crs=4326)
+
+
+@pytest.mark.parametrize(
+    ("roads", "distance"), [("stubs", "auto"), (None, "network")], ids=["stubs", "no-roads"]
+)
+def test_map_without_a_usable_street_network_is_straight_line_and_says_so(roads, distance):
+    from gridmap.maps.builder import StraightLineWarning, _headline
+
+    ws = _sample_with_roads(_stubs_of_streets() if roads == "stubs" else None)
+    with pytest.warns(StraightLineWarning, match="straight-line"):
+        ctx = prepare_map(ws, lang="en", distance=distance, validate=False)
+    assert ctx.distance == "euclidean"
+    assert {fc.distance for fc in ctx.coverage.values()} == {"euclidean"}
+    assert {fc.source for fc in ctx.coverage.values()} == {"gridmap.analysis.coverage"}
+    assert any("straight-line" in n for n in ctx.notes)
+    labels = [h["label"] for h in _headline(ctx) if "Within" in h["label"]]
+    assert labels and all("(straight line)" in label for label in labels)
+    # indicators and standards were computed on the same straight-line distances
+    assert ctx.indicators is not None and ctx.standards_checked
+    assert ctx.raw_indicators.attrs["distance"] == "euclidean"
+
+
+@pytest.mark.parametrize(("roads", "walking"), [("sample", True), ("empty", False)])
+def test_map_with_streets_or_without_roads_does_not_warn(recwarn, roads, walking):
+    """Streets: walking distances. No roads under "auto": straight-line as documented, no warning."""
+    import gridmap.datasets
+    from gridmap.maps.builder import StraightLineWarning
+
+    if roads == "sample":
+        ws = io.load_workspace(gridmap.datasets.get_path("community"))
+    else:
+        ws = _sample_with_roads(_stubs_of_streets().iloc[:0])
+    ctx = prepare_map(ws, validate=False)
+    assert not [w for w in recwarn if issubclass(w.category, StraightLineWarning)]
+    want = "network" if walking else "euclidean"
+    assert {fc.distance for fc in ctx.coverage.values()} == {want}
+
+
+def test_map_coverage_errors_other_than_the_network_propagate(monkeypatch):
+    from gridmap.analysis import coverage as cov
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in coverage")
+
+    monkeypatch.setattr(cov, "compute_coverage", broken)
+    with pytest.raises(RuntimeError, match="a bug in coverage"):
+        prepare_map(_sample_with_roads(None), validate=False)
+
+
+def test_map_context_errors_about_other_layers_propagate(monkeypatch):
+    from gridmap.analysis import coverage as cov
+
+    def no_ids(*args, **kwargs):
+        raise SchemaError("the households layer has no 'household_id' column", layer="households")
+
+    monkeypatch.setattr(cov, "make_context", no_ids)
+    with pytest.raises(SchemaError, match="household_id"):
+        prepare_map(_sample_with_roads(None), validate=False)
+
+
+def test_cli_map_without_a_street_network_says_it_once(tmp_path):
+    import gridmap.datasets
+
+    ws = tmp_path / "stubs.gpkg"
+    shutil.copyfile(gridmap.datasets.get_path("community"), ws)
+    io.write_layers(ws, {"roads": _stubs_of_streets()})
+    out = tmp_path / "m.html"
+    gridmap_exe = str(Path(sys.executable).with_name("gridmap"))
+    res = subprocess.run(
+        [gridmap_exe, "map", str(ws), "--out", str(out), "--lang", "en", "--basemap", "none"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("the map's distances are straight-line") == 1, res.stderr
+    assert "StraightLineWarning" not in res.stderr
+    page = out.read_text(encoding="utf-8")
+    # the headline and the grid pop-ups say straight line, nowhere a walk
+    assert re.search(r'"label":"Within \d+ m \(straight line\) of a service station"', page)
+    assert not re.search(r"within a \d+ m walk", page, flags=re.I)

@@ -84,7 +84,7 @@ def map_(
     import warnings
 
     from gridmap.errors import GridmapError
-    from gridmap.maps.builder import PersonalDataWarning
+    from gridmap.maps.builder import PersonalDataWarning, StraightLineWarning
     from gridmap.maps.meeting import write_meeting_map
 
     frame = None
@@ -116,6 +116,8 @@ def map_(
     for w in caught:
         if issubclass(w.category, PersonalDataWarning):
             err_console.print(PERSONAL_WARNING, highlight=False, markup=False, soft_wrap=True)
+        elif issubclass(w.category, StraightLineWarning):
+            continue  # also a note of the map, printed below (and in the JSON)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if fmt is Fmt.json:

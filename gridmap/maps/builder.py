@@ -40,7 +40,7 @@ from gridmap.analysis import indicators as indicators
 from gridmap.analysis import standards as standards
 from gridmap.analysis.coverage import nearest_euclidean
 from gridmap.coords.crs import gdf_wgs84_to, metric_crs_for, out_of_china, wgs84_to_gcj02
-from gridmap.errors import GridmapError, SchemaError
+from gridmap.errors import GridmapError, LayerNotFoundError, SchemaError
 from gridmap.join.core import Hierarchy, assign_points, build_hierarchy, point_coordinates
 from gridmap.maps import assets, panels
 from gridmap.maps.i18n import check_lang, table, tr
@@ -180,7 +180,7 @@ def _fallback_coverage(
     radius_m: float,
     hh_xy: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> FacilityCoverage | None:
-    """Straight-line coverage: the city-size fast path, and the fallback if coverage fails."""
+    """Straight-line coverage by KD-tree: the city-size fast path."""
     hh = ws.get(HOUSEHOLDS)
     fac = ws.get(facility)
     if hh is None or fac is None or len(hh) == 0:
@@ -201,11 +201,8 @@ def _fallback_coverage(
 
 def _coverage_from_module(ctx: MapContext, facility: str) -> FacilityCoverage:
     ws = ctx.workspace
-    if ctx.coverage_context is None:
-        ctx.coverage_context = cov.make_context(ws, ctx.distance, hierarchy=ctx.hierarchy)
-    res = cov.compute_coverage(
-        ws, facility, None, distance=ctx.distance, context=ctx.coverage_context
-    )
+    context = _coverage_context(ctx)
+    res = cov.compute_coverage(ws, facility, None, distance=ctx.distance, context=context)
     hh = ws.require(HOUSEHOLDS)
     h = res.households
     flags = pd.Series(
@@ -224,20 +221,48 @@ def _coverage_from_module(ctx: MapContext, facility: str) -> FacilityCoverage:
     )
 
 
+class StraightLineWarning(UserWarning):
+    """The street network could not be used: the map's distances are straight-line."""
+
+
+def _coverage_context(ctx: MapContext) -> cov.CoverageContext:
+    """The households located once for coverage and indicators, on the street network if it can be.
+
+    When the roads give no network to walk along (no ``roads`` layer with
+    ``distance="network"``, or no usable street line: the
+    :class:`~gridmap.errors.LayerNotFoundError` or
+    :class:`~gridmap.errors.SchemaError` naming the roads layer, from
+    :func:`gridmap.analysis.coverage.make_context` and
+    :func:`gridmap.analysis.network.build_network`), the map uses straight-line
+    distances throughout (coverage, indicators, standards), says so in a
+    :class:`StraightLineWarning` and a note, and its labels read "straight line".
+    Any other error propagates.
+    """
+    if isinstance(ctx.coverage_context, cov.CoverageContext):
+        return ctx.coverage_context
+    ws = ctx.workspace
+    try:
+        context = cov.make_context(ws, ctx.distance, hierarchy=ctx.hierarchy)
+    except (LayerNotFoundError, SchemaError) as exc:
+        if exc.layer != ROADS:
+            raise
+        msg = (
+            f"no street network to walk along ({exc.message}); "
+            "the map's distances are straight-line"
+        )
+        warnings.warn(msg, StraightLineWarning, stacklevel=2)
+        ctx.notes.append(msg)
+        ctx.distance = "euclidean"
+        context = cov.make_context(ws, "euclidean", hierarchy=ctx.hierarchy)
+    ctx.coverage_context = context
+    return context
+
+
 def _coverage(ctx: MapContext, facility: str) -> FacilityCoverage | None:
     ws = ctx.workspace
     if ws.get(facility) is None or ws.get(HOUSEHOLDS) is None:
         return None
-    try:
-        fc = _coverage_from_module(ctx, facility)
-    except Exception as exc:  # an optional part must not break the meeting map
-        ctx.notes.append(
-            f"coverage of {facility} from gridmap.analysis.coverage failed ({exc}); straight-line share used"
-        )
-        fc = None
-    if fc is None:
-        fc = _fallback_coverage(ws, facility, _standard_radius(facility))
-    return fc
+    return _coverage_from_module(ctx, facility)
 
 
 def _basic_indicators(ctx: MapContext) -> pd.DataFrame:
@@ -256,9 +281,8 @@ def _basic_indicators(ctx: MapContext) -> pd.DataFrame:
 
 def _indicators(ctx: MapContext) -> pd.DataFrame:
     base = _basic_indicators(ctx)
-    gi = indicators.grid_indicators(
-        ctx.workspace, distance=ctx.distance, context=ctx.coverage_context
-    )
+    context = _coverage_context(ctx) if ctx.workspace.get(HOUSEHOLDS) is not None else None
+    gi = indicators.grid_indicators(ctx.workspace, distance=ctx.distance, context=context)
     ctx.raw_indicators = gi
     gi = pd.DataFrame(gi.drop(columns=[gi.geometry.name], errors="ignore"))
     gi["grid_id"] = gi["grid_id"].astype(str)
@@ -463,7 +487,10 @@ def prepare_map(
     straight-line coverage at the standard radii (KD-tree), basic per-grid
     indicators (households, residents, elderly share, micro-grids, coverage
     shares) and no standards check; a note in the map and on the console
-    says so (``gridmap coverage`` gives the full figures).
+    says so (``gridmap coverage`` gives the full figures). When the roads
+    give no street network to walk along, distances are straight-line
+    throughout, with a :class:`StraightLineWarning` and a note; any other error
+    in coverage propagates.
 
     Parameters
     ----------

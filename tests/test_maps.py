@@ -904,6 +904,8 @@ def test_cli_map_without_a_street_network_says_it_once(tmp_path):
     import gridmap.datasets
 
     ws = tmp_path / "stubs.gpkg"
+    import shutil
+
     shutil.copyfile(gridmap.datasets.get_path("community"), ws)
     io.write_layers(ws, {"roads": _stubs_of_streets()})
     out = tmp_path / "m.html"

@@ -41,9 +41,9 @@ LEVEL_LABELS = {
 
 def _cell(v) -> str:
     """Text of a table cell: missing values (None, NaN, pd.NA, NaT) are blank."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if type(v).__name__ in ("NAType", "NaTType"):
+    from gridmap.policy.jsonsafe import is_pandas_missing
+
+    if v is None or (isinstance(v, float) and math.isnan(v)) or is_pandas_missing(v):
         return ""
     return str(v)
 

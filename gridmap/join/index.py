@@ -137,15 +137,28 @@ class CellIndex:
         x = np.ascontiguousarray(x, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64)
         n = len(x)
-        out = np.empty(n, dtype=np.int32)
-        unsure = np.empty(n, dtype=np.bool_)
         if n == 0:
-            return out
+            return np.empty(0, dtype=np.int32)
         if n < SMALL_BATCH and self.geoms is not None and _KERNELS not in sys.modules:
             return self._shapely_ranks(x, y)
+        return self._kernel_ranks(x, y, sort=n >= SORT_THRESHOLD)
+
+    def warm_up(self) -> None:
+        """Load the compiled kernels now (from numba's cache; compiled on a first run).
+
+        The in-place assign calls it in a thread while it reads the points, so
+        that loading numba overlaps the reading.
+        """
+        one = np.zeros(1, dtype=np.float64)
+        self._kernel_ranks(one + self.x0, one + self.y0, sort=True)
+
+    def _kernel_ranks(self, x: np.ndarray, y: np.ndarray, *, sort: bool) -> np.ndarray:
+        n = len(x)
+        out = np.empty(n, dtype=np.int32)
+        unsure = np.empty(n, dtype=np.bool_)
         a = self.arrays
         order = None
-        if n >= SORT_THRESHOLD:
+        if sort:
             order = _kernels()._spatial_order(x, y, self.x0, self.y0, self.scale, self.depth, 8)
             x = x[order]
             y = y[order]

@@ -24,11 +24,13 @@ and the caller takes the general path.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,18 +262,37 @@ class _Locators:
         self.chain = chain
         self.cache_dir = cache_dir
         self._index: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     def index(self, level: str) -> Any:
-        if level not in self._index:
-            from gridmap.join.index import CellIndex
+        with self._lock:
+            if level not in self._index:
+                from gridmap.join.index import CellIndex
 
-            key = self.chain.index_keys[level]
-            self._index[level] = CellIndex.load(self.cache_dir / f"{level}-{key}.npz")
-        return self._index[level]
+                key = self.chain.index_keys[level]
+                self._index[level] = CellIndex.load(self.cache_dir / f"{level}-{key}.npz")
+            return self._index[level]
+
+    def warm_up(self) -> None:
+        """Load the finest index and numba's kernels in a thread (overlaps reading points)."""
+
+        def work() -> None:
+            with contextlib.suppress(Exception):  # a failure here shows again in the query
+                self.index(self.chain.levels[0]).warm_up()
+
+        self._warming = threading.Thread(target=work, name="gridmap-kernels", daemon=True)
+        self._warming.start()
+
+    def wait(self) -> None:
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
 
     def __call__(self, level: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros(0, dtype=np.int32)
+        self.wait()  # (numba's first load must not race the query's)
         ranks = self.index(level).query_ranks(x, y)
         out = np.full(len(ranks), -1, dtype=np.int32)
         hit = ranks >= 0
@@ -337,29 +358,34 @@ def _coded_result(
 ) -> gsql.CodedColumns:
     """The seven result columns as one code per point and the distinct rows."""
     n = len(level)
+    cols = [*(codes[lv] for lv in POLYGON_LEVELS), level]
+    radix = [int(a.max(initial=-1)) + 2 for a in cols]  # values -1..max shifted to 0..max+1
     key = np.zeros(n, dtype=np.int64)
-    for arr in [*(codes[lv] for lv in POLYGON_LEVELS), level]:
-        # mixed radix, re-factorised after each column so the key never overflows
-        key = key * (int(arr.max(initial=-1)) + 2) + (arr.astype(np.int64) + 1)
-        _, key = np.unique(key, return_inverse=True)
-        key = key.astype(np.int64)
-    _uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if float(np.prod(radix, dtype=float)) < 2.0**62:  # one mixed-radix key (the usual case)
+        for arr, r in zip(cols, radix, strict=True):
+            key = key * r + (arr.astype(np.int64) + 1)
+    else:  # huge vocabularies: re-factorise after each column so the key never overflows
+        for arr, r in zip(cols, radix, strict=True):
+            key = key * r + (arr.astype(np.int64) + 1)
+            _, key = np.unique(key, return_inverse=True)
+            key = key.astype(np.int64)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     inverse = inverse.astype(np.int64)
-    rows: list[tuple[Any, ...]] = []
-    for i in first:
-        ids = [
-            None if codes[lv][i] < 0 else str(chain.vocab[lv][codes[lv][i]])
-            for lv in POLYGON_LEVELS
-        ]
-        lvl = None if level[i] < 0 else POLYGON_LEVELS[int(level[i])]
-        rows.append((*ids, lvl, None, None))
+    columns = []
+    for lv in POLYGON_LEVELS:
+        c = codes[lv][first]
+        names = np.full(len(c), None, dtype=object)
+        names[c >= 0] = chain.vocab[lv][c[c >= 0]].astype(object)
+        columns.append(names.tolist())
+    lvl = np.array([None, *POLYGON_LEVELS], dtype=object)[level[first].astype(np.int64) + 1]
+    none = [None] * len(first)
+    rows: list[tuple[Any, ...]] = list(zip(*columns, lvl.tolist(), none, none, strict=True))
     out_idx = np.flatnonzero(outside)
     if len(out_idx):  # each point outside every micro-grid has its own nearest/distance
         base = len(rows)
-        for j, i in enumerate(out_idx):
-            r = rows[inverse[i]]
-            d = near_m[i]
-            rows.append((*r[:5], near_id[i], None if not np.isfinite(d) else float(d)))
+        dist = [None if not np.isfinite(d) else float(d) for d in near_m[out_idx]]
+        for j, (i, nid, d) in enumerate(zip(out_idx, near_id[out_idx], dist, strict=True)):
+            rows.append((*rows[inverse[i]][:5], nid, d))
             inverse[i] = base + j
     kinds = ("text",) * 6 + ("real",)
     return gsql.CodedColumns(tuple(RESULT_COLUMNS), kinds, inverse, rows)
@@ -419,8 +445,8 @@ def _ids_at(
         con.executemany("INSERT INTO temp._gm_want VALUES (?)", ((int(f),) for f in part))
         found.update(
             con.execute(
-                f"SELECT t.{_q(fid)}, t.{_q(col)} FROM {_q(info.name)} t "
-                f"JOIN temp._gm_want w ON w.fid = t.{_q(fid)}"
+                f"SELECT {_q(fid)}, {_q(col)} FROM {_q(info.name)} "
+                f"WHERE {_q(fid)} IN (SELECT fid FROM temp._gm_want)"
             ).fetchall()
         )
     con.execute("DROP TABLE IF EXISTS temp._gm_want")
@@ -429,6 +455,21 @@ def _ids_at(
         v = normalise_id(found.get(int(f)))
         out[j] = "None" if v is None else v  # (the general path shows a missing id so)
     return out
+
+
+def _point_count(
+    con: sqlite3.Connection, cat: Mapping[str, gsql.TableInfo], names: Sequence[str]
+) -> int:
+    """About how many points the layers hold (fid range: no table scan)."""
+    total = 0
+    for name in names:
+        fid = gsql.fid_column(con, cat[name].name)
+        lo, hi = con.execute(
+            f"SELECT min({_q(fid)}), max({_q(fid)}) FROM {_q(cat[name].name)}"
+        ).fetchone()
+        if lo is not None:
+            total += int(hi) - int(lo) + 1
+    return total
 
 
 def _load_chain(path: Path, cache_dir: Path, key: str) -> Chain:
@@ -499,6 +540,10 @@ def assign_in_place(path: Path, layers: Sequence[str] | None = None) -> AssignRe
         if not chain.levels:
             return None  # no polygons at all: the general path raises the error
         locate = _Locators(chain, cache_dir)
+        from gridmap.join.index import SMALL_BATCH
+
+        if _point_count(con, cat, names) >= SMALL_BATCH:
+            locate.warm_up()  # numba loads while the points are read
         updates: dict[str, tuple[np.ndarray, gsql.CodedColumns]] = {}
         summaries: dict[str, LayerAssignment] = {}
         for name in names:

@@ -16,12 +16,19 @@ import datetime as _dt
 import math
 from collections.abc import Mapping
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["json_default", "json_records", "json_safe", "json_scalar"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["is_pandas_missing", "json_default", "json_records", "json_safe", "json_scalar"]
+
+
+def is_pandas_missing(v: Any) -> bool:
+    """``pd.NA`` or ``pd.NaT`` (neither exists before pandas is loaded: no import here)."""
+    return type(v).__name__ in ("NAType", "NaTType") and type(v).__module__.startswith("pandas")
 
 
 def json_scalar(v: Any) -> Any:
@@ -36,7 +43,7 @@ def json_scalar(v: Any) -> Any:
         v = v.item()
     if isinstance(v, float):
         return v if math.isfinite(v) else None
-    if v is pd.NA or v is pd.NaT:
+    if is_pandas_missing(v):
         return None
     return v
 
@@ -49,11 +56,11 @@ def json_default(o: Any) -> Any:
     """
     if isinstance(o, np.generic):
         return json_scalar(o)
-    if o is pd.NA or o is pd.NaT:
+    if is_pandas_missing(o):
         return None
     if isinstance(o, PurePath):
         return str(o)
-    if isinstance(o, pd.Timestamp | _dt.datetime | _dt.date | _dt.time):
+    if isinstance(o, _dt.datetime | _dt.date | _dt.time):  # (pd.Timestamp is a datetime)
         return o.isoformat()
     if isinstance(o, set | frozenset | tuple):
         return list(o)

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import numpy as np
 
 from gridmap.errors import WorkspaceError
+from gridmap.policy.jsonsafe import is_pandas_missing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -653,7 +654,7 @@ def _bindable(v):
         return None
     if isinstance(v, float) and np.isnan(v):
         return None
-    if type(v).__name__ in ("NAType", "NaTType"):  # pd.NA, pd.NaT (without importing pandas)
+    if is_pandas_missing(v):
         return None
     if isinstance(v, np.generic):
         v = v.item()

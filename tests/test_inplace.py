@@ -1,0 +1,257 @@
+"""The in-place assign (gridmap.join.inplace) against the general path, and its pieces."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import struct
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from conftest import tiny_layers
+from shapely.geometry import Point, box
+from test_join import edge_case_layers
+
+from gridmap.join import inplace
+from gridmap.join.core import _assign_workspace, assign_workspace
+from gridmap.workspace import sqlite as gsql
+from gridmap.workspace import store as io
+
+RESULT = [
+    "fid",
+    "microgrid_id",
+    "grid_id",
+    "zone_id",
+    "community_id",
+    "assigned_level",
+    "nearest_microgrid_id",
+    "nearest_microgrid_m",
+]
+
+
+def _table(path: Path, layer: str) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        cols = {r[1] for r in con.execute(f'PRAGMA table_info("{layer}")')}
+        sel = ", ".join(c if c in cols else "NULL" for c in RESULT)
+        return con.execute(f'SELECT {sel} FROM "{layer}" ORDER BY fid').fetchall()
+    finally:
+        con.close()
+
+
+def _same_as_general(ws: Path, tmp_path: Path) -> dict:
+    """Run the in-place path on ws and the general path on a copy; compare everything."""
+    ref = tmp_path / "general.gpkg"
+    shutil.copyfile(ws, ref)
+    fast = inplace.assign_in_place(ws)
+    assert fast is not None, "the in-place path did not apply"
+    slow = _assign_workspace(ref, out=None, layers=None, write=True, engine="index")
+    assert set(fast.layers) == set(slow.layers)
+    for name in slow.layers:
+        a, b = fast.layers[name], slow.layers[name]
+        assert a.total == b.total and a.by_level == b.by_level, name
+        assert a.no_geometry == b.no_geometry, name
+        assert a.unassigned_records() == b.unassigned_records(), name
+        assert _table(ws, name) == _table(ref, name), name
+    return fast.layers
+
+
+def test_sample_in_place_equals_general_path(sample_copy, tmp_path):
+    layers = _same_as_general(sample_copy, tmp_path)
+    hh = layers["households"]
+    assert hh.n_unassigned > 0 and hh.by_level["microgrids"] > 3000  # both kinds occur
+    # the second run reads the chain from its cache and writes no row
+    cache = sample_copy.with_name(sample_copy.name + ".gridmap-index")
+    assert len(list(cache.glob("chain-*.npz"))) == 1
+    before = _table(sample_copy, "households")
+    again = inplace.assign_in_place(sample_copy)
+    assert again is not None and again.layers["households"].by_level == hh.by_level
+    assert _table(sample_copy, "households") == before
+
+
+def test_edge_cases_in_place_equal_general_path(tmp_path):
+    """Holes, overlaps, multi-parts, points on edges and vertices, a gap, outside points,
+    integer-looking ids, a point without geometry and a parking lot drawn as a polygon."""
+    layers = edge_case_layers()
+    hh = layers["households"]
+    extra = gpd.GeoDataFrame(
+        {"household_id": ["NOGEOM", "EMPTY"]},
+        geometry=[None, Point()],
+        crs=4326,
+    )
+    layers["households"] = gpd.GeoDataFrame(gpd.pd.concat([hh, extra], ignore_index=True), crs=4326)
+    x0, y0, d = 111.47, 35.64, 0.001
+    layers["parking"] = gpd.GeoDataFrame(
+        {"parking_id": [1, 2]},  # integer ids
+        geometry=[box(x0 + 0.1 * d, y0 + 0.1 * d, x0 + 0.3 * d, y0 + 0.3 * d), Point(x0, y0)],
+        crs=4326,
+    )
+    ws = tmp_path / "edge.gpkg"
+    io.write_layers(ws, layers)
+    got = _same_as_general(ws, tmp_path)
+    assert got["households"].no_geometry == ["NOGEOM", "EMPTY"]
+    assert got["households"].by_level["grids"] > 0 and got["households"].by_level["none"] > 0
+
+
+def test_tiny_workspace_chain_breaks_and_missing_levels(tmp_path):
+    """Parents from columns, from geometry where a column is empty, and a micro-grid whose
+    grid is not in the grids layer (the chain names an id no polygon has)."""
+    layers = tiny_layers()
+    mg = layers["microgrids"].copy()
+    mg.loc[mg.index[0], "grid_id"] = None  # derived from geometry
+    mg.loc[mg.index[1], "grid_id"] = "G99"  # a grid that does not exist
+    layers["microgrids"] = mg
+    ws = tmp_path / "t.gpkg"
+    io.write_layers(ws, layers)
+    _same_as_general(ws, tmp_path)
+    del layers["zones"]  # a level missing in the middle of the chain
+    ws2 = tmp_path / "t2.gpkg"
+    io.write_layers(ws2, layers)
+    (tmp_path / "t2").mkdir()
+    _same_as_general(ws2, tmp_path / "t2")
+
+
+def test_changed_polygons_get_a_new_chain(tiny_workspace, tmp_path):
+    first = inplace.assign_in_place(tiny_workspace)
+    assert first is not None
+    layers = tiny_layers()
+    mg = layers["microgrids"]
+    layers["microgrids"] = mg[mg["microgrid_id"] != "M01"].reset_index(drop=True)
+    io.write_layers(tiny_workspace, {"microgrids": layers["microgrids"]})
+    _same_as_general(tiny_workspace, tmp_path)
+    cache = tiny_workspace.with_name(tiny_workspace.name + ".gridmap-index")
+    assert len(list(cache.glob("chain-*.npz"))) == 1  # the old chain was replaced
+
+
+def test_damaged_chain_cache_is_rebuilt(tiny_workspace, tmp_path):
+    assert inplace.assign_in_place(tiny_workspace) is not None
+    cache = tiny_workspace.with_name(tiny_workspace.name + ".gridmap-index")
+    (chain,) = cache.glob("chain-*.npz")
+    chain.write_bytes(b"not a zip")
+    _same_as_general(tiny_workspace, tmp_path)
+
+
+def test_other_crs_takes_the_general_path(tmp_path):
+    layers = tiny_layers()
+    layers["households"] = layers["households"].to_crs(3857)
+    ws = tmp_path / "m.gpkg"
+    io.write_layers(ws, layers)  # (the store keeps WGS84: write the table in 3857 by hand)
+    import pyogrio
+
+    pyogrio.write_dataframe(layers["households"], ws, layer="households", driver="GPKG")
+    assert inplace.assign_in_place(ws) is None
+    res = assign_workspace(ws)  # the general path reprojects and answers
+    assert res.layers["households"].total == len(layers["households"])
+
+
+def test_cli_assign_writes_what_the_general_path_writes(tiny_workspace, tmp_path):
+    import subprocess
+    import sys
+
+    ref = tmp_path / "ref.gpkg"
+    shutil.copyfile(tiny_workspace, ref)
+    _assign_workspace(ref, out=None, layers=None, write=True, engine="index")
+    r = subprocess.run(
+        [sys.executable, "-m", "gridmap", "assign", str(tiny_workspace), "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    for layer in ("households", "service_stations"):
+        assert _table(tiny_workspace, layer) == _table(ref, layer)
+    # GDAL reads the updated layer, extent unchanged
+    import pyogrio
+
+    a = pyogrio.read_info(tiny_workspace, layer="households")
+    b = pyogrio.read_info(ref, layer="households")
+    assert a["features"] == b["features"] and tuple(a["total_bounds"]) == tuple(b["total_bounds"])
+
+
+# ---------------------------------------------------------------------------------------
+# the blob reader
+# ---------------------------------------------------------------------------------------
+
+
+def _blob(geom, *, envelope: int = 0, big: bool = False, empty: bool = False) -> bytes:
+    order = ">" if big else "<"
+    flags = (0 if big else 1) | (envelope << 1) | (0x10 if empty else 0)
+    head = b"GP" + bytes([0, flags]) + struct.pack(order + "i", 4326)
+    env = b""
+    if envelope:
+        minx, miny, maxx, maxy = shapely.bounds(geom) if not geom.is_empty else (0, 0, 0, 0)
+        vals = [minx, maxx, miny, maxy] + [0.0] * {1: 0, 2: 2, 3: 2, 4: 4}[envelope]
+        env = struct.pack(order + f"{len(vals)}d", *vals)
+    wkb = shapely.to_wkb(geom, byte_order=0 if big else 1, flavor="iso")
+    return head + env + wkb
+
+
+def test_blobs_to_xy_decodes_every_layout_like_shapely():
+    pts = [Point(111.5, 35.6), Point(-0.5, 1e-9), Point(1, 2, 3)]
+    blobs = [
+        _blob(pts[0]),
+        _blob(pts[1], envelope=1),
+        _blob(pts[0], big=True),
+        _blob(pts[2], envelope=2),  # a 3-D point, xyz envelope
+        _blob(Point(), empty=True),
+        None,
+        _blob(box(0, 0, 1, 1)),  # a polygon: the caller decodes it
+        b"junk",
+    ]
+    lengths = np.array([0 if b is None else len(b) for b in blobs])
+    x, y, other = gsql.blobs_to_xy(b"".join(b for b in blobs if b), lengths)
+    assert list(other) == [False] * 6 + [True, True]
+    want = [(111.5, 35.6), (-0.5, 1e-9), (111.5, 35.6), (1.0, 2.0)]
+    assert [(x[i], y[i]) for i in range(4)] == want
+    assert np.isnan(x[4:]).all() and np.isnan(y[4:]).all()
+
+
+def test_blobs_to_xy_fast_layout_and_read_blobs_agree_with_gdal(sample_copy):
+    import pyogrio
+
+    con = sqlite3.connect(sample_copy)
+    fids, buf, lengths = gsql.read_blobs(con, "households", "geom")
+    con.close()
+    x, y, other = gsql.blobs_to_xy(buf, lengths)
+    df = pyogrio.read_dataframe(sample_copy, layer="households", fid_as_index=True)
+    assert not other.any()
+    assert np.array_equal(fids, df.index.to_numpy())
+    assert np.array_equal(x, df.geometry.x.to_numpy()) and np.array_equal(
+        y, df.geometry.y.to_numpy()
+    )
+
+
+def test_read_blobs_with_gaps_and_nulls(tmp_path):
+    """Deleted rows (fid gaps), null geometries and blobs of several lengths."""
+    ws = tmp_path / "g.gpkg"
+    pts = gpd.GeoDataFrame(
+        {"household_id": [f"H{i}" for i in range(6)]},
+        geometry=[Point(1, 1), None, Point(2, 2), box(0, 0, 1, 1), Point(3, 3), Point(4, 4)],
+        crs=4326,
+    )
+    import pyogrio
+
+    pyogrio.write_dataframe(pts, ws, layer="households", driver="GPKG")
+    con = sqlite3.connect(ws)
+    con.execute("DELETE FROM households WHERE fid IN (1, 5)")
+    con.commit()
+    fids, buf, lengths = gsql.read_blobs(con, "households", "geom")
+    rows = con.execute("SELECT fid, geom FROM households ORDER BY fid").fetchall()
+    con.close()
+    assert fids.tolist() == [r[0] for r in rows]
+    assert buf == b"".join(r[1] for r in rows if r[1] is not None)
+    assert lengths.tolist() == [0 if r[1] is None else len(r[1]) for r in rows]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+def test_read_blobs_in_pieces(tiny_workspace, monkeypatch, chunk):
+    monkeypatch.setattr(gsql, "_CONCAT_ROWS", chunk)
+    con = sqlite3.connect(tiny_workspace)
+    fids, buf, lengths = gsql.read_blobs(con, "households", "geom")
+    rows = con.execute("SELECT fid, geom FROM households ORDER BY fid").fetchall()
+    con.close()
+    assert fids.tolist() == [r[0] for r in rows]
+    assert buf == b"".join(r[1] for r in rows)
+    assert lengths.tolist() == [len(r[1]) for r in rows]

@@ -610,7 +610,7 @@ def print_division(result: Any, written: dict[str, Any], console: Console) -> No
             highlight=False,
         )
     for n in s["notes"]:
-        console.print(escape(f"note: {n}"), highlight=False)
+        console.print(escape(f"note: {flag_text(str(n))}"), highlight=False)
     for k, v in written.items():
         console.print(escape(f"{k}: {v}"), highlight=False)
 
@@ -624,6 +624,6 @@ def print_codes(result: Any, console: Console, *, written: bool, workspace: Any)
         t.add_row(escape(str(r.grid_id)), escape(str(r.community_id)), str(r.sequence), r.code)
     console.print(t)
     for n in result.notes:
-        console.print(escape(f"note: {n}"), highlight=False)
+        console.print(escape(f"note: {flag_text(str(n))}"), highlight=False)
     where = f"column '{result.column}' of grids in {workspace}" if written else "nothing (dry run)"
     console.print(escape(f"written: {where}"), highlight=False)

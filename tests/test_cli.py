@@ -146,7 +146,7 @@ def test_map_include_personal_warns_with_the_flag_and_json_stays_clean(tiny_work
 def test_library_messages_name_parameters_and_the_cli_names_flags(tiny_workspace, tmp_path):
     from gridmap.cli.options import flag_text
     from gridmap.errors import SchemaError
-    from gridmap.join.core import assign_workspace
+    from gridmap.join.assign import assign_workspace
 
     with pytest.raises(SchemaError) as exc:
         assign_workspace(tiny_workspace, out=tmp_path / "x.csv")

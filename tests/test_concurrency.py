@@ -35,7 +35,7 @@ from hardening_util import (
 )
 
 from gridmap.ingest.importer import import_layer
-from gridmap.join.core import assign_workspace
+from gridmap.join.assign import assign_workspace
 from gridmap.workspace import store as io
 
 N_HOUSEHOLDS = 3000

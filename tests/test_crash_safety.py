@@ -43,7 +43,7 @@ import pytest
 from hardening_util import GRIDMAP, file_hash, temp_files_of, workspace_state
 
 from gridmap.ingest.importer import import_layer
-from gridmap.join.core import assign_workspace
+from gridmap.join.assign import assign_workspace
 from gridmap.workspace import sqlite as gsql
 from gridmap.workspace import store as io
 

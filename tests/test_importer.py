@@ -358,7 +358,7 @@ def test_survey_table_with_x_northing_is_explained(tmp_path, ws):
 
 
 def test_import_says_when_assign_must_run_again(tmp_path, ws):
-    from gridmap.join.core import assign_workspace
+    from gridmap.join.assign import assign_workspace
 
     assign_workspace(ws)
     src = tmp_path / "mg.geojson"

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from gridmap.join import index as index_mod
-from gridmap.join.core import assign_points, assign_workspace, build_hierarchy, reference_locator
+from gridmap.join.assign import assign_workspace
+from gridmap.join.core import assign_points, build_hierarchy, reference_locator
 from gridmap.join.index import build_index, cache_dir_for, cached_index, layer_key, locators_for
 from gridmap.workspace import store as io
 

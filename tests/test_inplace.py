@@ -16,7 +16,8 @@ from shapely.geometry import Point, box
 from test_join import edge_case_layers
 
 from gridmap.join import inplace
-from gridmap.join.core import _assign_workspace, assign_workspace
+from gridmap.join.assign import assign_workspace
+from gridmap.join.core import assign_general
 from gridmap.workspace import sqlite as gsql
 from gridmap.workspace import store as io
 
@@ -48,7 +49,7 @@ def _same_as_general(ws: Path, tmp_path: Path) -> dict:
     shutil.copyfile(ws, ref)
     fast = inplace.assign_in_place(ws)
     assert fast is not None, "the in-place path did not apply"
-    slow = _assign_workspace(ref, out=None, layers=None, write=True, engine="index")
+    slow = assign_general(ref, out=None, layers=None, write=True, engine="index")
     assert set(fast.layers) == set(slow.layers)
     for name in slow.layers:
         a, b = fast.layers[name], slow.layers[name]
@@ -153,7 +154,7 @@ def test_cli_assign_writes_what_the_general_path_writes(tiny_workspace, tmp_path
 
     ref = tmp_path / "ref.gpkg"
     shutil.copyfile(tiny_workspace, ref)
-    _assign_workspace(ref, out=None, layers=None, write=True, engine="index")
+    assign_general(ref, out=None, layers=None, write=True, engine="index")
     r = subprocess.run(
         [sys.executable, "-m", "gridmap", "assign", str(tiny_workspace), "--format", "json"],
         capture_output=True,

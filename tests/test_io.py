@@ -22,7 +22,7 @@ from gridmap.errors import (
     WorkspaceBusyError,
     WorkspaceError,
 )
-from gridmap.join.core import assign_workspace
+from gridmap.join.assign import assign_workspace
 from gridmap.workspace import store as io
 
 
@@ -398,7 +398,7 @@ def test_numba_cache_goes_to_the_user_cache_folder(tmp_path, tiny_workspace):
     # an assign that runs the compiled kernel (small batches skip it: SMALL_BATCH = 0)
     run = (
         "import sys; from gridmap.join import index; index.SMALL_BATCH = 0; "
-        "from gridmap.join.core import assign_workspace; assign_workspace(sys.argv[1])"
+        "from gridmap.join.assign import assign_workspace; assign_workspace(sys.argv[1])"
     )
     r = subprocess.run(
         [sys.executable, "-c", run, str(tiny_workspace)], capture_output=True, text=True, env=env

@@ -10,9 +10,9 @@ import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from gridmap.errors import SchemaError
+from gridmap.join.assign import assign_workspace
 from gridmap.join.core import (
     assign_points,
-    assign_workspace,
     build_hierarchy,
     derive_parents,
 )

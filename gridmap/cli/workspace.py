@@ -128,7 +128,7 @@ def assign(
             print_stream_result(res, console)
         return
     from gridmap.cli.render import print_assign_summary
-    from gridmap.join.core import assign_workspace
+    from gridmap.join.assign import assign_workspace
 
     with progress() as bar:
         bar.add_task("assigning points to grids", total=None)

@@ -254,13 +254,8 @@ def test_library_never_prints():
 
 #: A command-line flag in a library string: '--skip-bad-rows', '--crs'.
 FLAG_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
-#: Library strings that still name flags, (file, flag); each must go. Both are whole
-#: command lines in rooms being rewritten (the assign path), issue 11.
-KNOWN_FLAG_MESSAGES = {
-    ("gridmap/workspace/files.py", "--workspace"),
-    ("gridmap/join/distributed.py", "--points"),
-    ("gridmap/join/distributed.py", "--out"),
-}
+#: Library strings that still name flags, (file, flag); each must go.
+KNOWN_FLAG_MESSAGES: set[tuple[str, str]] = set()
 
 
 def _flags_in_strings(source: str) -> list[tuple[int, str]]:

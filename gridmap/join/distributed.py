@@ -187,7 +187,7 @@ def assign_dask(
     if not is_parquet_path(points_parquet_dir):
         raise InputFileError(
             "the Dask path reads partitioned GeoParquet; convert the file first "
-            "(gridmap assign --points FILE --out DIR.parquet, or geopandas.to_parquet)",
+            "(gridmap.join.stream.assign_file with out=DIR.parquet, or geopandas.to_parquet)",
             file=str(points_parquet_dir),
         )
     src = open_points(points_parquet_dir)

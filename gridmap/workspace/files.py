@@ -85,8 +85,8 @@ def resolve_workspace(path: str | os.PathLike | None, *, must_exist: bool = True
         if not is_sqlite:
             raise WorkspaceError(
                 f"this {p.suffix or 'file'} is not a workspace: a workspace is one GeoPackage "
-                "(.gpkg) file. Bring the data into one with 'gridmap import LAYER FILE "
-                "--workspace WORKSPACE.gpkg'.",
+                "(.gpkg) file. Import the data into one first (gridmap.ingest.importer.import_layer, "
+                "or 'gridmap import' on the command line).",
                 file=str(p),
             )
     return p

@@ -256,3 +256,44 @@ def test_read_blobs_in_pieces(tiny_workspace, monkeypatch, chunk):
     assert fids.tolist() == [r[0] for r in rows]
     assert buf == b"".join(r[1] for r in rows)
     assert lengths.tolist() == [len(r[1]) for r in rows]
+
+
+def test_runs_and_join_writers_write_the_same(sample_copy, tmp_path, monkeypatch):
+    """update_columns writes run by run (layers in address order) or through a join
+    (random order): both give the same table, and a second write changes no row."""
+    other = tmp_path / "join.gpkg"
+    shutil.copyfile(sample_copy, other)
+    monkeypatch.setattr(gsql, "RUN_SHARE", 1.0)  # always run by run
+    assert inplace.assign_in_place(sample_copy) is not None
+    monkeypatch.setattr(gsql, "RUN_SHARE", 0.0)  # never: the join
+    assert inplace.assign_in_place(other) is not None
+    for layer in ("households", "parking", "service_stations"):
+        assert _table(sample_copy, layer) == _table(other, layer)
+    con = sqlite3.connect(sample_copy)
+    con.execute("CREATE TABLE audit (x)")
+    con.execute(
+        "CREATE TRIGGER hh_u AFTER UPDATE ON households BEGIN INSERT INTO audit VALUES (1); END"
+    )
+    con.commit()
+    con.close()
+    for share in (1.0, 0.0):  # nothing changed: neither writer rewrites a row
+        monkeypatch.setattr(gsql, "RUN_SHARE", share)
+        assert inplace.assign_in_place(sample_copy) is not None
+        assert _table(sample_copy, "households") == _table(other, "households")
+    con = sqlite3.connect(sample_copy)
+    assert con.execute("SELECT count(*) FROM audit").fetchone()[0] == 0
+    con.close()
+
+
+def test_runs_cover_gaps_and_unsorted_fids():
+    fids = np.array([5, 1, 2, 3, 9, 10, 4])
+    codes = np.array([0, 0, 0, 1, 1, 1, 1])
+    gsql_runs = gsql._runs(fids, codes)
+    assert gsql_runs is None  # 4 runs in 7 rows: more than a quarter
+    fids = np.arange(1, 101)
+    codes = np.repeat([3, 1, 3], [40, 30, 30])
+    fids = np.concatenate([fids[:50], fids[51:]])  # fid 51 deleted
+    codes = np.concatenate([codes[:50], codes[51:]])
+    lo, hi, code = gsql._runs(fids[::-1].copy(), codes[::-1].copy())
+    assert lo.tolist() == [1, 41, 52, 71] and hi.tolist() == [40, 50, 70, 100]
+    assert code.tolist() == [3, 1, 1, 3]

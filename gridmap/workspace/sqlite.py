@@ -559,6 +559,10 @@ def _update_layer(
         return 0
     # distinct value rows (few: one per owner chain) and, per feature, the row's code
     codes, distinct = values.codes, values.rows
+    fid_col = fid_column(con, table)
+    runs = _runs(np.asarray(fids, dtype=np.int64), np.asarray(codes, dtype=np.int64))
+    if runs is not None:
+        return _update_runs(con, table, fid_col, cols, nulls, distinct, *runs)
     con.execute("DROP TABLE IF EXISTS temp._gm_vals")
     con.execute("DROP TABLE IF EXISTS temp._gm_code")
     con.execute("DROP TABLE IF EXISTS temp._gm_fid")
@@ -577,7 +581,6 @@ def _update_layer(
     )
     fids = fids.astype(np.int64)
     contiguous = bool(len(fids)) and bool(np.all(fids == fids[0] + np.arange(len(fids))))
-    fid_col = fid_column(con, table)
     if contiguous:
         source = (
             f"(SELECT c.pos + {int(fids[0])} AS fid, v.* FROM temp._gm_code c "
@@ -607,6 +610,55 @@ def _update_layer(
     for t in ("_gm_vals", "_gm_code", "_gm_fid"):
         con.execute(f"DROP TABLE IF EXISTS temp.{t}")
     return int(n)
+
+
+#: Runs of consecutive fids with equal values are written one UPDATE each when there
+#: are at most this share of them (layers saved in address or building order).
+RUN_SHARE = 0.25
+
+
+def _runs(fids: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(first fid, last fid, code) of each run of consecutive fids with one code, or None
+    when there are too many runs for that to pay (a layer in random order)."""
+    n = len(fids)
+    if n < 2:
+        return None
+    order = np.argsort(fids, kind="stable")
+    f, c = fids[order], codes[order]
+    breaks = np.flatnonzero((c[1:] != c[:-1]) | (f[1:] != f[:-1] + 1)) + 1
+    if len(breaks) + 1 > RUN_SHARE * n:
+        return None
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks - 1, [n - 1]))
+    return f[starts], f[ends], c[starts]
+
+
+def _update_runs(
+    con: sqlite3.Connection,
+    table: str,
+    fid_col: str,
+    cols: Sequence[str],
+    nulls: Sequence[str],
+    distinct: Sequence[tuple],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    code: np.ndarray,
+) -> int:
+    """Set the values run by run: ``WHERE fid BETWEEN lo AND hi``, changed rows only."""
+    sets = [f"{_q(c)} = ?" for c in cols] + [f"{_q(c)} = NULL" for c in nulls]
+    differs = [f"{_q(c)} IS NOT ?" for c in cols] + [f"{_q(c)} IS NOT NULL" for c in nulls]
+    sql = (
+        f"UPDATE {_q(table)} SET {', '.join(sets)} WHERE {_q(fid_col)} BETWEEN ? AND ? "
+        f"AND ({' OR '.join(differs)})"
+    )
+    cur = con.executemany(  # (rowcount sums the statements' rows, triggers' rows left out)
+        sql,
+        (
+            (*distinct[k], a, b, *distinct[k])
+            for k, a, b in zip(code.tolist(), lo.tolist(), hi.tolist(), strict=True)
+        ),
+    )
+    return int(cur.rowcount)
 
 
 def fid_column(con: sqlite3.Connection, table: str) -> str:

@@ -297,3 +297,24 @@ def test_runs_cover_gaps_and_unsorted_fids():
     lo, hi, code = gsql._runs(fids[::-1].copy(), codes[::-1].copy())
     assert lo.tolist() == [1, 41, 52, 71] and hi.tolist() == [40, 50, 70, 100]
     assert code.tolist() == [3, 1, 1, 3]
+
+
+def test_warm_in_place_assign_loads_no_dataframe_stack(tiny_workspace):
+    """With the chain cached, a small in-place assign imports neither pandas, geopandas,
+    pyogrio nor numba (what makes the command start quickly)."""
+    import subprocess
+    import sys
+
+    assert inplace.assign_in_place(tiny_workspace) is not None  # builds the cache
+    code = (
+        "import sys; from gridmap.join.assign import assign_workspace; "
+        "r = assign_workspace(sys.argv[1]); "
+        "print(sorted(m for m in ('pandas', 'geopandas', 'pyogrio', 'numba') if m in sys.modules)); "
+        "print(r.layers['households'].total)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_workspace)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    loaded, total = r.stdout.split("\n")[:2]
+    assert loaded == "[]" and int(total) > 0

@@ -267,6 +267,20 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+def offline(target, blocked: list, allow: tuple[str, ...] = ("file:", "data:")) -> None:
+    """Let a page (or a browser context) load only URLs starting with ``allow``; every
+    other request is aborted and its URL appended to ``blocked`` (the map must work offline)."""
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(allow):
+            return r.continue_()
+        blocked.append(url)
+        return r.abort()
+
+    target.route("**/*", route)
+
+
 @pytest.fixture(scope="module")
 def chromium():
     """One chromium for a test module (a launch costs seconds): each test opens its own

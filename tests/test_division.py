@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLE
+from conftest import SAMPLE, offline
 from shapely.geometry import Point, box
 
 from gridmap.division.codes import (
@@ -447,13 +447,7 @@ def test_division_map_in_chromium_toggles_before_and_after(chromium, tmp_path):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
-        def route(r):
-            if r.request.url.startswith(("file:", "data:")):
-                return r.continue_()
-            requests.append(r.request.url)
-            return r.abort()
-
-        page.route("**/*", route)
+        offline(page, requests)
         page.goto(html.as_uri())
         labels_after = page.locator(".leaflet-tooltip").all_inner_texts()
         page.locator(".leaflet-control-layers").get_by_text("Grids today", exact=True).click()

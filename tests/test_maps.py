@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import offline
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from gridmap.coords.crs import wgs84_to_gcj02
@@ -395,14 +396,7 @@ def open_map(
         page.on("console", on_console)
         page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
 
-        def route(r):
-            url = r.request.url
-            if url.startswith(("file:", "data:")):
-                return r.continue_()
-            requests.append(url)
-            return r.abort()
-
-        page.route("**/*", route)
+        offline(page, requests)
         page.goto(html_path.as_uri())
         page.wait_for_selector("path.gm-grid", timeout=20_000)
         page.wait_for_timeout(300)

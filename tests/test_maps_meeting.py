@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import offline
 from shapely.geometry import Point, Polygon, box
 
 from gridmap.analysis import coverage as cov
@@ -103,14 +104,7 @@ class Browser:
         page.on("console", on_console)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
 
-        def route(r):
-            url = r.request.url
-            if url.startswith(("file:", "data:", "blob:")):
-                return r.continue_()
-            self.requests.append(url)
-            return r.abort()
-
-        page.route("**/*", route)
+        offline(page, self.requests, allow=("file:", "data:", "blob:"))
         page.goto(html.as_uri())
         page.wait_for_selector("path.gm-grid", timeout=30_000)
         page.wait_for_timeout(300)

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import offline
 
 from gridmap.maps import build_map
 from gridmap.requests.store import read_requests
@@ -68,13 +69,7 @@ def test_request_layer_shows_offline_in_chromium(chromium, sample_map):
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
 
-        def route(r):
-            if r.request.url.startswith(("file:", "data:")):
-                return r.continue_()
-            requests.append(r.request.url)
-            return r.abort()
-
-        page.route("**/*", route)
+        offline(page, requests)
         page.goto(out.as_uri())
         page.wait_for_function("document.body.innerText.includes('诉求办结率')", timeout=60_000)
         assert "超期未办结诉求" in page.inner_text("body")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from api_helpers import KEYS, running_server, write_keys
+from conftest import offline
 
 from gridmap.api import Settings
 from gridmap.coords.crs import wgs84_to_gcj02
@@ -54,14 +55,7 @@ def test_phone_page_locate_log_and_move(chromium, tmp_path):
             locale="zh-CN",
         )
         try:
-
-            def route(r):
-                if r.request.url.startswith(base):
-                    return r.continue_()
-                blocked.append(r.request.url)
-                return r.abort()
-
-            ctx.route("**/*", route)
+            offline(ctx, blocked, allow=(base,))
             page = ctx.new_page()
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

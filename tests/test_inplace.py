@@ -318,3 +318,11 @@ def test_warm_in_place_assign_loads_no_dataframe_stack(tiny_workspace):
     assert r.returncode == 0, r.stderr
     loaded, total = r.stdout.split("\n")[:2]
     assert loaded == "[]" and int(total) > 0
+
+
+def test_unwritable_index_cache_still_assigns(tiny_workspace, tmp_path):
+    """A cache folder that cannot be written (a file in its way) only costs the rebuild."""
+    cache = tiny_workspace.with_name(tiny_workspace.name + ".gridmap-index")
+    cache.write_text("not a folder")
+    _same_as_general(tiny_workspace, tmp_path)
+    assert cache.is_file()

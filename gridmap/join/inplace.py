@@ -32,7 +32,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,8 @@ class Chain:
     nearest_file: Path | None = None
     #: that data, once loaded (or built when the cache could not be written)
     nearest_data: Any | None = None
+    #: level -> cell index already in memory (built on a cache miss)
+    indexes: dict[str, Any] = field(default_factory=dict)
 
     # -- building (cache miss: the general code decides) -------------------------
     @classmethod
@@ -267,6 +269,8 @@ class _Locators:
 
     def index(self, level: str) -> Any:
         with self._lock:
+            if level not in self._index and level in self.chain.indexes:
+                self._index[level] = self.chain.indexes[level]
             if level not in self._index:
                 from gridmap.join.index import CellIndex
 
@@ -494,6 +498,7 @@ def _load_chain(path: Path, cache_dir: Path, key: str) -> Chain:
     hierarchy = build_hierarchy(ws.layers)
     locators = locators_for(hierarchy, cache_dir=cache_dir)
     chain = Chain.from_hierarchy(hierarchy, locators)
+    chain.indexes = dict(locators)  # (used as they are: the cache may not be writable)
     near = None
     if "microgrids" in hierarchy.polygons:
         near = NearestPolygons.from_frame(hierarchy.polygons["microgrids"], "microgrid_id")

@@ -238,7 +238,11 @@ def point_coordinates(points: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]
     g = points.geometry
     if points.crs is not None and not points.crs.equals("EPSG:4326"):
         g = g.to_crs("EPSG:4326")
-    geoms = np.asarray(g.values)  # plain object array: shapely ufuncs on it are fast
+    return geometry_xy(np.asarray(g.values))  # plain object array: shapely ufuncs are fast
+
+
+def geometry_xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x/y of each geometry (a point on the surface for polygons); NaN where missing or empty."""
     n = len(geoms)
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)

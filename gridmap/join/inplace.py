@@ -400,7 +400,7 @@ def _coded_result(
 # ---------------------------------------------------------------------------------------
 
 
-def _point_xy(fids: np.ndarray, buf: bytes, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _point_xy(buf: bytes, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """x/y of each feature (a point on the surface for polygons), NaN without geometry."""
     x, y, other = gsql.blobs_to_xy(buf, lengths)
     if other.any():  # parking lots drawn as polygons, damaged blobs
@@ -416,15 +416,9 @@ def _point_xy(fids: np.ndarray, buf: bytes, lengths: np.ndarray) -> tuple[np.nda
                 geoms[j] = None if w is None else shapely.from_wkb(w)
             except Exception:
                 geoms[j] = None
-        ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-        if ok.any():
-            sub = geoms[ok]
-            is_point = shapely.get_type_id(sub) == 0
-            rep = sub.copy()
-            if not is_point.all():
-                rep[~is_point] = shapely.point_on_surface(sub[~is_point])
-            x[idx[ok]] = shapely.get_x(rep)
-            y[idx[ok]] = shapely.get_y(rep)
+        from gridmap.join.core import geometry_xy  # the general path's rule, one source
+
+        x[idx], y[idx] = geometry_xy(geoms)
     return x, y
 
 
@@ -557,7 +551,7 @@ def assign_in_place(path: Path, layers: Sequence[str] | None = None) -> AssignRe
                 fids, buf, lengths = gsql.read_blobs(con, info.name, str(info.geometry_column))
             except gsql.NeedsRewrite:
                 return None
-            x, y = _point_xy(fids, buf, lengths)
+            x, y = _point_xy(buf, lengths)
             del buf
             codes, level = join_codes(x, y, chain, locate)
             finite = np.isfinite(x) & np.isfinite(y)

@@ -217,7 +217,8 @@ def blobs_to_xy(buf: bytes, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray
     idx, start, size = idx[~short], start[~short], size[~short]
     magic = (data[start] == ord("G")) & (data[start + 1] == ord("P"))
     flags = data[start + 3]
-    env = np.array([0, 32, 48, 48, 64, -1, -1, -1], dtype=np.int64)[(flags >> 1) & 7]
+    table = np.array([_ENVELOPE_BYTES.get(k, -1) for k in range(8)], dtype=np.int64)
+    env = table[(flags >> 1) & 7]
     empty = (flags & 0x10) != 0
     extended = (flags & 0x20) != 0
     ok = magic & (env >= 0) & ~extended
@@ -254,7 +255,7 @@ def _fixed_points(data: np.ndarray, lengths: np.ndarray, x: np.ndarray, y: np.nd
     flags = rows[:, 3]
     if not (flags == flags[0]).all() or (flags[0] & 0x31) != 0x01:  # LE header, not empty
         return False
-    env = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}.get((int(flags[0]) >> 1) & 7)
+    env = _ENVELOPE_BYTES.get((int(flags[0]) >> 1) & 7)
     if env is None or size != 8 + env + 21 or not (rows[:, :2] == (71, 80)).all():
         return False
     w = 8 + env

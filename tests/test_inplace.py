@@ -326,3 +326,79 @@ def test_unwritable_index_cache_still_assigns(tiny_workspace, tmp_path):
     cache.write_text("not a folder")
     _same_as_general(tiny_workspace, tmp_path)
     assert cache.is_file()
+
+
+def test_read_blobs_one_size_with_a_null_and_a_longer_blob(tmp_path):
+    """Every fid present, one NULL and one 3-D point: the one-size shortcut must not apply."""
+    import pyogrio
+
+    ws = tmp_path / "g.gpkg"
+    pts = gpd.GeoDataFrame(
+        {"household_id": [f"H{i}" for i in range(5)]},
+        geometry=[Point(1, 1), None, Point(2, 2), Point(3, 3), Point(4, 4)],
+        crs=4326,
+    )
+    pyogrio.write_dataframe(pts, ws, layer="households", driver="GPKG")
+    con = sqlite3.connect(ws)
+    gsql.register_gpkg_functions(con)  # (GDAL's R-tree triggers call them)
+    con.execute("UPDATE households SET geom = ? WHERE fid = 5", (_blob(Point(4, 4, 9)),))
+    con.commit()
+    fids, buf, lengths = gsql.read_blobs(con, "households", "geom")
+    rows = con.execute("SELECT fid, geom FROM households ORDER BY fid").fetchall()
+    con.close()
+    assert fids.tolist() == [1, 2, 3, 4, 5]
+    assert lengths.tolist() == [0 if r[1] is None else len(r[1]) for r in rows]
+    assert buf == b"".join(r[1] for r in rows if r[1] is not None)
+    x, y, _ = gsql.blobs_to_xy(buf, lengths)
+    assert np.isnan(x[1]) and x[4] == 4.0 and y[4] == 4.0
+
+
+def test_fid_range_matches_a_scan(tiny_workspace):
+    con = sqlite3.connect(tiny_workspace)
+    con.execute("DELETE FROM households WHERE fid IN (1, 3)")
+    fids = [r[0] for r in con.execute("SELECT fid FROM households ORDER BY fid")]
+    assert gsql.fid_range(con, "households", "fid") == (fids[0], fids[-1])
+    assert gsql.fid_range(con, "households", "fid", 3, 3) == (None, None)
+    assert gsql.fid_range(con, "households", "fid", 1, 4) == (2, 4)
+    con.close()
+
+
+def _triggers(path: Path, table: str) -> dict[str, str]:
+    con = sqlite3.connect(path)
+    rows = con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)
+    ).fetchall()
+    con.close()
+    return dict(rows)
+
+
+@pytest.mark.parametrize("share", [1.0, 0.0])  # run by run, and through the join
+def test_update_keeps_rtree_triggers_and_fires_user_triggers(sample_copy, monkeypatch, share):
+    """The fid-change R-tree triggers are set aside for the write and come back exactly;
+    a user's AFTER UPDATE trigger still fires once per changed row; the R-tree
+    still finds every household (QGIS and GDAL use it)."""
+    import pyogrio
+
+    monkeypatch.setattr(gsql, "RUN_SHARE", share)
+    con = sqlite3.connect(sample_copy)
+    con.execute("CREATE TABLE audit (fid)")
+    con.execute(
+        "CREATE TRIGGER hh_audit AFTER UPDATE ON households BEGIN "
+        "INSERT INTO audit VALUES (NEW.fid); END"
+    )
+    n = con.execute("SELECT count(*) FROM households").fetchone()[0]
+    con.commit()
+    con.close()
+    before = _triggers(sample_copy, "households")
+    assert any(k.endswith("_update4") for k in before)  # GDAL's fid-change triggers exist
+    assert inplace.assign_in_place(sample_copy) is not None
+    assert _triggers(sample_copy, "households") == before
+    con = sqlite3.connect(sample_copy)
+    audited = con.execute("SELECT count(*), count(DISTINCT fid) FROM audit").fetchone()
+    in_tree = con.execute("SELECT count(*) FROM rtree_households_geom").fetchone()[0]
+    con.close()
+    assert audited[0] == audited[1] > 0.9 * n
+    assert in_tree == n
+    box_all = pyogrio.read_info(sample_copy, layer="households")["total_bounds"]
+    inside = pyogrio.read_dataframe(sample_copy, layer="households", bbox=tuple(box_all))
+    assert len(inside) == n

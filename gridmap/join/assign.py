@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 from gridmap.errors import SchemaError
-from gridmap.join.core import assign_general
 from gridmap.join.inplace import assign_in_place
 from gridmap.join.result import AssignResult
 from gridmap.workspace.files import resolve_workspace, workspace_lock
@@ -68,4 +67,6 @@ def assign_workspace(
             fast = assign_in_place(path)  # straight in SQLite; None: not for this workspace
             if fast is not None:
                 return fast
+        from gridmap.join.core import assign_general  # (the GeoDataFrame stack: loaded here only)
+
         return assign_general(path, out=out, layers=layers, write=write, engine=engine)

@@ -462,9 +462,7 @@ def _point_count(
     total = 0
     for name in names:
         fid = gsql.fid_column(con, cat[name].name)
-        lo, hi = con.execute(
-            f"SELECT min({_q(fid)}), max({_q(fid)}) FROM {_q(cat[name].name)}"
-        ).fetchone()
+        lo, hi = gsql.fid_range(con, cat[name].name, fid)
         if lo is not None:
             total += int(hi) - int(lo) + 1
     return total

@@ -82,6 +82,15 @@ def json_safe(obj: Any) -> Any:
     Any
         Plain Python: dict (str keys), list, str, int, float (finite), bool, None.
     """
+    t = type(obj)
+    if t is str or t is int or t is bool or obj is None:  # the common leaves, checked first
+        return obj
+    if t is float:
+        return obj if math.isfinite(obj) else None
+    if t is dict:
+        return {k if type(k) is str else str(json_safe(k)): json_safe(v) for k, v in obj.items()}
+    if t is list:
+        return [json_safe(v) for v in obj]
     if isinstance(obj, Mapping):
         return {
             str(json_safe(k)) if not isinstance(k, str) else k: json_safe(v) for k, v in obj.items()

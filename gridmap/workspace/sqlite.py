@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sqlite3
 import struct
@@ -289,7 +290,7 @@ def read_blobs(
     """
     fid = fid_column(con, table)
     q, c, f = _q(table), _q(column), _q(fid)
-    lo_hi = con.execute(f"SELECT min({f}), max({f}) FROM {q}").fetchone()
+    lo_hi = fid_range(con, table, fid)
     if lo_hi[0] is None:
         return np.empty(0, np.int64), b"", np.empty(0, np.int64)
     utf8 = str(con.execute("PRAGMA encoding").fetchone()[0]).upper() == "UTF-8"
@@ -302,19 +303,22 @@ def read_blobs(
             args = (lo, lo + _CONCAT_ROWS - 1)
             lo += _CONCAT_ROWS
             where = f"FROM {q} WHERE {f} BETWEEN ? AND ?"
-            n, n_geom, lmin, lmax, first, last, blob = con.execute(
-                f"SELECT count(*), count({c}), min(length({c})), max(length({c})), "
-                f"min({f}), max({f}), "
-                + (f"group_concat({c}, '') " if utf8 else "NULL ")
-                + f"FROM (SELECT {f}, {c} {where} ORDER BY {f})",
+            first, last = fid_range(con, table, fid, *args)
+            if first is None:
+                continue
+            # (a scan of a rowid range visits the rows in fid order)
+            blob, lmin, lmax = con.execute(
+                "SELECT "
+                + (f"group_concat({c}, ''), " if utf8 else "NULL, ")
+                + f"min(length({c})), max(length({c})) {where}",
                 args,
             ).fetchone()
-            if not n:
-                continue
-            dense = n == n_geom and lmin == lmax and last - first + 1 == n  # the usual layer
-            if dense:
+            n = last - first + 1
+            if lmin is not None and lmin == lmax and blob is not None and len(blob) == n * lmin:
+                # the usual layer: blobs of one size fill every fid of the range, so
+                # there are no gaps and no NULLs
                 part_f = np.arange(first, last + 1, dtype=np.int64)
-                part_l = np.full(n, int(lmin or 0), dtype=np.int64)
+                part_l = np.full(n, int(lmin), dtype=np.int64)
             else:
                 rows = con.execute(
                     f"SELECT {f}, coalesce(length({c}), 0) {where} ORDER BY {f}", args
@@ -561,9 +565,54 @@ def _update_layer(
     # distinct value rows (few: one per owner chain) and, per feature, the row's code
     codes, distinct = values.codes, values.rows
     fid_col = fid_column(con, table)
-    runs = _runs(np.asarray(fids, dtype=np.int64), np.asarray(codes, dtype=np.int64))
-    if runs is not None:
-        return _update_runs(con, table, fid_col, cols, nulls, distinct, *runs)
+    with _idle_fid_triggers(con, table, fid_col):
+        runs = _runs(np.asarray(fids, dtype=np.int64), np.asarray(codes, dtype=np.int64))
+        if runs is not None:
+            return _update_runs(con, table, fid_col, cols, nulls, distinct, *runs)
+        return _update_joined(con, table, fid_col, cols, nulls, fids, codes, distinct)
+
+
+@contextlib.contextmanager
+def _idle_fid_triggers(con: sqlite3.Connection, table: str, fid_col: str) -> Iterator[None]:
+    """Set aside, for the caller's UPDATE, the R-tree triggers that only act when a fid changes.
+
+    GDAL's ``rtree_<t>_<g>_update4/5`` triggers are ``AFTER UPDATE ON`` the
+    whole table with ``WHEN OLD.fid != NEW.fid``: an update of other columns never
+    satisfies them, yet SQLite still runs their test on every row (about a third
+    of the cost of a million-row update). They are dropped and created again
+    from their own SQL inside the caller's transaction, so a crash leaves them as
+    they were. Any other trigger (a user's audit trigger) is left to fire.
+    """
+    f = re.escape(fid_col)
+    pattern = re.compile(
+        r"\bAFTER\s+UPDATE\s+ON\s+[\"`\[]?" + re.escape(table) + r"[\"`\]]?\s+WHEN\s+"
+        r"OLD\.[\"`\[]?" + f + r"[\"`\]]?\s*!=\s*NEW\.[\"`\[]?" + f + r"[\"`\]]?\s+AND\s",
+        re.IGNORECASE,
+    )
+    rows = con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+        "AND name LIKE 'rtree\\_%' ESCAPE '\\'",
+        (table,),
+    ).fetchall()
+    idle = [(str(n), str(q)) for n, q in rows if q and pattern.search(str(q))]
+    for name, _ in idle:
+        con.execute(f"DROP TRIGGER {_q(name)}")
+    yield
+    for _, sql in idle:
+        con.execute(sql)
+
+
+def _update_joined(
+    con: sqlite3.Connection,
+    table: str,
+    fid_col: str,
+    cols: Sequence[str],
+    nulls: Sequence[str],
+    fids: np.ndarray,
+    codes: np.ndarray,
+    distinct: Sequence[tuple],
+) -> int:
+    """Set the values from temporary tables (fid -> code -> values), changed rows only."""
     con.execute("DROP TABLE IF EXISTS temp._gm_vals")
     con.execute("DROP TABLE IF EXISTS temp._gm_code")
     con.execute("DROP TABLE IF EXISTS temp._gm_fid")
@@ -660,6 +709,27 @@ def _update_runs(
         ),
     )
     return int(cur.rowcount)
+
+
+def fid_range(
+    con: sqlite3.Connection, table: str, fid: str, lo: int | None = None, hi: int | None = None
+) -> tuple[int | None, int | None]:
+    """The smallest and largest fid of ``table`` (between ``lo`` and ``hi`` when given).
+
+    Two statements, not one: SQLite answers a lone ``min()`` or ``max()`` of the
+    primary key from the B-tree's edge, but ``SELECT min(fid), max(fid)``
+    scans the whole table.
+    """
+    where = (
+        ""
+        if lo is None
+        else f" WHERE {_q(fid)} BETWEEN {int(lo)} AND {int(lo if hi is None else hi)}"
+    )
+    first = con.execute(f"SELECT min({_q(fid)}) FROM {_q(table)}{where}").fetchone()[0]
+    if first is None:
+        return None, None
+    last = con.execute(f"SELECT max({_q(fid)}) FROM {_q(table)}{where}").fetchone()[0]
+    return int(first), int(last)
 
 
 def fid_column(con: sqlite3.Connection, table: str) -> str:

@@ -358,7 +358,7 @@ def test_fid_range_matches_a_scan(tiny_workspace):
     con.execute("DELETE FROM households WHERE fid IN (1, 3)")
     fids = [r[0] for r in con.execute("SELECT fid FROM households ORDER BY fid")]
     assert gsql.fid_range(con, "households", "fid") == (fids[0], fids[-1])
-    assert gsql.fid_range(con, "households", "fid", 3, 3) == (None, None)
+    assert gsql.fid_range(con, "households", "fid", 3, 3) is None
     assert gsql.fid_range(con, "households", "fid", 1, 4) == (2, 4)
     con.close()
 

@@ -462,9 +462,9 @@ def _point_count(
     total = 0
     for name in names:
         fid = gsql.fid_column(con, cat[name].name)
-        lo, hi = gsql.fid_range(con, cat[name].name, fid)
-        if lo is not None:
-            total += int(hi) - int(lo) + 1
+        edges = gsql.fid_range(con, cat[name].name, fid)
+        if edges is not None:
+            total += edges[1] - edges[0] + 1
     return total
 
 

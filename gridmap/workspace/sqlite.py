@@ -291,7 +291,7 @@ def read_blobs(
     fid = fid_column(con, table)
     q, c, f = _q(table), _q(column), _q(fid)
     lo_hi = fid_range(con, table, fid)
-    if lo_hi[0] is None:
+    if lo_hi is None:
         return np.empty(0, np.int64), b"", np.empty(0, np.int64)
     utf8 = str(con.execute("PRAGMA encoding").fetchone()[0]).upper() == "UTF-8"
     fids_parts, bufs, len_parts = [], [], []
@@ -303,9 +303,10 @@ def read_blobs(
             args = (lo, lo + _CONCAT_ROWS - 1)
             lo += _CONCAT_ROWS
             where = f"FROM {q} WHERE {f} BETWEEN ? AND ?"
-            first, last = fid_range(con, table, fid, *args)
-            if first is None:
+            part = fid_range(con, table, fid, *args)
+            if part is None:
                 continue
+            first, last = part
             # (a scan of a rowid range visits the rows in fid order)
             blob, lmin, lmax = con.execute(
                 "SELECT "
@@ -713,8 +714,10 @@ def _update_runs(
 
 def fid_range(
     con: sqlite3.Connection, table: str, fid: str, lo: int | None = None, hi: int | None = None
-) -> tuple[int | None, int | None]:
+) -> tuple[int, int] | None:
     """The smallest and largest fid of ``table`` (between ``lo`` and ``hi`` when given).
+
+    None when there is no row (in that range).
 
     Two statements, not one: SQLite answers a lone ``min()`` or ``max()`` of the
     primary key from the B-tree's edge, but ``SELECT min(fid), max(fid)``
@@ -727,7 +730,7 @@ def fid_range(
     )
     first = con.execute(f"SELECT min({_q(fid)}) FROM {_q(table)}{where}").fetchone()[0]
     if first is None:
-        return None, None
+        return None
     last = con.execute(f"SELECT max({_q(fid)}) FROM {_q(table)}{where}").fetchone()[0]
     return int(first), int(last)
 

@@ -557,3 +557,22 @@ def test_coverage_report_decides_what_the_run_includes(tiny_workspace, tmp_path)
     written = coverage_report(tiny_workspace, "parking", distance="euclidean", out=out)
     assert written.checks is not None  # a spreadsheet carries the standards sheet
     assert written.to_json()["written_to"] == str(out) and out.exists()
+
+
+def test_nearest_points_brute_force_equals_kd_tree(monkeypatch):
+    """Small inputs skip the KD-tree (no scipy at start-up): same distances, and the
+    index is a nearest one (the first on a tie)."""
+    from gridmap.analysis import coverage as cov
+
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 1000, (500, 2))
+    fxy = np.vstack([rng.uniform(0, 1000, (40, 2)), [[10.0, 10.0], [10.0, 10.0]]])
+    xy[0] = (10.0, 13.0)  # equally near the two copies of (10, 10)
+    monkeypatch.setattr(cov, "BRUTE_FORCE_PAIRS", 10**9)
+    d_b, i_b = cov._nearest_points(xy, fxy, 1)
+    monkeypatch.setattr(cov, "BRUTE_FORCE_PAIRS", 0)
+    d_k, i_k = cov._nearest_points(xy, fxy, 1)
+    assert np.array_equal(d_b, d_k)
+    want = np.sqrt(((xy[:, None, :] - fxy[None, :, :]) ** 2).sum(axis=2))
+    assert np.array_equal(want[np.arange(len(xy)), i_b], d_b)
+    assert i_b[0] == 40 and d_b[0] == 3.0

@@ -10,7 +10,7 @@
 
 Distances
     ``euclidean``: straight line. Point facilities use a KD-tree
-    (``scipy.spatial.cKDTree``); polygon facilities (parking lots drawn as
+    (``scipy.spatial.cKDTree``; brute force below :data:`BRUTE_FORCE_PAIRS`); polygon facilities (parking lots drawn as
     areas) use the exact distance to the polygon (0 inside it) with shapely's
     STRtree. ``network``: walking distance along the ``roads`` layer (see
     :mod:`gridmap.analysis.network`); polygons enter the network at the street point
@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from scipy.spatial import cKDTree
 
 from gridmap.analysis.standards import Standards, load_standards
 from gridmap.coords.crs import metric_crs_for
@@ -377,7 +376,7 @@ def nearest_euclidean(
     facilities
         Shapely points or polygons in the same CRS, or point coordinates as a
         float array of shape (m, 2). Points use a KD-tree
-        (``scipy.spatial.cKDTree``); polygons use the exact distance to the
+        (``scipy.spatial.cKDTree``; brute force for small inputs); polygons use the exact distance to the
         polygon (0 inside) with shapely's STRtree.
     workers
         Threads for the KD-tree query (``-1``: all cores).
@@ -394,15 +393,12 @@ def nearest_euclidean(
     pts_are_xy = isinstance(points, np.ndarray) and points.dtype.kind == "f"
     xy = points if pts_are_xy else shapely.get_coordinates(points)
     if isinstance(facilities, np.ndarray) and facilities.dtype.kind == "f":
-        tree = cKDTree(facilities, balanced_tree=False, compact_nodes=False)
-        d, i = tree.query(xy, k=1, workers=workers)
-        return np.asarray(d, dtype=float), np.asarray(i, dtype=np.int64)
+        return _nearest_points(xy, facilities, workers)
     is_point = shapely.get_type_id(facilities) == 0
     if is_point.any():
         fpos = np.flatnonzero(is_point)
-        tree = cKDTree(shapely.get_coordinates(facilities[fpos]))
-        d, i = tree.query(xy, k=1, workers=workers)
-        dist, idx = np.asarray(d, dtype=float), fpos[i]
+        d, i = _nearest_points(xy, shapely.get_coordinates(facilities[fpos]), workers)
+        dist, idx = d, fpos[i]
     if (~is_point).any():
         geoms = shapely.points(xy) if pts_are_xy else points
         ppos = np.flatnonzero(~is_point)
@@ -412,6 +408,32 @@ def nearest_euclidean(
         dist[pi[better]] = d[better]
         idx[pi[better]] = ppos[ti[better]]
     return np.asarray(dist, dtype=float), idx
+
+
+#: Up to this many point x facility pairs, nearest points are found by brute force
+#: (no KD-tree, so scipy is not loaded: a small workspace's command starts faster).
+BRUTE_FORCE_PAIRS = 2_000_000
+
+
+def _nearest_points(xy: np.ndarray, fxy: np.ndarray, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distance to and index of the nearest of the points ``fxy`` for each row of ``xy``.
+
+    Exact either way; on a tie the KD-tree may pick any of the nearest, brute
+    force picks the first.
+    """
+    xy = np.asarray(xy, dtype=float)
+    fxy = np.asarray(fxy, dtype=float)
+    if len(xy) * len(fxy) > BRUTE_FORCE_PAIRS:
+        from scipy.spatial import cKDTree
+
+        tree = cKDTree(fxy, balanced_tree=False, compact_nodes=False)
+        d, i = tree.query(xy, k=1, workers=workers)
+        return np.asarray(d, dtype=float), np.asarray(i, dtype=np.int64)
+    dx = xy[:, 0, None] - fxy[None, :, 0]
+    dy = xy[:, 1, None] - fxy[None, :, 1]
+    d2 = dx * dx + dy * dy
+    i = np.argmin(d2, axis=1)
+    return np.sqrt(d2[np.arange(len(xy)), i]), i.astype(np.int64)
 
 
 def pairs_euclidean(points: np.ndarray, facilities: np.ndarray, radius_m: float):

@@ -575,4 +575,5 @@ def test_nearest_points_brute_force_equals_kd_tree(monkeypatch):
     assert np.array_equal(d_b, d_k)
     want = np.sqrt(((xy[:, None, :] - fxy[None, :, :]) ** 2).sum(axis=2))
     assert np.array_equal(want[np.arange(len(xy)), i_b], d_b)
+    assert np.array_equal(want[np.arange(len(xy)), i_k], d_k)
     assert i_b[0] == 40 and d_b[0] == 3.0

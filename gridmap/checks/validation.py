@@ -190,7 +190,10 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
     out: dict[str, _Layer] = {}
     for name in gio.list_layers(path):
         try:
-            gdf = pyogrio.read_dataframe(path, layer=name)
+            try:
+                gdf = pyogrio.read_dataframe(path, layer=name, use_arrow=True)  # columnar: fast
+            except Exception:  # e.g. a column Arrow cannot type: GDAL's row reader decides
+                gdf = pyogrio.read_dataframe(path, layer=name)
         except Exception as exc:  # a damaged layer is a finding, not a crash
             findings.append(
                 Finding(
@@ -349,6 +352,19 @@ def _nonfinite(geoms: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+#: shapely's geometry type ids (0..7) as the names ``geom_type`` gives.
+_GEOM_TYPE_NAMES = (
+    "Point",
+    "LineString",
+    "LinearRing",
+    "Polygon",
+    "MultiPoint",
+    "MultiLineString",
+    "MultiPolygon",
+    "GeometryCollection",
+)
+
+
 def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
     """Empty, wrong-type and invalid geometries. Returns findings and a usable mask."""
     spec = LAYERS.get(layer.name)
@@ -369,7 +385,8 @@ def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
         )
     usable = ~empty
     if spec is not None:
-        types = np.array([g.geom_type if g is not None else None for g in geoms], dtype=object)
+        type_ids = shapely.get_type_id(geoms)  # -1 for a missing geometry
+        types = np.array([None, *_GEOM_TYPE_NAMES], dtype=object)[type_ids + 1]
         wrong = usable & ~np.isin(types, spec.geometry)
         for i in np.flatnonzero(wrong):
             f.append(
@@ -671,15 +688,19 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
             nearest_m = res["nearest_microgrid_m"].to_numpy()[outside]
         else:
             nearest_ids, nearest_m = nearest_polygon(polys[finest], finest_col, x, y)
+        levels = res["assigned_level"].to_numpy()[outside]
+        owners = {
+            lv: res[LAYERS[lv].id_column].to_numpy()[outside]
+            for lv in POLYGON_LEVELS
+            if LAYERS[lv].id_column in res.columns
+        }
         for k, i in enumerate(idx):
             label = _label(lay, i)
             near = nearest_ids[k]
             dist = nearest_m[k]
-            level = res["assigned_level"].to_numpy()[outside][k]
+            level = levels[k]
             owner = (
-                f"; it is inside {SINGULAR.get(level, level)} {res[LAYERS[level].id_column].to_numpy()[outside][k]}"
-                if level
-                else ""
+                f"; it is inside {SINGULAR.get(level, level)} {owners[level][k]}" if level else ""
             )
             f.append(
                 Finding(

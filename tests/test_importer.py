@@ -826,3 +826,58 @@ def test_roads_import_numbers_missing_ids_and_feeds_network_coverage(tmp_path):
     assert len(got) == len(roads)
     assert got["road_id"].tolist() == [f"R{k + 1:05d}" for k in range(len(roads))]
     assert compute_coverage(io.load_workspace(ws), "service_stations", 300).distance == "network"
+
+
+@pytest.mark.parametrize("geographic", [True, False])
+def test_check_coordinates_array_path_equals_row_by_row(monkeypatch, geographic):
+    """Plain decimals are parsed at array speed: the same x, y and problems (in row order)
+    as the row-by-row parser gives when it sees every row."""
+    from gridmap.ingest import importer
+
+    lon = [
+        "111.5",
+        " 111.25 ",
+        "１１１.５",
+        "111°27'50.5\"E",
+        "",
+        "nan",
+        "1e999",
+        "35.6",
+        "200",
+        "-0.5",
+        "+111.",
+        ".5",
+        "111.5°",
+        111.75,
+        float("nan"),
+        "abc",
+        "1e2",
+    ]
+    lat = [
+        "35.6",
+        "35.7",
+        "35.6",
+        "35度38分12秒",
+        "35.6",
+        "35.6",
+        "35.6",
+        "111.5",
+        "35.6",
+        "95",
+        "35.6",
+        " 35.6",
+        "35.6",
+        35.5,
+        35.5,
+        "35.6",
+        "3e1",
+    ]
+    import pandas as pd
+
+    frame = pd.DataFrame({"lon": lon, "lat": lat}, index=range(10, 10 + len(lon)))
+    x, y, problems = importer.check_coordinates(frame, "lon", "lat", geographic=geographic)
+    monkeypatch.setattr(importer, "_plain_numbers", lambda v: np.full(len(v), np.nan))
+    rx, ry, rproblems = importer.check_coordinates(frame, "lon", "lat", geographic=geographic)
+    assert np.array_equal(x, rx, equal_nan=True) and np.array_equal(y, ry, equal_nan=True)
+    assert problems == rproblems
+    assert np.isfinite(x).sum() >= 6  # most rows are usable either way

@@ -634,6 +634,22 @@ _DMS_RE = re.compile(
 )
 
 
+def _plain_numbers(values: np.ndarray) -> np.ndarray:
+    """The cells that are plain ASCII decimals (``_NUM_RE``) as floats, NaN for the others.
+
+    What :func:`_parse_number` gives such a cell, without a Python call per
+    cell; the others (DMS, full-width digits, text) are left to it.
+    """
+    import pandas as pd
+
+    text = pd.Series(values, dtype=object).astype(str).str.strip()
+    plain = text.str.fullmatch(_NUM_RE.pattern).fillna(False).to_numpy(dtype=bool)
+    out = np.full(len(values), np.nan)
+    if plain.any():
+        out[plain] = text[plain].astype(float).to_numpy()
+    return out
+
+
 def _parse_number(value: str) -> float | None:
     """A decimal number, or degrees-minutes-seconds (``111°27'50.5"E``) as decimal degrees."""
     text = unicodedata.normalize("NFKC", str(value)).strip().rstrip("°").strip()
@@ -664,10 +680,19 @@ def check_coordinates(
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
     problems: list[RowProblem] = []
-    for k, (row, sx, sy) in enumerate(
-        zip(frame.index, frame[lon_col], frame[lat_col], strict=True)
-    ):
-        sx, sy = str(sx).strip(), str(sy).strip()
+    lon_vals = frame[lon_col].to_numpy(dtype=object)
+    lat_vals = frame[lat_col].to_numpy(dtype=object)
+    # the usual rows (plain decimals, in range) at array speed; the rest one by one below
+    fx, fy = _plain_numbers(lon_vals), _plain_numbers(lat_vals)
+    clean = np.isfinite(fx) & np.isfinite(fy)
+    if geographic:
+        swapped = (fx >= 3) & (fx <= 54) & (fy >= 73) & (fy <= 136)
+        clean &= ~swapped & (np.abs(fx) <= 180) & (np.abs(fy) <= 90)
+    x[clean], y[clean] = fx[clean], fy[clean]
+    rows = frame.index.to_numpy()
+    for k in np.flatnonzero(~clean).tolist():
+        row = rows[k]
+        sx, sy = str(lon_vals[k]).strip(), str(lat_vals[k]).strip()
         empty = [c for c, v in ((lon_col, sx), (lat_col, sy)) if v == ""]
         if empty:
             problems.append(

@@ -881,3 +881,19 @@ def test_check_coordinates_array_path_equals_row_by_row(monkeypatch, geographic)
     assert np.array_equal(x, rx, equal_nan=True) and np.array_equal(y, ry, equal_nan=True)
     assert problems == rproblems
     assert np.isfinite(x).sum() >= 6  # most rows are usable either way
+
+
+def test_infer_types_blanks_become_missing_in_every_kind_of_column():
+    import pandas as pd
+
+    from gridmap.ingest.importer import _infer_types
+
+    frame = pd.DataFrame(
+        {"flag": ["True", "", " false"], "note": ["a", "", " b "], "n": ["1", "", "2"]},
+        index=[3, 4, 5],
+    )
+    out = _infer_types(frame)
+    assert out["flag"].tolist() == [True, None, False]
+    assert [type(v) for v in out["flag"]] == [bool, type(None), bool]
+    assert out["note"].tolist() == ["a", None, "b"] and out["note"].dtype == object
+    assert out["n"].iloc[0] == 1 and pd.isna(out["n"].iloc[1]) and out.index.tolist() == [3, 4, 5]

@@ -1021,11 +1021,9 @@ def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
         if len(present) and not _looks_like_phone_or_code(col, present):
             low = present.str.lower()
             if low.isin(["true", "false"]).all():
-                out[col] = pd.Series(
-                    [None if v == "" else v.lower() == "true" for v in s],
-                    index=s.index,
-                    dtype=object,
-                )
+                flags = (s.str.lower().to_numpy(dtype=object) == "true").astype(object)
+                flags[s.to_numpy(dtype=object) == ""] = None
+                out[col] = pd.Series(flags, index=s.index, dtype=object)
                 continue
             nums = pd.to_numeric(present, errors="coerce")
             if nums.notna().all():
@@ -1035,7 +1033,9 @@ def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
                 else:
                     out[col] = full
                 continue
-        out[col] = pd.Series([None if v == "" else v for v in s], index=s.index, dtype=object)
+        cells = s.to_numpy(dtype=object).copy()
+        cells[cells == ""] = None
+        out[col] = pd.Series(cells, index=s.index, dtype=object)
     return out
 
 

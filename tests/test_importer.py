@@ -907,8 +907,6 @@ def test_infer_types_blanks_become_missing_in_every_kind_of_column():
         "a\tb\n1\t\n\t2\n\n\n",
         "only\n",
         "",
-        "lon,lat\r\n111.5,35.6\r\n111.6,35.7\r\n",  # nothing to strip
-        "lon,lat\n111.5,35.6\u3000\n\xa0111.6,35.7\n",  # Unicode spaces around cells
     ],
 )
 def test_unquoted_csv_split_like_the_csv_module(text):

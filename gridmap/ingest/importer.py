@@ -396,14 +396,9 @@ def _simple_csv_rows(text: str, delimiter: str) -> list[tuple[int, list[str]]] |
     """
     if '"' in text or "\x00" in text or text.count("\r") != text.count("\r\n"):
         return None
-    body = text.replace("\r\n", "\n")
-    lines = body.split("\n")
+    lines = text.replace("\r\n", "\n").split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the last line's line break ends it; it starts no row
-    d = re.escape(delimiter)
-    padded = re.compile(rf"(?:^|(?<=[{d}\n]))[^\S\n]|[^\S\n](?=[{d}\n]|$)")
-    if padded.search(body) is None:  # no cell starts or ends with a space: nothing to strip
-        return [(k, line.split(delimiter) if line else []) for k, line in enumerate(lines, 1)]
     return [
         (k, [v.strip() for v in line.split(delimiter)] if line else [])
         for k, line in enumerate(lines, start=1)

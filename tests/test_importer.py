@@ -897,28 +897,3 @@ def test_infer_types_blanks_become_missing_in_every_kind_of_column():
     assert [type(v) for v in out["flag"]] == [bool, type(None), bool]
     assert out["note"].tolist() == ["a", None, "b"] and out["note"].dtype == object
     assert out["n"].iloc[0] == 1 and pd.isna(out["n"].iloc[1]) and out.index.tolist() == [3, 4, 5]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "经度,纬度,名称\n111.5,35.6, 甲 \n\n111.6,35.7,乙\n",
-        "lon;lat\r\n111.5;35.6\r\n\r\n  \r\n111.6;35.7",
-        "a\tb\n1\t\n\t2\n\n\n",
-        "only\n",
-        "",
-    ],
-)
-def test_unquoted_csv_split_like_the_csv_module(text):
-    import csv
-    import io
-
-    from gridmap.ingest.importer import _simple_csv_rows
-
-    delim = ";" if ";" in text else ("\t" if "\t" in text else ",")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-    want = [(reader.line_num, [v.strip() for v in row]) for row in reader]
-    assert _simple_csv_rows(text, delim) == want
-    # quotes, lone carriage returns and NULs are left to the csv module
-    for other in ('x,"a,b"\n', "a\rb\n", "a\x00b\n"):
-        assert _simple_csv_rows(other, ",") is None

@@ -369,11 +369,7 @@ def _read_rows(
         text = text[1:]
         if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
             enc = "utf-8-sig"
-    delimiter = _sniff_delimiter(text)
-    simple = _simple_csv_rows(text, delimiter)
-    if simple is not None:
-        return simple, enc
-    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
     rows = []
     try:
         for values in reader:
@@ -384,25 +380,6 @@ def _read_rows(
             f"cannot read the CSV near line {reader.line_num} ({exc})", file=str(path)
         ) from exc
     return rows, enc
-
-
-def _simple_csv_rows(text: str, delimiter: str) -> list[tuple[int, list[str]]] | None:
-    """The rows as :mod:`csv` reads them, for a file without quotes: split, not parsed.
-
-    Without a quote character no cell holds a delimiter or a line break, so each
-    physical line is one row (an empty line an empty row, as the csv module gives
-    it) and the cells are the pieces between delimiters. None for any other file
-    (quotes, NUL characters, lone carriage returns): the csv module reads those.
-    """
-    if '"' in text or "\x00" in text or text.count("\r") != text.count("\r\n"):
-        return None
-    lines = text.replace("\r\n", "\n").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the last line's line break ends it; it starts no row
-    return [
-        (k, [v.strip() for v in line.split(delimiter)] if line else [])
-        for k, line in enumerate(lines, start=1)
-    ]
 
 
 @dataclass(frozen=True)

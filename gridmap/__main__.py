@@ -1,6 +1,6 @@
 """``python -m gridmap``: the same as the ``gridmap`` command."""
 
-from gridmap.cli import main
+from gridmap.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

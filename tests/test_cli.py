@@ -193,3 +193,32 @@ def test_locate_error_names_the_parameter_and_the_terminal_shows_the_flag(tiny_w
     res = run("locate", "--lon", "111.47", "-w", str(tiny_workspace))
     assert res.returncode == 2
     assert "give both --lon and --lat" in res.stderr and "lon=" not in res.stderr
+
+
+PY_GRIDMAP = [sys.executable, "-X", "importtime", "-m", "gridmap"]  # (stderr lists the imports)
+
+
+def test_a_command_that_loaded_numba_ends_with_all_its_output(sample_copy, tmp_path):
+    """Once numba is loaded the program leaves without the interpreter's teardown
+    (gridmap.cli.run): its JSON, written to a file, is complete, the workspace is
+    committed and unlocked. The index is built here (no cache yet), which loads numba."""
+    import pyogrio
+
+    out = tmp_path / "out.json"
+    with open(out, "w") as fh:
+        res = subprocess.run(
+            [*PY_GRIDMAP, "assign", str(sample_copy), "--format", "json"],
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert any(line.split("|")[-1].strip() == "numba" for line in res.stderr.splitlines())
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    n = len(pyogrio.read_dataframe(sample_copy, layer="households", columns=["microgrid_id"]))
+    assert doc["layers"]["households"]["total"] == n > 0
+    assert not sample_copy.with_name(sample_copy.name + "-journal").exists()
+    again = run("validate", str(sample_copy), "--format", "json")  # the lock was released
+    assert again.returncode in (0, 1), again.stderr

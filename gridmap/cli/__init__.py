@@ -1,5 +1,5 @@
 """The ``gridmap`` command line: thin Typer commands over the library, and ``render`` for all terminal output."""
 
-from gridmap.cli.commands import app, main
+from gridmap.cli.commands import app, main, run
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]

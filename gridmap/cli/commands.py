@@ -12,6 +12,7 @@ code 2; no traceback for user mistakes.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -78,6 +79,25 @@ def main() -> None:
         # a wrong option or value (click/typer usage error): one line, exit 2
         command = getattr(getattr(exc, "ctx", None), "command_path", None) or "gridmap"
         _fail(f"{exc.format_message()} (see '{command} --help')")
+
+
+def run() -> None:
+    """The ``gridmap`` program (``python -m gridmap``): :func:`main`, then a quick exit.
+
+    When a command succeeded after loading numba, the process ends without the
+    interpreter's teardown: numba and LLVM take about 0.15 s to shut down, and
+    nothing of the command is left to close by then (its files are written and
+    closed, its locks released). Output is flushed first. Errors, and commands
+    that never loaded numba, exit the ordinary way.
+    """
+    main()
+    if "numba" in sys.modules:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            return  # a closed or broken pipe: let the interpreter report it as usual
+        os._exit(0)
 
 
 def _is_usage_error(exc: BaseException) -> bool:

@@ -10,8 +10,8 @@
 
 Distances
     ``euclidean``: straight line. Point facilities use a KD-tree
-    (``scipy.spatial.cKDTree``; brute force below :data:`BRUTE_FORCE_PAIRS`); polygon facilities (parking lots drawn as
-    areas) use the exact distance to the polygon (0 inside it) with shapely's
+    (``scipy.spatial.cKDTree``; brute force below :data:`BRUTE_FORCE_PAIRS`);
+    polygon facilities (parking lots drawn as areas) use the exact distance to the polygon (0 inside it) with shapely's
     STRtree. ``network``: walking distance along the ``roads`` layer (see
     :mod:`gridmap.analysis.network`); polygons enter the network at the street point
     nearest to the polygon and wherever a street crosses or touches their
@@ -376,8 +376,8 @@ def nearest_euclidean(
     facilities
         Shapely points or polygons in the same CRS, or point coordinates as a
         float array of shape (m, 2). Points use a KD-tree
-        (``scipy.spatial.cKDTree``; brute force for small inputs); polygons use the exact distance to the
-        polygon (0 inside) with shapely's STRtree.
+        (``scipy.spatial.cKDTree``; brute force for small inputs); polygons
+        use the exact distance to the polygon (0 inside) with shapely's STRtree.
     workers
         Threads for the KD-tree query (``-1``: all cores).
 
@@ -411,8 +411,8 @@ def nearest_euclidean(
 
 
 #: Up to this many point x facility pairs (the sample: 3,500 x 10), nearest points are
-#: found by brute force
-#: (no KD-tree, so scipy is not loaded: a small workspace's command starts faster).
+#: found by brute force: no KD-tree, so scipy is not loaded and a small workspace's
+#: command starts faster.
 BRUTE_FORCE_PAIRS = 250_000
 
 

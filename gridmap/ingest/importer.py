@@ -635,10 +635,11 @@ _DMS_RE = re.compile(
 
 
 def _plain_numbers(values: np.ndarray) -> np.ndarray:
-    """The cells that are plain ASCII decimals (``_NUM_RE``) as floats, NaN for the others.
+    """The cells that are plain decimals (``_NUM_RE``) as floats, NaN for the others.
 
     What :func:`_parse_number` gives such a cell, without a Python call per
-    cell; the others (DMS, full-width digits, text) are left to it.
+    cell (Python's ``float`` reads any Unicode decimal digits, as it does after
+    NFKC there); the others (DMS, a trailing °, text) are left to it.
     """
     import pandas as pd
 

@@ -577,3 +577,60 @@ def test_nearest_points_brute_force_equals_kd_tree(monkeypatch):
     assert np.array_equal(want[np.arange(len(xy)), i_b], d_b)
     assert np.array_equal(want[np.arange(len(xy)), i_k], d_k)
     assert i_b[0] == 40 and d_b[0] == 3.0
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "network"])
+@pytest.mark.parametrize("facility", ["service_stations", "parking"])
+def test_report_from_a_path_reads_less_and_says_the_same(sample_workspace, distance, facility):
+    """Given a path, a coverage run reads only its layers and columns: same document."""
+    from gridmap.analysis.report import coverage_report
+
+    whole = io.load_workspace(sample_workspace)
+    a = coverage_report(sample_workspace, facility, 400, distance=distance).to_json()
+    b = coverage_report(whole, facility, 400, distance=distance).to_json()
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def test_aggregate_sums_equal_a_groupby(tmp_path):
+    """The bincount sums per polygon equal pandas' groupby (NaN where no figure is known)."""
+    from gridmap.analysis.coverage import aggregate
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    ids = rng.choice(np.array(["M1", "M2", "M3", None], dtype=object), n)
+    res = rng.integers(0, 6, n).astype(float)
+    res[rng.random(n) < 0.2] = np.nan
+    res[ids == "M3"] = np.nan  # a micro-grid with no known figure at all
+    hh = pd.DataFrame(
+        {
+            "microgrid_id": ids,
+            "located": rng.random(n) < 0.95,
+            "covered": rng.random(n) < 0.5,
+            "residents": res,
+            "elderly": rng.integers(0, 3, n).astype(float),
+        }
+    )
+    mg = gpd.GeoDataFrame(
+        {"microgrid_id": ["M1", "M2", "M3", "M4"], "name": list("abcd")},
+        geometry=[box(i, 0, i + 1, 1) for i in range(4)],
+        crs="EPSG:4326",
+    )
+    ws = io.Workspace(path=tmp_path / "w.gpkg", layers={"microgrids": mg})
+    got, outside = aggregate(hh, "microgrid", ws)
+    loc = hh[hh["located"] & hh["microgrid_id"].notna()]
+    ref = loc.groupby("microgrid_id").agg(
+        households=("covered", "size"),
+        covered=("covered", "sum"),
+        residents=("residents", lambda s: s.sum(min_count=1)),
+    )
+    got = got.set_index("microgrid_id")
+    for mid in ("M1", "M2", "M3"):
+        assert got.loc[mid, "households"] == ref.loc[mid, "households"]
+        assert got.loc[mid, "covered"] == ref.loc[mid, "covered"]
+        r = ref.loc[mid, "residents"]
+        assert (math.isnan(r) and math.isnan(got.loc[mid, "residents"])) or got.loc[
+            mid, "residents"
+        ] == pytest.approx(r)
+    assert math.isnan(got.loc["M3", "residents"])
+    assert got.loc["M4", "households"] == 0 and got.loc["M4", "share"] != got.loc["M4", "share"]
+    assert outside == int((hh["located"] & hh["microgrid_id"].isna()).sum())

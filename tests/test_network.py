@@ -358,3 +358,54 @@ def test_snapping_keeps_ends_already_on_a_street():
     d, _ = route(net, np.array([Point(50, 1)])).household_distances(np.array([Point(1, 90)]))
     assert d[0] == pytest.approx(1 + 90 + 50 + 1)
     assert any(n.startswith("roads: 1 street ends were moved") for n in net.notes)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_compiled_snap_equals_strtree(seed):
+    """The compiled grid search finds the STRtree's segment, entry point and access, bit for bit.
+
+    Random streets (long and short), and points that tie: on a lattice, exactly
+    on nodes and on segments, and far outside the streets' extent.
+    """
+    from gridmap.analysis.network import _locate_points_fast, locate_on_network
+
+    rng = np.random.default_rng(seed)
+    lines = lattice_roads(6, 80.0)
+    for _ in range(40):
+        c = rng.uniform(0, 400, 2)
+        d = rng.uniform(5, 300) * np.array([np.cos(a := rng.uniform(0, np.pi)), np.sin(a)])
+        lines.append(LineString([tuple(c - d), tuple(c + d)]))
+    net = build_network(gpd.GeoDataFrame(geometry=lines, crs=CRS), crs=CRS)
+    ends = net.xy[net.edges]
+    xy = np.vstack(
+        [
+            rng.uniform(-50, 450, (3000, 2)),
+            np.round(rng.uniform(0, 400, (3000, 2)) / 20) * 20,  # equidistant from streets
+            net.xy[rng.integers(0, len(net.xy), 500)],  # on a node: several segments at 0
+            ends.mean(axis=1)[:500],  # on a segment
+            rng.uniform(-5000, 5000, (500, 2)),  # far outside
+        ]
+    )
+    fast = _locate_points_fast(net, xy)
+    ref = locate_on_network(net, shapely.points(xy))
+    np.testing.assert_array_equal(fast.edge, ref.edge)
+    np.testing.assert_array_equal(fast.point, ref.point)
+    np.testing.assert_array_equal(fast.access, ref.access)
+
+
+def test_large_batches_of_coordinates_take_the_compiled_snap(monkeypatch):
+    """Coordinates at or above FAST_SNAP_POINTS go through the compiled search, same answer."""
+    from gridmap.analysis import network as nw
+
+    net = build_network(gpd.GeoDataFrame(geometry=lattice_roads(), crs=CRS), crs=CRS)
+    xy = np.random.default_rng(3).uniform(-20, 320, (400, 2))
+    calls = []
+    real = nw._locate_points_fast
+    monkeypatch.setattr(nw, "_locate_points_fast", lambda n, p: calls.append(len(p)) or real(n, p))
+    monkeypatch.setattr(nw, "FAST_SNAP_POINTS", 100)
+    fast = nw.locate_on_network(net, xy)
+    monkeypatch.setattr(nw, "FAST_SNAP_POINTS", 10_000)
+    slow = nw.locate_on_network(net, xy)
+    assert calls == [400]
+    np.testing.assert_array_equal(fast.edge, slow.edge)
+    np.testing.assert_array_equal(fast.access, slow.access)

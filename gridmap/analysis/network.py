@@ -42,6 +42,7 @@ says how many there are.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -501,16 +502,104 @@ class Entry:
     access: np.ndarray  # straight distance feature -> entry point, metres
 
 
+#: From this many points on, :func:`locate_on_network` finds their street segments
+#: with the compiled grid search (:mod:`gridmap.analysis.snap_kernels`, same answers
+#: as the STRtree); fewer are not worth loading numba for.
+FAST_SNAP_POINTS = 50_000
+#: The segment grid of the compiled search: about this many cell entries per segment.
+_CELLS_PER_SEGMENT = 2.0
+
+
+def _segment_grid(
+    net: RoadNetwork,
+) -> tuple[np.ndarray, float, float, float, int, int, np.ndarray, np.ndarray]:
+    """Segments (E, 4) and the uniform grid of cells their bounding boxes overlap (CSR)."""
+    a = net.xy[net.edges[:, 0]]
+    b = net.xy[net.edges[:, 1]]
+    seg = np.ascontiguousarray(np.hstack([a, b]), dtype=float)
+    lo = np.minimum(a, b)
+    hi = np.maximum(a, b)
+    x0, y0 = float(lo[:, 0].min()), float(lo[:, 1].min())
+    w = max(float(hi[:, 0].max()) - x0, 1e-9)
+    h = max(float(hi[:, 1].max()) - y0, 1e-9)
+    e = len(seg)
+    cell = max(
+        math.sqrt(w * h / max(e, 1)), float(np.median(np.maximum(hi - lo, 0).max(axis=1))), 1e-6
+    )
+    while True:  # coarser cells until long segments do not fill too many of them
+        i0 = np.floor((lo[:, 0] - x0) / cell).astype(np.int64)
+        j0 = np.floor((lo[:, 1] - y0) / cell).astype(np.int64)
+        i1 = np.floor((hi[:, 0] - x0) / cell).astype(np.int64)
+        j1 = np.floor((hi[:, 1] - y0) / cell).astype(np.int64)
+        counts = (i1 - i0 + 1) * (j1 - j0 + 1)
+        nx_, ny_ = int(i1.max()) + 1, int(j1.max()) + 1
+        if counts.sum() <= _CELLS_PER_SEGMENT * e + 4 * e and nx_ * ny_ <= 8 * e + 16:
+            break
+        cell *= 1.5
+    # every (segment, cell) pair of the bounding boxes, then grouped by cell
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(e, dtype=np.int64), counts)
+    start = np.cumsum(counts) - counts
+    k = np.arange(total, dtype=np.int64) - np.repeat(start, counts)
+    width = np.repeat(i1 - i0 + 1, counts)
+    ci = np.repeat(i0, counts) + k % width
+    cj = np.repeat(j0, counts) + k // width
+    cells = cj * nx_ + ci
+    order = np.argsort(cells, kind="stable")
+    cell_seg = owner[order]
+    cell_start = np.zeros(nx_ * ny_ + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cells, minlength=nx_ * ny_), out=cell_start[1:])
+    return seg, x0, y0, cell, nx_, ny_, cell_start, cell_seg
+
+
+def _closest_on_segments(xy: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """GEOS ``LineSegment::closestPoint`` of each point on its segment (a, b)."""
+    px, py = xy[:, 0], xy[:, 1]
+    ax, ay, bx, by = seg[:, 0], seg[:, 1], seg[:, 2], seg[:, 3]
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = ((px - ax) * dx + (py - ay) * dy) / len2
+    r = np.where((px == ax) & (py == ay), 0.0, np.where((px == bx) & (py == by), 1.0, r))
+    inner = (r > 0) & (r < 1)
+    d0 = np.sqrt((ax - px) ** 2 + (ay - py) ** 2)
+    d1 = np.sqrt((bx - px) ** 2 + (by - py) ** 2)
+    use_a = d0 < d1
+    cx = np.where(inner, ax + r * dx, np.where(use_a, ax, bx))
+    cy = np.where(inner, ay + r * dy, np.where(use_a, ay, by))
+    return np.column_stack([cx, cy])
+
+
+def _locate_points_fast(net: RoadNetwork, xy: np.ndarray) -> Entry:
+    """:func:`locate_on_network` for point coordinates, with the compiled grid search."""
+    from gridmap.analysis import snap_kernels
+
+    seg, x0, y0, cell, nx_, ny_, cell_start, cell_seg = _segment_grid(net)
+    xy = np.ascontiguousarray(xy, dtype=float)
+    edge, _ = snap_kernels.nearest_segments(
+        xy[:, 0], xy[:, 1], seg, x0, y0, cell, nx_, ny_, cell_start, cell_seg
+    )
+    point = _closest_on_segments(xy, seg[edge])
+    access = np.sqrt(((point - xy) ** 2).sum(axis=1))
+    return Entry(edge=edge, point=point, access=access)
+
+
 def locate_on_network(net: RoadNetwork, geoms: np.ndarray) -> Entry:
     """Nearest point of the nearest street segment for each geometry (metric CRS).
 
     Polygons (e.g. parking lots) enter at the point of the street nearest to
     the polygon, with the access distance measured from the polygon's edge.
     Ties between equally near segments go to the lowest edge index.
+    ``geoms`` may also be point coordinates, a float array of shape (n, 2)
+    (no shapely points are made; large batches use the compiled search).
     """
     geoms = np.asarray(geoms)
     if len(geoms) == 0:
         return Entry(np.zeros(0, dtype=np.int64), np.zeros((0, 2)), np.zeros(0))
+    if geoms.dtype.kind == "f":
+        if len(geoms) >= FAST_SNAP_POINTS and len(net.edges):
+            return _locate_points_fast(net, geoms)
+        geoms = shapely.points(geoms)
     gi, ei = net.tree.query_nearest(geoms, all_matches=True)
     order = np.lexsort((ei, gi))
     gi, ei = gi[order], ei[order]
@@ -579,7 +668,10 @@ class Routing:
         return self
 
     def household_distances(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Walking distance to the nearest facility and its index for each geometry."""
+        """Walking distance to the nearest facility and its index for each geometry.
+
+        ``geoms``: metric geometries, or point coordinates of shape (n, 2).
+        """
         if self.dist is None:
             self.solve()
         entry = locate_on_network(self.net, geoms)

@@ -15,7 +15,13 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from gridmap.analysis.coverage import CoverageResult, compute_coverage, make_context, write_coverage
+from gridmap.analysis.coverage import (
+    COVERAGE_COLUMNS,
+    CoverageResult,
+    compute_coverage,
+    make_context,
+    write_coverage,
+)
 from gridmap.analysis.indicators import check_standards, grid_indicators
 from gridmap.analysis.siting import propose_sites, sites_to_json
 from gridmap.analysis.standards import Standards, load_standards
@@ -93,10 +99,21 @@ def coverage_report(
     CoverageReport
     """
     std = load_standards(standards)
-    ws = workspace if isinstance(workspace, io.Workspace) else io.load_workspace(workspace)
+    target = Path(out) if out is not None else None
+    full = (
+        standards is not None
+        or propose is not None
+        or (target is not None and target.suffix.lower() in FULL_OUTPUTS)
+    )
+    if isinstance(workspace, io.Workspace):
+        ws = workspace
+    elif full:  # the indicators and the siting may read any layer
+        ws = io.load_workspace(workspace)
+    else:  # coverage alone: only its layers, only the columns it reads
+        cols = {**COVERAGE_COLUMNS, facility: None}
+        ws = io.load_workspace(workspace, list(cols), columns=cols)
     ctx = make_context(ws, distance)
     result = compute_coverage(ws, facility, radius, standards=std, context=ctx)
-    target = Path(out) if out is not None else None
     want_checks = "grids" in ws and (
         standards is not None or (target is not None and target.suffix.lower() in FULL_OUTPUTS)
     )

@@ -26,7 +26,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -294,6 +294,30 @@ def assign_points(
     return assign_xy(x, y, hierarchy, locators=locators, nearest=nearest, index=points.index)
 
 
+def _present(values: np.ndarray) -> np.ndarray:
+    """Elementwise ``v is not None`` of an object array, without a Python loop."""
+    return np.not_equal(values, None)  # type: ignore[call-overload]
+
+
+def _lookup(mapping: Mapping[Any, Any], keys: np.ndarray) -> np.ndarray:
+    """``[mapping.get(k) for k in keys]`` as an object array, hashed in C (pandas)."""
+    out = np.full(len(keys), None, dtype=object)
+    if not mapping or len(keys) == 0:
+        return out
+    if len(keys) < 10_000:  # a lookup's few points: no pandas import
+        out[:] = [mapping.get(k) for k in keys]
+        return out
+    import pandas as pd
+
+    index = pd.Index(list(mapping.keys()), dtype=object)
+    values = np.empty(len(index), dtype=object)
+    values[:] = list(mapping.values())
+    pos = index.get_indexer(pd.Index(keys, dtype=object))
+    hit = pos >= 0
+    out[hit] = values[pos[hit]]
+    return out
+
+
 def assign_arrays(
     x: np.ndarray,
     y: np.ndarray,
@@ -320,8 +344,8 @@ def assign_arrays(
         if not remaining.any():
             break
         idx = np.flatnonzero(remaining)
-        found = get_loc(level)(x[idx], y[idx])
-        hit = np.array([f is not None for f in found], dtype=bool)
+        found = np.asarray(get_loc(level)(x[idx], y[idx]), dtype=object)
+        hit = _present(found)
         hit_idx = idx[hit]
         out[LAYERS[level].id_column][hit_idx] = found[hit]
         level_col[hit_idx] = level
@@ -330,16 +354,13 @@ def assign_arrays(
     for i, level in enumerate(POLYGON_LEVELS[:-1]):
         parent_level = POLYGON_LEVELS[i + 1]
         col, pcol = LAYERS[level].id_column, LAYERS[parent_level].id_column
-        have = np.array([v is not None for v in out[col]], dtype=bool) & np.array(
-            [v is None for v in out[pcol]], dtype=bool
-        )
+        have = _present(out[col]) & ~_present(out[pcol])
         if not have.any():
             continue
         idx = np.flatnonzero(have)
-        mapping = hierarchy.parents.get(level, {})
-        vals = np.array([mapping.get(v) for v in out[col][idx]], dtype=object)
+        vals = _lookup(hierarchy.parents.get(level, {}), out[col][idx])
         out[pcol][idx] = vals
-        broken = idx[np.array([v is None for v in vals], dtype=bool)]
+        broken = idx[~_present(vals)]
         if len(broken) and parent_level in hierarchy.polygons:
             out[pcol][broken] = get_loc(parent_level)(x[broken], y[broken])
     # a chain broken below a level (no grids layer, a micro-grid outside every grid):

@@ -634,3 +634,15 @@ def test_aggregate_sums_equal_a_groupby(tmp_path):
     assert math.isnan(got.loc["M3", "residents"])
     assert got.loc["M4", "households"] == 0 and got.loc["M4", "share"] != got.loc["M4", "share"]
     assert outside == int((hh["located"] & hh["microgrid_id"].isna()).sum())
+
+
+def test_id_column_from_codes_equals_python_strings():
+    """Ids taken from the vocabulary (Arrow) equal the object-array way, None where code -1."""
+    from gridmap.analysis.coverage import _id_column
+
+    vocab = np.array(["M1", "M10", "网格2"], dtype=str)
+    code = np.array([0, -1, 2, 1, -1, 0], dtype=np.int32)
+    got = _id_column(code, vocab, pd.RangeIndex(6))
+    want = [None if c < 0 else str(vocab[c]) for c in code]
+    assert [None if pd.isna(v) else v for v in got.tolist()] == want
+    assert got.dtype == pd.Series(["x"]).dtype

@@ -45,6 +45,7 @@ from gridmap.analysis.standards import Standards, load_standards
 from gridmap.coords.crs import metric_crs_for
 from gridmap.errors import GridmapError, LayerNotFoundError, SchemaError
 from gridmap.join.core import Hierarchy, assign_points, build_hierarchy, point_coordinates
+from gridmap.join.inplace import CodedJoin
 from gridmap.policy.jsonsafe import json_records, json_scalar
 from gridmap.workspace import store as io
 from gridmap.workspace.schema import LAYERS
@@ -152,6 +153,8 @@ class CoverageContext:
     has_ev: bool = False
     _routing: dict = field(default_factory=dict, repr=False)
     _points: np.ndarray | None = field(default=None, repr=False)
+    #: layer -> (code per household, the ids the codes index) when the coded join ran
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -188,8 +191,58 @@ def _has_roads(ws: io.Workspace) -> bool:
     return bool(t.isin(["LineString", "MultiLineString"]).any())
 
 
+def _id_column(code: np.ndarray, vocab: np.ndarray, index: pd.Index) -> pd.Series:
+    """The ids ``vocab[code]`` (None where code is -1) as the column pandas makes of text.
+
+    pandas 3 keeps text in Arrow: the column is taken from the vocabulary in
+    Arrow directly, without a Python string per row.
+    """
+    text = pd.Series(["x"]).dtype
+    if pd.api.types.is_object_dtype(text):
+        ids = np.full(len(code), None, dtype=object)
+        ids[code >= 0] = vocab.astype(object)[code[code >= 0]]
+        return pd.Series(ids, index=index, dtype=object)
+    import pyarrow as pa
+
+    taken = pa.array(np.asarray(vocab, dtype=str), type=pa.string()).take(
+        pa.array(np.maximum(code, 0), mask=code < 0)
+    )
+    return pd.Series(pd.array(taken, dtype=text), index=index)
+
+
+def _coded_join(
+    x: np.ndarray, y: np.ndarray, hierarchy: Hierarchy, path
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The core join with the cached cell indexes, as codes: layer -> (code per point, ids).
+
+    The rules of :func:`gridmap.join.core.assign_points` on integers
+    (:func:`gridmap.join.inplace.join_codes`, what ``gridmap assign`` runs);
+    code -1: no polygon of that level owns the point.
+    """
+    from gridmap.join.index import cache_dir_for, locators_for  # the fast exact index
+    from gridmap.join.inplace import Chain, join_codes
+
+    locators = locators_for(hierarchy, cache_dir=cache_dir_for(path))
+    chain = Chain.from_hierarchy(hierarchy, locators)
+
+    def locate(level: str, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        ranks = locators[level].query_ranks(px, py)
+        out = np.full(len(ranks), -1, dtype=np.int32)
+        hit = ranks >= 0
+        out[hit] = chain.rank_code[level][ranks[hit]]
+        return out
+
+    by_level, _ = join_codes(np.asarray(x, float), np.asarray(y, float), chain, locate)
+    return {layer: (by_level[layer], chain.vocab[layer]) for layer, _ in LEVELS.values()}
+
+
 def make_context(
-    ws, distance: str = "auto", *, hierarchy: Hierarchy | None = None, locators=None
+    ws,
+    distance: str = "auto",
+    *,
+    hierarchy: Hierarchy | None = None,
+    locators=None,
+    coded: CodedJoin | None = None,
 ) -> CoverageContext:
     """Locate households (ids from the core join, metric coordinates) once.
 
@@ -201,6 +254,10 @@ def make_context(
         ``"auto"`` (network when a ``roads`` layer exists), ``"euclidean"`` or ``"network"``.
     hierarchy, locators
         Reuse a :class:`gridmap.join.core.Hierarchy` / fast locators (see :mod:`gridmap.join.index`).
+    coded
+        The workspace's coded join (:func:`gridmap.join.inplace.coded_join_for`,
+        read from the file before its layers);
+        used when it was made from the same file version as ``ws``.
 
     Raises
     ------
@@ -231,14 +288,22 @@ def make_context(
     )
     if hierarchy is None and polys_present:
         hierarchy = build_hierarchy(ws.layers)
+    x, y = point_coordinates(hh)
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if hierarchy is not None and n:
-        if locators is None and n >= FAST_JOIN_POINTS and ws.path is not None:
-            from gridmap.join.index import cache_dir_for, locators_for  # the fast exact index
-
-            locators = locators_for(hierarchy, cache_dir=cache_dir_for(ws.path))
-        assigned = assign_points(hh, hierarchy, locators=locators, nearest=False)
-        for _, col in LEVELS.values():
-            frame[col] = assigned[col].to_numpy()
+        if coded is not None and coded.signature == tuple(ws.signature):
+            codes = {
+                layer: (code, coded.chain.vocab[layer]) for layer, code in coded.join(x, y).items()
+            }
+        elif locators is None and n >= FAST_JOIN_POINTS and ws.path is not None:
+            codes = _coded_join(x, y, hierarchy, ws.path)
+        if codes:
+            for layer, col in LEVELS.values():
+                frame[col] = _id_column(*codes[layer], hh.index)
+        else:
+            assigned = assign_points(hh, hierarchy, locators=locators, nearest=False)
+            for _, col in LEVELS.values():
+                frame[col] = assigned[col].to_numpy()
     else:
         for _, col in LEVELS.values():
             frame[col] = pd.Series([None] * n, index=hh.index, dtype=object)
@@ -266,7 +331,6 @@ def make_context(
     else:
         frame["has_ev"] = False
         ctx_flags["has_ev"] = False
-    x, y = point_coordinates(hh)
     located = np.isfinite(x) & np.isfinite(y)
     if (~located).any():
         ids = [str(v) for v in frame.loc[~located, "household_id"]]
@@ -322,6 +386,7 @@ def make_context(
         has_residents=ctx_flags["residents"],
         has_elderly=ctx_flags["elderly"],
         has_ev=ctx_flags["has_ev"],
+        codes=codes,
     )
 
 
@@ -517,7 +582,7 @@ def facility_distances(ctx: CoverageContext, fac: Facilities) -> tuple[np.ndarra
         hi, fj = _inside_polygons(xy, fac.geoms)
         d[hi], i[hi] = 0.0, fj  # a household inside a lot is there: no walk
     else:
-        d, i = nearest_euclidean(ctx.xy[loc], fac.geoms)
+        d, i = nearest_euclidean(ctx.xy[loc], fac.geoms, workers=-1)
     dist[loc] = d
     idx[loc] = i
     return dist, idx
@@ -636,17 +701,22 @@ def _ratio(a, b):
     return round(float(a) / float(b), 4)
 
 
-def aggregate(hh: pd.DataFrame, level: str, ws: io.Workspace) -> tuple[pd.DataFrame, int]:
+def aggregate(
+    hh: pd.DataFrame,
+    level: str,
+    ws: io.Workspace,
+    codes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[pd.DataFrame, int]:
     """Sum households/residents/elderly (covered and all) per polygon of one level.
 
     Returns the table (every polygon listed) and the number of located
     households outside every polygon of the level. The sums are
     ``numpy.bincount`` over the factorised ids (no Python per group); a
-    polygon whose households all lack a figure gets NaN for it.
+    polygon whose households all lack a figure gets NaN for it. ``codes``:
+    the level's ids of ``hh`` already as (code per row, ids), -1 for none.
     """
     layer, col = LEVELS[level]
     located = hh["located"].to_numpy(dtype=bool)
-    ids = hh[col].to_numpy(dtype=object)[located]
     poly = ws.get(layer)
     if poly is not None and col in poly.columns:
         base = poly[[col] + (["name"] if "name" in poly.columns else [])].copy()
@@ -656,10 +726,13 @@ def aggregate(hh: pd.DataFrame, level: str, ws: io.Workspace) -> tuple[pd.DataFr
         base = pd.DataFrame({col: pd.Series(dtype=object)})
     if "name" not in base.columns:
         base["name"] = None
-    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
-    inside = codes >= 0
+    if codes is not None:
+        code, uniques = codes[0][located], codes[1]
+    else:
+        code, uniques = pd.factorize(hh[col].to_numpy(dtype=object)[located], use_na_sentinel=True)
+    inside = code >= 0
     k = len(uniques)
-    c = codes[inside]
+    c = code[inside]
     cov = hh["covered"].to_numpy(dtype=bool)[located][inside]
     sums: dict[str, np.ndarray] = {
         "households": np.bincount(c, minlength=k).astype(np.int64),
@@ -673,14 +746,14 @@ def aggregate(hh: pd.DataFrame, level: str, ws: io.Workspace) -> tuple[pd.DataFr
         sums[fig] = np.where(np.bincount(c, weights=known, minlength=k) > 0, total, np.nan)
         sums[f"{fig}_covered"] = np.bincount(c, weights=np.where(cov, v0, 0.0), minlength=k)
     agg = pd.DataFrame({col: np.asarray(uniques, dtype=object).astype(str).astype(object), **sums})
+    agg = agg[agg["households"] > 0]  # (a vocabulary may name ids no household has)
     out = base.merge(agg, on=col, how="outer")
     out["households"] = out["households"].fillna(0).astype(int)
     out["covered"] = out["covered"].fillna(0).astype(int)
-    hh_loc = hh.loc[located]
     for fig in ("residents", "elderly"):
         known = out[fig].notna()
         out.loc[~known, f"{fig}_covered"] = np.nan
-        if not hh_loc[fig].notna().any():
+        if np.isnan(hh[fig].to_numpy(dtype=float)[located]).all():
             out[fig] = np.nan
             out[f"{fig}_covered"] = np.nan
         elif level and (out["households"] == 0).any():
@@ -765,7 +838,7 @@ def compute_coverage(
     by_level: dict[str, pd.DataFrame] = {}
     outside: dict[str, int] = {}
     for level, (layer, _) in LEVELS.items():
-        table, n_out = aggregate(hh, level, ctx.ws)
+        table, n_out = aggregate(hh, level, ctx.ws, codes=ctx.codes.get(layer))
         by_level[level] = table
         if ctx.ws.get(layer) is None:
             notes.append(f"the workspace has no '{layer}' layer; the {level} table is empty")

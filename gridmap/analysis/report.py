@@ -17,6 +17,7 @@ import pandas as pd
 
 from gridmap.analysis.coverage import (
     COVERAGE_COLUMNS,
+    FAST_JOIN_POINTS,
     CoverageResult,
     compute_coverage,
     make_context,
@@ -25,6 +26,7 @@ from gridmap.analysis.coverage import (
 from gridmap.analysis.indicators import check_standards, grid_indicators
 from gridmap.analysis.siting import propose_sites, sites_to_json
 from gridmap.analysis.standards import Standards, load_standards
+from gridmap.join.inplace import coded_join_for
 from gridmap.policy.jsonsafe import json_records
 from gridmap.workspace import store as io
 
@@ -105,14 +107,18 @@ def coverage_report(
         or propose is not None
         or (target is not None and target.suffix.lower() in FULL_OUTPUTS)
     )
+    coded = None
     if isinstance(workspace, io.Workspace):
         ws = workspace
-    elif full:  # the indicators and the siting may read any layer
-        ws = io.load_workspace(workspace)
-    else:  # coverage alone: only its layers, only the columns it reads
-        cols = {**COVERAGE_COLUMNS, facility: None}
-        ws = io.load_workspace(workspace, list(cols), columns=cols)
-    ctx = make_context(ws, distance)
+    else:
+        # many households: joined with the cached chain and cell indexes of the file
+        coded = coded_join_for(io.resolve_workspace(workspace), "households", FAST_JOIN_POINTS)
+        if full:  # the indicators and the siting may read any layer
+            ws = io.load_workspace(workspace)
+        else:  # coverage alone: only its layers, only the columns it reads
+            cols = {**COVERAGE_COLUMNS, facility: None}
+            ws = io.load_workspace(workspace, list(cols), columns=cols)
+    ctx = make_context(ws, distance, coded=coded)
     result = compute_coverage(ws, facility, radius, standards=std, context=ctx)
     want_checks = "grids" in ws and (
         standards is not None or (target is not None and target.suffix.lower() in FULL_OUTPUTS)

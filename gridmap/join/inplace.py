@@ -47,7 +47,7 @@ from gridmap.workspace.schema import (
     RESULT_COLUMNS,
 )
 
-__all__ = ["Chain", "assign_in_place", "join_codes", "polygon_key"]
+__all__ = ["Chain", "CodedJoin", "assign_in_place", "coded_join_for", "join_codes", "polygon_key"]
 
 #: Bump when the cache layout or the rules change: old cache files are ignored.
 CHAIN_VERSION = 1
@@ -503,6 +503,67 @@ def _load_chain(path: Path, cache_dir: Path, key: str) -> Chain:
     except OSError:  # a read-only folder: the next run builds the chain again
         pass
     return chain
+
+
+@dataclass
+class CodedJoin:
+    """A workspace's polygon chain and cell indexes, ready to join points as codes.
+
+    Made by :func:`coded_join_for` from the GeoPackage's own tables (the
+    cached chain of ``gridmap assign``), without reading the polygon layers.
+    (Loading numba in a thread meanwhile, as the in-place assign does, was
+    tried for coverage: it competed with the layer reads and gained nothing.)
+    """
+
+    chain: Chain
+    locate: _Locators
+    #: (size, mtime) of the workspace file when the chain was read
+    signature: tuple[int, int]
+
+    def join(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        """Layer -> code per point into ``chain.vocab[layer]`` (-1: none), the core join's rules."""
+        codes, _ = join_codes(np.asarray(x, float), np.asarray(y, float), self.chain, self.locate)
+        return codes
+
+
+def coded_join_for(path: Path, layer: str, min_points: int = 0) -> CodedJoin | None:
+    """The coded join of a workspace's polygons, for a point layer of at least ``min_points``.
+
+    None where the in-place rules do not apply (a polygon or the point layer
+    not a WGS84 feature table, no polygons, fewer points): the caller then
+    joins GeoDataFrames with :func:`gridmap.join.core.assign_points`.
+    """
+    from gridmap.join.index import cache_dir_for
+    from gridmap.workspace.store import file_signature
+
+    gsql.recover_journal(path)
+    signature = file_signature(path)
+    try:
+        con = sqlite3.connect(gsql._uri(path, "ro"), uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        try:
+            cat = gsql.catalog(con)
+        except sqlite3.DatabaseError:
+            return None
+        info = cat.get(layer)
+        if info is None or info.kind != "features" or not info.registered:
+            return None
+        if gsql.srs_definition(con, info.srs_id) != WGS84:
+            return None
+        if min_points and _point_count(con, cat, [layer]) < min_points:
+            return None
+        key = polygon_key(con, cat)
+    finally:
+        con.close()
+    if key is None:
+        return None
+    cache_dir = cache_dir_for(path)
+    chain = _load_chain(path, cache_dir, key)
+    if not chain.levels:
+        return None
+    return CodedJoin(chain, _Locators(chain, cache_dir), signature)
 
 
 def assign_in_place(path: Path, layers: Sequence[str] | None = None) -> AssignResult | None:

@@ -109,7 +109,25 @@ def json_records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of a (Geo)DataFrame as JSON-safe dicts; the geometry column is left out."""
     geom = getattr(df, "_geometry_column_name", None) if hasattr(df, "geometry") else None
     cols = [c for c in df.columns if c != "geometry" and c != geom]
-    return [
-        {str(c): json_safe(v) for c, v in zip(cols, row, strict=True)}
-        for row in df[cols].itertuples(index=False, name=None)
-    ]
+    names = [str(c) for c in cols]
+    values = [_column_values(df[c]) for c in cols]
+    return (
+        [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+        if cols
+        else [{} for _ in range(len(df))]
+    )
+
+
+def _column_values(s: pd.Series) -> list[Any]:
+    """One column as JSON-safe values: numbers and flags a column at a time, the rest per value."""
+    kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else ""
+    if kind in "biu" and kind:
+        return s.to_numpy().tolist()
+    if kind == "f":
+        a = s.to_numpy()
+        out: list[Any] = a.tolist()
+        bad = np.flatnonzero(~np.isfinite(a))
+        for i in bad.tolist():
+            out[i] = None
+        return out
+    return [json_safe(v) for v in s.tolist()]

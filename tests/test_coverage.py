@@ -646,3 +646,45 @@ def test_id_column_from_codes_equals_python_strings():
     want = [None if c < 0 else str(vocab[c]) for c in code]
     assert [None if pd.isna(v) else v for v in got.tolist()] == want
     assert got.dtype == pd.Series(["x"]).dtype
+
+
+def test_coded_join_of_many_households_equals_the_reference(tmp_path, monkeypatch):
+    """Households joined as codes with the cached chain get the ids the core join gives."""
+    from gridmap.analysis import coverage as cov
+    from gridmap.analysis.report import coverage_report
+
+    layers = random_layers(11, n_hh=600)
+    ws = tmp_path / "w.gpkg"
+    io.write_layers(ws, layers)
+    monkeypatch.setattr(cov, "FAST_JOIN_POINTS", 10**9)
+    ref = cov.make_context(io.load_workspace(ws), "euclidean")
+    monkeypatch.setattr(cov, "FAST_JOIN_POINTS", 1)
+    import gridmap.analysis.report as rep
+
+    monkeypatch.setattr(rep, "FAST_JOIN_POINTS", 1)
+    fast = cov.make_context(io.load_workspace(ws), "euclidean")
+    assert fast.codes and not ref.codes
+    for _, col in cov.LEVELS.values():
+        a = ref.households[col].astype(object).where(ref.households[col].notna(), None)
+        b = fast.households[col].astype(object).where(fast.households[col].notna(), None)
+        assert a.tolist() == b.tolist()
+    doc = coverage_report(ws, "service_stations", 300, distance="euclidean").to_json()
+    monkeypatch.setattr(rep, "FAST_JOIN_POINTS", 10**9)
+    monkeypatch.setattr(cov, "FAST_JOIN_POINTS", 10**9)
+    slow = coverage_report(ws, "service_stations", 300, distance="euclidean").to_json()
+    assert json.dumps(doc, sort_keys=True) == json.dumps(slow, sort_keys=True)
+
+
+def test_coded_join_on_all_four_levels_equals_the_reference(sample_copy, monkeypatch):
+    """The sample (communities, zones, grids, micro-grids): same ids at every level."""
+    from gridmap.analysis import coverage as cov
+
+    monkeypatch.setattr(cov, "FAST_JOIN_POINTS", 10**9)
+    ref = cov.make_context(io.load_workspace(sample_copy), "euclidean")
+    monkeypatch.setattr(cov, "FAST_JOIN_POINTS", 1)
+    fast = cov.make_context(io.load_workspace(sample_copy), "euclidean")
+    assert set(fast.codes) == {layer for layer, _ in cov.LEVELS.values()}
+    for _, col in cov.LEVELS.values():
+        a = ref.households[col].astype(object).where(ref.households[col].notna(), None)
+        b = fast.households[col].astype(object).where(fast.households[col].notna(), None)
+        assert a.notna().any() and a.tolist() == b.tolist()

@@ -55,6 +55,7 @@ from gridmap.join.core import (
     assign_points,
     build_hierarchy,
     derive_parents,
+    overlap_areas,
     nearest_polygon,
     point_coordinates,
 )
@@ -598,7 +599,7 @@ def _check_hierarchy(
         # Fast path: where a parent's children do not overlap each other, the
         # area they cover is the sum of their intersections with the parent, so
         # the union (the slow part) is only built for parents with a gap.
-        inter_area = shapely.area(_polygonal(shapely.intersection(p_geoms[pi], c_geoms[ci])))
+        inter_area = overlap_areas(p_geoms[pi], c_geoms[ci])
         covered_sum = np.bincount(pi, weights=inter_area, minlength=len(p_geoms))
         p_area = shapely.area(p_geoms)
         clean = np.ones(len(p_geoms), dtype=bool)

@@ -128,6 +128,33 @@ def reference_locator(polygons: gpd.GeoDataFrame, id_column: str) -> Locator:
     return locate
 
 
+def overlap_areas(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``area(intersection(a[i], b[i]))`` for each pair, without overlaying where it need not.
+
+    Where one polygon covers the other the overlap is the smaller one's area;
+    where they only touch (no interior in common) it is 0; only the pairs left
+    (true partial overlaps: slivers, misdrawn edges) are intersected. Nested
+    layers (micro-grids inside grids) are nearly all of the first two kinds.
+    """
+    a = np.asarray(a, dtype=object)
+    b = np.asarray(b, dtype=object)
+    out = np.zeros(len(a))
+    if len(a) == 0:
+        return out
+    try:
+        inside = shapely.covered_by(a, b)
+        out[inside] = shapely.area(a[inside])
+        rest = np.flatnonzero(~inside)
+        holds = shapely.covers(a[rest], b[rest])
+        out[rest[holds]] = shapely.area(b[rest[holds]])
+        rest = rest[~holds]
+        rest = rest[shapely.relate_pattern(a[rest], b[rest], "T********")]  # interiors meet
+    except shapely.errors.GEOSException:  # a predicate GEOS cannot decide: overlay them all
+        rest = np.arange(len(a))
+    out[rest] = shapely.area(shapely.intersection(a[rest], b[rest]))
+    return out
+
+
 def derive_parents(
     children: gpd.GeoDataFrame,
     child_id: str,
@@ -159,7 +186,7 @@ def derive_parents(
     ci, pj = tree.query(cg, predicate="intersects")
     if len(ci) == 0:
         return result
-    areas = shapely.area(shapely.intersection(cg[ci], pg[pj]))
+    areas = overlap_areas(cg[ci], pg[pj])
     frame = pd.DataFrame(
         {
             "child": [normalise_id(v) for v in c[child_id].values[ci]],

@@ -119,14 +119,33 @@ def _floats(arr: np.ndarray) -> np.ndarray:
     return out
 
 
+def _arrow_text(s: pd.Series) -> Any:
+    """The column as one Arrow string array: no copy when pandas already keeps it in Arrow."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(getattr(s, "array", None), pd.arrays.ArrowStringArray):
+        arr = pa.array(s.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type):
+            arr = arr.cast(pa.string())
+        return arr
+    return pa.array(s.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+
+
 def _strings(s: pd.Series) -> np.ndarray:
     """Text cells: ASCII ones are only stripped (Arrow kernel); the others get the full rule."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(s.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    out = np.full(len(s), None, dtype=object)
+    arr = _arrow_text(s)
     ascii_ = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
+    if ascii_.all():  # the usual column: trimmed and "" made missing in Arrow, one conversion
+        trimmed = pc.utf8_trim_whitespace(arr)
+        trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object)
+    out = np.full(len(s), None, dtype=object)
     if ascii_.any():
         trimmed = pc.utf8_trim_whitespace(arr.filter(pa.array(ascii_)))
         vals = trimmed.to_numpy(zero_copy_only=False)

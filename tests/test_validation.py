@@ -419,3 +419,40 @@ def test_nan_vertex_is_an_error_naming_the_id_not_a_traceback(tmp_path):
     fixed = validate(p, fix=True)
     assert any(c.id == bad_id and c.action == "not_fixed" for c in fixed.changes)
     assert p.read_bytes() == before  # nothing else to repair: file untouched
+
+
+def test_many_points_use_the_assign_cache_with_the_same_findings(sample_copy, monkeypatch):
+    """Points joined with the cell indexes ``gridmap assign`` cached: the same findings.
+
+    Some households are moved outside every micro-grid, so the point findings are
+    not empty.
+    """
+    import gridmap.checks.validation as val
+    import gridmap.join.index as ix
+    from gridmap.join.assign import assign_workspace
+
+    hh = io.read_layer(sample_copy, "households")
+    geoms = hh.geometry.values.copy()
+    geoms[:5] = shapely.points([[111.0 + k * 0.001, 35.0] for k in range(5)])
+    hh = hh.set_geometry(gpd.GeoSeries(geoms, crs=hh.crs))
+    io.write_layers(sample_copy, {"households": hh})
+    assign_workspace(sample_copy)  # fills the index cache
+    used = []
+    real = ix.cached_locators
+    monkeypatch.setattr(ix, "cached_locators", lambda h, d: used.append(1) or real(h, d))
+    monkeypatch.setattr(val, "FAST_POINTS", 10**9)
+    slow = validate(sample_copy).to_dict()
+    assert not used
+    monkeypatch.setattr(val, "FAST_POINTS", 1)
+    fast = validate(sample_copy).to_dict()
+    assert used and real(*_hier_and_cache(sample_copy)) is not None
+    assert any(f["code"] == "point_outside" for f in fast["findings"])
+    assert json.dumps(fast, sort_keys=True) == json.dumps(slow, sort_keys=True)
+
+
+def _hier_and_cache(path):
+    from gridmap.join.core import build_hierarchy
+    from gridmap.join.index import cache_dir_for
+
+    ws = io.load_workspace(path, ["communities", "zones", "grids", "microgrids"])
+    return build_hierarchy(ws.layers), cache_dir_for(path)

@@ -55,8 +55,8 @@ from gridmap.join.core import (
     assign_points,
     build_hierarchy,
     derive_parents,
-    overlap_areas,
     nearest_polygon,
+    overlap_areas,
     point_coordinates,
 )
 from gridmap.policy.ids import normalise_id, normalise_id_columns, normalise_ids, show_id
@@ -637,7 +637,14 @@ def _check_hierarchy(
     return f
 
 
-def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> list[Finding]:
+#: From this many points on, validation joins them with the cell indexes ``gridmap
+#: assign`` cached for these very polygons, when the cache holds them.
+FAST_POINTS = 50_000
+
+
+def _check_points(
+    layers: dict[str, _Layer], usable: dict[str, np.ndarray], path: Path | None = None
+) -> list[Finding]:
     polys = {}
     for lvl in POLYGON_LEVELS:
         lay = layers.get(lvl)
@@ -653,6 +660,12 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
     finest_col = LAYERS[finest].id_column
     finest_word = SINGULAR.get(finest, finest)
     hierarchy = build_hierarchy(polys)
+    locators = None
+    n_points = sum(int(usable[n].sum()) for n in POINT_LAYERS if layers.get(n) is not None)
+    if path is not None and n_points >= FAST_POINTS:
+        from gridmap.join.index import cache_dir_for, cached_locators
+
+        locators = cached_locators(hierarchy, cache_dir_for(path))
     f = []
     for name in POINT_LAYERS:
         lay = layers.get(name)
@@ -662,9 +675,11 @@ def _check_points(layers: dict[str, _Layer], usable: dict[str, np.ndarray]) -> l
         pts = lay.gdf[ok]
         if not len(pts):
             continue
-        res = assign_points(pts, hierarchy)
+        res = assign_points(pts, hierarchy, locators=locators)
         x_all, y_all = point_coordinates(pts)
-        shift = shift_suspicion(x_all, y_all, hierarchy.locator(finest))
+        shift = shift_suspicion(
+            x_all, y_all, locators[finest] if locators else hierarchy.locator(finest)
+        )
         if shift is not None:
             system, n, n_given, n_shifted = shift
             f.append(
@@ -869,7 +884,7 @@ def _run(path: Path, tol: float) -> list[Finding]:
             findings += _check_hierarchy(
                 layers[lvl], cg, ci, layers[spec.parent], pg, pi, metric, tol, overlapping.get(lvl)
             )
-        findings += _check_points(layers, usable)
+        findings += _check_points(layers, usable, path)
     findings += _check_grid_codes(layers)
     order = {"error": 0, "warning": 1}
     layer_order = {n: k for k, n in enumerate(LAYERS)}

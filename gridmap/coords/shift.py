@@ -46,12 +46,13 @@ def shift_suspicion(
         return None
     x, y = x[ok], y[ok]
     n = len(x)
-    given = sum(v is not None for v in locate(x, y))
+    given = int(np.count_nonzero(np.not_equal(locate(x, y), None)))  # type: ignore[call-overload]
     if given > SHIFT_GIVEN_MAX * n:
         return None
     for name, func in (("gcj02", gcrs.gcj02_to_wgs84), ("bd09", gcrs.bd09_to_wgs84)):
         sx, sy = func(x, y)
-        shifted = sum(v is not None for v in locate(np.asarray(sx), np.asarray(sy)))
+        found = locate(np.asarray(sx), np.asarray(sy))
+        shifted = int(np.count_nonzero(np.not_equal(found, None)))  # type: ignore[call-overload]
         if shifted >= SHIFT_SHIFTED_MIN * n:
             return name, n, int(given), int(shifted)
     return None

@@ -644,6 +644,27 @@ def locators_for(hierarchy, cache_dir=None, signature=None) -> dict[str, CellInd
     }
 
 
+def cached_locators(hierarchy, cache_dir) -> dict[str, CellIndex] | None:
+    """:func:`locators_for`, but only from indexes already in ``cache_dir`` (None otherwise).
+
+    For readers that should not build (seconds on a large layer) or replace the
+    cache ``gridmap assign`` keeps, e.g. ``gridmap validate`` on the polygons it
+    found usable: a different set of polygons has a different key.
+    """
+    from gridmap.workspace.schema import LAYERS
+
+    out: dict[str, CellIndex] = {}
+    for level, gdf in hierarchy.polygons.items():
+        target = Path(cache_dir) / f"{level}-{layer_key(gdf, LAYERS[level].id_column)}.npz"
+        if not target.exists():
+            return None
+        try:
+            out[level] = CellIndex.load(target)
+        except Exception:  # an unreadable cache: the caller uses the reference
+            return None
+    return out
+
+
 def set_threads(n: int | None) -> int:
     """Use ``n`` threads for queries (None: all cores). Returns the number set."""
     import numba

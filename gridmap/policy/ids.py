@@ -140,11 +140,13 @@ def _strings(s: pd.Series) -> np.ndarray:
     import pyarrow.compute as pc
 
     arr = _arrow_text(s)
-    ascii_ = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
-    if ascii_.all():  # the usual column: trimmed and "" made missing in Arrow, one conversion
+    if pc.all(pc.fill_null(pc.string_is_ascii(arr), True)).as_py() is not False:
+        # the usual column (ASCII text and missing cells): trimmed and "" made missing in
+        # Arrow, one conversion
         trimmed = pc.utf8_trim_whitespace(arr)
         trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
         return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object)
+    ascii_ = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
     out = np.full(len(s), None, dtype=object)
     if ascii_.any():
         trimmed = pc.utf8_trim_whitespace(arr.filter(pa.array(ascii_)))

@@ -298,7 +298,10 @@ def detect_encoding(data: bytes, *, file: str | None = None) -> str:
 
 
 def _sniff_delimiter(text: str) -> str:
-    sample = "\n".join(text.splitlines()[:20])
+    lines = text[:1_000_000].splitlines()  # (the first 20 lines, without splitting a large file)
+    if len(lines) <= 20 and len(text) > 1_000_000:
+        lines = text.splitlines()
+    sample = "\n".join(lines[:20])
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
@@ -481,12 +484,53 @@ def read_table(
         encoding used is None for XLSX.
     """
     path = Path(file)
+    fast = _fast_csv_table(
+        path, encoding=encoding, lon_col=lon_col, lat_col=lat_col, max_title_rows=max_title_rows
+    )
+    if fast is not None:
+        return fast
     rows, enc = _read_rows(path, encoding=encoding, sheet=sheet)
     rows_read = rows
     across = getattr(rows, "across", [])
     rows = [(n, vals) for n, vals in rows if any(v != "" for v in vals)]
     if not rows:
         raise InputFileError("the table is empty", file=str(path))
+    header_pos = _header_position(rows, lon_col, lat_col, max_title_rows, path)
+    header_row, header = rows[header_pos]
+    body = rows[header_pos + 1 :]
+    in_body = [m for m in across if m.max_row > header_row]
+    if in_body:
+        shown = "; ".join(
+            f"{_rows_text(list(range(max(m.min_row, header_row + 1), m.max_row + 1)))} "
+            f"(cells {m.ref})"
+            for m in in_body[:10]
+        )
+        raise InputFileError(
+            f"cells merged across columns inside the table: {shown}. Excel shows one value "
+            "over several columns there, which cannot be split into the columns' values. "
+            "Unmerge them (Home > Merge & Center) and fill each cell, or delete those rows "
+            "(totals, notes), and import again.",
+            file=str(path),
+        )
+    width = max([len(header)] + [len(v) for _, v in body])
+    names = _column_names(header, width)
+    data = [vals + [""] * (width - len(vals)) for _, vals in body]
+    frame = pd.DataFrame(data, columns=names, index=[n for n, _ in body], dtype=object)
+    frame = _finish_table(frame, names, header, header_row)
+    frame.attrs["merged_filled"] = [
+        m.ref for m in getattr(rows_read, "filled", []) if m.max_row > header_row
+    ]
+    return frame, enc
+
+
+def _header_position(
+    rows: list[tuple[int, list[str]]],
+    lon_col: str | None,
+    lat_col: str | None,
+    max_title_rows: int,
+    path: Path,
+) -> int:
+    """Which of the (non-blank) rows is the header; a header split over two rows is an error."""
     header_pos = None
     for pos, (_, vals) in enumerate(rows[:max_title_rows]):
         try:
@@ -520,22 +564,11 @@ def read_table(
                 f"Make one header row (e.g. {', '.join(c for c in combined if c)}) and import again.",
                 file=str(path),
             )
-    body = rows[header_pos + 1 :]
-    in_body = [m for m in across if m.max_row > header_row]
-    if in_body:
-        shown = "; ".join(
-            f"{_rows_text(list(range(max(m.min_row, header_row + 1), m.max_row + 1)))} "
-            f"(cells {m.ref})"
-            for m in in_body[:10]
-        )
-        raise InputFileError(
-            f"cells merged across columns inside the table: {shown}. Excel shows one value "
-            "over several columns there, which cannot be split into the columns' values. "
-            "Unmerge them (Home > Merge & Center) and fill each cell, or delete those rows "
-            "(totals, notes), and import again.",
-            file=str(path),
-        )
-    width = max([len(header)] + [len(v) for _, v in body])
+    return header_pos
+
+
+def _column_names(header: list[str], width: int) -> list[str]:
+    """Header cells as unique column names (``column_3`` for an empty one, ``name.2`` twice)."""
     names: list[str] = []
     for k in range(width):
         name = header[k] if k < len(header) else ""
@@ -545,9 +578,13 @@ def read_table(
             n += 1
             name = f"{base}.{n}"
         names.append(name)
-    data = [vals + [""] * (width - len(vals)) for _, vals in body]
-    frame = pd.DataFrame(data, columns=names, index=[n for n, _ in body], dtype=object)
-    # drop nameless columns that hold nothing (trailing commas, empty Excel columns)
+    return names
+
+
+def _finish_table(
+    frame: pd.DataFrame, names: list[str], header: list[str], header_row: int
+) -> pd.DataFrame:
+    """Drop nameless columns that hold nothing (trailing commas, empty Excel columns)."""
     empty_unnamed = [
         c
         for k, c in enumerate(names)
@@ -557,9 +594,114 @@ def read_table(
     ]
     frame = frame.drop(columns=empty_unnamed)
     frame.attrs["header_row"] = header_row
-    frame.attrs["merged_filled"] = [
-        m.ref for m in getattr(rows_read, "filled", []) if m.max_row > header_row
-    ]
+    return frame
+
+
+#: CSV files from this size on are read by Arrow's CSV reader when they are plain
+#: (see :func:`_fast_csv_table`); smaller ones and the rest by the row reader.
+FAST_CSV_BYTES = 1_000_000
+#: Characters Python's ``str.strip`` removes but Arrow's whitespace trim keeps.
+_STRIP_ONLY_PYTHON = "\x1c\x1d\x1e\x1f"
+
+
+def _fast_csv_table(
+    path: Path,
+    *,
+    encoding: str | None,
+    lon_col: str | None,
+    lat_col: str | None,
+    max_title_rows: int,
+) -> tuple[pd.DataFrame, str | None] | None:
+    """:func:`read_table` of a large plain CSV with Arrow's CSV reader, or None.
+
+    Plain: no quote character anywhere (so every line is one row and row numbers
+    are line numbers), line ends ``\n`` or ``\r\n``, every row as wide as the
+    header, no empty line. Anything else (and every error: an unknown encoding,
+    bytes that do not decode) returns None and the row reader decides, with its
+    messages. The frame is the row reader's: the same header choice, names,
+    row numbers, stripped text, blank rows left out.
+    """
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return None
+    try:
+        if path.stat().st_size < FAST_CSV_BYTES:
+            return None
+        data = path.read_bytes()
+        enc = encoding or detect_encoding(data, file=str(path))
+        text = data.decode(enc)
+    except (OSError, LookupError, UnicodeDecodeError, InputFileError):
+        return None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
+            enc = "utf-8-sig"
+    text = text.rstrip("\r\n") + "\n"  # (blank lines at the end are left out anyway)
+    if (
+        '"' in text
+        or any(ch in text for ch in _STRIP_ONLY_PYTHON)
+        or text.count("\r") != text.count("\r\n")
+    ):
+        return None
+    if "\n\n" in text or "\n\r\n" in text or text.startswith(("\n", "\r\n")):
+        return None
+    delimiter = _sniff_delimiter(text)
+    # the header, chosen by the row reader's rule on the first lines
+    head: list[tuple[int, list[str]]] = []
+    for k, line in enumerate(text.split("\n", 4 * max_title_rows + 8)[: 4 * max_title_rows + 8]):
+        vals = [v.strip() for v in line.rstrip("\r").split(delimiter)]
+        if any(v != "" for v in vals):
+            head.append((k + 1, vals))
+        if len(head) > max_title_rows:
+            break
+    if not head:
+        return None
+    header_pos = _header_position(head, lon_col, lat_col, max_title_rows, path)
+    header_row, header = head[header_pos]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
+    width = len(header)
+    cols = [f"c{k}" for k in range(width)]
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(skip_rows=header_row, column_names=cols),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char=False,
+                double_quote=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in cols},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, ValueError):  # a row of another width, ...
+        return None
+    if table.num_rows == 0:
+        return None
+    columns = [pc.utf8_trim_whitespace(table.column(c).combine_chunks()) for c in cols]
+    blank = np.ones(table.num_rows, dtype=bool)
+    for c in columns:
+        blank &= pc.equal(c, "").to_numpy(zero_copy_only=False)
+    lines = np.arange(header_row + 1, header_row + 1 + table.num_rows, dtype=np.int64)
+    keep = ~blank
+    names = _column_names(header, width)
+    frame = pd.DataFrame(
+        {
+            name: pd.Series(
+                np.asarray(c.to_numpy(zero_copy_only=False), dtype=object)[keep], dtype=object
+            )
+            for name, c in zip(names, columns, strict=True)
+        }
+    )
+    frame.index = pd.Index(lines[keep])
+    frame = _finish_table(frame, names, header, header_row)
+    frame.attrs["merged_filled"] = []
     return frame, enc
 
 

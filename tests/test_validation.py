@@ -456,3 +456,18 @@ def _hier_and_cache(path):
 
     ws = io.load_workspace(path, ["communities", "zones", "grids", "microgrids"])
     return build_hierarchy(ws.layers), cache_dir_for(path)
+
+
+def test_points_read_narrow_still_list_every_column(tmp_path):
+    """A point layer is read with its id and required columns only; a missing one is
+    still reported with all the columns the layer has."""
+    layers = tiny_layers()
+    hh = layers["households"].rename(columns={"household_id": "hh_no"})
+    hh["address"] = "1号楼"
+    layers["households"] = hh
+    ws = tmp_path / "w.gpkg"
+    io.write_layers(ws, layers)
+    found = [f for f in validate(ws).findings if f.code == "missing_column"]
+    assert len(found) == 1 and found[0].layer == "households"
+    assert "'household_id'" in found[0].message
+    assert "hh_no" in found[0].message and "address" in found[0].message

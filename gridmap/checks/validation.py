@@ -184,17 +184,28 @@ class _Layer:
     id_col: str | None
     ids: np.ndarray  # string ids (None where missing), aligned with gdf rows
     raw_ids: np.ndarray | None = None  # the id cells as stored (before normalisation)
+    #: every column of the layer (a point layer is read with its id and required columns only)
+    columns: set[str] | None = None
 
 
 def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
     findings: list[Finding] = []
     out: dict[str, _Layer] = {}
     for name in gio.list_layers(path):
+        spec = LAYERS.get(name)
+        want, columns = None, None
         try:
-            try:
-                gdf = pyogrio.read_dataframe(path, layer=name, use_arrow=True)  # columnar: fast
+            if name in POINT_LAYERS and spec is not None:
+                # points: only their id and required columns are checked (the rest is
+                # names, phones, addresses: large and not read)
+                fields = [str(c) for c in pyogrio.read_info(path, layer=name)["fields"]]
+                keep = {c.lower() for c in (spec.id_column, *spec.required)}
+                want = [c for c in fields if c.lower() in keep]
+                columns = {*fields, "geometry"}
+            try:  # columnar: fast
+                gdf = pyogrio.read_dataframe(path, layer=name, use_arrow=True, columns=want)
             except Exception:  # e.g. a column Arrow cannot type: GDAL's row reader decides
-                gdf = pyogrio.read_dataframe(path, layer=name)
+                gdf = pyogrio.read_dataframe(path, layer=name, columns=want)
         except Exception as exc:  # a damaged layer is a finding, not a crash
             findings.append(
                 Finding(
@@ -243,7 +254,7 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
             ids = np.array([f"#{i + 1}" for i in range(len(gdf))], dtype=object)
         gdf.attrs["layer"] = name
         gdf.attrs["file"] = str(path)
-        out[name] = _Layer(name, gdf, has_crs, id_col, ids, raw_ids)
+        out[name] = _Layer(name, gdf, has_crs, id_col, ids, raw_ids, columns)
     return out, findings
 
 
@@ -296,7 +307,7 @@ def _check_columns_and_ids(layer: _Layer) -> list[Finding]:
     if spec is None:
         return []
     f = []
-    cols = set(layer.gdf.columns)
+    cols = layer.columns if layer.columns is not None else set(layer.gdf.columns)
     for req in spec.required:
         if req not in cols:
             f.append(

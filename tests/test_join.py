@@ -282,3 +282,40 @@ def test_pandas_missing_values_are_not_ids():
         "G1",
         "7",
     ]
+
+
+def test_overlap_areas_equal_the_intersection_areas():
+    """Nested, touching, partly overlapping, disjoint and collection pairs: the areas of
+    the overlay, without overlaying the pairs it need not."""
+    from shapely.geometry import GeometryCollection, LineString, box
+
+    from gridmap.join.core import overlap_areas
+
+    rng = np.random.default_rng(4)
+    a, b = [], []
+    for _ in range(300):
+        x, y, w, h = (
+            rng.uniform(0, 10),
+            rng.uniform(0, 10),
+            rng.uniform(0.5, 4),
+            rng.uniform(0.5, 4),
+        )
+        big = box(x, y, x + w, y + h)
+        kind = rng.integers(0, 5)
+        if kind == 0:  # nested
+            other = box(x + 0.1, y + 0.1, x + w / 2, y + h / 2)
+        elif kind == 1:  # touching along an edge
+            other = box(x + w, y, x + w + 1, y + h)
+        elif kind == 2:  # partial overlap
+            other = box(x + w / 2, y + h / 2, x + w * 1.5, y + h * 1.5)
+        elif kind == 3:  # disjoint
+            other = box(x + w + 1, y + h + 1, x + w + 2, y + h + 2)
+        else:  # a repaired polygon with a dangling line
+            other = GeometryCollection(
+                [box(x, y, x + w / 3, y + h), LineString([(x, y), (x + 9, y)])]
+            )
+        a.append(big if rng.random() < 0.5 else other)
+        b.append(other if a[-1] is big else big)
+    a, b = np.array(a, dtype=object), np.array(b, dtype=object)
+    want = shapely.area(shapely.intersection(a, b))
+    np.testing.assert_allclose(overlap_areas(a, b), want, rtol=1e-12, atol=1e-12)

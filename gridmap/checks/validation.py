@@ -653,6 +653,56 @@ def _check_hierarchy(
 FAST_POINTS = 50_000
 
 
+def _outside_finest(pts, x, y, hierarchy, locators, finest: str):
+    """The points outside every polygon of the finest level, and who owns them instead.
+
+    Returns (outside mask, finest owning level, level -> owner id, nearest micro-grid
+    id, its distance), the last four for the outside points only (the nearest ones
+    only when the finest level is micro-grids). With the cached cell indexes the
+    join runs on integer codes (:func:`gridmap.join.inplace.join_codes`, the core
+    join's rules), else :func:`gridmap.join.core.assign_points`.
+    """
+    if not locators:
+        res = assign_points(pts, hierarchy)
+        outside = res[LAYERS[finest].id_column].isna().to_numpy()
+        owners = {lv: res[LAYERS[lv].id_column].to_numpy()[outside] for lv in POLYGON_LEVELS}
+        return (
+            outside,
+            res["assigned_level"].to_numpy()[outside],
+            owners,
+            res["nearest_microgrid_id"].to_numpy()[outside],
+            res["nearest_microgrid_m"].to_numpy()[outside],
+        )
+    from gridmap.join.inplace import Chain, join_codes
+
+    chain = Chain.from_hierarchy(hierarchy, locators)
+
+    def locate(level: str, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        ranks = locators[level].query_ranks(px, py)
+        out = np.full(len(ranks), -1, dtype=np.int32)
+        out[ranks >= 0] = chain.rank_code[level][ranks[ranks >= 0]]
+        return out
+
+    codes, level = join_codes(np.asarray(x, float), np.asarray(y, float), chain, locate)
+    outside = codes[finest] < 0
+    names = np.array([None, *POLYGON_LEVELS], dtype=object)
+    owners = {}
+    for lv in POLYGON_LEVELS:
+        c = codes[lv][outside]
+        ids = np.full(len(c), None, dtype=object)
+        ids[c >= 0] = chain.vocab[lv].astype(object)[c[c >= 0]]
+        owners[lv] = ids
+    near_id = np.full(int(outside.sum()), None, dtype=object)
+    near_m = np.full(len(near_id), np.nan)
+    ox, oy = np.asarray(x, float)[outside], np.asarray(y, float)[outside]
+    need = np.isfinite(ox) & np.isfinite(oy)
+    if need.any() and MICROGRIDS in hierarchy.polygons:
+        near_id[need], near_m[need] = nearest_polygon(
+            hierarchy.polygons[MICROGRIDS], LAYERS[MICROGRIDS].id_column, ox[need], oy[need]
+        )
+    return outside, names[level[outside].astype(np.int64) + 1], owners, near_id, near_m
+
+
 def _check_points(
     layers: dict[str, _Layer], usable: dict[str, np.ndarray], path: Path | None = None
 ) -> list[Finding]:
@@ -686,8 +736,10 @@ def _check_points(
         pts = lay.gdf[ok]
         if not len(pts):
             continue
-        res = assign_points(pts, hierarchy, locators=locators)
         x_all, y_all = point_coordinates(pts)
+        outside, levels, owners, nearest_ids, nearest_m = _outside_finest(
+            pts, x_all, y_all, hierarchy, locators, finest
+        )
         shift = shift_suspicion(
             x_all, y_all, locators[finest] if locators else hierarchy.locator(finest)
         )
@@ -705,22 +757,12 @@ def _check_points(
                     value=float(n_shifted),
                 )
             )
-        outside = res[finest_col].isna().to_numpy()
         if not outside.any():
             continue
         idx = np.flatnonzero(ok)[outside]
         x, y = point_coordinates(pts[outside])
-        if finest == MICROGRIDS:
-            nearest_ids = res["nearest_microgrid_id"].to_numpy()[outside]
-            nearest_m = res["nearest_microgrid_m"].to_numpy()[outside]
-        else:
+        if finest != MICROGRIDS:
             nearest_ids, nearest_m = nearest_polygon(polys[finest], finest_col, x, y)
-        levels = res["assigned_level"].to_numpy()[outside]
-        owners = {
-            lv: res[LAYERS[lv].id_column].to_numpy()[outside]
-            for lv in POLYGON_LEVELS
-            if LAYERS[lv].id_column in res.columns
-        }
         for k, i in enumerate(idx):
             label = _label(lay, i)
             near = nearest_ids[k]

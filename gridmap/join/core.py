@@ -148,7 +148,7 @@ def overlap_areas(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         holds = shapely.covers(a[rest], b[rest])
         out[rest[holds]] = shapely.area(b[rest[holds]])
         rest = rest[~holds]
-        rest = rest[shapely.relate_pattern(a[rest], b[rest], "T********")]  # interiors meet
+        rest = rest[~shapely.touches(a[rest], b[rest])]  # touching only: no common interior
     except shapely.errors.GEOSException:  # a predicate GEOS cannot decide: overlay them all
         rest = np.arange(len(a))
     out[rest] = shapely.area(shapely.intersection(a[rest], b[rest]))

@@ -220,19 +220,10 @@ def _coded_join(
     code -1: no polygon of that level owns the point.
     """
     from gridmap.join.index import cache_dir_for, locators_for  # the fast exact index
-    from gridmap.join.inplace import Chain, join_codes
+    from gridmap.join.inplace import join_hierarchy_codes
 
     locators = locators_for(hierarchy, cache_dir=cache_dir_for(path))
-    chain = Chain.from_hierarchy(hierarchy, locators)
-
-    def locate(level: str, px: np.ndarray, py: np.ndarray) -> np.ndarray:
-        ranks = locators[level].query_ranks(px, py)
-        out = np.full(len(ranks), -1, dtype=np.int32)
-        hit = ranks >= 0
-        out[hit] = chain.rank_code[level][ranks[hit]]
-        return out
-
-    by_level, _ = join_codes(np.asarray(x, float), np.asarray(y, float), chain, locate)
+    by_level, _, chain = join_hierarchy_codes(x, y, hierarchy, locators)
     return {layer: (by_level[layer], chain.vocab[layer]) for layer, _ in LEVELS.values()}
 
 

@@ -673,17 +673,9 @@ def _outside_finest(pts, x, y, hierarchy, locators, finest: str):
             res["nearest_microgrid_id"].to_numpy()[outside],
             res["nearest_microgrid_m"].to_numpy()[outside],
         )
-    from gridmap.join.inplace import Chain, join_codes
+    from gridmap.join.inplace import join_hierarchy_codes
 
-    chain = Chain.from_hierarchy(hierarchy, locators)
-
-    def locate(level: str, px: np.ndarray, py: np.ndarray) -> np.ndarray:
-        ranks = locators[level].query_ranks(px, py)
-        out = np.full(len(ranks), -1, dtype=np.int32)
-        out[ranks >= 0] = chain.rank_code[level][ranks[ranks >= 0]]
-        return out
-
-    codes, level = join_codes(np.asarray(x, float), np.asarray(y, float), chain, locate)
+    codes, level, chain = join_hierarchy_codes(x, y, hierarchy, locators)
     outside = codes[finest] < 0
     names = np.array([None, *POLYGON_LEVELS], dtype=object)
     owners = {}

@@ -47,7 +47,15 @@ from gridmap.workspace.schema import (
     RESULT_COLUMNS,
 )
 
-__all__ = ["Chain", "CodedJoin", "assign_in_place", "coded_join_for", "join_codes", "polygon_key"]
+__all__ = [
+    "Chain",
+    "CodedJoin",
+    "assign_in_place",
+    "coded_join_for",
+    "join_codes",
+    "join_hierarchy_codes",
+    "polygon_key",
+]
 
 #: Bump when the cache layout or the rules change: old cache files are ignored.
 CHAIN_VERSION = 1
@@ -503,6 +511,27 @@ def _load_chain(path: Path, cache_dir: Path, key: str) -> Chain:
     except OSError:  # a read-only folder: the next run builds the chain again
         pass
     return chain
+
+
+def join_hierarchy_codes(
+    x: np.ndarray, y: np.ndarray, hierarchy: Any, locators: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], np.ndarray, Chain]:
+    """:func:`join_codes` for a hierarchy and its cell indexes already in memory.
+
+    Returns the codes per level, the finest owner's level number and the chain
+    (``chain.vocab[level][code]`` is the id).
+    """
+    chain = Chain.from_hierarchy(hierarchy, locators)
+
+    def locate(level: str, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        ranks = locators[level].query_ranks(px, py)
+        out = np.full(len(ranks), -1, dtype=np.int32)
+        hit = ranks >= 0
+        out[hit] = chain.rank_code[level][ranks[hit]]
+        return out
+
+    codes, level = join_codes(np.asarray(x, float), np.asarray(y, float), chain, locate)
+    return codes, level, chain
 
 
 @dataclass

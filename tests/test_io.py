@@ -405,3 +405,59 @@ def test_numba_cache_goes_to_the_user_cache_folder(tmp_path, tiny_workspace):
     )
     assert r.returncode == 0, r.stderr
     assert list((tmp_path / "xdg" / "gridmap" / "numba").rglob("*.nbi"))  # numba's cache index
+
+
+def test_arrow_writer_stores_what_the_row_writer_stores(tmp_path):
+    """Layers of numbers, flags and text go through GDAL's Arrow writer: the table,
+    its types and every value are those of the row writer (pyogrio's default)."""
+    import sqlite3
+
+    import numpy as np
+    import pandas as pd
+    import pyogrio
+    import shapely
+
+    from gridmap.workspace.store import _arrow_writable, _prepare_for_write
+
+    n = 7
+    gdf = gpd.GeoDataFrame(
+        {
+            "household_id": np.array(["H1", None, "网格", "", " x ", "1", "H7"], dtype=object),
+            "name": pd.Series(["a", None, "b", "", "c", "d", "e"], dtype="str"),
+            "residents": np.arange(n, dtype=np.int64),
+            "share": np.array([1.5, np.nan, 2.0, -0.0, np.inf, 3.0, 1e300]),
+            "flag": np.array([True, False, True, True, False, False, True]),
+            "has_ev": np.array([True, None, False, True, None, False, True], dtype=object),
+        },
+        geometry=shapely.points(np.arange(n), np.arange(n)),
+        crs="EPSG:4326",
+        index=[3, 5, 8, 9, 12, 13, 20],
+    )
+    gdf.loc[5, "geometry"] = None
+    out, promote = _prepare_for_write(gdf)
+    assert _arrow_writable(out) and not promote
+    row = tmp_path / "row.gpkg"
+    pyogrio.write_dataframe(gdf, row, layer="households", driver="GPKG")
+    ws = tmp_path / "ws.gpkg"
+    io.write_layers(ws, {"households": gdf})
+
+    def dump(path):
+        con = sqlite3.connect(path)
+        try:
+            sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'households'").fetchone()
+            cells = con.execute(
+                "SELECT fid, hex(geom), household_id, typeof(household_id), name, residents, "
+                "typeof(residents), share, typeof(share), flag, typeof(flag), has_ev, "
+                "typeof(has_ev) FROM households ORDER BY fid"
+            ).fetchall()
+            geo = con.execute("SELECT * FROM gpkg_geometry_columns").fetchall()
+            ext = con.execute(
+                "SELECT min_x, min_y, max_x, max_y, srs_id FROM gpkg_contents"
+            ).fetchall()
+        finally:
+            con.close()
+        return sql, cells, geo, ext
+
+    assert dump(ws) == dump(row)
+    # a date column is not for the Arrow writer
+    assert not _arrow_writable(gdf.assign(when=pd.Timestamp("2026-01-01")))

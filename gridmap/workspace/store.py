@@ -343,12 +343,42 @@ def _prepare_for_write(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, bool]:
     for col in out.columns:
         if col == out.geometry.name or out[col].dtype != object:
             continue
-        if pd.api.types.infer_dtype(out[col], skipna=True) in _STORABLE:
+        kind = pd.api.types.infer_dtype(out[col], skipna=True)
+        if kind == "boolean":  # GDAL's row writer stores these as the text True/False:
+            vals = out[col].to_numpy(dtype=object)  # made here, so Arrow can write them too
+            text = np.where(vals == True, "True", "False").astype(object)  # noqa: E712
+            text[pd.isna(vals)] = None
+            out[col] = pd.Series(text, index=out.index, dtype=object)
+            continue
+        if kind in _STORABLE:
             continue
         out[col] = out[col].map(
             lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
         )
     return out, promote
+
+
+def _arrow_writable(gdf: gpd.GeoDataFrame) -> bool:
+    """True when GDAL's Arrow writer stores ``gdf`` exactly as its row writer does.
+
+    Columns of numbers, flags and text only (numpy ints, floats, bools; text with
+    missing cells): both give the same table, types and values, about twice as
+    fast through Arrow. Anything else (dates, objects of several kinds) and
+    layers promoted to Multi* keep the row writer.
+    """
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        dt = gdf[col].dtype
+        if isinstance(dt, np.dtype) and dt.kind in "ifb":
+            continue
+        if isinstance(dt, pd.StringDtype):
+            continue
+        kind = pd.api.types.infer_dtype(gdf[col], skipna=True)
+        if pd.api.types.is_object_dtype(dt) and kind in ("string", "empty"):
+            continue
+        return False
+    return len(gdf) > 0
 
 
 def _check_column_names(layer: str, gdf: gpd.GeoDataFrame) -> None:
@@ -434,7 +464,12 @@ def write_layers(
                 _check_column_names(name, gdf)
                 out, promote = _prepare_for_write(gdf)
                 pyogrio.write_dataframe(
-                    out, tmp, layer=name, driver="GPKG", promote_to_multi=promote or None
+                    out,
+                    tmp,
+                    layer=name,
+                    driver="GPKG",
+                    promote_to_multi=promote or None,
+                    use_arrow=not promote and _arrow_writable(out),
                 )
             if delete:
                 _delete_layers(tmp, delete)

@@ -1151,6 +1151,10 @@ def _looks_like_phone_or_code(col: str, values: pd.Series) -> bool:
     return bool(values.str.match(r"^[+-]?0\d").any())
 
 
+#: Cells of a column looked at first when inferring its type (see :func:`_infer_types`).
+_INFER_HEAD = 1000
+
+
 def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
     """Turn text columns that are entirely numbers (or true/false) into numbers.
 
@@ -1162,15 +1166,25 @@ def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
         s = frame[col].astype(str).str.strip()
         present = s[s != ""]
         if len(present) and not _looks_like_phone_or_code(col, present):
-            low = present.str.lower()
-            if low.isin(["true", "false"]).all():
+            # (the first cells decide most columns: a name or an address is not all
+            # numbers, and then the whole column need not be parsed)
+            head = present.iloc[:_INFER_HEAD]
+            if head.str.lower().isin(["true", "false"]).all() and (
+                present.str.lower().isin(["true", "false"]).all()
+            ):
                 flags = (s.str.lower().to_numpy(dtype=object) == "true").astype(object)
                 flags[s.to_numpy(dtype=object) == ""] = None
                 out[col] = pd.Series(flags, index=s.index, dtype=object)
                 continue
-            nums = pd.to_numeric(present, errors="coerce")
+            if pd.to_numeric(head, errors="coerce").notna().all():
+                nums = pd.to_numeric(present, errors="coerce")
+            else:
+                nums = pd.Series([np.nan])
             if nums.notna().all():
-                full = pd.to_numeric(s.where(s != ""), errors="coerce")
+                if s.index.is_unique:
+                    full = nums.reindex(s.index)  # NaN where the cell is empty
+                else:
+                    full = pd.to_numeric(s.where(s != ""), errors="coerce")
                 if (full.dropna() % 1 == 0).all() and full.notna().all():
                     out[col] = full.astype("int64")
                 else:

@@ -934,3 +934,28 @@ def test_arrow_csv_reader_gives_the_row_readers_table(tmp_path, monkeypatch, nam
     assert fast.index.tolist() == slow.index.tolist()
     assert fast.equals(slow) and fast.attrs == slow.attrs
     assert [fast[c].dtype for c in fast.columns] == [slow[c].dtype for c in slow.columns]
+
+
+def test_type_inference_reads_past_the_first_cells():
+    """A column that stops being numbers, flags or zero-free late is still text."""
+    import pandas as pd
+
+    import gridmap.ingest.importer as im
+
+    n = im._INFER_HEAD + 500
+    nums = [str(k % 97) for k in range(n)]
+    frame = pd.DataFrame(
+        {
+            "count": nums,
+            "late_text": nums[:-1] + ["x"],
+            "late_flag": (["true", "false"] * n)[: n - 1] + ["maybe"],
+            "late_zero": nums[:-1] + ["007"],
+            "floats": [f"{k}.5" for k in range(n - 1)] + [""],
+        }
+    )
+    out = im._infer_types(frame)
+    assert out["count"].dtype == "int64" and out["count"].iloc[-1] == (n - 1) % 97
+    assert out["late_text"].dtype == object and out["late_text"].iloc[-1] == "x"
+    assert out["late_flag"].dtype == object and out["late_flag"].iloc[-1] == "maybe"
+    assert out["late_zero"].dtype == object and out["late_zero"].iloc[-1] == "007"
+    assert out["floats"].dtype == float and np.isnan(out["floats"].iloc[-1])

@@ -947,9 +947,9 @@ def test_type_inference_reads_past_the_first_cells():
     frame = pd.DataFrame(
         {
             "count": nums,
-            "late_text": nums[:-1] + ["x"],
-            "late_flag": (["true", "false"] * n)[: n - 1] + ["maybe"],
-            "late_zero": nums[:-1] + ["007"],
+            "late_text": [*nums[:-1], "x"],
+            "late_flag": [*(["true", "false"] * n)[: n - 1], "maybe"],
+            "late_zero": [*nums[:-1], "007"],
             "floats": [f"{k}.5" for k in range(n - 1)] + [""],
         }
     )

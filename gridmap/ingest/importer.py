@@ -1526,9 +1526,10 @@ def read_input(
     else:
         data = _vector_to_gdf(path, layer=layer, crs=crs, encoding=encoding)
     if extent is not None and max_distance_m and len(data.gdf):
-        rep = data.gdf.geometry.values
-        rep = np.where(shapely.get_type_id(rep) == 0, rep, shapely.point_on_surface(rep))
-        d = distance_to_extent_m(shapely.get_x(rep), shapely.get_y(rep), extent)
+        from gridmap.join.core import geometry_xy  # points as they are, others on their surface
+
+        rx, ry = geometry_xy(np.asarray(data.gdf.geometry.values))
+        d = distance_to_extent_m(rx, ry, extent)
         far = d > max_distance_m
         for row, dist in zip(data.gdf.index[far], d[far], strict=True):
             data.problems.append(

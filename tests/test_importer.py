@@ -959,3 +959,27 @@ def test_type_inference_reads_past_the_first_cells():
     assert out["late_flag"].dtype == object and out["late_flag"].iloc[-1] == "maybe"
     assert out["late_zero"].dtype == object and out["late_zero"].iloc[-1] == "007"
     assert out["floats"].dtype == float and np.isnan(out["floats"].iloc[-1])
+
+
+def test_rows_far_from_the_workspace_are_named_points_and_polygons(tmp_path):
+    """A point (or a polygon, by a point on its surface) far from the extent is a problem row."""
+    from gridmap.ingest.importer import read_input
+
+    extent = (111.40, 35.60, 111.50, 35.70)
+    csv_path = tmp_path / "hh.csv"
+    csv_path.write_text(
+        "household_id,lon,lat\nH1,111.45,35.65\nH2,114.45,35.65\n", encoding="utf-8"
+    )
+    data = read_input(csv_path, extent=extent, max_distance_m=50_000)
+    far = [p for p in data.problems if "km from the workspace" in p.reason]
+    assert [p.row for p in far] == [3]
+    lots = gpd.GeoDataFrame(
+        {"parking_id": ["P1", "P2"]},
+        geometry=[box(111.44, 35.64, 111.45, 35.65), box(114.0, 35.6, 114.01, 35.61)],
+        crs="EPSG:4326",
+    )
+    src = tmp_path / "lots.geojson"
+    lots.to_file(src, driver="GeoJSON")
+    data = read_input(src, extent=extent, max_distance_m=50_000)
+    far = [p for p in data.problems if "km from the workspace" in p.reason]
+    assert len(far) == 1 and far[0].row == 2  # the second feature

@@ -503,6 +503,22 @@ def _check_overlaps(
     return f
 
 
+def _outside_parts(children: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    """The polygonal part of each child outside its parent (empty where the parent covers it).
+
+    Children their parent covers (nearly all, in a nested layer) are not overlaid.
+    """
+    out = np.empty(len(children), dtype=object)
+    try:
+        inside = shapely.covered_by(children, parents)
+    except shapely.errors.GEOSException:  # a predicate GEOS cannot decide: overlay them all
+        inside = np.zeros(len(children), dtype=bool)
+    out[inside] = shapely.Polygon()
+    if (~inside).any():
+        out[~inside] = _polygonal(shapely.difference(children[~inside], parents[~inside]))
+    return out
+
+
 def _check_hierarchy(
     child: _Layer,
     c_geoms: np.ndarray,
@@ -541,7 +557,7 @@ def _check_hierarchy(
     outside = np.array(c_geoms, dtype=object).copy()
     if has_parent.any():
         aligned = np.array([p_geom_by_id[p] for p in np.array(parent_of, dtype=object)[has_parent]])
-        outside[has_parent] = _polygonal(shapely.difference(c_geoms[has_parent], aligned))
+        outside[has_parent] = _outside_parts(c_geoms[has_parent], aligned)
     areas = shapely.area(outside)
     flag = has_id & (areas >= tol)
     if flag.any():

@@ -669,7 +669,7 @@ def _check_hierarchy(
 FAST_POINTS = 50_000
 
 
-def _outside_finest(pts, x, y, hierarchy, locators, finest: str):
+def _outside_finest(pts, x, y, hierarchy, locators, finest: str, chains: dict | None = None):
     """The points outside every polygon of the finest level, and who owns them instead.
 
     Returns (outside mask, finest owning level, level -> owner id, nearest micro-grid
@@ -691,7 +691,9 @@ def _outside_finest(pts, x, y, hierarchy, locators, finest: str):
         )
     from gridmap.join.inplace import join_hierarchy_codes
 
-    codes, level, chain = join_hierarchy_codes(x, y, hierarchy, locators)
+    chains = {} if chains is None else chains  # one chain for all point layers
+    codes, level, chain = join_hierarchy_codes(x, y, hierarchy, locators, chains.get("chain"))
+    chains["chain"] = chain
     outside = codes[finest] < 0
     names = np.array([None, *POLYGON_LEVELS], dtype=object)
     owners = {}
@@ -736,6 +738,7 @@ def _check_points(
 
         locators = cached_locators(hierarchy, cache_dir_for(path))
     f = []
+    chains: dict = {}
     for name in POINT_LAYERS:
         lay = layers.get(name)
         if lay is None:
@@ -746,7 +749,7 @@ def _check_points(
             continue
         x_all, y_all = point_coordinates(pts)
         outside, levels, owners, nearest_ids, nearest_m = _outside_finest(
-            pts, x_all, y_all, hierarchy, locators, finest
+            pts, x_all, y_all, hierarchy, locators, finest, chains
         )
         shift = shift_suspicion(
             x_all, y_all, locators[finest] if locators else hierarchy.locator(finest)

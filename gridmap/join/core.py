@@ -176,7 +176,7 @@ def derive_parents(
     c = c[~(c.geometry.isna() | c.geometry.is_empty)]
     p = p[~(p.geometry.isna() | p.geometry.is_empty)]
     result: dict[str, str | None] = {
-        k: None for k in (normalise_id(v) for v in children[child_id]) if k
+        k: None for k in normalise_ids(children[child_id].to_numpy(dtype=object)) if k
     }
     if c.empty or p.empty:
         return result
@@ -189,8 +189,8 @@ def derive_parents(
     areas = overlap_areas(cg[ci], pg[pj])
     frame = pd.DataFrame(
         {
-            "child": [normalise_id(v) for v in c[child_id].values[ci]],
-            "parent": [normalise_id(v) for v in p[parent_id].values[pj]],
+            "child": normalise_ids(c[child_id].to_numpy(dtype=object))[ci],
+            "parent": normalise_ids(p[parent_id].to_numpy(dtype=object))[pj],
             "area": np.round(areas, 3),
         }
     )

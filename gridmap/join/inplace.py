@@ -514,14 +514,20 @@ def _load_chain(path: Path, cache_dir: Path, key: str) -> Chain:
 
 
 def join_hierarchy_codes(
-    x: np.ndarray, y: np.ndarray, hierarchy: Any, locators: Mapping[str, Any]
+    x: np.ndarray,
+    y: np.ndarray,
+    hierarchy: Any,
+    locators: Mapping[str, Any],
+    chain: Chain | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, Chain]:
     """:func:`join_codes` for a hierarchy and its cell indexes already in memory.
 
     Returns the codes per level, the finest owner's level number and the chain
-    (``chain.vocab[level][code]`` is the id).
+    (``chain.vocab[level][code]`` is the id); pass that chain back to join
+    another point layer without deriving it again.
     """
-    chain = Chain.from_hierarchy(hierarchy, locators)
+    if chain is None:
+        chain = Chain.from_hierarchy(hierarchy, locators)
 
     def locate(level: str, px: np.ndarray, py: np.ndarray) -> np.ndarray:
         ranks = locators[level].query_ranks(px, py)

@@ -366,6 +366,8 @@ def _arrow_writable(gdf: gpd.GeoDataFrame) -> bool:
     fast through Arrow. Anything else (dates, objects of several kinds) and
     layers promoted to Multi* keep the row writer.
     """
+    if tuple(pyogrio.__gdal_version__) < (3, 8, 0):  # GDAL's Arrow writer came with 3.8
+        return False
     for col in gdf.columns:
         if col == gdf.geometry.name:
             continue

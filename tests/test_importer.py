@@ -925,7 +925,8 @@ def test_arrow_csv_reader_gives_the_row_readers_table(tmp_path, monkeypatch, nam
     monkeypatch.setattr(im, "FAST_CSV_BYTES", 10**15)
     slow, enc_slow = im.read_table(path)
     monkeypatch.setattr(im, "FAST_CSV_BYTES", 0)
-    took = im._fast_csv_table(path, encoding=None, lon_col=None, lat_col=None, max_title_rows=10)
+    text, enc = im._decode_text(path, None)
+    took = im._fast_csv_table(text, enc, path, lon_col=None, lat_col=None, max_title_rows=10)
     fast, enc_fast = im.read_table(path)
     plain = name not in ("quoted", "ragged", "python_whitespace", "empty_line_inside")
     assert (took is not None) == plain

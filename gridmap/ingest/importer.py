@@ -320,39 +320,40 @@ def _cell_text(v) -> str:
     return str(v).strip()
 
 
-def _read_rows(
-    path: Path, *, encoding: str | None, sheet: str | int | None
-) -> tuple[list[tuple[int, list[str]]], str | None]:
-    """All rows of a CSV/XLSX as text, with their spreadsheet row number (1-based)."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        import openpyxl
+def _read_sheet(path: Path, sheet: str | int | None) -> list[tuple[int, list[str]]]:
+    """All rows of an XLSX sheet as text, with their spreadsheet row number (1-based)."""
+    import openpyxl
 
-        try:
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise InputFileError(
+            f"cannot open the spreadsheet ({gio._short(exc)})", file=str(path)
+        ) from exc
+    try:
+        names = book.sheetnames
+        if sheet is None:
+            ws = book[names[0]]
+        elif str(sheet) in names:
+            ws = book[str(sheet)]
+        elif str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
+            ws = book[names[int(sheet) - 1]]
+        else:
             raise InputFileError(
-                f"cannot open the spreadsheet ({gio._short(exc)})", file=str(path)
-            ) from exc
-        try:
-            names = book.sheetnames
-            if sheet is None:
-                ws = book[names[0]]
-            elif str(sheet) in names:
-                ws = book[str(sheet)]
-            elif str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
-                ws = book[names[int(sheet) - 1]]
-            else:
-                raise InputFileError(
-                    f"no sheet '{sheet}' (the workbook has: {', '.join(names)})", file=str(path)
-                )
-            rows = [
-                (k, [_cell_text(v) for v in values])
-                for k, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)
-            ]
-            merged = _merged_ranges(path, getattr(ws, "_worksheet_path", None))
-        finally:
-            book.close()
-        return _fill_merged(rows, merged), None
+                f"no sheet '{sheet}' (the workbook has: {', '.join(names)})", file=str(path)
+            )
+        rows = [
+            (k, [_cell_text(v) for v in values])
+            for k, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)
+        ]
+        merged = _merged_ranges(path, getattr(ws, "_worksheet_path", None))
+    finally:
+        book.close()
+    return _fill_merged(rows, merged)
+
+
+def _decode_text(path: Path, encoding: str | None) -> tuple[str, str]:
+    """A CSV file's text (without a BOM) and the encoding it was read with."""
     data = path.read_bytes()
     enc = encoding or detect_encoding(data, file=str(path))
     try:
@@ -372,6 +373,11 @@ def _read_rows(
         text = text[1:]
         if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
             enc = "utf-8-sig"
+    return text, enc
+
+
+def _csv_rows(text: str, path: Path) -> list[tuple[int, list[str]]]:
+    """The rows of a CSV text as stripped cells, with their line number (1-based)."""
     reader = csv.reader(_io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
     rows = []
     try:
@@ -382,7 +388,7 @@ def _read_rows(
         raise InputFileError(
             f"cannot read the CSV near line {reader.line_num} ({exc})", file=str(path)
         ) from exc
-    return rows, enc
+    return rows
 
 
 @dataclass(frozen=True)
@@ -484,12 +490,16 @@ def read_table(
         encoding used is None for XLSX.
     """
     path = Path(file)
-    fast = _fast_csv_table(
-        path, encoding=encoding, lon_col=lon_col, lat_col=lat_col, max_title_rows=max_title_rows
-    )
-    if fast is not None:
-        return fast
-    rows, enc = _read_rows(path, encoding=encoding, sheet=sheet)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        rows, enc = _read_sheet(path, sheet), None
+    else:  # decoded once, for Arrow's reader and, when it does not apply, the row reader
+        text, enc = _decode_text(path, encoding)
+        fast = _fast_csv_table(
+            text, enc, path, lon_col=lon_col, lat_col=lat_col, max_title_rows=max_title_rows
+        )
+        if fast is not None:
+            return fast
+        rows = _csv_rows(text, path)
     rows_read = rows
     across = getattr(rows, "across", [])
     rows = [(n, vals) for n, vals in rows if any(v != "" for v in vals)]
@@ -605,9 +615,10 @@ _STRIP_ONLY_PYTHON = "\x1c\x1d\x1e\x1f"
 
 
 def _fast_csv_table(
+    text: str,
+    enc: str,
     path: Path,
     *,
-    encoding: str | None,
     lon_col: str | None,
     lat_col: str | None,
     max_title_rows: int,
@@ -616,25 +627,13 @@ def _fast_csv_table(
 
     Plain: no quote character anywhere (so every line is one row and row numbers
     are line numbers), line ends ``\n`` or ``\r\n``, every row as wide as the
-    header, no empty line. Anything else (and every error: an unknown encoding,
-    bytes that do not decode) returns None and the row reader decides, with its
-    messages. The frame is the row reader's: the same header choice, names,
-    row numbers, stripped text, blank rows left out.
+    header, no empty line. Anything else returns None and the row reader
+    decides, with its messages. The frame is the row reader's: the same header
+    choice, names, row numbers, stripped text, blank rows left out. ``text``
+    and ``enc``: the file decoded (:func:`_decode_text`).
     """
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    if path.stat().st_size < FAST_CSV_BYTES:
         return None
-    try:
-        if path.stat().st_size < FAST_CSV_BYTES:
-            return None
-        data = path.read_bytes()
-        enc = encoding or detect_encoding(data, file=str(path))
-        text = data.decode(enc)
-    except (OSError, LookupError, UnicodeDecodeError, InputFileError):
-        return None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-        if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
-            enc = "utf-8-sig"
     text = text.rstrip("\r\n") + "\n"  # (blank lines at the end are left out anyway)
     if (
         '"' in text

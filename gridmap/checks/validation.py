@@ -669,14 +669,15 @@ def _check_hierarchy(
 FAST_POINTS = 50_000
 
 
-def _outside_finest(pts, x, y, hierarchy, locators, finest: str, chains: dict | None = None):
+def _outside_finest(pts, x, y, hierarchy, locators, chain, finest: str):
     """The points outside every polygon of the finest level, and who owns them instead.
 
     Returns (outside mask, finest owning level, level -> owner id, nearest micro-grid
     id, its distance), the last four for the outside points only (the nearest ones
     only when the finest level is micro-grids). With the cached cell indexes the
     join runs on integer codes (:func:`gridmap.join.inplace.join_codes`, the core
-    join's rules), else :func:`gridmap.join.core.assign_points`.
+    join's rules; ``chain``: their :class:`~gridmap.join.inplace.Chain`), else
+    :func:`gridmap.join.core.assign_points`.
     """
     if not locators:
         res = assign_points(pts, hierarchy)
@@ -691,9 +692,7 @@ def _outside_finest(pts, x, y, hierarchy, locators, finest: str, chains: dict | 
         )
     from gridmap.join.inplace import join_hierarchy_codes
 
-    chains = {} if chains is None else chains  # one chain for all point layers
-    codes, level, chain = join_hierarchy_codes(x, y, hierarchy, locators, chains.get("chain"))
-    chains["chain"] = chain
+    codes, level, _ = join_hierarchy_codes(x, y, hierarchy, locators, chain)
     outside = codes[finest] < 0
     names = np.array([None, *POLYGON_LEVELS], dtype=object)
     owners = {}
@@ -737,8 +736,12 @@ def _check_points(
         from gridmap.join.index import cache_dir_for, cached_locators
 
         locators = cached_locators(hierarchy, cache_dir_for(path))
+    chain = None
+    if locators:  # one chain for all point layers
+        from gridmap.join.inplace import Chain
+
+        chain = Chain.from_hierarchy(hierarchy, locators)
     f = []
-    chains: dict = {}
     for name in POINT_LAYERS:
         lay = layers.get(name)
         if lay is None:
@@ -749,7 +752,7 @@ def _check_points(
             continue
         x_all, y_all = point_coordinates(pts)
         outside, levels, owners, nearest_ids, nearest_m = _outside_finest(
-            pts, x_all, y_all, hierarchy, locators, finest, chains
+            pts, x_all, y_all, hierarchy, locators, chain, finest
         )
         shift = shift_suspicion(
             x_all, y_all, locators[finest] if locators else hierarchy.locator(finest)
@@ -771,7 +774,7 @@ def _check_points(
         if not outside.any():
             continue
         idx = np.flatnonzero(ok)[outside]
-        x, y = point_coordinates(pts[outside])
+        x, y = x_all[outside], y_all[outside]
         if finest != MICROGRIDS:
             nearest_ids, nearest_m = nearest_polygon(polys[finest], finest_col, x, y)
         for k, i in enumerate(idx):

@@ -100,7 +100,7 @@ class Chain:
     # -- building (cache miss: the general code decides) -------------------------
     @classmethod
     def from_hierarchy(cls, hierarchy: Any, locators: Mapping[str, Any]) -> Chain:
-        """The chain of a :class:`~gridmap.join.core.Hierarchy` and its cell indexes."""
+        """The chain of a :class:`~gridmap.join.core.Hierarchy` and its cell indexes (kept)."""
         from gridmap.join.index import layer_key
 
         levels = list(hierarchy.levels)
@@ -128,7 +128,8 @@ class Chain:
                 codes[known] = _codes(pv, np.array([v for v in names if v is not None], dtype=str))
             parent[lv] = codes
         keys = {lv: layer_key(hierarchy.polygons[lv], LAYERS[lv].id_column) for lv in levels}
-        return cls(levels, vocab, rank_code, parent, keys)
+        # the indexes are kept, used as they are (the cache folder may not be writable)
+        return cls(levels, vocab, rank_code, parent, keys, indexes=dict(locators))
 
     # -- the cache file ----------------------------------------------------------------
     def save(self, path: Path, nearest: Any | None) -> None:
@@ -268,7 +269,8 @@ def polygon_key(con: sqlite3.Connection, cat: Mapping[str, gsql.TableInfo]) -> s
 class _Locators:
     """Level -> vocabulary codes of the covering polygon (cell index loaded on first use)."""
 
-    def __init__(self, chain: Chain, cache_dir: Path) -> None:
+    def __init__(self, chain: Chain, cache_dir: Path | None) -> None:
+        """``cache_dir``: where the indexes not in ``chain.indexes`` are (None: all are)."""
         self.chain = chain
         self.cache_dir = cache_dir
         self._index: dict[str, Any] = {}
@@ -282,6 +284,8 @@ class _Locators:
             if level not in self._index:
                 from gridmap.join.index import CellIndex
 
+                if self.cache_dir is None:
+                    raise KeyError(f"no cell index for {level}")
                 key = self.chain.index_keys[level]
                 self._index[level] = CellIndex.load(self.cache_dir / f"{level}-{key}.npz")
             return self._index[level]
@@ -498,7 +502,6 @@ def _load_chain(path: Path, cache_dir: Path, key: str) -> Chain:
     hierarchy = build_hierarchy(ws.layers)
     locators = locators_for(hierarchy, cache_dir=cache_dir)
     chain = Chain.from_hierarchy(hierarchy, locators)
-    chain.indexes = dict(locators)  # (used as they are: the cache may not be writable)
     near = None
     if "microgrids" in hierarchy.polygons:
         near = NearestPolygons.from_frame(hierarchy.polygons["microgrids"], "microgrid_id")
@@ -528,14 +531,7 @@ def join_hierarchy_codes(
     """
     if chain is None:
         chain = Chain.from_hierarchy(hierarchy, locators)
-
-    def locate(level: str, px: np.ndarray, py: np.ndarray) -> np.ndarray:
-        ranks = locators[level].query_ranks(px, py)
-        out = np.full(len(ranks), -1, dtype=np.int32)
-        hit = ranks >= 0
-        out[hit] = chain.rank_code[level][ranks[hit]]
-        return out
-
+    locate = _Locators(chain, None)
     codes, level = join_codes(np.asarray(x, float), np.asarray(y, float), chain, locate)
     return codes, level, chain
 

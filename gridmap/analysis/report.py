@@ -102,11 +102,10 @@ def coverage_report(
     """
     std = load_standards(standards)
     target = Path(out) if out is not None else None
-    full = (
-        standards is not None
-        or propose is not None
-        or (target is not None and target.suffix.lower() in FULL_OUTPUTS)
+    checked = standards is not None or (
+        target is not None and target.suffix.lower() in FULL_OUTPUTS
     )
+    full = checked or propose is not None
     coded = None
     if isinstance(workspace, io.Workspace):
         ws = workspace
@@ -120,9 +119,7 @@ def coverage_report(
             ws = io.load_workspace(workspace, list(cols), columns=cols)
     ctx = make_context(ws, distance, coded=coded)
     result = compute_coverage(ws, facility, radius, standards=std, context=ctx)
-    want_checks = "grids" in ws and (
-        standards is not None or (target is not None and target.suffix.lower() in FULL_OUTPUTS)
-    )
+    want_checks = checked and "grids" in ws
     if standards is not None and "grids" not in ws:
         result.notes.append("the workspace has no 'grids' layer; standards not checked")
     report = CoverageReport(result, std)

@@ -402,3 +402,32 @@ def test_update_keeps_rtree_triggers_and_fires_user_triggers(sample_copy, monkey
     box_all = pyogrio.read_info(sample_copy, layer="households")["total_bounds"]
     inside = pyogrio.read_dataframe(sample_copy, layer="households", bbox=tuple(box_all))
     assert len(inside) == n
+
+
+def test_wkb_points_xy_reads_arrow_wkb_like_shapely():
+    import pyarrow as pa
+
+    nan = float("nan")
+    geoms = [Point(111.5, 35.6), None, Point(), Point(nan, 1.0), Point(float("inf"), 2.0)]
+    wkb = [None if g is None else shapely.to_wkb(g, flavor="iso") for g in geoms]
+    arr = pa.array(wkb, type=pa.binary())
+    for col in (
+        arr,
+        pa.chunked_array([arr[:2], arr[2:]]),
+        arr.slice(1),
+        pa.array(wkb, pa.large_binary()),
+    ):
+        x, y, missing = gsql.wkb_points_xy(col)
+        want = [g for g in geoms[len(geoms) - len(col) :]]
+        assert list(missing) == [g is None for g in want]
+        ref_x = [nan if g is None or g.is_empty else shapely.get_x(g) for g in want]
+        ref_y = [nan if g is None or g.is_empty else shapely.get_y(g) for g in want]
+        np.testing.assert_array_equal(x, ref_x)
+        np.testing.assert_array_equal(y, ref_y)
+    # anything but little-endian 2-D points: None, the caller decodes with shapely
+    for other in (
+        shapely.to_wkb(box(0, 0, 1, 1)),
+        shapely.to_wkb(Point(1, 2, 3), flavor="iso"),
+        shapely.to_wkb(Point(1, 2), byte_order=0),
+    ):
+        assert gsql.wkb_points_xy(pa.array([wkb[0], other], type=pa.binary())) is None

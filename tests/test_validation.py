@@ -471,3 +471,45 @@ def test_points_read_narrow_still_list_every_column(tmp_path):
     assert len(found) == 1 and found[0].layer == "households"
     assert "'household_id'" in found[0].message
     assert "hh_no" in found[0].message and "address" in found[0].message
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:3857", None])
+def test_points_read_as_coordinates_give_the_geopandas_findings(tmp_path, monkeypatch, crs):
+    """Point layers decoded from WKB without shapely: the findings of the geopandas read.
+
+    Null, empty, NaN and infinite points, a polygon among the points (the layer falls
+    back to geopandas), another CRS and none at all (falls back too).
+    """
+    import gridmap.checks.validation as val
+
+    layers = tiny_layers()
+    hh = layers["households"].copy()
+    hh.loc[hh.index[0], "geometry"] = None
+    hh.loc[hh.index[1], "geometry"] = Point()
+    hh.loc[hh.index[2], "geometry"] = Point(float("nan"), Y0)
+    hh.loc[hh.index[3], "geometry"] = Point(float("inf"), Y0)
+    layers["households"] = hh
+    st = layers["service_stations"].copy()
+    st.loc[st.index[0], "geometry"] = box(X0, Y0, X0 + D / 4, Y0 + D / 4)
+    layers["service_stations"] = st
+    path = tmp_path / "ws.gpkg"
+    io.write_layers(path, {k: v for k, v in layers.items() if k != "households"})
+    if crs == "EPSG:3857":
+        hh = hh.to_crs(crs)
+    elif crs is None:
+        hh = hh.set_crs(None, allow_override=True)
+    pyogrio.write_dataframe(hh, path, layer="households", driver="GPKG")
+    read = []
+    real = val._read_points
+    monkeypatch.setattr(val, "_read_points", lambda *a: read.append(a[1]) or real(*a))
+    fast = validate(path).to_dict()
+    assert "households" in read  # the coordinate reader was tried
+    monkeypatch.setattr(val, "_read_points", lambda *a: None)
+    slow = validate(path).to_dict()
+    assert fast == slow
+    codes_hh = {f["code"] for f in fast["findings"] if f["layer"] == "households"}
+    if crs == "EPSG:4326":
+        assert {"empty_geometry", "invalid_geometry"} <= codes_hh
+        assert real(path, "households", ["household_id"]) is not None
+        assert real(path, "service_stations", ["station_id"]) is None  # a polygon in it
+    assert any(f["code"] == "wrong_geometry_type" for f in fast["findings"])

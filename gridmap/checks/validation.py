@@ -59,7 +59,7 @@ from gridmap.join.core import (
     overlap_areas,
     point_coordinates,
 )
-from gridmap.policy.ids import normalise_id, normalise_id_columns, normalise_ids, show_id
+from gridmap.policy.ids import normalise_id, normalise_id_columns, show_id
 from gridmap.workspace import store as gio
 from gridmap.workspace.schema import (
     GRIDS,
@@ -177,15 +177,69 @@ def _num(v, nd):
 
 
 @dataclass
+class _Points:
+    """A point layer's geometry as coordinates (read from WKB without shapely)."""
+
+    x: np.ndarray  # WGS84; NaN where the geometry is null or empty
+    y: np.ndarray
+    missing: np.ndarray  # null geometry
+    wkb: object  # the Arrow WKB column, decoded only if a check needs the geometries
+
+
+@dataclass
 class _Layer:
     name: str
-    gdf: gpd.GeoDataFrame  # in WGS84 when the CRS is known (or assumed)
+    table: pd.DataFrame  # a GeoDataFrame in WGS84; for ``points`` the attributes only
     has_crs: bool
     id_col: str | None
-    ids: np.ndarray  # string ids (None where missing), aligned with gdf rows
+    ids: np.ndarray  # string ids (None where missing), aligned with the rows
     raw_ids: np.ndarray | None = None  # the id cells as stored (before normalisation)
     #: every column of the layer (a point layer is read with its id and required columns only)
     columns: set[str] | None = None
+    points: _Points | None = None
+    _gdf: gpd.GeoDataFrame | None = field(default=None, repr=False)
+
+    @property
+    def gdf(self) -> gpd.GeoDataFrame:
+        """The layer as a GeoDataFrame (for ``points``, built on first use)."""
+        if self.points is None:
+            return self.table  # type: ignore[return-value]
+        if self._gdf is None:
+            geoms = shapely.from_wkb(np.asarray(self.points.wkb.to_numpy(zero_copy_only=False)))
+            self._gdf = gpd.GeoDataFrame(self.table, geometry=geoms, crs=WGS84)
+            self._gdf.attrs.update(self.table.attrs)
+        return self._gdf
+
+
+def _read_points(path: Path, name: str, columns: list[str]) -> tuple[pd.DataFrame, _Points] | None:
+    """A WGS84 layer of plain 2-D points, read columnar without decoding a geometry.
+
+    None when the layer is anything else (another CRS, a polygon, a 3-D point, a
+    date column): the caller then reads it with geopandas.
+    """
+    from pyproj import CRS
+
+    from gridmap.workspace.sqlite import wkb_points_xy
+
+    meta, table = pyogrio.read_arrow(path, layer=name, columns=columns)
+    geom = meta.get("geometry_name") or "wkb_geometry"
+    if geom not in table.column_names or not meta.get("crs"):
+        return None
+    if any(str(d).startswith("datetime") for d in meta.get("dtypes", [])):
+        return None  # GDAL's dates: geopandas' parsing rules apply
+    if any(s == "OFSTJSON" for s in meta.get("ogr_subtypes", [])):
+        return None
+    try:
+        if not CRS.from_user_input(meta["crs"]).equals(WGS84):
+            return None
+    except Exception:
+        return None
+    xy = wkb_points_xy(table.column(geom))
+    if xy is None:
+        return None
+    wkb = table.column(geom)
+    frame = table.drop_columns([geom]).to_pandas()
+    return frame, _Points(xy[0], xy[1], xy[2], wkb)
 
 
 def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
@@ -193,7 +247,7 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
     out: dict[str, _Layer] = {}
     for name in gio.list_layers(path):
         spec = LAYERS.get(name)
-        want, columns = None, None
+        want, columns, points = None, None, None
         try:
             if name in POINT_LAYERS and spec is not None:
                 # points: only their id and required columns are checked (the rest is
@@ -202,10 +256,17 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
                 keep = {c.lower() for c in (spec.id_column, *spec.required)}
                 want = [c for c in fields if c.lower() in keep]
                 columns = {*fields, "geometry"}
-            try:  # columnar: fast
-                gdf = pyogrio.read_dataframe(path, layer=name, use_arrow=True, columns=want)
-            except Exception:  # e.g. a column Arrow cannot type: GDAL's row reader decides
-                gdf = pyogrio.read_dataframe(path, layer=name, columns=want)
+                try:
+                    fast = _read_points(path, name, want)
+                except Exception:  # the general reader below says what is wrong
+                    fast = None
+                if fast is not None:
+                    gdf, points = fast
+            if points is None:
+                try:  # columnar: fast
+                    gdf = pyogrio.read_dataframe(path, layer=name, use_arrow=True, columns=want)
+                except Exception:  # e.g. a column Arrow cannot type: GDAL's row reader decides
+                    gdf = pyogrio.read_dataframe(path, layer=name, columns=want)
         except Exception as exc:  # a damaged layer is a finding, not a crash
             findings.append(
                 Finding(
@@ -217,44 +278,50 @@ def _load(path: Path) -> tuple[dict[str, _Layer], list[Finding]]:
                 )
             )
             continue
-        if not isinstance(gdf, gpd.GeoDataFrame):
-            continue  # attribute table, not a spatial layer
-        has_crs = gdf.crs is not None and not str(gdf.crs.name).lower().startswith("undefined")
-        if not has_crs:
-            b = gdf.total_bounds
-            degrees = (
-                np.all(np.isfinite(b))
-                and abs(b[0]) <= 180
-                and abs(b[2]) <= 180
-                and abs(b[1]) <= 90
-                and abs(b[3]) <= 90
-            )
-            findings.append(
-                Finding(
-                    "error",
-                    "no_crs",
-                    name,
-                    [],
-                    "the layer has no coordinate system; re-import it with crs= (e.g. crs=4326)"
-                    + ("; checked as WGS84 for now" if degrees else "; geometric checks skipped"),
+        if points is None:
+            if not isinstance(gdf, gpd.GeoDataFrame):
+                continue  # attribute table, not a spatial layer
+            has_crs = gdf.crs is not None and not str(gdf.crs.name).lower().startswith("undefined")
+            if not has_crs:
+                b = gdf.total_bounds
+                degrees = (
+                    np.all(np.isfinite(b))
+                    and abs(b[0]) <= 180
+                    and abs(b[2]) <= 180
+                    and abs(b[1]) <= 90
+                    and abs(b[3]) <= 90
                 )
-            )
-            if not degrees:
-                continue
-            gdf = gdf.set_crs(WGS84, allow_override=True)
-        elif not gdf.crs.equals(WGS84):
-            gdf = gdf.to_crs(WGS84)
-        spec = LAYERS.get(name)
+                findings.append(
+                    Finding(
+                        "error",
+                        "no_crs",
+                        name,
+                        [],
+                        "the layer has no coordinate system; re-import it with crs= (e.g. crs=4326)"
+                        + (
+                            "; checked as WGS84 for now"
+                            if degrees
+                            else "; geometric checks skipped"
+                        ),
+                    )
+                )
+                if not degrees:
+                    continue
+                gdf = gdf.set_crs(WGS84, allow_override=True)
+            elif not gdf.crs.equals(WGS84):
+                gdf = gdf.to_crs(WGS84)
+        else:
+            has_crs = True
         id_col = spec.id_column if spec is not None and spec.id_column in gdf.columns else None
         raw_ids = gdf[id_col].to_numpy(dtype=object).copy() if id_col else None
         normalise_id_columns(gdf, gio.id_columns_of(gdf))
         if id_col:
-            ids = normalise_ids(gdf[id_col])
+            ids = np.asarray(gdf[id_col].to_numpy(dtype=object))  # normalised just above
         else:
             ids = np.array([f"#{i + 1}" for i in range(len(gdf))], dtype=object)
         gdf.attrs["layer"] = name
         gdf.attrs["file"] = str(path)
-        out[name] = _Layer(name, gdf, has_crs, id_col, ids, raw_ids, columns)
+        out[name] = _Layer(name, gdf, has_crs, id_col, ids, raw_ids, columns, points)
     return out, findings
 
 
@@ -379,22 +446,14 @@ _GEOM_TYPE_NAMES = (
 
 def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
     """Empty, wrong-type and invalid geometries. Returns findings and a usable mask."""
+    if layer.points is not None:
+        return _check_point_geometry(layer)
     spec = LAYERS.get(layer.name)
     f = []
     geoms = layer.gdf.geometry.values
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     # a request located by address only has no point (DESIGN: "Point (may be empty)")
-    reported = np.zeros(len(geoms), dtype=bool) if layer.name == "requests" else empty
-    for i in np.flatnonzero(reported):
-        f.append(
-            Finding(
-                "error",
-                "empty_geometry",
-                layer.name,
-                [_label(layer, i)],
-                "the feature has no geometry",
-            )
-        )
+    f += _empty_findings(layer, empty)
     usable = ~empty
     if spec is not None:
         type_ids = shapely.get_type_id(geoms)  # -1 for a missing geometry
@@ -412,17 +471,7 @@ def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
             )
         usable &= ~wrong
     nonfinite = _nonfinite(geoms, usable)
-    for i in np.flatnonzero(nonfinite):
-        f.append(
-            Finding(
-                "error",
-                "invalid_geometry",
-                layer.name,
-                [_label(layer, i)],
-                "a vertex has no numeric coordinate (NaN or infinite): redraw the feature or "
-                "import it again (fix=True cannot repair it)",
-            )
-        )
+    f += _nonfinite_findings(layer, nonfinite)
     usable &= ~nonfinite
     reasons = np.asarray(shapely.is_valid_reason(geoms[usable]), dtype=object)
     idx = np.flatnonzero(usable)
@@ -443,6 +492,48 @@ def _check_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
             )
         )
     return f, usable
+
+
+def _empty_findings(layer: _Layer, empty: np.ndarray) -> list[Finding]:
+    # a request located by address only has no point (DESIGN: "Point (may be empty)")
+    if layer.name == "requests":
+        return []
+    return [
+        Finding(
+            "error", "empty_geometry", layer.name, [_label(layer, i)], "the feature has no geometry"
+        )
+        for i in np.flatnonzero(empty)
+    ]
+
+
+def _nonfinite_findings(layer: _Layer, nonfinite: np.ndarray) -> list[Finding]:
+    return [
+        Finding(
+            "error",
+            "invalid_geometry",
+            layer.name,
+            [_label(layer, i)],
+            "a vertex has no numeric coordinate (NaN or infinite): redraw the feature or "
+            "import it again (fix=True cannot repair it)",
+        )
+        for i in np.flatnonzero(nonfinite)
+    ]
+
+
+def _check_point_geometry(layer: _Layer) -> tuple[list[Finding], np.ndarray]:
+    """:func:`_check_geometry` for a layer read as coordinates (every geometry a 2-D point).
+
+    GEOS reads a WKB point whose x and y are both NaN as empty; one non-finite
+    coordinate is an invalid point; a point with finite coordinates is valid.
+    """
+    pts = layer.points
+    assert pts is not None
+    x_nan, y_nan = np.isnan(pts.x), np.isnan(pts.y)
+    empty = pts.missing | (x_nan & y_nan)
+    nonfinite = ~empty & ~(np.isfinite(pts.x) & np.isfinite(pts.y))
+    return _empty_findings(layer, empty) + _nonfinite_findings(layer, nonfinite), ~(
+        empty | nonfinite
+    )
 
 
 def _metric_geoms(layer: _Layer, usable: np.ndarray, metric) -> np.ndarray:
@@ -747,10 +838,14 @@ def _check_points(
         if lay is None:
             continue
         ok = usable[name]
-        pts = lay.gdf[ok]
-        if not len(pts):
+        if not ok.any():
             continue
-        x_all, y_all = point_coordinates(pts)
+        if lay.points is not None:  # read as coordinates: no geometry is decoded
+            x_all, y_all = lay.points.x[ok], lay.points.y[ok]
+            pts = None if locators else lay.gdf[ok]
+        else:
+            pts = lay.gdf[ok]
+            x_all, y_all = point_coordinates(pts)
         outside, levels, owners, nearest_ids, nearest_m = _outside_finest(
             pts, x_all, y_all, hierarchy, locators, chain, finest
         )
@@ -923,7 +1018,7 @@ def _run(path: Path, tol: float) -> list[Finding]:
         findings += gf
         usable[name] = ok
     for name, lay in layers.items():
-        if name in LAYERS and len(lay.gdf) == 0:
+        if name in LAYERS and len(lay.ids) == 0:
             findings.append(
                 Finding("warning", "empty_layer", name, [], "the layer has no features")
             )
@@ -973,5 +1068,5 @@ def _check_grid_codes(layers: dict) -> list[Finding]:
 
     if GRIDS not in layers:
         return []
-    frames = {name: lay.gdf for name, lay in layers.items()}
+    frames = {name: layers[name].gdf for name in POLYGON_LEVELS if name in layers}
     return [Finding(f.severity, f.code, GRIDS, f.ids, f.message) for f in check_codes(frames)]

@@ -259,15 +259,64 @@ def _fixed_points(data: np.ndarray, lengths: np.ndarray, x: np.ndarray, y: np.nd
     env = _ENVELOPE_BYTES.get((int(flags[0]) >> 1) & 7)
     if env is None or size != 8 + env + 21 or not (rows[:, :2] == (71, 80)).all():
         return False
-    w = 8 + env
-    if not (rows[:, w] == 1).all():
+    xy = _wkb_point_rows(rows[:, 8 + env :])
+    if xy is None:
         return False
-    t = np.ascontiguousarray(rows[:, w + 1 : w + 5]).view("<u4").ravel()
-    if not (t == 1).all():
-        return False
-    x[:] = np.ascontiguousarray(rows[:, w + 5 : w + 13]).view("<f8").ravel()
-    y[:] = np.ascontiguousarray(rows[:, w + 13 : w + 21]).view("<f8").ravel()
+    x[:], y[:] = xy
     return True
+
+
+def _wkb_point_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """x/y of an (n, 21) byte matrix of little-endian 2-D WKB points; None if one is not."""
+    if rows.shape[1] != 21 or not (rows[:, 0] == 1).all():
+        return None
+    t = np.ascontiguousarray(rows[:, 1:5]).view("<u4").ravel()
+    if not (t == 1).all():
+        return None
+    x = np.ascontiguousarray(rows[:, 5:13]).view("<f8").ravel()
+    y = np.ascontiguousarray(rows[:, 13:21]).view("<f8").ravel()
+    return x, y
+
+
+def wkb_points_xy(wkb: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """x/y of a column of WKB points (an Arrow binary array, as GDAL's Arrow reader gives).
+
+    Returns ``(x, y, missing)`` -- NaN x/y where the geometry is null (``missing``)
+    and, as GEOS reads it, where it is ``POINT EMPTY`` (both NaN) -- when every
+    value is a null or a little-endian 2-D WKB point; None otherwise (a polygon, a
+    3-D point, big-endian WKB): the caller then decodes the column with shapely.
+    """
+    import pyarrow as pa
+
+    arr = wkb.combine_chunks() if isinstance(wkb, pa.ChunkedArray) else wkb
+    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        arr = arr.storage if isinstance(arr, pa.ExtensionArray) else arr
+    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        return None
+    n = len(arr)
+    missing = arr.is_null().to_numpy(zero_copy_only=False)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    if n == 0 or missing.all():
+        return x, y, missing
+    width = "<i8" if pa.types.is_large_binary(arr.type) else "<i4"
+    _, offsets, data = arr.buffers()[:3]
+    offsets = np.frombuffer(offsets, dtype=width)[arr.offset : arr.offset + n + 1]
+    sizes = np.diff(offsets)
+    present = ~missing
+    if not (sizes[present] == 21).all():
+        return None
+    body = np.frombuffer(data, dtype=np.uint8)
+    starts = offsets[:-1][present].astype(np.int64)
+    if present.all() and len(starts) and int(offsets[-1] - offsets[0]) == 21 * n:
+        rows = body[int(offsets[0]) : int(offsets[-1])].reshape(n, 21)
+    else:
+        rows = body[starts[:, None] + np.arange(21)]
+    xy = _wkb_point_rows(rows)
+    if xy is None:
+        return None
+    x[present], y[present] = xy
+    return x, y, missing
 
 
 #: Rows per query when a layer's blobs are read in one piece (keeps each piece far

@@ -513,3 +513,24 @@ def test_points_read_as_coordinates_give_the_geopandas_findings(tmp_path, monkey
         assert real(path, "households", ["household_id"]) is not None
         assert real(path, "service_stations", ["station_id"]) is None  # a polygon in it
     assert any(f["code"] == "wrong_geometry_type" for f in fast["findings"])
+
+
+def test_duplicate_ids_match_a_pandas_reference():
+    """``_duplicates``: every shared id, in id order, with its rows, as pandas finds them."""
+    import numpy as np
+    import pandas as pd
+
+    from gridmap.checks.validation import _duplicates
+
+    rng = np.random.default_rng(7)
+    pool = np.array(["H1", "H10", "H2", "网格A", "Ｈ1", "a", "B", "h1", ""], dtype=object)
+    ids = pool[rng.integers(0, len(pool), 500)].copy()
+    ids[rng.random(500) < 0.1] = None
+    ids[:3] = [f"u{k}" for k in range(3)]  # a few unique ones
+    present = np.array([v is not None for v in ids])
+    s = pd.Series(ids)[present]
+    dup = s[s.duplicated(keep=False)]
+    want = [(v, list(dup.index[dup == v])) for v in dup.value_counts().sort_index().index]
+    got = [(v, list(r)) for v, r in _duplicates(ids, present)]
+    assert got == want and len(got) > 3
+    assert _duplicates(np.array(["a", "b", None], dtype=object), np.array([1, 1, 0], bool)) == []

@@ -388,7 +388,9 @@ def _check_columns_and_ids(layer: _Layer) -> list[Finding]:
             )
     if layer.id_col is None:
         return f
-    null_rows = [i for i, v in enumerate(layer.ids) if v is None]
+    ids = np.asarray(layer.ids, dtype=object)
+    present = ids != None  # noqa: E711 (elementwise)
+    null_rows = np.flatnonzero(~present).tolist()
     if null_rows:
         f.append(
             Finding(
@@ -400,12 +402,9 @@ def _check_columns_and_ids(layer: _Layer) -> list[Finding]:
                 f"(feature numbers {', '.join(str(i + 1) for i in null_rows[:20])})",
             )
         )
-    s = pd.Series(layer.ids)
-    s = s[s.notna()]
-    dup = s[s.duplicated(keep=False)]
-    for value, n in dup.value_counts().sort_index().items():
+    for value, pos in _duplicates(ids, present):
+        n = len(pos)
         message = f"{n} features share {layer.id_col} '{value}'"
-        pos = dup.index[dup == value]
         if layer.raw_ids is not None and len({str(layer.raw_ids[i]) for i in pos}) > 1:
             # look-alike ids: stored differently (full-width, zero-width space) but one id
             spellings = ", ".join(f"{show_id(layer.raw_ids[i])} (feature {i + 1})" for i in pos)
@@ -417,6 +416,30 @@ def _check_columns_and_ids(layer: _Layer) -> list[Finding]:
             Finding("error", "duplicate_id", layer.name, [str(value)], message, value=float(n))
         )
     return f
+
+
+def _duplicates(ids: np.ndarray, present: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Each id that several rows share, in id order, with those rows (ascending)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = np.flatnonzero(present)
+    if len(rows) < 2:
+        return []
+    arr = pa.array(ids[rows], type=pa.string())
+    counts = pc.value_counts(arr)
+    many = pc.greater(counts.field("counts"), 1)
+    shared = counts.field("values").filter(many)
+    if len(shared) == 0:
+        return []
+    hit = pc.is_in(arr, value_set=shared).to_numpy(zero_copy_only=False)
+    rows = rows[hit]
+    values = ids[rows].astype(str)
+    order = np.lexsort((rows, values))
+    rows, values = rows[order], values[order]
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    return [(str(values[a]), rows[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
 def _nonfinite(geoms: np.ndarray, mask: np.ndarray) -> np.ndarray:

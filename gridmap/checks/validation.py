@@ -54,7 +54,7 @@ from gridmap.coords.shift import shift_suspicion
 from gridmap.join.core import (
     assign_points,
     build_hierarchy,
-    derive_parents,
+    largest_overlaps,
     nearest_polygon,
     overlap_areas,
     point_coordinates,
@@ -654,24 +654,30 @@ def _check_hierarchy(
     pcol = spec.parent_id_column
     c_ids = [child.ids[i] for i in c_idx]
     p_ids = [parent.ids[i] for i in p_idx]
-    # derived parent = largest overlap (the join's own rule)
-    cg = gpd.GeoDataFrame({"cid": c_ids}, geometry=gpd.GeoSeries(c_geoms, crs=metric))
-    pg = gpd.GeoDataFrame({"pid": p_ids}, geometry=gpd.GeoSeries(p_geoms, crs=metric))
-    cg = cg[cg["cid"].notna()]
-    pg_valid = pg[pg["pid"].notna()]
-    derived = derive_parents(cg, "cid", pg_valid, "pid") if len(cg) and len(pg_valid) else {}
-    p_geom_by_id = {}
-    for pid, g in zip(p_ids, p_geoms, strict=True):
-        if pid is not None and pid not in p_geom_by_id:
-            p_geom_by_id[pid] = g
+    # derived parent = largest overlap (the join's own rule; the geometries are valid
+    # and metric already)
+    match = largest_overlaps(
+        c_geoms, np.array(c_ids, dtype=object), p_geoms, np.array(p_ids, dtype=object)
+    )
+    derived = dict(zip(np.array(c_ids, dtype=object)[match.child], match.parent_id, strict=True))
+    p_first: dict[str, int] = {}
+    for j, pid in enumerate(p_ids):
+        if pid is not None and pid not in p_first:
+            p_first[pid] = j
     # children outside their (derived) parent, vectorised over all children
     parent_of = [derived.get(cid) if cid is not None else None for cid in c_ids]
     has_parent = np.array([p is not None for p in parent_of], dtype=bool)
     has_id = np.array([cid is not None for cid in c_ids], dtype=bool)
     outside = np.array(c_geoms, dtype=object).copy()
-    if has_parent.any():
-        aligned = np.array([p_geom_by_id[p] for p in np.array(parent_of, dtype=object)[has_parent]])
-        outside[has_parent] = _outside_parts(c_geoms[has_parent], aligned)
+    # a child its derived parent (the first polygon of that id) covers has nothing outside
+    covered = np.zeros(len(c_geoms), dtype=bool)
+    first = np.array([p_first[p] for p in match.parent_id], dtype=np.int64)
+    covered[match.child[match.covered & (match.parent == first)]] = True
+    outside[covered] = shapely.Polygon()
+    rest = has_parent & ~covered
+    if rest.any():
+        aligned = p_geoms[[p_first[p] for p in np.array(parent_of, dtype=object)[rest]]]
+        outside[rest] = _outside_parts(c_geoms[rest], aligned)
     areas = shapely.area(outside)
     flag = has_id & (areas >= tol)
     if flag.any():

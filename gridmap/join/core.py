@@ -136,11 +136,17 @@ def overlap_areas(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     (true partial overlaps: slivers, misdrawn edges) are intersected. Nested
     layers (micro-grids inside grids) are nearly all of the first two kinds.
     """
+    return _overlap_areas(a, b)[0]
+
+
+def _overlap_areas(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`overlap_areas` and whether ``b[i]`` covers ``a[i]`` (as GEOS decided it)."""
     a = np.asarray(a, dtype=object)
     b = np.asarray(b, dtype=object)
     out = np.zeros(len(a))
+    inside = np.zeros(len(a), dtype=bool)
     if len(a) == 0:
-        return out
+        return out, inside
     try:
         inside = shapely.covered_by(a, b)
         out[inside] = shapely.area(a[inside])
@@ -150,9 +156,71 @@ def overlap_areas(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         rest = rest[~holds]
         rest = rest[~shapely.touches(a[rest], b[rest])]  # touching only: no common interior
     except shapely.errors.GEOSException:  # a predicate GEOS cannot decide: overlay them all
+        inside = np.zeros(len(a), dtype=bool)
         rest = np.arange(len(a))
     out[rest] = shapely.area(shapely.intersection(a[rest], b[rest]))
-    return out
+    return out, inside
+
+
+@dataclass(frozen=True)
+class ParentMatch:
+    """Each child's parent by largest overlap (:func:`largest_overlaps`).
+
+    Aligned arrays, one entry per child that overlaps a parent: its position in
+    the child arrays, the winning parent's position and id, and whether that
+    parent polygon covers the child (nothing of it lies outside).
+    """
+
+    child: np.ndarray
+    parent: np.ndarray
+    parent_id: np.ndarray
+    covered: np.ndarray
+
+
+def largest_overlaps(
+    child_geoms: np.ndarray,
+    child_ids: np.ndarray,
+    parent_geoms: np.ndarray,
+    parent_ids: np.ndarray,
+) -> ParentMatch:
+    """The parent of each child by geometry: the largest overlap wins, ties to the smallest id.
+
+    The rule of :func:`derive_parents`, on geometries already valid and in one
+    metric CRS, with normalised ids (None: the polygon takes no part).
+    """
+    import pandas as pd
+
+    empty = ParentMatch(*(np.empty(0, dtype=t) for t in (np.int64, np.int64, object, bool)))
+    cg = np.asarray(child_geoms, dtype=object)
+    pg = np.asarray(parent_geoms, dtype=object)
+    cids = np.asarray(child_ids, dtype=object)
+    pids = np.asarray(parent_ids, dtype=object)
+    if len(cg) == 0 or len(pg) == 0:
+        return empty
+    tree = shapely.STRtree(pg)
+    ci, pj = tree.query(cg, predicate="intersects")
+    if len(ci) == 0:
+        return empty
+    areas, inside = _overlap_areas(cg[ci], pg[pj])
+    frame = pd.DataFrame(
+        {
+            "child": cids[ci],
+            "parent": pids[pj],
+            "area": np.round(areas, 3),
+            "ci": ci,
+            "pj": pj,
+            "inside": inside,
+        }
+    )
+    frame = frame[(frame["area"] > 0) & frame["child"].notna() & frame["parent"].notna()]
+    frame = frame.sort_values(["child", "area", "parent"], ascending=[True, False, True])
+    best = frame.drop_duplicates("child", keep="first")
+    return ParentMatch(
+        best["ci"].to_numpy(np.int64),
+        best["pj"].to_numpy(np.int64),
+        best["parent"].to_numpy(dtype=object),
+        best["inside"].to_numpy(bool),
+    )
 
 
 def derive_parents(
@@ -166,8 +234,6 @@ def derive_parents(
     Overlap areas are compared in a metric CRS; ties go to the smallest parent
     id. A child that overlaps no parent gets None.
     """
-    import pandas as pd
-
     from gridmap.coords.crs import metric_crs_for
 
     metric = metric_crs_for(children)
@@ -180,24 +246,14 @@ def derive_parents(
     }
     if c.empty or p.empty:
         return result
-    cg = shapely.make_valid(c.geometry.values)
-    pg = shapely.make_valid(p.geometry.values)
-    tree = shapely.STRtree(pg)
-    ci, pj = tree.query(cg, predicate="intersects")
-    if len(ci) == 0:
-        return result
-    areas = overlap_areas(cg[ci], pg[pj])
-    frame = pd.DataFrame(
-        {
-            "child": normalise_ids(c[child_id].to_numpy(dtype=object))[ci],
-            "parent": normalise_ids(p[parent_id].to_numpy(dtype=object))[pj],
-            "area": np.round(areas, 3),
-        }
+    cids = normalise_ids(c[child_id].to_numpy(dtype=object))
+    match = largest_overlaps(
+        shapely.make_valid(c.geometry.values),
+        cids,
+        shapely.make_valid(p.geometry.values),
+        normalise_ids(p[parent_id].to_numpy(dtype=object)),
     )
-    frame = frame[(frame["area"] > 0) & frame["child"].notna() & frame["parent"].notna()]
-    frame = frame.sort_values(["child", "area", "parent"], ascending=[True, False, True])
-    best = frame.drop_duplicates("child", keep="first")
-    result.update(dict(zip(best["child"], best["parent"], strict=True)))
+    result.update(zip(cids[match.child], match.parent_id, strict=True))
     return result
 
 

@@ -319,3 +319,54 @@ def test_overlap_areas_equal_the_intersection_areas():
     a, b = np.array(a, dtype=object), np.array(b, dtype=object)
     want = shapely.area(shapely.intersection(a, b))
     np.testing.assert_allclose(overlap_areas(a, b), want, rtol=1e-12, atol=1e-12)
+
+
+def test_largest_overlaps_equal_a_brute_force_overlay():
+    """Irregular (Voronoi) parents and children, nested ones and ones across a border,
+    a parent drawn twice under two ids (a tie: the smaller id wins): every child's
+    winner is the brute-force overlay's, and ``covered`` is GEOS's covered_by."""
+    from gridmap.join.core import largest_overlaps
+
+    rng = np.random.default_rng(11)
+    frame = shapely.box(0, 0, 1000, 1000)
+
+    def cells(n):
+        pts = shapely.multipoints(rng.uniform(0, 1000, (n, 2)))
+        return np.array(
+            [
+                shapely.intersection(c, frame)
+                for c in shapely.get_parts(shapely.voronoi_polygons(pts))
+            ],
+            dtype=object,
+        )
+
+    parents = cells(25)
+    raw = cells(400)
+    nested = [shapely.intersection(c, p) for c in raw[:200] for p in parents]
+    nested = [g for g in nested if g.area > 1 and g.geom_type == "Polygon"]
+    children = np.array(nested + list(raw[200:]), dtype=object)  # the rest cross borders
+    parents = np.append(parents, parents[3])  # drawn twice
+    pids = [f"P{k:02d}" for k in range(len(parents) - 1)] + ["P00a"]
+    # a child covered by P91 and all but 0.0001 m² of it in P90: equal once rounded,
+    # so P90, the smaller id, wins without covering it
+    children = np.append(children, shapely.box(2000, 2000, 2010, 2010))
+    big = shapely.box(1990, 1990, 2020, 2020)
+    nick = shapely.difference(big, shapely.box(2000, 2000, 2000.01, 2000.01))
+    parents = np.append(parents, [big, nick])
+    pids = np.array([*pids, "P91", "P90"], dtype=object)
+    cids = np.array([f"C{k:04d}" for k in range(len(children))], dtype=object)
+    got = largest_overlaps(children, cids, parents, pids)
+    winners = dict(zip(cids[got.child], got.parent_id, strict=True))
+    want = {}
+    for i, c in enumerate(children):
+        areas = np.round(shapely.area(shapely.intersection(c, parents)), 3)
+        cand = sorted((-a, pids[j]) for j, a in enumerate(areas) if a > 0)
+        if cand:
+            want[cids[i]] = cand[0][1]
+    assert winners == want
+    assert any(w == "P00a" for w in winners.values())  # the tie was met
+    assert winners[cids[-1]] == "P90"
+    np.testing.assert_array_equal(
+        got.covered, shapely.covered_by(children[got.child], parents[got.parent])
+    )
+    assert got.covered.sum() > 100 and (~got.covered).sum() > 50

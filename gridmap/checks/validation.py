@@ -53,6 +53,7 @@ from gridmap.coords.crs import WGS84, metric_crs_for
 from gridmap.coords.shift import shift_suspicion
 from gridmap.join.core import (
     assign_points,
+    box_overlap_areas,
     build_hierarchy,
     largest_overlaps,
     nearest_polygon,
@@ -591,6 +592,10 @@ def _check_overlaps(
     a, b = a[keep], b[keep]
     if len(a) == 0:
         return []
+    # an overlap is no larger than the overlap of the bounding boxes: below the
+    # tolerance there, it cannot be reported
+    big_box = box_overlap_areas(geoms_m[a], geoms_m[b]) >= tol
+    a, b = a[big_box], b[big_box]
     touching = shapely.touches(geoms_m[a], geoms_m[b])
     a, b = a[~touching], b[~touching]
     inter = _polygonal(shapely.intersection(geoms_m[a], geoms_m[b]))

@@ -162,6 +162,15 @@ def _overlap_areas(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return out, inside
 
 
+def box_overlap_areas(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Area of the overlap of the bounding boxes of each pair: a bound on their overlap."""
+    ba, bb = shapely.bounds(a), shapely.bounds(b)
+    w = np.minimum(ba[:, 2], bb[:, 2]) - np.maximum(ba[:, 0], bb[:, 0])
+    h = np.minimum(ba[:, 3], bb[:, 3]) - np.maximum(ba[:, 1], bb[:, 1])
+    out = np.clip(w, 0, None) * np.clip(h, 0, None)
+    return np.where(np.isfinite(out), out, np.inf)  # an empty geometry's NaN bounds: no bound
+
+
 @dataclass(frozen=True)
 class ParentMatch:
     """Each child's parent by largest overlap (:func:`largest_overlaps`).
@@ -201,7 +210,21 @@ def largest_overlaps(
     ci, pj = tree.query(cg, predicate="intersects")
     if len(ci) == 0:
         return empty
-    areas, inside = _overlap_areas(cg[ci], pg[pj])
+    a, b = cg[ci], pg[pj]
+    try:
+        inside = shapely.covered_by(a, b)
+    except shapely.errors.GEOSException:  # undecidable: every pair is overlaid below
+        inside = np.zeros(len(ci), dtype=bool)
+    areas = np.zeros(len(ci))
+    areas[inside] = shapely.area(a[inside])
+    # A child some parent covers overlaps that one by its whole area; another parent can
+    # only tie if their bounding boxes share about as much: the rest cannot win.
+    child_area = shapely.area(cg)
+    has_cover = np.zeros(len(cg), dtype=bool)
+    has_cover[ci[inside]] = True
+    lose = ~inside & has_cover[ci] & (box_overlap_areas(a, b) < child_area[ci] - 0.01)
+    rest = ~inside & ~lose
+    areas[rest] = overlap_areas(a[rest], b[rest])
     frame = pd.DataFrame(
         {
             "child": cids[ci],

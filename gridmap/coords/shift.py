@@ -21,7 +21,10 @@ SHIFT_SHIFTED_MIN = 0.9
 
 
 def shift_suspicion(
-    x: np.ndarray, y: np.ndarray, locate: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    x: np.ndarray,
+    y: np.ndarray,
+    locate: Callable[..., np.ndarray],
+    points: np.ndarray | None = None,
 ) -> tuple[str, int, int, int] | None:
     """Do WGS84-labelled points fit the polygons only once read as GCJ-02 or BD-09?
 
@@ -31,6 +34,9 @@ def shift_suspicion(
         Point coordinates as given (degrees).
     locate
         A locator (:func:`gridmap.join.core.reference_locator`) of the polygons.
+    points
+        The shapely points of ``x``/``y`` when the caller has them (then ``locate``
+        must be a reference locator, which takes them instead of building them).
 
     Returns
     -------
@@ -46,7 +52,8 @@ def shift_suspicion(
         return None
     x, y = x[ok], y[ok]
     n = len(x)
-    given = int(np.count_nonzero(np.not_equal(locate(x, y), None)))  # type: ignore[call-overload]
+    at = locate(x, y) if points is None else locate(x, y, points=np.asarray(points)[ok])
+    given = int(np.count_nonzero(np.not_equal(at, None)))  # type: ignore[call-overload]
     if given > SHIFT_GIVEN_MAX * n:
         return None
     for name, func in (("gcj02", gcrs.gcj02_to_wgs84), ("bd09", gcrs.bd09_to_wgs84)):

@@ -690,15 +690,18 @@ def _fast_csv_table(
     lines = np.arange(header_row + 1, header_row + 1 + table.num_rows, dtype=np.int64)
     keep = ~blank
     names = _column_names(header, width)
+    # the cells stay in Arrow (pandas' ``str`` dtype): the checks that follow work on
+    # them with Arrow's kernels; _infer_types gives the row reader's column types
+    mask = pa.array(keep)
+    index = pd.Index(lines[keep])
+    text_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
     frame = pd.DataFrame(
         {
-            name: pd.Series(
-                np.asarray(c.to_numpy(zero_copy_only=False), dtype=object)[keep], dtype=object
-            )
+            name: pd.Series(pd.array(c.filter(mask), dtype=text_dtype), index=index)
             for name, c in zip(names, columns, strict=True)
-        }
+        },
+        index=index,
     )
-    frame.index = pd.Index(lines[keep])
     frame = _finish_table(frame, names, header, header_row)
     frame.attrs["merged_filled"] = []
     return frame, enc
@@ -1700,7 +1703,11 @@ def _check_shift(gdf: gpd.GeoDataFrame, ws_path: Path, data: ImportedData, layer
         return
     locate = reference_locator(polys, LAYERS[level].id_column)
     x, y = point_coordinates(gdf)
-    found = shift_suspicion(x, y, locate)
+    geoms = np.asarray(gdf.geometry.values)
+    # points (not polygons) in WGS84, as x/y are: reused, not built again
+    plain = gdf.crs is not None and gdf.crs.equals("EPSG:4326")
+    plain = plain and bool((shapely.get_type_id(geoms) == 0).all())
+    found = shift_suspicion(x, y, locate, points=geoms if plain else None)
     if found is None:
         return
     name, n, n_given, n_shifted = found

@@ -106,14 +106,15 @@ def reference_locator(polygons: gpd.GeoDataFrame, id_column: str) -> Locator:
     rank = np.empty(len(ids), dtype=np.int64)
     rank[order] = np.arange(len(ids))
 
-    def locate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def locate(x: np.ndarray, y: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
+        # ``points``: the shapely points of x/y, when the caller has them already
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         out = np.full(len(x), None, dtype=object)
         ok = np.isfinite(x) & np.isfinite(y)
         if not ok.any() or len(ids) == 0:
             return out
-        pts = shapely.points(x[ok], y[ok])
+        pts = shapely.points(x[ok], y[ok]) if points is None else np.asarray(points)[ok]
         pi, ti = tree.query(pts, predicate="intersects")
         if len(pi) == 0:
             return out

@@ -989,3 +989,48 @@ def test_rows_far_from_the_workspace_are_named_points_and_polygons(tmp_path):
     data = read_input(src, extent=extent, max_distance_m=50_000)
     far = [p for p in data.problems if "km from the workspace" in p.reason]
     assert len(far) == 1 and far[0].row == 2  # the second feature
+
+
+def test_arrow_read_csv_imports_the_row_readers_layer(tmp_path, monkeypatch, tiny_workspace):
+    """A whole import through Arrow's CSV reader writes the layer the row reader writes:
+    padded numbers, a trailing °, full-width digits, leading zeros, flags, blank cells,
+    a row without coordinates (skipped and reported)."""
+    import shutil
+
+    import gridmap.ingest.importer as im
+
+    x0, y0 = 111.4705, 35.6405
+    lines = ["household_id,lon,lat,residents,phone,has_ev,note"]
+    for k in range(300):
+        lon = f"{x0 + k * 1e-6:.7f}"
+        lat = f" {y0 + k * 1e-6:.7f} " if k % 7 == 0 else f"{y0 + k * 1e-6:.7f}"
+        if k % 11 == 0:
+            lon += "°"
+        if k % 13 == 0:
+            lon = lon.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+        lines.append(
+            f"H{k:04d},{lon},{lat},{k % 5 if k % 17 else ''},0{k:010d},"
+            f"{'true' if k % 2 else 'False'},{'备注' if k % 3 else ''}"
+        )
+    lines.append("H9999,,,1,000,true,x")
+    src = tmp_path / "hh.csv"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = {}
+    took = []
+    real = im._fast_csv_table
+    monkeypatch.setattr(
+        im, "_fast_csv_table", lambda *a, **k: took.append(real(*a, **k)) or took[-1]
+    )
+    for mode, limit in (("rows", 10**15), ("arrow", 0)):
+        monkeypatch.setattr(im, "FAST_CSV_BYTES", limit)
+        ws = tmp_path / f"{mode}.gpkg"
+        shutil.copyfile(tiny_workspace, ws)
+        rep = im.import_layer(ws, "households", src, skip_bad_rows=True, shift_check=False)
+        d = rep.to_dict()
+        d.pop("workspace")
+        out[mode] = (d, io.read_layer(ws, "households"))
+    (rep_rows, rows), (rep_arrow, arrow) = out["rows"], out["arrow"]
+    assert rep_rows == rep_arrow and rep_rows["skipped"] == 1
+    assert took[0] is None and took[-1] is not None  # each reader was used
+    assert rows.equals(arrow) and len(rows) == 300
+    assert [rows[c].dtype for c in rows] == [arrow[c].dtype for c in arrow]

@@ -778,7 +778,7 @@ _DMS_RE = re.compile(
 )
 
 
-def _plain_numbers(values: np.ndarray) -> np.ndarray:
+def _plain_numbers(values: np.ndarray | pd.Series) -> np.ndarray:
     """The cells that are plain decimals (``_NUM_RE``) as floats, NaN for the others.
 
     What :func:`_parse_number` gives such a cell, without a Python call per
@@ -787,7 +787,10 @@ def _plain_numbers(values: np.ndarray) -> np.ndarray:
     """
     import pandas as pd
 
-    text = pd.Series(values, dtype=object).astype(str).str.strip()
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+        text = values.reset_index(drop=True).str.strip()  # Arrow-backed text: in Arrow
+    else:
+        text = pd.Series(np.asarray(values, dtype=object), dtype=object).astype(str).str.strip()
     plain = text.str.fullmatch(_NUM_RE.pattern).fillna(False).to_numpy(dtype=bool)
     out = np.full(len(values), np.nan)
     if plain.any():
@@ -828,7 +831,7 @@ def check_coordinates(
     lon_vals = frame[lon_col].to_numpy(dtype=object)
     lat_vals = frame[lat_col].to_numpy(dtype=object)
     # the usual rows (plain decimals, in range) at array speed; the rest one by one below
-    fx, fy = _plain_numbers(lon_vals), _plain_numbers(lat_vals)
+    fx, fy = _plain_numbers(frame[lon_col]), _plain_numbers(frame[lat_col])
     clean = np.isfinite(fx) & np.isfinite(fy)
     if geographic:
         swapped = (fx >= 3) & (fx <= 54) & (fy >= 73) & (fy <= 136)

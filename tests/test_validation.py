@@ -534,3 +534,22 @@ def test_duplicate_ids_match_a_pandas_reference():
     got = [(v, list(r)) for v, r in _duplicates(ids, present)]
     assert got == want and len(got) > 3
     assert _duplicates(np.array(["a", "b", None], dtype=object), np.array([1, 1, 0], bool)) == []
+
+
+def test_small_gap_beside_children_their_parent_covers(tmp_path):
+    """A 2-3 m² sliver of a zone in no grid, beside grids the zone covers whole: found,
+    with its exact area (the covered grids only bound the area from below)."""
+    layers = tiny_layers()
+    gr, zo = layers["grids"], layers["zones"]
+    top = Y0 + 2 * D - 2.5e-7  # about 0.03 m below the zone's edge, 90 m long
+    gr.loc[gr["grid_id"] == "G2", "geometry"] = box(X0 + D, Y0, X0 + 2 * D, top)
+    # the zone has a vertex at every grid corner on its edge: it covers both grids
+    # exactly, also once projected
+    corners = [(X0, Y0), (X0 + D, Y0), (X0 + 2 * D, Y0), (X0 + 2 * D, top)]
+    corners += [(X0 + 2 * D, Y0 + 2 * D), (X0 + D, Y0 + 2 * D), (X0, Y0 + 2 * D)]
+    zo.loc[zo["zone_id"] == "Z1", "geometry"] = Polygon(corners)
+    path = write(tmp_path, layers)
+    gaps = {f.ids[0]: f for f in validate(path).by_code("gap")}
+    want = area_m2(box(X0 + D, top, X0 + 2 * D, Y0 + 2 * D))
+    assert 1 < want < 5
+    assert "Z1" in gaps and gaps["Z1"].value == pytest.approx(want, rel=0.05)

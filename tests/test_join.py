@@ -366,6 +366,15 @@ def test_largest_overlaps_equal_a_brute_force_overlay():
     assert winners == want
     assert any(w == "P00a" for w in winners.values())  # the tie was met
     assert winners[cids[-1]] == "P90"
+    # the pair areas it reports are the overlay's; the ones it left out could not win
+    brute = shapely.area(shapely.intersection(children[got.pair_child], parents[got.pair_parent]))
+    done = ~np.isnan(got.pair_area)
+    np.testing.assert_allclose(got.pair_area[done], brute[done], rtol=1e-9, atol=1e-9)
+    win_area = {c: round(float(a), 3) for c, a in zip(cids, [0.0] * len(cids), strict=True)}
+    for c, p in zip(got.child, got.parent, strict=True):
+        win_area[cids[c]] = float(shapely.area(shapely.intersection(children[c], parents[p])))
+    skipped = [(cids[c], a) for c, a, d in zip(got.pair_child, brute, done, strict=True) if not d]
+    assert skipped and all(a < win_area[c] - 0.009 for c, a in skipped)
     np.testing.assert_array_equal(
         got.covered, shapely.covered_by(children[got.child], parents[got.parent])
     )

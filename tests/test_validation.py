@@ -553,3 +553,30 @@ def test_small_gap_beside_children_their_parent_covers(tmp_path):
     want = area_m2(box(X0 + D, top, X0 + 2 * D, Y0 + 2 * D))
     assert 1 < want < 5
     assert "Z1" in gaps and gaps["Z1"].value == pytest.approx(want, rel=0.05)
+
+
+def test_overlaps_reused_from_the_parent_step_give_the_same_gaps(tmp_path, monkeypatch):
+    """Parents drawn a little off their children (no child exactly inside), with a gap
+    and parts outside: the gap step reusing the parent step's overlap areas finds what
+    it finds overlaying every pair again."""
+    import numpy as np
+
+    import gridmap.checks.validation as val
+
+    layers = tiny_layers()
+
+    def nudge(c):
+        return c + np.column_stack([np.sin(c[:, 0] * 7e6), np.cos(c[:, 1] * 9e6)]) * 2e-6
+
+    for name in ("grids", "zones", "communities"):
+        g = layers[name]
+        layers[name] = g.set_geometry(shapely.transform(np.asarray(g.geometry.values), nudge))
+    gr = layers["grids"]
+    gr.loc[gr["grid_id"] == "G2", "geometry"] = box(X0 + D, Y0, X0 + 2 * D, Y0 + 1.5 * D)
+    path = write(tmp_path, layers)
+    reused = validate(path).to_dict()
+    monkeypatch.setattr(val, "_pair_areas", lambda m, pi, ci, n: np.full(len(pi), np.nan))
+    again = validate(path).to_dict()
+    assert reused == again
+    codes_found = {f["code"] for f in reused["findings"]}
+    assert {"gap", "outside_parent"} <= codes_found

@@ -641,6 +641,24 @@ def _outside_parts(children: np.ndarray, parents: np.ndarray) -> np.ndarray:
     return out
 
 
+def _pair_areas(match, pi: np.ndarray, ci: np.ndarray, n_parents: int) -> np.ndarray:
+    """The overlap area of each (parent ``pi``, child ``ci``) pair as ``match`` found it.
+
+    NaN where ``match`` did not compute it (or does not have the pair).
+    """
+    out = np.full(len(pi), np.nan)
+    if len(pi) == 0 or len(match.pair_child) == 0:
+        return out
+    have = match.pair_child * n_parents + match.pair_parent
+    order = np.argsort(have, kind="stable")
+    have = have[order]
+    want = ci.astype(np.int64) * n_parents + pi.astype(np.int64)
+    pos = np.minimum(np.searchsorted(have, want), len(have) - 1)
+    hit = have[pos] == want
+    out[hit] = match.pair_area[order[pos[hit]]]
+    return out
+
+
 def _check_hierarchy(
     child: _Layer,
     c_geoms: np.ndarray,
@@ -755,18 +773,17 @@ def _check_hierarchy(
         # area they cover is the sum of their intersections with the parent, so
         # the union (the slow part) is only built for parents with a gap.
         p_area = shapely.area(p_geoms)
-        # A lower bound first: the children each parent covers whole (found when the
-        # parents were derived). A parent that bound already leaves without a gap
-        # needs no overlay; the others get the exact sum over all their children.
-        held = np.bincount(
-            match.parent[match.covered],
-            weights=shapely.area(c_geoms[match.child[match.covered]]),
-            minlength=len(p_geoms),
-        )
+        # The overlaps found when the parents were derived (the same pairs) give a
+        # lower bound first. A parent that bound already leaves without a gap needs
+        # no more; the others get the exact sum over all their children, overlaying
+        # only the pairs not yet known.
+        known = _pair_areas(match, pi, ci, len(p_geoms))
+        found = ~np.isnan(known)
+        held = np.bincount(pi[found], weights=known[found], minlength=len(p_geoms))
         unsure = p_area - held >= tol - _BOUND_MARGIN_M2
-        exact = unsure[pi]
-        inter_area = np.zeros(len(pi))
-        inter_area[exact] = overlap_areas(p_geoms[pi[exact]], c_geoms[ci[exact]])
+        inter_area = np.where(found, known, 0.0)
+        todo = unsure[pi] & ~found
+        inter_area[todo] = overlap_areas(p_geoms[pi[todo]], c_geoms[ci[todo]])
         covered_sum = np.bincount(pi, weights=inter_area, minlength=len(p_geoms))
         covered_sum[~unsure] = p_area[~unsure]  # (no gap: the bound showed it)
         clean = np.ones(len(p_geoms), dtype=bool)

@@ -178,13 +178,18 @@ class ParentMatch:
 
     Aligned arrays, one entry per child that overlaps a parent: its position in
     the child arrays, the winning parent's position and id, and whether that
-    parent polygon covers the child (nothing of it lies outside).
+    parent polygon covers the child (nothing of it lies outside). And every
+    candidate pair (child, parent positions whose geometries intersect) with its
+    overlap area, NaN where it was not computed (it could not win).
     """
 
     child: np.ndarray
     parent: np.ndarray
     parent_id: np.ndarray
     covered: np.ndarray
+    pair_child: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    pair_parent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    pair_area: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 def largest_overlaps(
@@ -216,21 +221,31 @@ def largest_overlaps(
         inside = shapely.covered_by(a, b)
     except shapely.errors.GEOSException:  # undecidable: every pair is overlaid below
         inside = np.zeros(len(ci), dtype=bool)
-    areas = np.zeros(len(ci))
+    areas = np.full(len(ci), np.nan)
     areas[inside] = shapely.area(a[inside])
-    # A child some parent covers overlaps that one by its whole area; another parent can
-    # only tie if their bounding boxes share about as much: the rest cannot win.
-    child_area = shapely.area(cg)
+    # A child some parent covers overlaps that one by its whole area. For the others,
+    # the candidate whose bounding box shares the most with the child (nearly always
+    # the winner) is overlaid first. Another parent can then only win or tie if the
+    # boxes share at least about that much: the rest are not overlaid at all.
+    box = box_overlap_areas(a, b)
     has_cover = np.zeros(len(cg), dtype=bool)
     has_cover[ci[inside]] = True
-    lose = ~inside & has_cover[ci] & (box_overlap_areas(a, b) < child_area[ci] - 0.01)
-    rest = ~inside & ~lose
+    open_ = np.flatnonzero(~has_cover[ci])
+    if len(open_):
+        order = open_[np.lexsort((-box[open_], ci[open_]))]  # by child, largest box first
+        lead = order[np.r_[True, ci[order][1:] != ci[order][:-1]]]
+        areas[lead] = overlap_areas(a[lead], b[lead])
+    known = ~np.isnan(areas)
+    top = np.full(len(cg), -np.inf)  # the largest overlap known so far, per child
+    np.maximum.at(top, ci[known], areas[known])
+    lose = ~known & (box < top[ci] - 0.01)
+    rest = ~known & ~lose
     areas[rest] = overlap_areas(a[rest], b[rest])
     frame = pd.DataFrame(
         {
             "child": cids[ci],
             "parent": pids[pj],
-            "area": np.round(areas, 3),
+            "area": np.round(np.where(lose, 0.0, areas), 3),
             "ci": ci,
             "pj": pj,
             "inside": inside,
@@ -244,6 +259,9 @@ def largest_overlaps(
         best["pj"].to_numpy(np.int64),
         best["parent"].to_numpy(dtype=object),
         best["inside"].to_numpy(bool),
+        ci.astype(np.int64),
+        pj.astype(np.int64),
+        np.where(lose, np.nan, areas),
     )
 
 
